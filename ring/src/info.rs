@@ -1,0 +1,175 @@
+//! A ring's state, read without joining it: what `shmlane stat` shows.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Role};
+use crate::layout::{self, owner_parts, Geometry, Header, HEADER_SIZE};
+use crate::participants::locks;
+use crate::region::Region;
+use crate::shm::{self, Ring};
+use crate::sync::Ordering;
+
+/// A snapshot of a ring: geometry, positions and participants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingInfo {
+    /// Path of the ring's file.
+    pub path: PathBuf,
+    /// The validated geometry (kind, capacity, slot size, ...).
+    pub geometry: Geometry,
+    /// Layout version of the file, `(major, minor)`.
+    pub version: (u16, u16),
+    /// Next position the consumer will read.
+    pub head: u64,
+    /// Next position the producer will write.
+    pub tail: u64,
+    /// Process id of the creator.
+    pub creator_pid: u32,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+    /// Every participant record of the table.
+    pub participants: Vec<ParticipantInfo>,
+}
+
+impl RingInfo {
+    /// Messages published and not yet released (bounded by the capacity even if
+    /// shared memory holds impossible positions).
+    pub fn len(&self) -> u64 {
+        self.tail
+            .wrapping_sub(self.head)
+            .min(self.geometry.capacity)
+    }
+
+    /// Whether no message is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a participant record says, with liveness decided by its lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParticipantState {
+    /// Never claimed.
+    Free,
+    /// Claimed, and its owner holds the record's lock.
+    Alive,
+    /// Claimed, but nobody holds the lock: the owner died.
+    Dead,
+    /// The owner closed its handle.
+    Closed,
+}
+
+/// One participant record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// Index in the participant table.
+    pub index: u32,
+    /// Role of the last owner, if the record was ever claimed.
+    pub role: Option<Role>,
+    /// State of the record.
+    pub state: ParticipantState,
+    /// Process id of the last owner (informational: pids are reused).
+    pub pid: u32,
+    /// How many times the record has been claimed.
+    pub generation: u32,
+    /// When the last owner joined, nanoseconds since the Unix epoch.
+    pub joined_ns: u64,
+}
+
+/// Reads the state of the ring `/dev/shm/<name>` without joining it.
+///
+/// # Errors
+/// As [`Ring::open`].
+///
+/// # Examples
+/// ```
+/// # let name = format!("doc-info-{}", std::process::id());
+/// let ring = shmlane::Ring::create(&name, &shmlane::RingOptions::spsc(16, 64))?;
+/// let info = shmlane::info(&name)?;
+/// assert_eq!(info.geometry.capacity, 16);
+/// assert!(info.is_empty());
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+pub fn info(name: &str) -> Result<RingInfo, Error> {
+    info_at(shm::path_for(name)?)
+}
+
+/// Reads the state of the ring in the file at `path` without joining it.
+///
+/// # Errors
+/// As [`Ring::open_at`].
+pub fn info_at(path: impl AsRef<Path>) -> Result<RingInfo, Error> {
+    let path = path.as_ref();
+    let (file, region) = shm::open_read_only(path)?;
+    Ok(snapshot(path, &file, &region))
+}
+
+impl Ring {
+    /// Reads the ring's state, as [`info`] does.
+    pub fn info(&self) -> RingInfo {
+        snapshot(&self.shared.path, &self.shared.file, &self.shared.region)
+    }
+}
+
+fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
+    let geometry = *region.geometry();
+    let mut bytes = [0u8; HEADER_SIZE];
+    // SAFETY: the region holds a validated header, written once before the ready
+    // word and never again.
+    unsafe { std::ptr::copy_nonoverlapping(region.base(), bytes.as_mut_ptr(), HEADER_SIZE) };
+    let header = Header::from_bytes(&bytes);
+    // Ordering: Acquire, pairing with the producer's and consumer's Release
+    // stores; a snapshot needs no more than a recent value of each.
+    let head = region.u64_at(layout::HEAD_OFFSET).load(Ordering::Acquire);
+    let tail = region.u64_at(layout::TAIL_OFFSET).load(Ordering::Acquire);
+    let participants = (0..geometry.participant_count)
+        .map(|index| participant(file, region, index))
+        .collect();
+    RingInfo {
+        path: path.to_owned(),
+        geometry,
+        version: (header.version_major, header.version_minor),
+        head,
+        tail,
+        creator_pid: header.creator_pid,
+        created_ns: header.creation_time_ns,
+        participants,
+    }
+}
+
+fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
+    let record = region.geometry().record_offset(index);
+    // Ordering: Acquire, pairs with the Release of the claim in `participants`,
+    // which published the pid and join time.
+    let word = region
+        .u64_at(record + layout::RECORD_OWNER)
+        .load(Ordering::Acquire);
+    let (generation, role, state) = owner_parts(word);
+    let state = match state {
+        layout::STATE_FREE => ParticipantState::Free,
+        layout::STATE_ACTIVE => match locks::record_locked(file, record) {
+            Ok(false) => ParticipantState::Dead,
+            _ => ParticipantState::Alive,
+        },
+        _ => ParticipantState::Closed,
+    };
+    let role = match role {
+        layout::ROLE_PRODUCER => Some(Role::Producer),
+        layout::ROLE_CONSUMER => Some(Role::Consumer),
+        _ => None,
+    };
+    ParticipantInfo {
+        index,
+        role,
+        state,
+        // Ordering: Relaxed; published by the owner word's Release, read above.
+        pid: region
+            .u32_at(record + layout::RECORD_PID)
+            .load(Ordering::Relaxed),
+        generation,
+        joined_ns: region
+            .u64_at(record + layout::RECORD_JOINED_NS)
+            .load(Ordering::Relaxed),
+    }
+}

@@ -1,0 +1,754 @@
+//! Layout v1 of a ring file: the one Rust description of `docs/layout.md`.
+//!
+//! The file is a wire format shared by processes of different languages, so every
+//! field has a fixed offset and width on every target: little-endian, explicit
+//! padding, `u64` positions, `u32` futex words, and a fixed 128-byte line for each
+//! group of atomics written by one side. Nothing here depends on the layout of a
+//! Rust type that varies by platform.
+//!
+//! ```text
+//! offset                      size            what
+//! 0                           256             header (written once by the creator)
+//! 256                         128             producer line
+//! 384                         128             consumer line
+//! 512                         256             wait lines (data available, space available)
+//! 768                         128 * n         participant table (one record per line)
+//! 768 + 128 * n               capacity * s    slots of `s = slot_size` bytes each
+//! ```
+//!
+//! The structs below are the byte-for-byte description; the `const` assertions at
+//! the bottom pin every offset and size to the numbers in `docs/layout.md`.
+//! [`Geometry`] is the local, validated copy of the header that every handle keeps
+//! and uses instead of re-reading shared memory.
+
+use crate::error::Error;
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("shmlane's layout is little-endian; big-endian targets are not supported");
+
+/// `b"SHMLANE\0"` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
+/// Major version of the layout: readers refuse any other major version.
+pub const VERSION_MAJOR: u16 = 1;
+/// Minor version of the layout: readers accept any minor version of their major.
+pub const VERSION_MINOR: u16 = 0;
+/// Value of the ready word once the creator has written the whole header.
+pub const READY: u32 = 0x5944_4552; // b"REDY" little-endian
+/// Width of every line that holds an independently written group of atomics.
+pub const LINE_SIZE: usize = 128;
+
+/// Size of the header at the start of the file.
+pub const HEADER_SIZE: usize = 256;
+/// Offset of the producer line.
+pub const PRODUCER_LINE_OFFSET: usize = HEADER_SIZE;
+/// Offset of the consumer line.
+pub const CONSUMER_LINE_OFFSET: usize = PRODUCER_LINE_OFFSET + LINE_SIZE;
+/// Offset of the two wait lines (data available, then space available).
+pub const WAIT_LINES_OFFSET: usize = CONSUMER_LINE_OFFSET + LINE_SIZE;
+/// Offset of the participant table.
+pub const PARTICIPANTS_OFFSET: usize = WAIT_LINES_OFFSET + 2 * LINE_SIZE;
+/// Size of one participant record.
+pub const PARTICIPANT_RECORD_SIZE: usize = LINE_SIZE;
+
+/// Number of bytes covered by the layout hash: every header field before it.
+pub const HASHED_HEADER_BYTES: usize = 104;
+
+/// Smallest capacity (slots) a ring may have.
+pub const MIN_CAPACITY: u64 = 2;
+/// Largest capacity (slots) a ring may have.
+pub const MAX_CAPACITY: u64 = 1 << 32;
+/// Smallest payload a slot may carry.
+pub const MIN_MAX_PAYLOAD: u64 = 8;
+/// Largest slot size: keeps every length within the `u32` length field.
+pub const MAX_SLOT_SIZE: u64 = 1 << 31;
+/// Largest total file size accepted (1 TiB).
+pub const MAX_TOTAL_SIZE: u64 = 1 << 40;
+
+/// Header: written once by the creator before the ready word, then read-only.
+///
+/// Mirrors `docs/layout.md`, section "Header". All integers little-endian.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// [`VERSION_MAJOR`].
+    pub version_major: u16,
+    /// [`VERSION_MINOR`].
+    pub version_minor: u16,
+    /// Kind code: 1 SPSC, 2 MPMC, 3 broadcast (reserved).
+    pub kind: u32,
+    /// [`LINE_SIZE`].
+    pub line_size: u32,
+    /// Bytes before the payload in each slot: 8 for SPSC, 16 for MPMC.
+    pub slot_header_size: u32,
+    /// Number of slots, a power of two.
+    pub capacity: u64,
+    /// Bytes per slot, slot header included, a multiple of 8.
+    pub slot_size: u64,
+    /// `slot_size - slot_header_size`.
+    pub max_payload: u64,
+    /// [`PRODUCER_LINE_OFFSET`].
+    pub producer_line_offset: u64,
+    /// [`CONSUMER_LINE_OFFSET`].
+    pub consumer_line_offset: u64,
+    /// [`WAIT_LINES_OFFSET`].
+    pub wait_lines_offset: u64,
+    /// [`PARTICIPANTS_OFFSET`].
+    pub participants_offset: u64,
+    /// Number of participant records.
+    pub participant_count: u32,
+    /// [`PARTICIPANT_RECORD_SIZE`].
+    pub participant_record_size: u32,
+    /// Offset of slot 0.
+    pub slots_offset: u64,
+    /// Size of the whole ring in bytes.
+    pub total_size: u64,
+    /// FNV-1a 64 of header bytes `0..104` (every field above).
+    pub layout_hash: u64,
+    /// Process id of the creator (informational).
+    pub creator_pid: u32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// Creation time, nanoseconds since the Unix epoch (informational).
+    pub creation_time_ns: u64,
+    /// [`READY`] once the header is complete; stored last, with Release.
+    pub ready: u32,
+    /// Reserved, zero.
+    pub reserved1: [u8; 124],
+}
+
+/// Offset of [`Header::ready`].
+pub const READY_OFFSET: usize = 128;
+/// Offset of [`Header::magic`].
+pub const MAGIC_OFFSET: usize = 0;
+
+/// Offset of the position inside the producer line (SPSC: next position to write).
+pub const TAIL_OFFSET: usize = PRODUCER_LINE_OFFSET;
+/// Offset of the position inside the consumer line (SPSC: next position to read).
+pub const HEAD_OFFSET: usize = CONSUMER_LINE_OFFSET;
+
+/// One of the two wait lines; used by blocking waits.
+///
+/// Line 0 ("data available") is waited on by consumers and woken by producers;
+/// line 1 ("space available") the other way round.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct WaitLine {
+    /// Futex word: bumped by the waking side after it publishes.
+    pub futex: u32,
+    /// Number of waiters that announced themselves.
+    pub waiters: u32,
+    /// Number of times a waiter went to sleep.
+    pub sleeps: u64,
+    /// Number of wake calls made.
+    pub wakes: u64,
+    /// Reserved, zero.
+    pub reserved: [u8; 104],
+}
+
+/// A participant record: one per producer or consumer handle, one line each.
+///
+/// The record's byte range in the file is also the range of the owner's OFD lock.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ParticipantRecord {
+    /// Owner word: `generation << 32 | role << 8 | state`, claimed by CAS.
+    pub owner: u64,
+    /// Process id of the owner (informational; liveness is decided by the lock).
+    pub pid: u32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// When the owner joined, nanoseconds since the Unix epoch.
+    pub joined_ns: u64,
+    /// Reserved for the broadcast kind: this consumer's own read position.
+    pub cursor: u64,
+    /// Reserved for counters written by the owner: messages.
+    pub messages: u64,
+    /// Reserved for counters written by the owner: bytes.
+    pub bytes: u64,
+    /// Reserved, zero.
+    pub reserved: [u8; 80],
+}
+
+/// Offset of [`ParticipantRecord::owner`] inside a record.
+pub const RECORD_OWNER: usize = 0;
+/// Offset of [`ParticipantRecord::pid`] inside a record.
+pub const RECORD_PID: usize = 8;
+/// Offset of [`ParticipantRecord::joined_ns`] inside a record.
+pub const RECORD_JOINED_NS: usize = 16;
+
+/// Slot header of an SPSC slot: the message length, then the payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SpscSlotHeader {
+    /// Length of the message in bytes, at most `max_payload`.
+    pub len: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+}
+
+/// Slot header of an MPMC slot: the sequence stamp, then the same as SPSC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MpmcSlotHeader {
+    /// Sequence stamp of the slot (reserved for the MPMC kind).
+    pub stamp: u64,
+    /// Length of the message in bytes, at most `max_payload`.
+    pub len: u32,
+    /// Reserved, zero.
+    pub flags: u32,
+}
+
+/// Size of the part of a slot that carries the length and flags (the "body" starts
+/// with it): `len: u32`, `flags: u32`.
+pub const SLOT_LEN_FIELD_SIZE: usize = 8;
+
+/// The kind of a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// One producer, one consumer.
+    Spsc,
+    /// Many producers, many consumers (layout reserved; the handles come later).
+    Mpmc,
+}
+
+impl Kind {
+    /// The kind's code in the header.
+    pub const fn code(self) -> u32 {
+        match self {
+            Kind::Spsc => 1,
+            Kind::Mpmc => 2,
+        }
+    }
+
+    /// The kind for a header code, if it is one this build knows.
+    pub const fn from_code(code: u32) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::Spsc),
+            2 => Some(Kind::Mpmc),
+            _ => None,
+        }
+    }
+
+    /// Bytes before the payload in each slot of this kind.
+    pub const fn slot_header_size(self) -> usize {
+        match self {
+            Kind::Spsc => std::mem::size_of::<SpscSlotHeader>(),
+            Kind::Mpmc => std::mem::size_of::<MpmcSlotHeader>(),
+        }
+    }
+
+    /// Number of participant records an SPSC ring has; MPMC rings choose theirs.
+    pub(crate) const fn fixed_participants(self) -> Option<u32> {
+        match self {
+            Kind::Spsc => Some(2),
+            Kind::Mpmc => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Spsc => "spsc",
+            Kind::Mpmc => "mpmc",
+        })
+    }
+}
+
+/// Largest participant table an MPMC ring may have.
+pub const MAX_PARTICIPANTS: u32 = 1024;
+
+/// The validated geometry of a ring: the local copy every handle keeps.
+///
+/// Built either from create options ([`Geometry::new`]) or from a header read out
+/// of a file ([`Geometry::from_header`]); in both cases every derived value is
+/// recomputed here rather than taken from shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Kind of ring.
+    pub kind: Kind,
+    /// Number of slots (a power of two).
+    pub capacity: u64,
+    /// `capacity - 1`.
+    pub mask: u64,
+    /// Bytes per slot.
+    pub slot_size: u64,
+    /// Bytes before the payload in each slot.
+    pub slot_header_size: u64,
+    /// Largest message a slot carries.
+    pub max_payload: u64,
+    /// Number of participant records.
+    pub participant_count: u32,
+    /// Offset of slot 0.
+    pub slots_offset: u64,
+    /// Size of the whole ring in bytes.
+    pub total_size: u64,
+}
+
+impl Geometry {
+    /// Checks create-time parameters and derives the rest of the geometry.
+    ///
+    /// # Errors
+    /// [`Error::BadGeometry`] when the capacity is not a power of two in
+    /// `2..=2^32`, the slot size is not a multiple of 8 or leaves fewer than 8
+    /// payload bytes or exceeds 2 GiB, the participant count does not suit the
+    /// kind, or the ring would exceed 1 TiB.
+    pub fn new(
+        kind: Kind,
+        capacity: u64,
+        slot_size: u64,
+        participants: u32,
+    ) -> Result<Geometry, Error> {
+        let bad = |reason: String| Err(Error::BadGeometry { reason });
+        if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return bad(format!(
+                "capacity {capacity} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
+            ));
+        }
+        let slot_header_size = kind.slot_header_size() as u64;
+        let min_slot = slot_header_size + MIN_MAX_PAYLOAD;
+        if slot_size < min_slot {
+            return bad(format!(
+                "slot size {slot_size} is too small: a {kind} slot needs at least {min_slot} bytes \
+                 ({slot_header_size} of header and {MIN_MAX_PAYLOAD} of payload)"
+            ));
+        }
+        if slot_size % 8 != 0 || slot_size > MAX_SLOT_SIZE {
+            return bad(format!(
+                "slot size {slot_size} must be a multiple of 8 and at most {MAX_SLOT_SIZE}"
+            ));
+        }
+        match kind.fixed_participants() {
+            Some(fixed) if participants != fixed => {
+                return bad(format!(
+                    "a {kind} ring has exactly {fixed} participant records, not {participants}"
+                ));
+            }
+            None if !(2..=MAX_PARTICIPANTS).contains(&participants) => {
+                return bad(format!(
+                    "participant count {participants} must be between 2 and {MAX_PARTICIPANTS}"
+                ));
+            }
+            _ => {}
+        }
+        let slots_offset =
+            PARTICIPANTS_OFFSET as u64 + u64::from(participants) * PARTICIPANT_RECORD_SIZE as u64;
+        let total_size = capacity
+            .checked_mul(slot_size)
+            .and_then(|slots| slots.checked_add(slots_offset))
+            .filter(|&total| total <= MAX_TOTAL_SIZE);
+        let Some(total_size) = total_size else {
+            return bad(format!(
+                "{capacity} slots of {slot_size} bytes exceed the largest ring of {MAX_TOTAL_SIZE} bytes"
+            ));
+        };
+        if usize::try_from(total_size).is_err() {
+            return bad(format!(
+                "a ring of {total_size} bytes does not fit this address space"
+            ));
+        }
+        Ok(Geometry {
+            kind,
+            capacity,
+            mask: capacity - 1,
+            slot_size,
+            slot_header_size,
+            max_payload: slot_size - slot_header_size,
+            participant_count: participants,
+            slots_offset,
+            total_size,
+        })
+    }
+
+    /// The header a creator writes for this geometry (ready word still zero).
+    pub fn header(&self, creator_pid: u32, creation_time_ns: u64) -> Header {
+        let mut header = Header {
+            magic: MAGIC,
+            version_major: VERSION_MAJOR,
+            version_minor: VERSION_MINOR,
+            kind: self.kind.code(),
+            line_size: LINE_SIZE as u32,
+            slot_header_size: self.slot_header_size as u32,
+            capacity: self.capacity,
+            slot_size: self.slot_size,
+            max_payload: self.max_payload,
+            producer_line_offset: PRODUCER_LINE_OFFSET as u64,
+            consumer_line_offset: CONSUMER_LINE_OFFSET as u64,
+            wait_lines_offset: WAIT_LINES_OFFSET as u64,
+            participants_offset: PARTICIPANTS_OFFSET as u64,
+            participant_count: self.participant_count,
+            participant_record_size: PARTICIPANT_RECORD_SIZE as u32,
+            slots_offset: self.slots_offset,
+            total_size: self.total_size,
+            layout_hash: 0,
+            creator_pid,
+            reserved0: 0,
+            creation_time_ns,
+            ready: 0,
+            reserved1: [0; 124],
+        };
+        header.layout_hash = header_hash(&header.to_bytes());
+        header
+    }
+
+    /// Validates a header read from a file of `file_size` bytes.
+    ///
+    /// Every field is compared with a value recomputed from the kind, capacity,
+    /// slot size and participant count; nothing is trusted on its own.
+    ///
+    /// # Errors
+    /// [`Error::NotARing`] for a wrong magic, [`Error::UnsupportedVersion`] for
+    /// another major version, [`Error::BadGeometry`] for an impossible kind,
+    /// capacity, slot size or participant count, [`Error::Corrupt`] for fields
+    /// inconsistent with each other or a wrong layout hash, and
+    /// [`Error::FileTooSmall`] when the file is shorter than the ring.
+    pub fn from_header(header: &Header, file_size: u64) -> Result<Geometry, Error> {
+        if header.magic != MAGIC {
+            return Err(Error::NotARing {
+                reason: format!("magic is {:#018x}, expected {MAGIC:#018x}", header.magic),
+            });
+        }
+        if header.version_major != VERSION_MAJOR {
+            return Err(Error::UnsupportedVersion {
+                major: header.version_major,
+                minor: header.version_minor,
+            });
+        }
+        let Some(kind) = Kind::from_code(header.kind) else {
+            return Err(Error::BadGeometry {
+                reason: format!("unknown kind code {}", header.kind),
+            });
+        };
+        let geometry = Geometry::new(
+            kind,
+            header.capacity,
+            header.slot_size,
+            header.participant_count,
+        )?;
+        let expected = geometry.header(header.creator_pid, header.creation_time_ns);
+        let mismatch = |field: &str, found: u64, want: u64| {
+            Err(Error::Corrupt {
+                reason: format!("header field {field} is {found}, expected {want}"),
+            })
+        };
+        let pairs: [(&str, u64, u64); 10] = [
+            (
+                "line_size",
+                header.line_size.into(),
+                expected.line_size.into(),
+            ),
+            (
+                "slot_header_size",
+                header.slot_header_size.into(),
+                expected.slot_header_size.into(),
+            ),
+            ("max_payload", header.max_payload, expected.max_payload),
+            (
+                "producer_line_offset",
+                header.producer_line_offset,
+                expected.producer_line_offset,
+            ),
+            (
+                "consumer_line_offset",
+                header.consumer_line_offset,
+                expected.consumer_line_offset,
+            ),
+            (
+                "wait_lines_offset",
+                header.wait_lines_offset,
+                expected.wait_lines_offset,
+            ),
+            (
+                "participants_offset",
+                header.participants_offset,
+                expected.participants_offset,
+            ),
+            (
+                "participant_record_size",
+                header.participant_record_size.into(),
+                expected.participant_record_size.into(),
+            ),
+            ("slots_offset", header.slots_offset, expected.slots_offset),
+            ("total_size", header.total_size, expected.total_size),
+        ];
+        for (field, found, want) in pairs {
+            if found != want {
+                return mismatch(field, found, want);
+            }
+        }
+        let hash = header_hash(&header.to_bytes());
+        if header.layout_hash != hash {
+            return mismatch("layout_hash", header.layout_hash, hash);
+        }
+        if file_size < geometry.total_size {
+            return Err(Error::FileTooSmall {
+                file_size,
+                needed: geometry.total_size,
+            });
+        }
+        Ok(geometry)
+    }
+
+    /// Offset of the participant record `index`.
+    pub fn record_offset(&self, index: u32) -> usize {
+        PARTICIPANTS_OFFSET + index as usize * PARTICIPANT_RECORD_SIZE
+    }
+
+    /// Offset of the slot for `position` (masked, so any position is in bounds).
+    #[inline]
+    pub fn slot_offset(&self, position: u64) -> usize {
+        (self.slots_offset + (position & self.mask) * self.slot_size) as usize
+    }
+
+    /// Offset, inside a slot, of its body: the length field followed by the payload.
+    #[inline]
+    pub fn body_offset_in_slot(&self) -> usize {
+        self.slot_header_size as usize - SLOT_LEN_FIELD_SIZE
+    }
+
+    /// Size of a slot body: the length field and the payload.
+    #[inline]
+    pub fn body_size(&self) -> usize {
+        SLOT_LEN_FIELD_SIZE + self.max_payload as usize
+    }
+}
+
+impl Header {
+    /// The header's bytes as they are laid out in the file.
+    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
+        let mut bytes = [0u8; HEADER_SIZE];
+        let mut put = |offset: usize, field: &[u8]| {
+            bytes[offset..offset + field.len()].copy_from_slice(field)
+        };
+        put(0, &self.magic.to_le_bytes());
+        put(8, &self.version_major.to_le_bytes());
+        put(10, &self.version_minor.to_le_bytes());
+        put(12, &self.kind.to_le_bytes());
+        put(16, &self.line_size.to_le_bytes());
+        put(20, &self.slot_header_size.to_le_bytes());
+        put(24, &self.capacity.to_le_bytes());
+        put(32, &self.slot_size.to_le_bytes());
+        put(40, &self.max_payload.to_le_bytes());
+        put(48, &self.producer_line_offset.to_le_bytes());
+        put(56, &self.consumer_line_offset.to_le_bytes());
+        put(64, &self.wait_lines_offset.to_le_bytes());
+        put(72, &self.participants_offset.to_le_bytes());
+        put(80, &self.participant_count.to_le_bytes());
+        put(84, &self.participant_record_size.to_le_bytes());
+        put(88, &self.slots_offset.to_le_bytes());
+        put(96, &self.total_size.to_le_bytes());
+        put(104, &self.layout_hash.to_le_bytes());
+        put(112, &self.creator_pid.to_le_bytes());
+        put(116, &self.reserved0.to_le_bytes());
+        put(120, &self.creation_time_ns.to_le_bytes());
+        put(128, &self.ready.to_le_bytes());
+        put(132, &self.reserved1);
+        bytes
+    }
+
+    /// Parses header bytes laid out as in the file.
+    pub fn from_bytes(bytes: &[u8; HEADER_SIZE]) -> Header {
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+        let mut reserved1 = [0u8; 124];
+        reserved1.copy_from_slice(&bytes[132..256]);
+        Header {
+            magic: u64_at(0),
+            version_major: u16_at(8),
+            version_minor: u16_at(10),
+            kind: u32_at(12),
+            line_size: u32_at(16),
+            slot_header_size: u32_at(20),
+            capacity: u64_at(24),
+            slot_size: u64_at(32),
+            max_payload: u64_at(40),
+            producer_line_offset: u64_at(48),
+            consumer_line_offset: u64_at(56),
+            wait_lines_offset: u64_at(64),
+            participants_offset: u64_at(72),
+            participant_count: u32_at(80),
+            participant_record_size: u32_at(84),
+            slots_offset: u64_at(88),
+            total_size: u64_at(96),
+            layout_hash: u64_at(104),
+            creator_pid: u32_at(112),
+            reserved0: u32_at(116),
+            creation_time_ns: u64_at(120),
+            ready: u32_at(128),
+            reserved1,
+        }
+    }
+}
+
+/// The layout hash: FNV-1a 64 over header bytes `0..104`.
+///
+/// It catches a header whose fields were changed after creation, and any
+/// implementation that lays the header out differently.
+pub fn header_hash(header_bytes: &[u8; HEADER_SIZE]) -> u64 {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    header_bytes[..HASHED_HEADER_BYTES]
+        .iter()
+        .fold(FNV_OFFSET, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+        })
+}
+
+// Participant owner word encoding.
+
+/// Record state: never claimed.
+pub const STATE_FREE: u64 = 0;
+/// Record state: claimed by a live (or dead, if its lock is gone) owner.
+pub const STATE_ACTIVE: u64 = 1;
+/// Record state: the owner closed its handle.
+pub const STATE_CLOSED: u64 = 2;
+/// Role code of a producer.
+pub const ROLE_PRODUCER: u64 = 1;
+/// Role code of a consumer.
+pub const ROLE_CONSUMER: u64 = 2;
+
+/// Builds an owner word from its parts.
+pub const fn owner_word(generation: u32, role: u64, state: u64) -> u64 {
+    (generation as u64) << 32 | (role & 0xff) << 8 | (state & 0xff)
+}
+
+/// Splits an owner word into `(generation, role, state)`.
+pub const fn owner_parts(word: u64) -> (u32, u64, u64) {
+    ((word >> 32) as u32, (word >> 8) & 0xff, word & 0xff)
+}
+
+// The same numbers as docs/layout.md; a change here must change the spec, the C
+// tests and the Go tests together.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(offset_of!(Header, magic) == MAGIC_OFFSET);
+    assert!(offset_of!(Header, version_major) == 8);
+    assert!(offset_of!(Header, version_minor) == 10);
+    assert!(offset_of!(Header, kind) == 12);
+    assert!(offset_of!(Header, line_size) == 16);
+    assert!(offset_of!(Header, slot_header_size) == 20);
+    assert!(offset_of!(Header, capacity) == 24);
+    assert!(offset_of!(Header, slot_size) == 32);
+    assert!(offset_of!(Header, max_payload) == 40);
+    assert!(offset_of!(Header, producer_line_offset) == 48);
+    assert!(offset_of!(Header, consumer_line_offset) == 56);
+    assert!(offset_of!(Header, wait_lines_offset) == 64);
+    assert!(offset_of!(Header, participants_offset) == 72);
+    assert!(offset_of!(Header, participant_count) == 80);
+    assert!(offset_of!(Header, participant_record_size) == 84);
+    assert!(offset_of!(Header, slots_offset) == 88);
+    assert!(offset_of!(Header, total_size) == 96);
+    assert!(offset_of!(Header, layout_hash) == HASHED_HEADER_BYTES);
+    assert!(offset_of!(Header, creator_pid) == 112);
+    assert!(offset_of!(Header, reserved0) == 116);
+    assert!(offset_of!(Header, creation_time_ns) == 120);
+    assert!(offset_of!(Header, ready) == READY_OFFSET);
+    assert!(offset_of!(Header, reserved1) == 132);
+
+    assert!(PRODUCER_LINE_OFFSET == 256);
+    assert!(CONSUMER_LINE_OFFSET == 384);
+    assert!(WAIT_LINES_OFFSET == 512);
+    assert!(PARTICIPANTS_OFFSET == 768);
+
+    assert!(size_of::<WaitLine>() == LINE_SIZE);
+    assert!(offset_of!(WaitLine, futex) == 0);
+    assert!(offset_of!(WaitLine, waiters) == 4);
+    assert!(offset_of!(WaitLine, sleeps) == 8);
+    assert!(offset_of!(WaitLine, wakes) == 16);
+
+    assert!(size_of::<ParticipantRecord>() == PARTICIPANT_RECORD_SIZE);
+    assert!(offset_of!(ParticipantRecord, owner) == RECORD_OWNER);
+    assert!(offset_of!(ParticipantRecord, pid) == RECORD_PID);
+    assert!(offset_of!(ParticipantRecord, joined_ns) == RECORD_JOINED_NS);
+    assert!(offset_of!(ParticipantRecord, cursor) == 24);
+    assert!(offset_of!(ParticipantRecord, messages) == 32);
+    assert!(offset_of!(ParticipantRecord, bytes) == 40);
+
+    assert!(size_of::<SpscSlotHeader>() == 8);
+    assert!(offset_of!(SpscSlotHeader, len) == 0);
+    assert!(size_of::<MpmcSlotHeader>() == 16);
+    assert!(offset_of!(MpmcSlotHeader, stamp) == 0);
+    assert!(offset_of!(MpmcSlotHeader, len) == 8);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spsc(capacity: u64, slot_size: u64) -> Result<Geometry, Error> {
+        Geometry::new(Kind::Spsc, capacity, slot_size, 2)
+    }
+
+    #[test]
+    fn spsc_geometry_places_slots_after_two_records() {
+        let g = spsc(64, 72).unwrap();
+        assert_eq!(g.slots_offset, 768 + 256);
+        assert_eq!(g.total_size, 1024 + 64 * 72);
+        assert_eq!(g.max_payload, 64);
+        assert_eq!(g.mask, 63);
+        assert_eq!(g.slot_offset(64 + 3), 1024 + 3 * 72);
+    }
+
+    #[test]
+    fn bad_capacities_and_slot_sizes_are_refused() {
+        for (capacity, slot_size) in [
+            (0, 64),
+            (1, 64),
+            (3, 64),
+            (1 << 33, 64),
+            (8, 8),
+            (8, 15),
+            (8, 20),
+        ] {
+            assert!(
+                matches!(spsc(capacity, slot_size), Err(Error::BadGeometry { .. })),
+                "{capacity} x {slot_size}"
+            );
+        }
+        assert!(matches!(
+            spsc(1 << 32, 1 << 31),
+            Err(Error::BadGeometry { .. })
+        ));
+        assert!(matches!(
+            Geometry::new(Kind::Spsc, 8, 64, 3),
+            Err(Error::BadGeometry { .. })
+        ));
+    }
+
+    #[test]
+    fn header_round_trips_through_bytes_and_validates() {
+        let g = spsc(16, 64).unwrap();
+        let header = g.header(42, 7);
+        let parsed = Header::from_bytes(&header.to_bytes());
+        assert_eq!(parsed, header);
+        assert_eq!(Geometry::from_header(&parsed, g.total_size).unwrap(), g);
+    }
+
+    #[test]
+    fn header_with_changed_field_is_corrupt() {
+        let g = spsc(16, 64).unwrap();
+        let mut header = g.header(1, 1);
+        header.slots_offset += 128;
+        assert!(matches!(
+            Geometry::from_header(&header, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+        let mut header = g.header(1, 1);
+        header.version_minor += 1; // hashed, but not recomputed from the geometry
+        assert!(matches!(
+            Geometry::from_header(&header, 1 << 20),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn owner_word_round_trips() {
+        let word = owner_word(7, ROLE_CONSUMER, STATE_ACTIVE);
+        assert_eq!(owner_parts(word), (7, ROLE_CONSUMER, STATE_ACTIVE));
+    }
+}

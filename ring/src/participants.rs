@@ -1,0 +1,281 @@
+//! Participant records and liveness.
+//!
+//! Each producer or consumer handle owns one record of the participant table.
+//! It claims the record in two steps:
+//!
+//! 1. It takes an open-file-description lock (`F_OFD_SETLK`, write lock) on the
+//!    record's 128-byte range of the file, through a file description of its own.
+//!    The kernel lets one description hold it at a time and drops it when the
+//!    description is closed, however the process ends. Failing to get it means a
+//!    live handle owns the record: [`Error::RoleTaken`].
+//! 2. Holding the lock, it moves the record's owner word (`generation << 32 |
+//!    role << 8 | state`) from whatever it was (free, closed, or active but
+//!    abandoned by a dead owner) to active with the next generation, by a
+//!    compare-and-swap.
+//!
+//! A peer is *gone* when its record says closed, or says active while nobody holds
+//! its lock (the owner died). Pids are only informational: they can be reused.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Role};
+use crate::layout::{self, owner_parts, owner_word, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
+use crate::region::Region;
+use crate::shm::Shared;
+use crate::sync::Ordering;
+
+/// How a handle sees the participant it depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PeerState {
+    /// Nobody has ever claimed the record: the peer may still come.
+    NotYetJoined,
+    /// The peer holds its record and is alive as far as the last check knows.
+    Present,
+    /// The peer closed its handle or died.
+    Gone,
+}
+
+pub(crate) fn role_code(role: Role) -> u64 {
+    match role {
+        Role::Producer => layout::ROLE_PRODUCER,
+        Role::Consumer => layout::ROLE_CONSUMER,
+    }
+}
+
+/// A claimed participant record, released (marked closed) by [`Membership::leave`].
+pub(crate) struct Membership {
+    record: u32,
+    owner_word: u64,
+    /// The file description whose OFD lock proves this handle alive; closing it
+    /// (on drop, or by the kernel when the process dies) releases the lock.
+    #[cfg(not(loom))]
+    _lock: std::fs::File,
+}
+
+impl Membership {
+    /// Claims record `index` for `role`: lock first, then the owner word.
+    ///
+    /// # Errors
+    /// [`Error::RoleTaken`] when a live handle holds the record;
+    /// [`Error::Corrupt`] when the owner word changes under the lock (a peer that
+    /// ignores the protocol); [`Error::Io`] when the lock cannot be taken.
+    #[cfg(not(loom))]
+    pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
+        let region = &shared.region;
+        let offset = region.geometry().record_offset(index);
+        let lock = locks::reopen(&shared.file)?;
+        if !locks::try_lock_record(&lock, offset)? {
+            return Err(Error::RoleTaken { role });
+        }
+        let owner_word = claim_owner_word(region, index, role)?;
+        Ok(Membership {
+            record: index,
+            owner_word,
+            _lock: lock,
+        })
+    }
+
+    /// Claims record `index` without a lock: the loom models have no file.
+    #[cfg(loom)]
+    pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
+        let owner_word = claim_owner_word(&shared.region, index, role)?;
+        Ok(Membership {
+            record: index,
+            owner_word,
+        })
+    }
+
+    /// Marks the record closed. Everything the handle published before this call
+    /// is visible to a peer that sees the record closed.
+    pub(crate) fn leave(&self, region: &Region) {
+        let (generation, role, _) = owner_parts(self.owner_word);
+        let owner =
+            region.u64_at(region.geometry().record_offset(self.record) + layout::RECORD_OWNER);
+        // Ordering: Release, pairs with the Acquire load of the owner word in
+        // `PeerWatch::check`, so a peer that sees `closed` also sees our last
+        // position store. A failed exchange means a peer broke the protocol and
+        // rewrote our record; there is nothing of ours left to mark.
+        let _ = owner.compare_exchange(
+            self.owner_word,
+            owner_word(generation, role, STATE_CLOSED),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Error> {
+    let record = region.geometry().record_offset(index);
+    let owner = region.u64_at(record + layout::RECORD_OWNER);
+    // Ordering: Acquire, pairs with the Release in `Membership::leave` (or the
+    // claim's own Release) of the previous owner, so its position stores are
+    // visible to us before we take over.
+    let previous = owner.load(Ordering::Acquire);
+    let (generation, _, _) = owner_parts(previous);
+    let claimed = owner_word(generation.wrapping_add(1), role_code(role), STATE_ACTIVE);
+    // Ordering: Relaxed; published by the Release of the exchange below.
+    region
+        .u32_at(record + layout::RECORD_PID)
+        .store(std::process::id(), Ordering::Relaxed);
+    region
+        .u64_at(record + layout::RECORD_JOINED_NS)
+        .store(crate::shm::unix_time_ns(), Ordering::Relaxed);
+    // Ordering: AcqRel. Release publishes pid and join time to readers that
+    // Acquire the owner word (`info`); Acquire as for the load above.
+    owner
+        .compare_exchange(previous, claimed, Ordering::AcqRel, Ordering::Acquire)
+        .map_err(|found| Error::Corrupt {
+            reason: format!(
+                "participant record {index} changed from {previous:#x} to {found:#x} while its lock was held"
+            ),
+        })?;
+    Ok(claimed)
+}
+
+/// How often a handle that keeps finding the ring full or empty looks at its
+/// peer's lock: every this many polls it reads the clock, and it tests the lock
+/// when at least [`LOCK_CHECK_INTERVAL`] has passed since the last test.
+const POLLS_PER_CLOCK_READ: u32 = 16;
+/// Least time between two lock tests of a peer that looks present.
+pub(crate) const LOCK_CHECK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Watches the record of the participant a handle depends on.
+///
+/// Checking the owner word is one atomic load; testing the lock is a system call,
+/// so it is rate-limited. A dead peer is noticed within 16 polls and 1 ms of the
+/// death, whichever comes later.
+pub(crate) struct PeerWatch {
+    record: u32,
+    polls: u32,
+    last_lock_test: Option<Instant>,
+    /// The owner word the last lock test was made under: a new owner is tested at once.
+    tested_word: u64,
+    lock_held: bool,
+}
+
+impl PeerWatch {
+    pub(crate) fn new(record: u32) -> PeerWatch {
+        PeerWatch {
+            record,
+            polls: 0,
+            last_lock_test: None,
+            tested_word: 0,
+            lock_held: true,
+        }
+    }
+
+    /// The peer's state as of now (the lock part possibly a little stale).
+    pub(crate) fn check(&mut self, shared: &Shared) -> PeerState {
+        let region = &shared.region;
+        let record = region.geometry().record_offset(self.record);
+        // Ordering: Acquire, pairs with the Release in `Membership::leave` and in
+        // `claim_owner_word`: after `closed`, the peer's last positions are visible.
+        let word = region
+            .u64_at(record + layout::RECORD_OWNER)
+            .load(Ordering::Acquire);
+        match owner_parts(word).2 {
+            STATE_FREE => PeerState::NotYetJoined,
+            STATE_ACTIVE => {
+                if self.lock_test_due(word) {
+                    self.lock_held = lock_held(shared, record);
+                }
+                if self.lock_held {
+                    PeerState::Present
+                } else {
+                    PeerState::Gone
+                }
+            }
+            // Closed, or a state no writer produces: treat as gone.
+            _ => PeerState::Gone,
+        }
+    }
+
+    fn lock_test_due(&mut self, word: u64) -> bool {
+        self.polls = self.polls.wrapping_add(1);
+        let due = match self.last_lock_test {
+            None => true,
+            Some(_) if word != self.tested_word => true,
+            Some(_) if self.polls % POLLS_PER_CLOCK_READ != 0 => false,
+            Some(last) => last.elapsed() >= LOCK_CHECK_INTERVAL,
+        };
+        if due {
+            self.last_lock_test = Some(Instant::now());
+            self.tested_word = word;
+        }
+        due
+    }
+}
+
+#[cfg(not(loom))]
+fn lock_held(shared: &Shared, record_offset: usize) -> bool {
+    // An error is taken as "held": calling a live peer dead is the worse mistake.
+    locks::record_locked(&shared.file, record_offset).unwrap_or(true)
+}
+
+#[cfg(loom)]
+fn lock_held(_shared: &Shared, _record_offset: usize) -> bool {
+    true
+}
+
+/// The OFD lock calls.
+#[cfg(not(loom))]
+pub(crate) mod locks {
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use crate::error::Error;
+    use crate::layout::PARTICIPANT_RECORD_SIZE;
+
+    /// A new open file description of the same file, so that its locks are its own.
+    pub(crate) fn reopen(file: &File) -> Result<File, Error> {
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                Error::io(
+                    "opening a second description of the ring file (needs /proc)",
+                    e,
+                )
+            })
+    }
+
+    fn record_lock(kind: libc::c_int, offset: usize) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = offset as libc::off_t;
+        lock.l_len = PARTICIPANT_RECORD_SIZE as libc::off_t;
+        lock.l_pid = 0; // required by OFD locks
+        lock
+    }
+
+    /// Takes the write lock on a record's range; `false` if another description holds it.
+    pub(crate) fn try_lock_record(file: &File, offset: usize) -> Result<bool, Error> {
+        let lock = record_lock(libc::F_WRLCK, offset);
+        // SAFETY: a valid descriptor and a valid `flock` that outlives the call.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(Error::io("locking a participant record", err)),
+        }
+    }
+
+    /// Whether any description holds a lock on a record's range.
+    pub(crate) fn record_locked(file: &File, offset: usize) -> Result<bool, Error> {
+        let mut lock = record_lock(libc::F_WRLCK, offset);
+        // SAFETY: a valid descriptor and a valid `flock` the kernel fills in.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+        if rc != 0 {
+            return Err(Error::last_os("testing a participant record's lock"));
+        }
+        Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+    }
+}

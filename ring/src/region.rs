@@ -1,0 +1,269 @@
+//! The memory a ring lives in: a mapped file in production, a heap model under loom.
+//!
+//! Algorithm code never computes a pointer itself; it asks the region for the
+//! atomic at a layout offset, or for a slot's body. In production the region is a
+//! base pointer and a length over a shared mapping, so each accessor is an add and
+//! a cast. Built with `--cfg loom`, the region is a heap allocation of loom atomics
+//! at the same offsets and of one loom `UnsafeCell` per slot body, so loom checks
+//! the orderings of the production code and reports races on payload bytes.
+
+use crate::layout::Geometry;
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// Exclusive access to one slot body (length field, then payload), lent by the
+/// ring protocol to whoever owns the slot.
+pub(crate) struct BodyMut {
+    ptr: *mut u8,
+    len: usize,
+    #[cfg(loom)]
+    _track: loom::cell::MutPtr<Vec<u8>>,
+}
+
+/// Shared access to one slot body, lent by the ring protocol to its reader.
+pub(crate) struct BodyRef {
+    ptr: *const u8,
+    len: usize,
+    #[cfg(loom)]
+    _track: loom::cell::ConstPtr<Vec<u8>>,
+}
+
+impl BodyMut {
+    /// The body as bytes.
+    ///
+    /// # Safety
+    /// The caller owns the slot by protocol (reserved and not yet committed), so
+    /// no other party reads or writes these bytes meanwhile.
+    #[inline]
+    pub(crate) unsafe fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: the region guarantees `ptr..ptr + len` lies inside the mapping;
+        // the caller guarantees exclusive ownership of the slot.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// The body as bytes, for reading back what the owner wrote.
+    ///
+    /// # Safety
+    /// As [`BodyMut::bytes`].
+    #[inline]
+    pub(crate) unsafe fn bytes_shared(&self) -> &[u8] {
+        // SAFETY: as in `bytes`; a shared borrow of our own exclusive slot.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl BodyRef {
+    /// The body as bytes.
+    ///
+    /// # Safety
+    /// The caller owns the slot by protocol (published and not yet released), so
+    /// no other party writes these bytes meanwhile.
+    #[inline]
+    pub(crate) unsafe fn bytes(&self) -> &[u8] {
+        // SAFETY: the region guarantees `ptr..ptr + len` lies inside the mapping;
+        // the caller guarantees nobody writes the slot while it reads.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) use mapped::Region;
+
+#[cfg(not(loom))]
+mod mapped {
+    use super::*;
+    use memmap2::MmapRaw;
+    use std::ptr::NonNull;
+
+    /// A ring's shared mapping, with the validated geometry that bounds every access.
+    pub(crate) struct Region {
+        base: NonNull<u8>,
+        len: usize,
+        geometry: Geometry,
+        // Kept last: the mapping outlives every pointer computed from it because
+        // handles hold the region (through `Arc`) for their whole life.
+        _mapping: MmapRaw,
+    }
+
+    // SAFETY: the region is a plain shared mapping; all concurrent access to it
+    // goes through atomics or through slots owned by protocol, so it may be used
+    // and dropped from any thread.
+    unsafe impl Send for Region {}
+    // SAFETY: as above: `&Region` only hands out atomics and protocol-owned bodies.
+    unsafe impl Sync for Region {}
+
+    impl Region {
+        /// Wraps a mapping at least `geometry.total_size` bytes long.
+        ///
+        /// Panics if the mapping is shorter: callers validate the file size first.
+        pub(crate) fn over_mapping(mapping: MmapRaw, geometry: Geometry) -> Region {
+            let len = mapping.len();
+            assert!(
+                len as u64 >= geometry.total_size,
+                "mapping shorter than the ring"
+            );
+            let base = NonNull::new(mapping.as_mut_ptr()).expect("mmap never returns null");
+            Region {
+                base,
+                len,
+                geometry,
+                _mapping: mapping,
+            }
+        }
+
+        /// The validated geometry of the ring.
+        #[inline]
+        pub(crate) fn geometry(&self) -> &Geometry {
+            &self.geometry
+        }
+
+        /// The `u64` atomic at a layout offset.
+        #[inline]
+        pub(crate) fn u64_at(&self, offset: usize) -> &AtomicU64 {
+            assert!(
+                offset % 8 == 0 && offset + 8 <= self.len,
+                "u64 offset {offset} outside the ring"
+            );
+            // SAFETY: in bounds and 8-aligned (the mapping is page-aligned) as just
+            // checked; `AtomicU64` has the size and alignment of `u64`, and every
+            // process touches this word only atomically.
+            unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU64>() }
+        }
+
+        /// The `u32` atomic at a layout offset.
+        #[inline]
+        pub(crate) fn u32_at(&self, offset: usize) -> &AtomicU32 {
+            assert!(
+                offset % 4 == 0 && offset + 4 <= self.len,
+                "u32 offset {offset} outside the ring"
+            );
+            // SAFETY: in bounds and 4-aligned as just checked; every process
+            // touches this word only atomically.
+            unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU32>() }
+        }
+
+        #[inline]
+        fn body_ptr(&self, position: u64) -> *mut u8 {
+            let offset = self.geometry.slot_offset(position) + self.geometry.body_offset_in_slot();
+            debug_assert!(offset + self.geometry.body_size() <= self.len);
+            // SAFETY: `slot_offset` masks the position, so the slot and its body
+            // lie inside `total_size`, which is at most the mapping's length.
+            unsafe { self.base.as_ptr().add(offset) }
+        }
+
+        /// The body of the slot for `position` (masked), for its owner to write.
+        #[inline]
+        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
+            BodyMut {
+                ptr: self.body_ptr(position),
+                len: self.geometry.body_size(),
+            }
+        }
+
+        /// The body of the slot for `position` (masked), for its reader.
+        #[inline]
+        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
+            BodyRef {
+                ptr: self.body_ptr(position),
+                len: self.geometry.body_size(),
+            }
+        }
+
+        /// Base address of the mapping, for header access by the file layer.
+        pub(crate) fn base(&self) -> *mut u8 {
+            self.base.as_ptr()
+        }
+    }
+}
+
+#[cfg(loom)]
+pub use heap::Region;
+
+#[cfg(loom)]
+mod heap {
+    use super::*;
+    use crate::layout;
+    use crate::sync::UnsafeCell;
+    use std::collections::HashMap;
+
+    /// A heap model of a ring for loom: loom atomics at the layout's atomic
+    /// offsets and one loom cell per slot body.
+    pub struct Region {
+        geometry: Geometry,
+        u64s: HashMap<usize, AtomicU64>,
+        u32s: HashMap<usize, AtomicU32>,
+        bodies: Vec<UnsafeCell<Vec<u8>>>,
+    }
+
+    impl Region {
+        /// A zeroed ring of this geometry on the heap, as a creator leaves it.
+        pub fn on_heap(geometry: Geometry) -> Region {
+            let mut u64s = HashMap::new();
+            let mut u32s = HashMap::new();
+            u64s.insert(layout::TAIL_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::HEAD_OFFSET, AtomicU64::new(0));
+            for line in 0..2 {
+                let offset = layout::WAIT_LINES_OFFSET + line * layout::LINE_SIZE;
+                u32s.insert(offset, AtomicU32::new(0));
+                u32s.insert(offset + 4, AtomicU32::new(0));
+                u64s.insert(offset + 8, AtomicU64::new(0));
+                u64s.insert(offset + 16, AtomicU64::new(0));
+            }
+            for index in 0..geometry.participant_count {
+                let record = geometry.record_offset(index);
+                u64s.insert(record + layout::RECORD_OWNER, AtomicU64::new(0));
+                u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
+                u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
+            }
+            let bodies = (0..geometry.capacity)
+                .map(|_| UnsafeCell::new(vec![0u8; geometry.body_size()]))
+                .collect();
+            Region {
+                geometry,
+                u64s,
+                u32s,
+                bodies,
+            }
+        }
+
+        pub(crate) fn geometry(&self) -> &Geometry {
+            &self.geometry
+        }
+
+        pub(crate) fn u64_at(&self, offset: usize) -> &AtomicU64 {
+            self.u64s
+                .get(&offset)
+                .expect("no u64 atomic at this offset in the heap model")
+        }
+
+        pub(crate) fn u32_at(&self, offset: usize) -> &AtomicU32 {
+            self.u32s
+                .get(&offset)
+                .expect("no u32 atomic at this offset in the heap model")
+        }
+
+        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
+            let cell = &self.bodies[(position & self.geometry.mask) as usize];
+            let track = cell.get_mut();
+            // SAFETY: loom checks that no other access to this cell overlaps the
+            // life of `track`; the vector itself is never resized.
+            let ptr = unsafe { track.deref() }.as_mut_ptr();
+            BodyMut {
+                ptr,
+                len: self.geometry.body_size(),
+                _track: track,
+            }
+        }
+
+        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
+            let cell = &self.bodies[(position & self.geometry.mask) as usize];
+            let track = cell.get();
+            // SAFETY: as in `body_mut`, loom tracks the access for the life of `track`.
+            let ptr = unsafe { track.deref() }.as_ptr();
+            BodyRef {
+                ptr,
+                len: self.geometry.body_size(),
+                _track: track,
+            }
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! Ring files: names, creating, opening, validating, removing.
+//!
+//! A creator opens the file with `O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC`,
+//! sets its mode, allocates it with `fallocate`, maps it, writes the header, and
+//! stores the ready word last with Release. An opener waits (bounded) for the
+//! ready word, copies the header, and validates every field against values it
+//! recomputes itself and against the file size; from then on it uses only its
+//! own validated [`Geometry`].
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::Error;
+use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
+use crate::region::Region;
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
+
+/// Directory that ring names are resolved in.
+pub const SHM_DIR: &str = "/dev/shm";
+/// Longest ring name.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// What the handles of one process share about an open ring.
+pub(crate) struct Shared {
+    pub(crate) region: Region,
+    /// The ring's file; it never holds locks itself, so it can test everyone's.
+    #[cfg(not(loom))]
+    pub(crate) file: File,
+    #[cfg(not(loom))]
+    pub(crate) path: PathBuf,
+}
+
+/// Nanoseconds since the Unix epoch, or 0 if the clock is before it.
+pub(crate) fn unix_time_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The path a ring name stands for: `/dev/shm/<name>`.
+///
+/// # Errors
+/// [`Error::BadName`] unless the name is 1–200 characters of `[A-Za-z0-9._-]`
+/// and does not start with a dot.
+///
+/// # Examples
+/// ```
+/// assert_eq!(shmlane::path_for("ticks").unwrap(), std::path::Path::new("/dev/shm/ticks"));
+/// assert!(shmlane::path_for("../etc/passwd").is_err());
+/// ```
+pub fn path_for(name: &str) -> Result<PathBuf, Error> {
+    let bad = |reason| {
+        Err(Error::BadName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("it is longer than 200 characters");
+    }
+    if name.starts_with('.') {
+        return bad("it starts with a dot");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return bad("it may hold only ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(Path::new(SHM_DIR).join(name))
+}
+
+/// How to create a ring.
+///
+/// # Examples
+/// ```
+/// let options = shmlane::RingOptions::spsc(1024, 128).mode(0o600);
+/// assert_eq!(options.max_payload(), 120);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingOptions {
+    kind: Kind,
+    capacity: u64,
+    slot_size: u64,
+    participants: u32,
+    mode: u32,
+}
+
+impl RingOptions {
+    /// An SPSC ring of `capacity` slots (a power of two) of `slot_size` bytes each
+    /// (a multiple of 8; 8 of them hold the message length, the rest the payload).
+    pub fn spsc(capacity: u64, slot_size: u64) -> RingOptions {
+        RingOptions {
+            kind: Kind::Spsc,
+            capacity,
+            slot_size,
+            participants: 2,
+            mode: 0o600,
+        }
+    }
+
+    /// An SPSC ring whose slots carry messages of up to `max_payload` bytes (the
+    /// slot size is rounded up to a multiple of 8).
+    pub fn spsc_for_payload(capacity: u64, max_payload: u64) -> RingOptions {
+        let slot = max_payload.saturating_add(Kind::Spsc.slot_header_size() as u64);
+        RingOptions::spsc(capacity, slot.saturating_add(7) & !7)
+    }
+
+    /// File mode of the ring (default `0o600`). The mode is set exactly, not
+    /// masked by the umask.
+    pub fn mode(mut self, mode: u32) -> RingOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// Largest message of a ring made with these options.
+    pub fn max_payload(&self) -> u64 {
+        self.slot_size
+            .saturating_sub(self.kind.slot_header_size() as u64)
+    }
+}
+
+/// How to open a ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    ready_timeout: Duration,
+    expect_kind: Option<Kind>,
+    allow_other_owner: bool,
+    allow_shared_mode: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            ready_timeout: Duration::from_secs(2),
+            expect_kind: None,
+            allow_other_owner: false,
+            allow_shared_mode: false,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Default options: wait up to 2 s for the creator, any kind, own files only.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// How long to wait for a creator that has not finished the header.
+    pub fn ready_timeout(mut self, timeout: Duration) -> OpenOptions {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Refuse a ring of any other kind with [`Error::WrongKind`].
+    pub fn expect_kind(mut self, kind: Kind) -> OpenOptions {
+        self.expect_kind = Some(kind);
+        self
+    }
+
+    /// Accept a ring file owned by another user (refused by default).
+    pub fn allow_other_owner(mut self, allow: bool) -> OpenOptions {
+        self.allow_other_owner = allow;
+        self
+    }
+
+    /// Accept a ring file writable by group or others (refused by default).
+    pub fn allow_shared_mode(mut self, allow: bool) -> OpenOptions {
+        self.allow_shared_mode = allow;
+        self
+    }
+}
+
+/// An open ring file: the mapping that producer and consumer handles join.
+///
+/// Dropping the `Ring` does not close handles made from it; the mapping stays
+/// until the last of them is dropped.
+///
+/// # Examples
+/// ```
+/// use shmlane::{Ring, RingOptions};
+/// # let name = format!("doc-ring-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingOptions::spsc(64, 64))?;
+/// assert_eq!(ring.geometry().capacity, 64);
+/// let again = Ring::open(&name)?;
+/// assert_eq!(again.geometry(), ring.geometry());
+/// shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Ring {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("path", &self.shared.path)
+            .field("geometry", self.shared.region.geometry())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Creates the ring `/dev/shm/<name>`.
+    ///
+    /// # Errors
+    /// [`Error::BadName`], [`Error::BadGeometry`], [`Error::AlreadyExists`],
+    /// [`Error::Permission`], or [`Error::Io`] (for example when `/dev/shm` is full).
+    pub fn create(name: &str, options: &RingOptions) -> Result<Ring, Error> {
+        Ring::create_at(path_for(name)?, options)
+    }
+
+    /// Creates a ring in the file at `path` (any file system; the file must not exist).
+    ///
+    /// # Errors
+    /// As [`Ring::create`], less the name check.
+    pub fn create_at(path: impl AsRef<Path>, options: &RingOptions) -> Result<Ring, Error> {
+        let path = path.as_ref();
+        let geometry = Geometry::new(
+            options.kind,
+            options.capacity,
+            options.slot_size,
+            options.participants,
+        )?;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(options.mode & 0o7777)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
+        let mut cleanup = RemoveOnFailure(Some(path.to_owned()));
+        set_mode(&file, options.mode & 0o7777)?;
+        allocate(&file, geometry.total_size)?;
+        let mapping = memmap2::MmapOptions::new()
+            .len(geometry.total_size as usize)
+            .map_raw(&file)
+            .map_err(|e| Error::io("mapping the new ring", e))?;
+        let region = Region::over_mapping(mapping, geometry);
+        write_header(
+            &region,
+            &geometry.header(std::process::id(), unix_time_ns()),
+        );
+        cleanup.0 = None;
+        Ok(Ring {
+            shared: Arc::new(Shared {
+                region,
+                file,
+                path: path.to_owned(),
+            }),
+        })
+    }
+
+    /// Opens the ring `/dev/shm/<name>` with default [`OpenOptions`].
+    ///
+    /// # Errors
+    /// [`Error::BadName`], [`Error::NotFound`], [`Error::Symlink`],
+    /// [`Error::Permission`], [`Error::NotARing`], [`Error::NotReady`],
+    /// [`Error::UnsupportedVersion`], [`Error::BadGeometry`],
+    /// [`Error::FileTooSmall`], [`Error::Corrupt`], [`Error::Io`].
+    pub fn open(name: &str) -> Result<Ring, Error> {
+        Ring::open_at_with(path_for(name)?, &OpenOptions::default())
+    }
+
+    /// Opens the ring `/dev/shm/<name>` with the given options.
+    ///
+    /// # Errors
+    /// As [`Ring::open`], plus [`Error::WrongKind`].
+    pub fn open_with(name: &str, options: &OpenOptions) -> Result<Ring, Error> {
+        Ring::open_at_with(path_for(name)?, options)
+    }
+
+    /// Opens the ring in the file at `path` with default [`OpenOptions`].
+    ///
+    /// # Errors
+    /// As [`Ring::open`], less the name check.
+    pub fn open_at(path: impl AsRef<Path>) -> Result<Ring, Error> {
+        Ring::open_at_with(path, &OpenOptions::default())
+    }
+
+    /// Opens the ring in the file at `path` with the given options.
+    ///
+    /// # Errors
+    /// As [`Ring::open_with`], less the name check.
+    pub fn open_at_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Ring, Error> {
+        let path = path.as_ref();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
+        check_owner_and_mode(&file, path, options)?;
+        let region = map_validated(&file, options, Access::ReadWrite)?;
+        Ok(Ring {
+            shared: Arc::new(Shared {
+                region,
+                file,
+                path: path.to_owned(),
+            }),
+        })
+    }
+
+    /// The ring's validated geometry.
+    pub fn geometry(&self) -> Geometry {
+        *self.shared.region.geometry()
+    }
+
+    /// The ring's kind.
+    pub fn kind(&self) -> Kind {
+        self.shared.region.geometry().kind
+    }
+
+    /// Largest message the ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.shared.region.geometry().max_payload as usize
+    }
+
+    /// The path of the ring's file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Writes the mapping back to the file's storage and waits for it
+    /// (`msync(MS_SYNC)`).
+    ///
+    /// Committed messages already survive the crash of any process without this:
+    /// they are in the page cache. `flush` is for file-backed rings that must
+    /// survive power loss; it promises that every byte committed before the call
+    /// is on stable storage when it returns. On tmpfs (`/dev/shm`) it does nothing
+    /// useful, since tmpfs has no storage.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if `msync` fails.
+    pub fn flush(&self) -> Result<(), Error> {
+        let geometry = self.shared.region.geometry();
+        // SAFETY: the whole range is our own live mapping.
+        let rc = unsafe {
+            libc::msync(
+                self.shared.region.base().cast(),
+                geometry.total_size as usize,
+                libc::MS_SYNC,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last_os("msync of the ring"));
+        }
+        Ok(())
+    }
+}
+
+/// Removes the ring `/dev/shm/<name>`. Mappings already open stay valid until
+/// their handles are dropped.
+///
+/// # Errors
+/// [`Error::BadName`], [`Error::NotFound`], [`Error::NotARing`] (a file with
+/// another magic is left in place), [`Error::Permission`], [`Error::Io`].
+pub fn remove(name: &str) -> Result<(), Error> {
+    remove_at(path_for(name)?)
+}
+
+/// Removes the ring file at `path`, as [`remove`] does.
+///
+/// # Errors
+/// As [`remove`], less the name check.
+pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
+    let path = path.as_ref();
+    // Refuse to delete a file that is clearly something else; an empty file or a
+    // header still being written (magic zero) is a ring whose creator failed.
+    if let Ok(file) = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        let mut magic = [0u8; 8];
+        use std::os::unix::fs::FileExt;
+        if let Ok(8) = file.read_at(&mut magic, 0) {
+            let found = u64::from_le_bytes(magic);
+            if found != 0 && found != MAGIC {
+                return Err(Error::NotARing {
+                    reason: format!("{} has magic {found:#018x}; not removed", path.display()),
+                });
+            }
+        }
+    }
+    std::fs::remove_file(path).map_err(|e| open_error(path, e))
+}
+
+/// Opens a ring file read-only and validates it, for [`crate::info`].
+pub(crate) fn open_read_only(path: &Path) -> Result<(File, Region), Error> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    let region = map_validated(&file, &OpenOptions::default(), Access::ReadOnly)?;
+    Ok((file, region))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Waits for the creator's ready word, then maps and validates the ring.
+fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<Region, Error> {
+    let started = Instant::now();
+    let mut mapping: Option<memmap2::MmapRaw> = None;
+    let mut attempt = 0u32;
+    loop {
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("fstat of the ring file", e))?
+            .len();
+        if mapping.is_none() && size > 0 {
+            if size < HEADER_SIZE as u64 {
+                // A creator extends the file to its full size in one fallocate,
+                // so a short non-empty file is never a ring in the making.
+                return Err(Error::NotARing {
+                    reason: format!(
+                        "the file is {size} bytes, shorter than a {HEADER_SIZE}-byte header"
+                    ),
+                });
+            }
+            let Ok(len) = usize::try_from(size) else {
+                return Err(Error::NotARing {
+                    reason: format!("the file is {size} bytes, too large to map"),
+                });
+            };
+            let mut map_options = memmap2::MmapOptions::new();
+            map_options.len(len);
+            let mapped = match access {
+                Access::ReadOnly => map_options.map_raw_read_only(file),
+                Access::ReadWrite => map_options.map_raw(file),
+            };
+            mapping = Some(mapped.map_err(|e| Error::io("mapping the ring", e))?);
+        }
+        if let Some(map) = &mapping {
+            let base = map.as_mut_ptr();
+            // SAFETY: the mapping is at least HEADER_SIZE bytes and page-aligned;
+            // the magic and ready words are only ever accessed atomically.
+            let (magic, ready) = unsafe {
+                (
+                    &*base.add(layout::MAGIC_OFFSET).cast::<AtomicU64>(),
+                    &*base.add(layout::READY_OFFSET).cast::<AtomicU32>(),
+                )
+            };
+            // Ordering: Acquire, pairs with the Release store of the ready word in
+            // `write_header`: the whole header is visible once we see READY.
+            if ready.load(Ordering::Acquire) == READY {
+                break;
+            }
+            // Ordering: Relaxed; the magic only tells a foreign file from a ring
+            // whose creator has not finished.
+            let found = magic.load(Ordering::Relaxed);
+            if found != 0 && found != MAGIC {
+                return Err(Error::NotARing {
+                    reason: format!("magic is {found:#018x}, expected {MAGIC:#018x}"),
+                });
+            }
+        }
+        let waited = started.elapsed();
+        if waited >= options.ready_timeout {
+            return Err(Error::NotReady { waited });
+        }
+        attempt += 1;
+        if attempt < 10 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_millis(1).min(options.ready_timeout - waited));
+        }
+    }
+    let mapping = mapping.expect("the loop breaks only with a mapping");
+    let mut bytes = [0u8; HEADER_SIZE];
+    // SAFETY: the mapping holds at least HEADER_SIZE bytes; the header is written
+    // once before the ready word, which we have seen, so nobody writes it now.
+    unsafe { std::ptr::copy_nonoverlapping(mapping.as_ptr(), bytes.as_mut_ptr(), HEADER_SIZE) };
+    let header = Header::from_bytes(&bytes);
+    let geometry = Geometry::from_header(&header, mapping.len() as u64)?;
+    if let Some(expected) = options.expect_kind {
+        if expected != geometry.kind {
+            return Err(Error::WrongKind {
+                expected,
+                found: geometry.kind,
+            });
+        }
+    }
+    Ok(Region::over_mapping(mapping, geometry))
+}
+
+/// Writes a new ring's header: everything but the magic and ready word with plain
+/// stores, then the magic, then the ready word with Release.
+fn write_header(region: &Region, header: &Header) {
+    let bytes = header.to_bytes();
+    let base = region.base();
+    // SAFETY: the mapping is at least HEADER_SIZE bytes; nobody else reads these
+    // bytes before they see the ready word, and the ranges skip the two words
+    // that openers read atomically (magic at 0..8, ready at 128..132).
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr().add(8), base.add(8), layout::READY_OFFSET - 8);
+        let after_ready = layout::READY_OFFSET + 4;
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr().add(after_ready),
+            base.add(after_ready),
+            HEADER_SIZE - after_ready,
+        );
+    }
+    // Ordering: Relaxed; published by the Release of the ready word below.
+    region
+        .u64_at(layout::MAGIC_OFFSET)
+        .store(MAGIC, Ordering::Relaxed);
+    // Ordering: Release, pairs with the Acquire load of the ready word in
+    // `map_validated`: every header byte above happens-before an opener's read.
+    region
+        .u32_at(layout::READY_OFFSET)
+        .store(READY, Ordering::Release);
+}
+
+fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Result<(), Error> {
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("fstat of the ring file", e))?;
+    if !meta.is_file() {
+        return Err(Error::NotARing {
+            reason: format!("{} is not a regular file", path.display()),
+        });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if !options.allow_other_owner && meta.uid() != euid {
+        return Err(Error::Permission {
+            path: path.to_owned(),
+            reason: format!(
+                "the file is owned by uid {}, not by this process's uid {euid} (see OpenOptions::allow_other_owner)",
+                meta.uid()
+            ),
+        });
+    }
+    if !options.allow_shared_mode && meta.mode() & 0o022 != 0 {
+        return Err(Error::Permission {
+            path: path.to_owned(),
+            reason: format!(
+                "the file's mode {:04o} lets group or others write it (see OpenOptions::allow_shared_mode)",
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn set_mode(file: &File, mode: u32) -> Result<(), Error> {
+    // SAFETY: a valid descriptor; fchmod has no memory preconditions.
+    if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
+        return Err(Error::last_os("setting the ring file's mode"));
+    }
+    Ok(())
+}
+
+/// Reserves the file's blocks, so that a full tmpfs fails here rather than with
+/// SIGBUS on a later write. File systems without `fallocate` get `ftruncate`.
+fn allocate(file: &File, size: u64) -> Result<(), Error> {
+    // SAFETY: a valid descriptor; fallocate has no memory preconditions.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        return file
+            .set_len(size)
+            .map_err(|e| Error::io("sizing the ring file", e));
+    }
+    Err(Error::io("allocating the ring file", err))
+}
+
+fn open_error(path: &Path, err: std::io::Error) -> Error {
+    let path = path.to_owned();
+    match err.raw_os_error() {
+        Some(libc::ENOENT) => Error::NotFound { path },
+        Some(libc::EEXIST) => Error::AlreadyExists { path },
+        Some(libc::ELOOP) => Error::Symlink { path },
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission {
+            path,
+            reason: err.to_string(),
+        },
+        Some(libc::EISDIR) => Error::NotARing {
+            reason: format!("{} is a directory", path.display()),
+        },
+        _ => Error::io("opening the ring file", err),
+    }
+}
+
+/// Removes a half-created ring file unless creation succeeded.
+struct RemoveOnFailure(Option<PathBuf>);
+
+impl Drop for RemoveOnFailure {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(path_for("a").is_ok());
+        assert!(path_for("sensor_1.v2-x").is_ok());
+        assert!(path_for(&"x".repeat(200)).is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "a b",
+            "é",
+            &"x".repeat(201),
+        ] {
+            assert!(
+                matches!(path_for(bad), Err(Error::BadName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn payload_options_round_up_to_whole_words() {
+        let options = RingOptions::spsc_for_payload(8, 13);
+        assert_eq!(options.slot_size, 24);
+        assert_eq!(options.max_payload(), 16);
+    }
+}

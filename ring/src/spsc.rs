@@ -1,0 +1,781 @@
+//! The SPSC ring: one producer, one consumer, zero-copy.
+//!
+//! Algorithm: Lamport's single-producer single-consumer ring with positions that
+//! only grow (`u64`, masked by `capacity - 1` to find a slot), as in rtrb and the
+//! io_uring rings. The producer owns `tail` (the next position to write) and the
+//! consumer owns `head` (the next position to read).
+//!
+//! Invariant: `0 <= tail - head <= capacity`. Slots `[head, tail)` hold published
+//! messages and belong to the consumer; slots `[tail, head + capacity)` are free
+//! and belong to the producer.
+//!
+//! Each side keeps a private cached copy of the other's position and re-reads it
+//! (Acquire) only when the ring looks full or empty. Publishing is one Release
+//! store of the own position, for one message or a whole batch: no atomic
+//! read-modify-write and no allocation on the hot path. Values read from shared
+//! memory (the other's position, message lengths) are bounded before use.
+//! `docs/design.md` gives the full argument.
+
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+use crate::error::{Error, Role};
+use crate::layout::{self, Kind, SLOT_LEN_FIELD_SIZE};
+use crate::participants::{Membership, PeerState, PeerWatch};
+use crate::region::{BodyMut, BodyRef};
+use crate::shm::Shared;
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// Participant record of the producer in an SPSC ring.
+const PRODUCER_RECORD: u32 = 0;
+/// Participant record of the consumer in an SPSC ring.
+const CONSUMER_RECORD: u32 = 1;
+
+/// The parts of the ring both handles use, computed once when a handle joins.
+struct Attached {
+    shared: Arc<Shared>,
+    /// Shared `tail` word (producer line).
+    tail_word: NonNull<AtomicU64>,
+    /// Shared `head` word (consumer line).
+    head_word: NonNull<AtomicU64>,
+    capacity: u64,
+    max_payload: usize,
+}
+
+impl Attached {
+    fn new(shared: Arc<Shared>) -> Result<Attached, Error> {
+        let geometry = *shared.region.geometry();
+        if geometry.kind != Kind::Spsc {
+            return Err(Error::WrongKind {
+                expected: Kind::Spsc,
+                found: geometry.kind,
+            });
+        }
+        let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
+        let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
+        Ok(Attached {
+            shared,
+            tail_word,
+            head_word,
+            capacity: geometry.capacity,
+            max_payload: geometry.max_payload as usize,
+        })
+    }
+
+    #[inline]
+    fn tail_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.tail_word.as_ref() }
+    }
+
+    #[inline]
+    fn head_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.head_word.as_ref() }
+    }
+
+    /// Reads both positions and checks the ring invariant.
+    fn positions(&self) -> Result<(u64, u64), Error> {
+        // Ordering: Acquire on both, pairing with the Release stores in
+        // `Producer::publish` and `Consumer::release`: a handle that takes over a
+        // dead one's role sees everything published before the death.
+        let head = self.head_word().load(Ordering::Acquire);
+        let tail = self.tail_word().load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > self.capacity {
+            return Err(corrupt_positions(head, tail, self.capacity));
+        }
+        Ok((head, tail))
+    }
+}
+
+fn corrupt_positions(head: u64, tail: u64, capacity: u64) -> Error {
+    Error::Corrupt {
+        reason: format!(
+            "positions head {head} and tail {tail} are not within a capacity of {capacity}"
+        ),
+    }
+}
+
+/// The writing end of an SPSC ring.
+///
+/// `Send` but not `Sync`: methods take `&mut self`, so one reservation at a time.
+///
+/// # Examples
+/// ```
+/// use shmlane::{spsc, Ring, RingOptions};
+/// # let name = format!("doc-producer-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingOptions::spsc(8, 64))?;
+/// let mut producer = spsc::Producer::join(&ring)?;
+/// let mut slot = producer.try_reserve()?;
+/// slot[..5].copy_from_slice(b"hello");
+/// slot.commit(5)?;
+/// let mut consumer = spsc::Consumer::join(&ring)?;
+/// assert_eq!(&*consumer.try_read()?, b"hello");
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+pub struct Producer {
+    ring: Attached,
+    /// Local copy of our own position: the next slot to write.
+    tail: u64,
+    /// Last `head` read from shared memory.
+    cached_head: u64,
+    consumer: PeerWatch,
+    // Dropped after `Drop::drop` marks the record closed: closing the lock's
+    // description is the last thing a producer does.
+    membership: Membership,
+}
+
+// SAFETY: the raw pointers point into the region kept alive by the `Arc`; all
+// shared state is reached through atomics or slots owned by protocol, so the
+// handle may move to another thread.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    /// Joins `ring` as its producer.
+    ///
+    /// If a previous producer died, this one takes over: it continues at the
+    /// position the dead one last published; a message it had reserved but not
+    /// committed is lost.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] on a ring that is not SPSC; [`Error::RoleTaken`] while
+    /// another producer lives; [`Error::Corrupt`] if the positions are
+    /// inconsistent; [`Error::Io`] if the liveness lock cannot be taken.
+    pub fn join(ring: &crate::Ring) -> Result<Producer, Error> {
+        Producer::attach(Arc::clone(&ring.shared))
+    }
+
+    pub(crate) fn attach(shared: Arc<Shared>) -> Result<Producer, Error> {
+        let ring = Attached::new(shared)?;
+        let membership = Membership::claim(&ring.shared, PRODUCER_RECORD, Role::Producer)?;
+        let mut producer = Producer {
+            tail: 0,
+            cached_head: 0,
+            consumer: PeerWatch::new(CONSUMER_RECORD),
+            membership,
+            ring,
+        };
+        // On error the producer drops here and marks its record closed again.
+        (producer.cached_head, producer.tail) = producer.ring.positions()?;
+        Ok(producer)
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.ring.max_payload
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Free slots as of the last look at the consumer's position (a lower bound).
+    fn cached_free(&self) -> u64 {
+        self.ring.capacity - self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Re-reads the consumer's position; returns the free slots.
+    #[cold]
+    fn refresh_head(&mut self) -> Result<u64, Error> {
+        // Ordering: Acquire, pairs with the Release store in `Consumer::release`:
+        // the consumer is done with every slot before `head`, so we may reuse them.
+        let head = self.ring.head_word().load(Ordering::Acquire);
+        let used = self.tail.wrapping_sub(head);
+        if used > self.ring.capacity {
+            return Err(corrupt_positions(head, self.tail, self.ring.capacity));
+        }
+        self.cached_head = head;
+        Ok(self.ring.capacity - used)
+    }
+
+    /// Makes sure at least one slot is free, re-reading the consumer's position
+    /// if wanted; returns the free count.
+    #[inline]
+    fn free_slots(&mut self, wanted: u64) -> Result<u64, Error> {
+        let free = self.cached_free();
+        if free >= wanted {
+            return Ok(free);
+        }
+        let free = self.refresh_head()?;
+        if free > 0 {
+            return Ok(free);
+        }
+        match self.consumer.check(&self.ring.shared) {
+            PeerState::Gone => {
+                // The consumer may have released slots just before it left.
+                let free = self.refresh_head()?;
+                if free > 0 {
+                    Ok(free)
+                } else {
+                    Err(Error::Disconnected)
+                }
+            }
+            PeerState::NotYetJoined | PeerState::Present => Err(Error::Full),
+        }
+    }
+
+    /// Publishes `count` more slots with one store.
+    #[inline]
+    fn publish(&mut self, count: u64) {
+        self.tail = self.tail.wrapping_add(count);
+        // Ordering: Release, pairs with the Acquire load of tail in
+        // `Consumer::refresh_tail`: the slot bytes written before this store are
+        // visible to the consumer once it sees the new tail.
+        self.ring.tail_word().store(self.tail, Ordering::Release);
+    }
+
+    /// Reserves the next slot for writing in place.
+    ///
+    /// The guard dereferences to the slot's `max_payload` bytes. Call
+    /// [`WriteSlot::commit`] to publish; dropping the guard publishes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when no slot is free; [`Error::Disconnected`] when the ring
+    /// is full and the consumer has closed or died; [`Error::Corrupt`] when the
+    /// consumer's position in shared memory is impossible.
+    #[inline]
+    pub fn try_reserve(&mut self) -> Result<WriteSlot<'_>, Error> {
+        self.free_slots(1)?;
+        let body = self.ring.shared.region.body_mut(self.tail);
+        Ok(WriteSlot {
+            producer: self,
+            body,
+        })
+    }
+
+    /// Reserves up to `max` consecutive slots, to be published with one store.
+    ///
+    /// The batch may hold fewer than `max` slots (as many as are free), and its
+    /// slots may wrap around the end of the ring; index them with
+    /// [`WriteBatch::slot_mut`].
+    ///
+    /// # Errors
+    /// As [`Producer::try_reserve`], when not even one slot is free (`max == 0`
+    /// gives an empty batch).
+    pub fn try_reserve_batch(&mut self, max: usize) -> Result<WriteBatch<'_>, Error> {
+        let count = if max == 0 {
+            0
+        } else {
+            self.free_slots(max as u64)?.min(max as u64)
+        };
+        for offset in 0..count {
+            let mut body = self
+                .ring
+                .shared
+                .region
+                .body_mut(self.tail.wrapping_add(offset));
+            // SAFETY: the slot is free, so it is ours until we publish it.
+            write_len(unsafe { body.bytes() }, 0);
+        }
+        Ok(WriteBatch {
+            producer: self,
+            count: count as usize,
+        })
+    }
+
+    /// Copies `message` into the next slot and publishes it.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] when `message` is longer than `max_payload`;
+    /// otherwise as [`Producer::try_reserve`].
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), Error> {
+        if message.len() > self.ring.max_payload {
+            return Err(Error::MessageTooLarge {
+                len: message.len(),
+                max: self.ring.max_payload,
+            });
+        }
+        let mut slot = self.try_reserve()?;
+        slot[..message.len()].copy_from_slice(message);
+        slot.commit(message.len())
+    }
+
+    /// Whether the consumer has closed or died (as of a fresh look at its lock).
+    pub fn is_disconnected(&mut self) -> bool {
+        self.consumer = PeerWatch::new(CONSUMER_RECORD);
+        self.consumer.check(&self.ring.shared) == PeerState::Gone
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.membership.leave(&self.ring.shared.region);
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("tail", &self.tail)
+            .field("cached_head", &self.cached_head)
+            .finish_non_exhaustive()
+    }
+}
+
+#[inline]
+fn write_len(body: &mut [u8], len: usize) {
+    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+#[inline]
+fn read_len(body: &[u8]) -> usize {
+    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
+}
+
+/// A reserved slot, written in place. Dereferences to `max_payload` bytes.
+///
+/// Dropping it without [`commit`](WriteSlot::commit) publishes nothing.
+#[must_use = "a reserved slot publishes nothing unless committed"]
+pub struct WriteSlot<'a> {
+    producer: &'a mut Producer,
+    body: BodyMut,
+}
+
+impl WriteSlot<'_> {
+    /// Publishes the first `len` bytes of the slot as one message.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] when `len > max_payload`; nothing is published.
+    #[inline]
+    pub fn commit(mut self, len: usize) -> Result<(), Error> {
+        if len > self.producer.ring.max_payload {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.producer.ring.max_payload,
+            });
+        }
+        // SAFETY: the slot is reserved by this guard and not yet published.
+        write_len(unsafe { self.body.bytes() }, len);
+        self.producer.publish(1);
+        Ok(())
+    }
+}
+
+impl Deref for WriteSlot<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the slot is reserved by this guard; only we touch it.
+        unsafe { &self.body.bytes_shared()[SLOT_LEN_FIELD_SIZE..] }
+    }
+}
+
+impl DerefMut for WriteSlot<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the slot is reserved by this guard; only we touch it.
+        unsafe { &mut self.body.bytes()[SLOT_LEN_FIELD_SIZE..] }
+    }
+}
+
+/// Up to n reserved slots, published together with one position store.
+#[must_use = "reserved slots publish nothing unless committed"]
+pub struct WriteBatch<'a> {
+    producer: &'a mut Producer,
+    count: usize,
+}
+
+impl WriteBatch<'_> {
+    /// Number of slots in the batch.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the batch holds no slot.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn body(&self, index: usize) -> BodyMut {
+        assert!(
+            index < self.count,
+            "slot {index} is outside a batch of {}",
+            self.count
+        );
+        self.producer
+            .ring
+            .shared
+            .region
+            .body_mut(self.producer.tail.wrapping_add(index as u64))
+    }
+
+    /// The payload bytes of slot `index` (`max_payload` of them).
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        let mut body = self.body(index);
+        // SAFETY: the slot is reserved by this batch. The returned borrow of
+        // `self` keeps any other access through the batch away while it lives.
+        let bytes = unsafe { body.bytes() };
+        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: same memory as `bytes`, re-borrowed for the life of `&mut self`
+        // (the `BodyMut` token is only a position, not the memory's owner).
+        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[SLOT_LEN_FIELD_SIZE..] }
+    }
+
+    /// Sets the length of the message in slot `index` (0 until set).
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] when `len > max_payload`.
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
+        if len > self.producer.ring.max_payload {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.producer.ring.max_payload,
+            });
+        }
+        let mut body = self.body(index);
+        // SAFETY: the slot is reserved by this batch.
+        write_len(unsafe { body.bytes() }, len);
+        Ok(())
+    }
+
+    /// Copies `message` into slot `index` and sets its length.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] when the message is longer than `max_payload`.
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    pub fn write(&mut self, index: usize, message: &[u8]) -> Result<(), Error> {
+        self.set_len(index, message.len())?;
+        self.slot_mut(index)[..message.len()].copy_from_slice(message);
+        Ok(())
+    }
+
+    /// Publishes every slot of the batch with one store.
+    pub fn commit(self) {
+        let count = self.count as u64;
+        self.producer.publish(count);
+    }
+
+    /// Publishes the first `count` slots (at most the batch's length) with one
+    /// store; the rest are given back unpublished.
+    pub fn commit_first(self, count: usize) {
+        let count = count.min(self.count) as u64;
+        self.producer.publish(count);
+    }
+}
+
+/// The reading end of an SPSC ring.
+///
+/// `Send` but not `Sync`: methods take `&mut self`, so one borrowed message at a time.
+pub struct Consumer {
+    ring: Attached,
+    /// Local copy of our own position: the next slot to read.
+    head: u64,
+    /// Last `tail` read from shared memory.
+    cached_tail: u64,
+    producer: PeerWatch,
+    membership: Membership,
+}
+
+// SAFETY: as for `Producer`: the pointers target the region kept alive by the
+// `Arc`, and shared state is reached through atomics or protocol-owned slots.
+unsafe impl Send for Consumer {}
+
+impl Consumer {
+    /// Joins `ring` as its consumer.
+    ///
+    /// If a previous consumer died, this one takes over at the position the dead
+    /// one last released: a message it was reading is delivered again.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] on a ring that is not SPSC; [`Error::RoleTaken`] while
+    /// another consumer lives; [`Error::Corrupt`] if the positions are
+    /// inconsistent; [`Error::Io`] if the liveness lock cannot be taken.
+    pub fn join(ring: &crate::Ring) -> Result<Consumer, Error> {
+        Consumer::attach(Arc::clone(&ring.shared))
+    }
+
+    pub(crate) fn attach(shared: Arc<Shared>) -> Result<Consumer, Error> {
+        let ring = Attached::new(shared)?;
+        let membership = Membership::claim(&ring.shared, CONSUMER_RECORD, Role::Consumer)?;
+        let mut consumer = Consumer {
+            head: 0,
+            cached_tail: 0,
+            producer: PeerWatch::new(PRODUCER_RECORD),
+            membership,
+            ring,
+        };
+        // On error the consumer drops here and marks its record closed again.
+        (consumer.head, consumer.cached_tail) = consumer.ring.positions()?;
+        Ok(consumer)
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.ring.max_payload
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Re-reads the producer's position; returns the published count.
+    #[cold]
+    fn refresh_tail(&mut self) -> Result<u64, Error> {
+        // Ordering: Acquire, pairs with the Release store in `Producer::publish`:
+        // the bytes of every slot before `tail` are visible to us.
+        let tail = self.ring.tail_word().load(Ordering::Acquire);
+        let available = tail.wrapping_sub(self.head);
+        if available > self.ring.capacity {
+            return Err(corrupt_positions(self.head, tail, self.ring.capacity));
+        }
+        self.cached_tail = tail;
+        Ok(available)
+    }
+
+    /// Makes sure at least one message is published, re-reading the producer's
+    /// position if fewer than `wanted` are known; returns the published count.
+    #[inline]
+    fn available(&mut self, wanted: u64) -> Result<u64, Error> {
+        let available = self.cached_tail.wrapping_sub(self.head);
+        if available >= wanted {
+            return Ok(available);
+        }
+        let available = self.refresh_tail()?;
+        if available > 0 {
+            return Ok(available);
+        }
+        match self.producer.check(&self.ring.shared) {
+            PeerState::Gone => {
+                // Drain what the producer published before it left.
+                let available = self.refresh_tail()?;
+                if available > 0 {
+                    Ok(available)
+                } else {
+                    Err(Error::Disconnected)
+                }
+            }
+            PeerState::NotYetJoined | PeerState::Present => Err(Error::Empty),
+        }
+    }
+
+    /// Releases `count` slots to the producer with one store.
+    #[inline]
+    fn release(&mut self, count: u64) {
+        self.head = self.head.wrapping_add(count);
+        // Ordering: Release, pairs with the Acquire load of head in
+        // `Producer::refresh_head`: our reads of the slots happen before the
+        // producer reuses them.
+        self.ring.head_word().store(self.head, Ordering::Release);
+    }
+
+    /// The message at `position` with its length bounded, or `None` if the
+    /// length in shared memory exceeds `max_payload`.
+    #[inline]
+    fn message_at(&self, position: u64) -> Option<(BodyRef, usize)> {
+        let body = self.ring.shared.region.body_ref(position);
+        // SAFETY: the slot is published and not yet released: ours to read.
+        let len = read_len(unsafe { body.bytes() });
+        (len <= self.ring.max_payload).then_some((body, len))
+    }
+
+    /// Skips a message whose length is out of bounds and reports it.
+    #[cold]
+    fn skip_corrupt(&mut self) -> Error {
+        let position = self.head;
+        self.release(1);
+        Error::Corrupt {
+            reason: format!(
+                "message at position {position} claims a length above the maximum of {}; skipped",
+                self.ring.max_payload
+            ),
+        }
+    }
+
+    /// Borrows the next message in place; dropping the guard releases its slot.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] when no message is published; [`Error::Disconnected`]
+    /// when the ring is drained and the producer has closed or died;
+    /// [`Error::Corrupt`] when shared memory holds an impossible position, or a
+    /// message length above `max_payload` (that message is skipped).
+    #[inline]
+    pub fn try_read(&mut self) -> Result<ReadSlot<'_>, Error> {
+        self.available(1)?;
+        match self.message_at(self.head) {
+            Some((body, len)) => Ok(ReadSlot {
+                consumer: self,
+                body,
+                len,
+            }),
+            None => Err(self.skip_corrupt()),
+        }
+    }
+
+    /// Borrows up to `max` published messages; dropping the batch releases them
+    /// all with one store.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_read`], when not even one message is published (`max ==
+    /// 0` gives an empty batch). A message with an impossible length ends the
+    /// batch before it; the next call reports and skips it.
+    pub fn try_read_batch(&mut self, max: usize) -> Result<ReadBatch<'_>, Error> {
+        if max == 0 {
+            return Ok(ReadBatch {
+                consumer: self,
+                count: 0,
+            });
+        }
+        let available = self.available(max as u64)?.min(max as u64);
+        let mut count = 0;
+        while count < available && self.message_at(self.head.wrapping_add(count)).is_some() {
+            count += 1;
+        }
+        if count == 0 {
+            return Err(self.skip_corrupt());
+        }
+        Ok(ReadBatch {
+            consumer: self,
+            count: count as usize,
+        })
+    }
+
+    /// Copies the next message into `buffer` and releases its slot; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] when the message does not fit (it stays in the
+    /// ring); otherwise as [`Consumer::try_read`].
+    pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+        let message = self.try_read()?;
+        let len = message.len();
+        if len > buffer.len() {
+            let available = buffer.len();
+            message.keep();
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                available,
+            });
+        }
+        buffer[..len].copy_from_slice(&message);
+        Ok(len)
+    }
+
+    /// Whether the producer has closed or died (as of a fresh look at its lock).
+    pub fn is_disconnected(&mut self) -> bool {
+        self.producer = PeerWatch::new(PRODUCER_RECORD);
+        self.producer.check(&self.ring.shared) == PeerState::Gone
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.membership.leave(&self.ring.shared.region);
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("head", &self.head)
+            .field("cached_tail", &self.cached_tail)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message borrowed in place. Dereferences to its bytes; dropping it releases
+/// the slot to the producer.
+pub struct ReadSlot<'a> {
+    consumer: &'a mut Consumer,
+    body: BodyRef,
+    len: usize,
+}
+
+impl ReadSlot<'_> {
+    /// Releases the slot now (the same as dropping the guard).
+    pub fn release(self) {}
+
+    /// Gives the message back unreleased: the next read returns it again.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Deref for ReadSlot<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the slot is published and not released while this guard lives;
+        // `len` was bounded by `max_payload` when the guard was made.
+        unsafe { &self.body.bytes()[SLOT_LEN_FIELD_SIZE..SLOT_LEN_FIELD_SIZE + self.len] }
+    }
+}
+
+impl Drop for ReadSlot<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer.release(1);
+    }
+}
+
+/// Up to n messages borrowed in place, released together with one store on drop.
+pub struct ReadBatch<'a> {
+    consumer: &'a mut Consumer,
+    count: usize,
+}
+
+impl ReadBatch<'_> {
+    /// Number of messages in the batch.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Message `index` of the batch.
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    pub fn get(&self, index: usize) -> &[u8] {
+        assert!(
+            index < self.count,
+            "message {index} is outside a batch of {}",
+            self.count
+        );
+        let body = self
+            .consumer
+            .ring
+            .shared
+            .region
+            .body_ref(self.consumer.head.wrapping_add(index as u64));
+        // SAFETY: the slot is published and not released while the batch lives.
+        let bytes = unsafe { body.bytes() };
+        // Bounded again: the length was checked when the batch was made, but it
+        // lives in shared memory and is re-read here.
+        let len = read_len(bytes).min(self.consumer.ring.max_payload);
+        let (ptr, total) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: the same memory as `bytes`, borrowed for the life of `&self`,
+        // during which the batch keeps the slot unreleased.
+        unsafe {
+            &std::slice::from_raw_parts(ptr, total)[SLOT_LEN_FIELD_SIZE..SLOT_LEN_FIELD_SIZE + len]
+        }
+    }
+
+    /// The messages in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.count).map(move |index| self.get(index))
+    }
+
+    /// Releases the batch now (the same as dropping it).
+    pub fn release(self) {}
+}
+
+impl Drop for ReadBatch<'_> {
+    fn drop(&mut self) {
+        if self.count > 0 {
+            self.consumer.release(self.count as u64);
+        }
+    }
+}
