@@ -747,6 +747,27 @@ mod tests {
     }
 
     #[test]
+    fn constants_and_example_match_docs_layout_md() {
+        assert_eq!(MAGIC, 0x0045_4E41_4C4D_4853);
+        assert_eq!(READY.to_le_bytes(), *b"REDY");
+        let g = spsc(1024, 64).unwrap();
+        assert_eq!(
+            (g.max_payload, g.slots_offset, g.total_size),
+            (56, 1024, 66_560)
+        );
+        assert_eq!(g.slot_offset(1500), 31_488);
+        assert_eq!(
+            g.slot_offset(1500) + g.body_offset_in_slot() + SLOT_LEN_FIELD_SIZE,
+            31_496
+        );
+        let mpmc = Geometry::new(Kind::Mpmc, 8, 64, 4).unwrap();
+        assert_eq!(
+            (mpmc.slot_header_size, mpmc.slots_offset),
+            (16, 768 + 4 * 128)
+        );
+    }
+
+    #[test]
     fn owner_word_round_trips() {
         let word = owner_word(7, ROLE_CONSUMER, STATE_ACTIVE);
         assert_eq!(owner_parts(word), (7, ROLE_CONSUMER, STATE_ACTIVE));

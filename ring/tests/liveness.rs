@@ -1,0 +1,161 @@
+//! Liveness across processes: a peer killed with SIGKILL is noticed through its
+//! lock, the survivor drains what was committed and then gets `Disconnected`,
+//! and a new process can take over the dead one's role.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::{spawn_child, unique_name, RemoveRing};
+use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role};
+
+const COMMITTED: u64 = 40;
+
+/// Waits for the child to print `line` on a line of its own.
+fn wait_for_line(child: &mut Child, wanted: &str) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.trim() == wanted => return,
+            Some(Ok(_)) => continue,
+            other => panic!("child ended before printing {wanted:?}: {other:?}"),
+        }
+    }
+}
+
+/// Retries `f` while it returns `Empty`/`Full`, for at most `limit`.
+fn retry<T>(limit: Duration, mut f: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match f() {
+            Err(Error::Empty | Error::Full) if Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            other => return other,
+        }
+    }
+}
+
+#[test]
+fn consumer_drains_then_sees_disconnected_after_producer_is_killed_and_a_new_producer_takes_over() {
+    let name = unique_name("kill-producer");
+    let ring = Ring::create(&name, &RingOptions::spsc(64, 64)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let mut child = spawn_child(
+        "child_producer_then_hang",
+        &[("SHMLANE_TEST_RING", name.clone())],
+    );
+    wait_for_line(&mut child, "COMMITTED");
+
+    // While the child lives, its role is taken.
+    assert!(matches!(
+        spsc::Producer::join(&ring),
+        Err(Error::RoleTaken {
+            role: Role::Producer
+        })
+    ));
+    child.kill().unwrap(); // SIGKILL: no destructor runs in the child
+    child.wait().unwrap();
+
+    let info = ring.info();
+    assert_eq!(info.participants[0].state, ParticipantState::Dead);
+
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    for seq in 0..COMMITTED {
+        let message = retry(Duration::from_secs(10), || {
+            consumer.try_read().map(|m| m.to_vec())
+        })
+        .unwrap();
+        assert_eq!(
+            message,
+            seq.to_le_bytes(),
+            "committed messages survive the producer"
+        );
+    }
+    // The uncommitted reservation the child held when it died never appears.
+    let end = retry(Duration::from_secs(10), || {
+        consumer.try_read().map(|m| m.len())
+    });
+    assert!(matches!(end, Err(Error::Disconnected)), "got {end:?}");
+
+    // A new producer takes over the dead one's role and continues at its position.
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    producer.try_send(b"after takeover").unwrap();
+    assert_eq!(&*consumer.try_read().unwrap(), b"after takeover");
+    let info = ring.info();
+    assert_eq!(info.participants[0].state, ParticipantState::Alive);
+    assert_eq!(info.participants[0].generation, 2);
+    assert_eq!(info.participants[0].pid, std::process::id());
+    assert_eq!(info.tail, COMMITTED + 1);
+}
+
+#[test]
+fn producer_sees_disconnected_on_a_full_ring_after_consumer_is_killed() {
+    let name = unique_name("kill-consumer");
+    let ring = Ring::create(&name, &RingOptions::spsc(8, 64)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    let mut child = spawn_child(
+        "child_consumer_then_hang",
+        &[("SHMLANE_TEST_RING", name.clone())],
+    );
+    wait_for_line(&mut child, "JOINED");
+    assert!(matches!(
+        spsc::Consumer::join(&ring),
+        Err(Error::RoleTaken {
+            role: Role::Consumer
+        })
+    ));
+
+    // Fill the ring while the consumer lives: it is full, not disconnected.
+    for _ in 0..8 {
+        producer.try_send(b"x").unwrap();
+    }
+    assert!(matches!(producer.try_send(b"x"), Err(Error::Full)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let end = retry(Duration::from_secs(10), || producer.try_send(b"x"));
+    assert!(matches!(end, Err(Error::Disconnected)), "got {end:?}");
+
+    // A new consumer takes over and reads what was left for it.
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    assert_eq!(&*consumer.try_read().unwrap(), b"x");
+}
+
+#[test]
+#[ignore = "run as a child process by the producer-kill test"]
+fn child_producer_then_hang() {
+    let Ok(name) = std::env::var("SHMLANE_TEST_RING") else {
+        return;
+    };
+    let ring = Ring::open(&name).unwrap();
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    for seq in 0..COMMITTED {
+        producer.try_send(&seq.to_le_bytes()).unwrap();
+    }
+    // Die holding a reservation that was written but never committed.
+    let mut slot = producer.try_reserve().unwrap();
+    slot[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    println!("\nCOMMITTED");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+#[ignore = "run as a child process by the consumer-kill test"]
+fn child_consumer_then_hang() {
+    let Ok(name) = std::env::var("SHMLANE_TEST_RING") else {
+        return;
+    };
+    let ring = Ring::open(&name).unwrap();
+    let _consumer = spsc::Consumer::join(&ring).unwrap();
+    println!("\nJOINED");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

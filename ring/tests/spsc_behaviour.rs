@@ -1,0 +1,357 @@
+//! SPSC behaviour within one process: full and empty, abort, batches across the
+//! wrap, message sizes, closing, and what `info` reports.
+
+mod common;
+
+use common::{unique_name, RemoveRing};
+use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role};
+
+struct Fixture {
+    ring: Ring,
+    producer: spsc::Producer,
+    consumer: spsc::Consumer,
+    _remove: RemoveRing,
+}
+
+fn fixture(capacity: u64, slot_size: u64) -> Fixture {
+    let name = unique_name("behaviour");
+    let ring = Ring::create(&name, &RingOptions::spsc(capacity, slot_size)).unwrap();
+    let producer = spsc::Producer::join(&ring).unwrap();
+    let consumer = spsc::Consumer::join(&ring).unwrap();
+    Fixture {
+        ring,
+        producer,
+        consumer,
+        _remove: RemoveRing(name),
+    }
+}
+
+fn recv(consumer: &mut spsc::Consumer) -> Result<Vec<u8>, Error> {
+    consumer.try_read().map(|message| message.to_vec())
+}
+
+#[test]
+fn reserve_on_full_ring_returns_full_until_a_slot_is_released() {
+    let mut f = fixture(4, 16);
+    for i in 0..4u8 {
+        f.producer.try_send(&[i]).unwrap();
+    }
+    assert!(matches!(f.producer.try_reserve(), Err(Error::Full)));
+    assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
+    assert!(matches!(f.producer.try_reserve_batch(3), Err(Error::Full)));
+    assert_eq!(recv(&mut f.consumer).unwrap(), [0]);
+    f.producer.try_send(&[4]).unwrap();
+    assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
+    for i in 1..5u8 {
+        assert_eq!(recv(&mut f.consumer).unwrap(), [i]);
+    }
+}
+
+#[test]
+fn read_on_empty_ring_returns_empty() {
+    let mut f = fixture(4, 16);
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    assert!(matches!(f.consumer.try_read_batch(8), Err(Error::Empty)));
+    assert!(matches!(
+        f.consumer.try_recv(&mut [0u8; 8]),
+        Err(Error::Empty)
+    ));
+    f.producer.try_send(b"a").unwrap();
+    assert_eq!(recv(&mut f.consumer).unwrap(), b"a");
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+}
+
+#[test]
+fn dropping_a_reservation_publishes_nothing() {
+    let mut f = fixture(4, 16);
+    {
+        let mut slot = f.producer.try_reserve().unwrap();
+        slot[..4].copy_from_slice(b"lost");
+    }
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    let batch = f.producer.try_reserve_batch(3).unwrap();
+    assert_eq!(batch.len(), 3);
+    drop(batch);
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    // The abandoned slot is reused by the next message.
+    f.producer.try_send(b"kept").unwrap();
+    assert_eq!(recv(&mut f.consumer).unwrap(), b"kept");
+    assert_eq!(f.ring.info().tail, 1);
+}
+
+#[test]
+fn committing_more_than_max_payload_fails_and_publishes_nothing() {
+    let mut f = fixture(4, 16);
+    let slot = f.producer.try_reserve().unwrap();
+    assert_eq!(slot.len(), 8);
+    assert!(matches!(
+        slot.commit(9),
+        Err(Error::MessageTooLarge { len: 9, max: 8 })
+    ));
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+}
+
+#[test]
+fn messages_of_zero_one_and_max_payload_bytes_arrive_intact() {
+    let mut f = fixture(8, 64);
+    let max = f.producer.max_payload();
+    assert_eq!(max, 56);
+    let messages: [Vec<u8>; 3] = [vec![], vec![7], (0..max as u8).collect()];
+    for message in &messages {
+        f.producer.try_send(message).unwrap();
+    }
+    for message in &messages {
+        assert_eq!(&recv(&mut f.consumer).unwrap(), message);
+    }
+}
+
+#[test]
+fn write_batch_spanning_the_wrap_publishes_in_order_with_one_store() {
+    let mut f = fixture(8, 16);
+    for round in 0..3u8 {
+        // Move the positions so that the batch starts at slot 5 of 8.
+        for _ in 0..5 {
+            f.producer.try_send(&[round]).unwrap();
+            recv(&mut f.consumer).unwrap();
+        }
+        let mut batch = f.producer.try_reserve_batch(6).unwrap();
+        assert_eq!(batch.len(), 6);
+        for i in 0..6 {
+            batch.write(i, &[round, i as u8]).unwrap();
+        }
+        // Nothing is visible until the batch is committed.
+        assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+        batch.commit();
+        let read = f.consumer.try_read_batch(16).unwrap();
+        let got: Vec<Vec<u8>> = read.iter().map(<[u8]>::to_vec).collect();
+        let want: Vec<Vec<u8>> = (0..6).map(|i| vec![round, i]).collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn read_batch_spanning_the_wrap_releases_every_slot_on_drop() {
+    let mut f = fixture(4, 16);
+    for i in 0..3u8 {
+        f.producer.try_send(&[i]).unwrap();
+    }
+    for _ in 0..3 {
+        recv(&mut f.consumer).unwrap();
+    }
+    for i in 0..4u8 {
+        f.producer.try_send(&[10 + i]).unwrap(); // slots 3, 0, 1, 2
+    }
+    {
+        let batch = f.consumer.try_read_batch(10).unwrap();
+        assert_eq!(batch.len(), 4);
+        assert_eq!(batch.get(0), [10]);
+        assert_eq!(batch.get(3), [13]);
+        assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
+    }
+    let batch = f.producer.try_reserve_batch(10).unwrap();
+    assert_eq!(batch.len(), 4, "the whole ring is free again");
+}
+
+#[test]
+fn commit_first_publishes_only_a_prefix() {
+    let mut f = fixture(8, 16);
+    let mut batch = f.producer.try_reserve_batch(5).unwrap();
+    for i in 0..5 {
+        batch.write(i, &[i as u8]).unwrap();
+    }
+    batch.commit_first(2);
+    let read = f.consumer.try_read_batch(8).unwrap();
+    assert_eq!(read.iter().collect::<Vec<_>>(), [&[0u8][..], &[1u8][..]]);
+    drop(read);
+    f.producer.try_send(b"next").unwrap();
+    assert_eq!(recv(&mut f.consumer).unwrap(), b"next");
+}
+
+#[test]
+fn batches_are_bounded_by_what_is_free_or_published() {
+    let mut f = fixture(8, 16);
+    let batch = f.producer.try_reserve_batch(100).unwrap();
+    assert_eq!(batch.len(), 8);
+    drop(batch);
+    assert_eq!(f.producer.try_reserve_batch(0).unwrap().len(), 0);
+    for i in 0..3u8 {
+        f.producer.try_send(&[i]).unwrap();
+    }
+    assert_eq!(f.consumer.try_read_batch(2).unwrap().len(), 2);
+    assert_eq!(f.consumer.try_read_batch(0).unwrap().len(), 0);
+    assert_eq!(f.consumer.try_read_batch(100).unwrap().len(), 1);
+}
+
+#[test]
+fn recv_into_a_short_buffer_keeps_the_message() {
+    let mut f = fixture(4, 32);
+    f.producer.try_send(b"twelve bytes").unwrap();
+    let mut small = [0u8; 4];
+    assert!(matches!(
+        f.consumer.try_recv(&mut small),
+        Err(Error::BufferTooSmall {
+            needed: 12,
+            available: 4
+        })
+    ));
+    let mut big = [0u8; 24];
+    assert_eq!(f.consumer.try_recv(&mut big).unwrap(), 12);
+    assert_eq!(&big[..12], b"twelve bytes");
+}
+
+#[test]
+fn consumer_drains_then_gets_disconnected_after_producer_closes() {
+    let Fixture {
+        ring,
+        mut producer,
+        mut consumer,
+        _remove,
+    } = fixture(4, 16);
+    producer.try_send(b"1").unwrap();
+    producer.try_send(b"2").unwrap();
+    drop(producer);
+    assert_eq!(recv(&mut consumer).unwrap(), b"1");
+    assert_eq!(recv(&mut consumer).unwrap(), b"2");
+    assert!(matches!(consumer.try_read(), Err(Error::Disconnected)));
+    assert!(consumer.is_disconnected());
+    assert_eq!(ring.info().participants[0].state, ParticipantState::Closed);
+    // A new producer reconnects the ring.
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    assert!(matches!(consumer.try_read(), Err(Error::Empty)));
+    producer.try_send(b"3").unwrap();
+    assert_eq!(recv(&mut consumer).unwrap(), b"3");
+}
+
+#[test]
+fn producer_gets_disconnected_only_when_full_after_consumer_closes() {
+    let Fixture {
+        ring,
+        mut producer,
+        consumer,
+        _remove,
+    } = fixture(2, 16);
+    drop(consumer);
+    producer.try_send(b"1").unwrap();
+    producer.try_send(b"2").unwrap();
+    assert!(matches!(producer.try_send(b"3"), Err(Error::Disconnected)));
+    assert!(producer.is_disconnected());
+    // Messages left behind wait for the next consumer.
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    assert_eq!(recv(&mut consumer).unwrap(), b"1");
+}
+
+#[test]
+fn a_ring_nobody_has_joined_yet_is_full_or_empty_not_disconnected() {
+    let name = unique_name("not-yet");
+    let ring = Ring::create(&name, &RingOptions::spsc(2, 16)).unwrap();
+    let _remove = RemoveRing(name);
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    assert!(matches!(consumer.try_read(), Err(Error::Empty)));
+    assert!(!consumer.is_disconnected());
+    drop(consumer);
+    let ring2 = Ring::create(&unique_name("not-yet"), &RingOptions::spsc(2, 16)).unwrap();
+    let _remove2 = RemoveRing(
+        ring2
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let mut producer = spsc::Producer::join(&ring2).unwrap();
+    producer.try_send(b"1").unwrap();
+    producer.try_send(b"2").unwrap();
+    assert!(matches!(producer.try_send(b"3"), Err(Error::Full)));
+}
+
+#[test]
+fn a_second_handle_of_a_role_in_the_same_process_is_refused() {
+    let f = fixture(4, 16);
+    assert!(matches!(
+        spsc::Producer::join(&f.ring),
+        Err(Error::RoleTaken {
+            role: Role::Producer
+        })
+    ));
+    let reopened = Ring::open_at(f.ring.path()).unwrap();
+    assert!(matches!(
+        spsc::Consumer::join(&reopened),
+        Err(Error::RoleTaken {
+            role: Role::Consumer
+        })
+    ));
+}
+
+#[test]
+fn info_reports_geometry_positions_and_participants() {
+    let mut f = fixture(16, 40);
+    f.producer.try_send(b"abc").unwrap();
+    f.producer.try_send(b"def").unwrap();
+    recv(&mut f.consumer).unwrap();
+    let info = shmlane::info_at(f.ring.path()).unwrap();
+    assert_eq!(info.geometry.capacity, 16);
+    assert_eq!(info.geometry.max_payload, 32);
+    assert_eq!(info.version, (1, 0));
+    assert_eq!((info.head, info.tail, info.len()), (1, 2, 1));
+    assert_eq!(info.creator_pid, std::process::id());
+    let roles: Vec<_> = info
+        .participants
+        .iter()
+        .map(|p| (p.role, p.state))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (Some(Role::Producer), ParticipantState::Alive),
+            (Some(Role::Consumer), ParticipantState::Alive)
+        ]
+    );
+}
+
+#[test]
+fn handles_outlive_the_ring_value_and_its_removal() {
+    let name = unique_name("outlive");
+    let ring = Ring::create(&name, &RingOptions::spsc(4, 32)).unwrap();
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    drop(ring);
+    shmlane::remove(&name).unwrap();
+    assert!(matches!(Ring::open(&name), Err(Error::NotFound { .. })));
+    producer.try_send(b"still mapped").unwrap();
+    assert_eq!(recv(&mut consumer).unwrap(), b"still mapped");
+}
+
+#[test]
+fn handles_move_to_other_threads() {
+    let f = fixture(8, 16);
+    let Fixture {
+        mut producer,
+        mut consumer,
+        _remove,
+        ..
+    } = f;
+    let sender = std::thread::spawn(move || {
+        for i in 0..10_000u32 {
+            loop {
+                match producer.try_send(&i.to_le_bytes()) {
+                    Ok(()) => break,
+                    Err(Error::Full) => std::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    });
+    let mut expected = 0u32;
+    while expected < 10_000 {
+        match consumer.try_read() {
+            Ok(message) => {
+                assert_eq!(&*message, &expected.to_le_bytes());
+                expected += 1;
+            }
+            Err(Error::Empty) => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    sender.join().unwrap();
+}

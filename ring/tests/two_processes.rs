@@ -1,0 +1,206 @@
+//! A producer process and a consumer process move a million sequence-numbered,
+//! checksummed messages of varied lengths through a small ring, so that it wraps,
+//! fills and empties thousands of times; every message must arrive exactly once,
+//! in order, intact.
+//!
+//! The producer is this test binary re-run as a child process (the `#[ignore]`d
+//! `child_*` tests); the consumer is the test itself.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use common::{
+    check_message, fill_message, message_len, spawn_child, unique_name, RemoveRing, XorShift,
+};
+use shmlane::{spsc, Error, Ring, RingOptions};
+
+const MESSAGES: u64 = 1_000_000;
+const CAPACITY: u64 = 16;
+const SLOT_SIZE: u64 = 72; // 64 bytes of payload
+/// Every this many messages one side pauses, so the other finds the ring full
+/// (consumer pauses) or empty (producer pauses) again and again.
+const PAUSE_EVERY: u64 = 500;
+const PAUSE: Duration = Duration::from_micros(50);
+
+/// Pauses without sleeping in the kernel for long (sleep granularity is coarse).
+fn pause() {
+    let until = Instant::now() + PAUSE;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn run_consumer(api: &str) {
+    let name = unique_name(&format!("two-proc-{api}"));
+    let ring = Ring::create(&name, &RingOptions::spsc(CAPACITY, SLOT_SIZE)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    let max = consumer.max_payload();
+    let mut child = spawn_child(
+        &format!("child_producer_{api}"),
+        &[
+            ("SHMLANE_TEST_RING", name.clone()),
+            ("SHMLANE_TEST_MESSAGES", MESSAGES.to_string()),
+        ],
+    );
+
+    let mut scratch = vec![0u8; max];
+    let mut copy = vec![0u8; max];
+    let mut rng = XorShift::new(7);
+    let mut next = 0u64;
+    let mut empties = 0u64;
+    let mut was_empty = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "consumer stalled at message {next}"
+        );
+        if next > 0 && next % PAUSE_EVERY == 0 && rng.below(2) == 0 {
+            pause();
+        }
+        let result = match api {
+            "batch" => consumer
+                .try_read_batch(1 + rng.below(20) as usize)
+                .map(|batch| {
+                    for message in batch.iter() {
+                        check_message(next, max, message, &mut scratch).unwrap();
+                        next += 1;
+                    }
+                }),
+            _ if next % 3 == 0 => consumer.try_recv(&mut copy).map(|len| {
+                check_message(next, max, &copy[..len], &mut scratch).unwrap();
+                next += 1;
+            }),
+            _ => consumer.try_read().map(|message| {
+                check_message(next, max, &message, &mut scratch).unwrap();
+                next += 1;
+            }),
+        };
+        match result {
+            Ok(()) => was_empty = false,
+            Err(Error::Empty) => {
+                // Count each time the ring runs dry, not each poll; yield so the
+                // test progresses when more processes than cores are running.
+                empties += u64::from(!was_empty);
+                was_empty = true;
+                std::thread::yield_now();
+            }
+            Err(Error::Disconnected) => break,
+            Err(other) => panic!("consumer error at message {next}: {other}"),
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "producer process failed: {status}");
+    let mut fulls = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(count) = line.unwrap().strip_prefix("FULLS ") {
+            fulls = Some(count.parse::<u64>().unwrap());
+        }
+    }
+    let fulls = fulls.expect("the producer reports how often it found the ring full");
+    assert_eq!(
+        next, MESSAGES,
+        "every message arrives exactly once, then Disconnected"
+    );
+    // The pauses make each side wait for the other about a thousand times; we
+    // check that the ring really did fill and empty, not how fast.
+    assert!(empties > 1000, "the ring emptied only {empties} times");
+    assert!(fulls > 100, "the ring filled only {fulls} times");
+    eprintln!(
+        "{api}: {MESSAGES} messages, ring found empty {empties} times and full {fulls} times"
+    );
+}
+
+fn run_producer(api: &str) {
+    let Ok(name) = std::env::var("SHMLANE_TEST_RING") else {
+        return; // run only as a child of the consumer test
+    };
+    let messages: u64 = std::env::var("SHMLANE_TEST_MESSAGES")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ring = Ring::open(&name).unwrap();
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    let max = producer.max_payload();
+    let mut rng = XorShift::new(11);
+    let mut scratch = vec![0u8; max];
+    let mut next = 0u64;
+    let mut fulls = 0u64;
+    let mut was_full = false;
+    while next < messages {
+        if next > 0 && next % PAUSE_EVERY == 0 && rng.below(2) == 0 {
+            pause();
+        }
+        let result = match api {
+            "batch" => producer
+                .try_reserve_batch(1 + rng.below(20) as usize)
+                .map(|mut batch| {
+                    let wanted = (batch.len() as u64).min(messages - next) as usize;
+                    for i in 0..wanted {
+                        let len = message_len(next + i as u64, max);
+                        fill_message(next + i as u64, &mut batch.slot_mut(i)[..len]);
+                        batch.set_len(i, len).unwrap();
+                    }
+                    // Sometimes publish only a prefix: the rest must not appear.
+                    let publish = if rng.below(4) == 0 {
+                        wanted / 2
+                    } else {
+                        wanted
+                    };
+                    batch.commit_first(publish);
+                    next += publish as u64;
+                }),
+            _ if next % 2 == 0 => {
+                let len = message_len(next, max);
+                fill_message(next, &mut scratch[..len]);
+                producer.try_send(&scratch[..len]).map(|()| next += 1)
+            }
+            _ => producer.try_reserve().map(|mut slot| {
+                let len = message_len(next, max);
+                fill_message(next, &mut slot[..len]);
+                if rng.below(10) == 0 {
+                    drop(slot); // an abandoned reservation publishes nothing
+                } else {
+                    slot.commit(len).unwrap();
+                    next += 1;
+                }
+            }),
+        };
+        match result {
+            Ok(()) => was_full = false,
+            Err(Error::Full) => {
+                fulls += u64::from(!was_full);
+                was_full = true;
+                std::thread::yield_now();
+            }
+            Err(other) => panic!("producer error at message {next}: {other}"),
+        }
+    }
+    // A line of its own: libtest has printed "test <name> ... " without a newline.
+    println!("\nFULLS {fulls}");
+}
+
+#[test]
+fn million_messages_cross_processes_with_single_slot_api() {
+    run_consumer("single");
+}
+
+#[test]
+fn million_messages_cross_processes_with_batch_api() {
+    run_consumer("batch");
+}
+
+#[test]
+#[ignore = "run as a child process by million_messages_cross_processes_with_single_slot_api"]
+fn child_producer_single() {
+    run_producer("single");
+}
+
+#[test]
+#[ignore = "run as a child process by million_messages_cross_processes_with_batch_api"]
+fn child_producer_batch() {
+    run_producer("batch");
+}
