@@ -1,0 +1,771 @@
+//! A corrupted mapping: shared memory is untrusted input.
+//!
+//! A second mapping of the ring file plays a broken or hostile peer. It writes
+//! random and near-plausible values over the producer line, the consumer line,
+//! the slot lengths and the participant records, between the calls a producer
+//! and a consumer keep making. `docs/design.md` and DESIGN.md ("The mapping is a
+//! wire format") promise that such a peer can cause an error, never a panic, an
+//! access outside the mapping, or a hang: every call must return, with data no
+//! longer than `max_payload` or with one of the errors that call can give.
+//!
+//! The scribbler writes only between calls, never while the library has lent
+//! out a slice of a slot (a read or write guard), so the test itself never
+//! writes memory that a live Rust reference covers.
+#![cfg(not(loom))] // the loom build of shmlane has no file layer
+
+use std::error::Error as StdError;
+use std::fs::{self, File, Permissions};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+use shmlane::layout::{
+    owner_word, HEAD_OFFSET, LINE_SIZE, PRODUCER_LINE_OFFSET, RECORD_OWNER, ROLE_CONSUMER,
+    ROLE_PRODUCER, STATE_ACTIVE, STATE_CLOSED, STATE_FREE, TAIL_OFFSET,
+};
+use shmlane::{spsc, Error, Geometry, Ring, RingOptions, SHM_DIR};
+
+const CAPACITY: u64 = 16;
+const SLOT_SIZE: u64 = 64;
+/// Scribble-and-call rounds in the main test: epochs of fresh handles, each of
+/// some rounds.
+const EPOCHS: u64 = 10;
+const ROUNDS_PER_EPOCH: u64 = 500;
+const ITERATIONS: u64 = EPOCHS * ROUNDS_PER_EPOCH;
+/// Hang guard for the whole loop; it normally takes well under a second.
+const HANG_GUARD: Duration = Duration::from_secs(30);
+/// Seed of the scribbler's generator, fixed so that a failure replays.
+const SEED: u64 = 0x5348_4d4c_414e_4531;
+
+fn unique_name(tag: &str) -> String {
+    static COUNTER: Mutex<u64> = Mutex::new(0);
+    let mut counter = COUNTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *counter += 1;
+    format!(
+        "shmlane-corruption-{tag}-{}-{}",
+        std::process::id(),
+        *counter
+    )
+}
+
+/// A fresh directory under `/dev/shm`, removed with everything in it on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> io::Result<Scratch> {
+        let dir = Path::new(SHM_DIR).join(unique_name(tag));
+        fs::create_dir(&dir)?;
+        let scratch = Scratch { dir };
+        fs::set_permissions(&scratch.dir, Permissions::from_mode(0o700))?;
+        Ok(scratch)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// xorshift64*: small, deterministic, no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value in `0..bound` (`bound > 0`).
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+
+    /// True once in `n` calls on average.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// The hostile peer: its own mapping of the ring file.
+struct Scribbler {
+    map: MmapRaw,
+}
+
+impl Scribbler {
+    fn open(path: &Path) -> io::Result<Scribbler> {
+        let file = File::options().read(true).write(true).open(path)?;
+        let map = MmapOptions::new().map_raw(&file)?;
+        Ok(Scribbler { map })
+    }
+
+    fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(
+            offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= self.map.len()),
+            "scribble at {offset}+{} outside the mapping",
+            bytes.len()
+        );
+        // SAFETY: the range is inside our own live mapping, as just asserted. No
+        // Rust reference covers these bytes at this moment: the library reaches
+        // shared memory through atomics and raw pointers, and the tests never
+        // scribble while it has lent out a slice of a slot.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+    }
+
+    fn write_u64(&self, offset: usize, value: u64) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    fn write_u32(&self, offset: usize, value: u32) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    fn read_u64(&self, offset: usize) -> u64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.map.len(),
+            "u64 at {offset} outside the mapping or unaligned"
+        );
+        // SAFETY: in bounds and 8-aligned (the mapping is page-aligned), as just
+        // asserted. Volatile, because the library writes the same bytes through
+        // its own mapping, which the compiler cannot see alias ours.
+        unsafe { self.map.as_ptr().add(offset).cast::<u64>().read_volatile() }
+    }
+}
+
+/// Offset of slot `index`'s length field (an SPSC slot starts with it).
+fn len_offset(geometry: &Geometry, index: u64) -> usize {
+    (geometry.slots_offset + index * geometry.slot_size) as usize
+}
+
+/// Offset of participant record `index`'s owner word.
+fn owner_offset(geometry: &Geometry, index: u32) -> usize {
+    geometry.record_offset(index) + RECORD_OWNER
+}
+
+/// A message that says where it came from, `len` bytes long.
+fn message(seed: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (seed as u8).wrapping_add(i as u8))
+        .collect()
+}
+
+/// Reads every byte, so that an out-of-bounds slice would be touched, not just made.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0u64, |sum, &byte| sum.rotate_left(5) ^ u64::from(byte))
+}
+
+/// What the calls returned, counted.
+#[derive(Debug, Default)]
+struct Tally {
+    calls: u64,
+    scribbles: u64,
+    heals: u64,
+    messages_read: u64,
+    messages_written: u64,
+    empty: u64,
+    full: u64,
+    corrupt: u64,
+    disconnected: u64,
+    message_too_large: u64,
+    buffer_too_small: u64,
+    /// Every byte read folded together, so that no read is optimized away.
+    checksum: u64,
+}
+
+/// The ring, the scribbler, and what the test knows.
+struct Fuzz {
+    rng: XorShift,
+    ring: Ring,
+    scribbler: Scribbler,
+    geometry: Geometry,
+    max_payload: usize,
+    /// The tail word as the producer last stored it (its own position).
+    known_tail: u64,
+    /// The head word as the consumer last stored it (its own position).
+    known_head: u64,
+    /// The owner words of the producer's and the consumer's records after joining.
+    known_owners: [u64; 2],
+    tally: Tally,
+    failures: Vec<String>,
+}
+
+impl Fuzz {
+    fn fail(&mut self, what: String) {
+        // Keep the report short: the first few failures say enough.
+        if self.failures.len() < 20 {
+            self.failures.push(what);
+        }
+    }
+
+    /// A position near `base`, or a wild one.
+    fn position_near(&mut self, base: u64) -> u64 {
+        let span = CAPACITY + 2;
+        match self.rng.below(5) {
+            0 => self.rng.next(),
+            1 => 0,
+            2 => u64::MAX - self.rng.below(span),
+            _ => base
+                .wrapping_add(self.rng.below(2 * span + 1))
+                .wrapping_sub(span),
+        }
+    }
+
+    /// A length near `max_payload`, or a wild one.
+    fn length(&mut self) -> u32 {
+        let max = self.max_payload as u32;
+        match self.rng.below(7) {
+            0 => u32::MAX,
+            1 => max + 1,
+            2 => max,
+            3 => 0,
+            4 => 1 << 31,
+            5 => self.rng.below(2 * u64::from(max) + 2) as u32,
+            _ => self.rng.next() as u32,
+        }
+    }
+
+    fn scribble(&mut self) {
+        self.tally.scribbles += 1;
+        let slot = self.rng.below(CAPACITY);
+        match self.rng.below(16) {
+            0..=2 => {
+                let head = self.scribbler.read_u64(HEAD_OFFSET);
+                let tail = self.position_near(head);
+                self.scribbler.write_u64(TAIL_OFFSET, tail);
+            }
+            3..=5 => {
+                let tail = self.scribbler.read_u64(TAIL_OFFSET);
+                let head = self.position_near(tail);
+                self.scribbler.write_u64(HEAD_OFFSET, head);
+            }
+            6 | 7 => {
+                // Random bytes anywhere in the producer line and the consumer line
+                // right after it.
+                let len = 1 + self.rng.below(16) as usize;
+                let offset = PRODUCER_LINE_OFFSET
+                    + self.rng.below((2 * LINE_SIZE - len) as u64 + 1) as usize;
+                let bytes: Vec<u8> = (0..len).map(|_| self.rng.next() as u8).collect();
+                self.scribbler.write(offset, &bytes);
+            }
+            8..=12 => {
+                let len = self.length();
+                self.scribbler
+                    .write_u32(len_offset(&self.geometry, slot), len);
+            }
+            13 | 14 => {
+                // Random bytes over a slot's header (length and flags) and payload start.
+                let len = 1 + self.rng.below(16) as usize;
+                let bytes: Vec<u8> = (0..len).map(|_| self.rng.next() as u8).collect();
+                self.scribbler
+                    .write(len_offset(&self.geometry, slot), &bytes);
+            }
+            _ => {
+                let record = self.rng.below(2) as u32;
+                let role = if record == 0 {
+                    ROLE_PRODUCER
+                } else {
+                    ROLE_CONSUMER
+                };
+                let word = match self.rng.below(4) {
+                    0 => owner_word(1, role, STATE_FREE),
+                    1 => owner_word(1, role, STATE_CLOSED),
+                    2 => owner_word(self.rng.next() as u32, role, STATE_ACTIVE),
+                    _ => self.rng.next(),
+                };
+                self.scribbler
+                    .write_u64(owner_offset(&self.geometry, record), word);
+            }
+        }
+    }
+
+    /// Puts back what the handles last stored, so that the ring works again
+    /// often enough for the success paths to run too.
+    fn heal(&mut self) {
+        self.tally.heals += 1;
+        self.scribbler.write_u64(TAIL_OFFSET, self.known_tail);
+        self.scribbler.write_u64(HEAD_OFFSET, self.known_head);
+        for (record, word) in self.known_owners.into_iter().enumerate() {
+            self.scribbler
+                .write_u64(owner_offset(&self.geometry, record as u32), word);
+        }
+    }
+
+    /// Counts an error that the call may give, or records a failure.
+    fn expect_error(&mut self, call: &str, error: Error, allowed: impl Fn(&Error) -> bool) {
+        if !allowed(&error) {
+            self.fail(format!("{call} returned an unexpected error: {error:?}"));
+            return;
+        }
+        match error {
+            Error::Empty => self.tally.empty += 1,
+            Error::Full => self.tally.full += 1,
+            Error::Corrupt { .. } => self.tally.corrupt += 1,
+            Error::Disconnected => self.tally.disconnected += 1,
+            Error::MessageTooLarge { .. } => self.tally.message_too_large += 1,
+            Error::BufferTooSmall { .. } => self.tally.buffer_too_small += 1,
+            _ => {}
+        }
+    }
+
+    fn check_read(&mut self, call: &str, len: usize, sum: u64) {
+        self.tally.messages_read += 1;
+        self.tally.checksum ^= sum;
+        if len > self.max_payload {
+            self.fail(format!(
+                "{call} gave a message of {len} bytes, above max_payload {}",
+                self.max_payload
+            ));
+        }
+    }
+
+    /// One call on the consumer.
+    fn consumer_call(&mut self, consumer: &mut spsc::Consumer) {
+        let max = self.max_payload;
+        let reading = |error: &Error| {
+            matches!(
+                error,
+                Error::Empty | Error::Corrupt { .. } | Error::Disconnected
+            )
+        };
+        match self.rng.below(3) {
+            0 => {
+                let result = consumer
+                    .try_read()
+                    .map(|message| (message.len(), checksum(&message)));
+                match result {
+                    Ok((len, sum)) => self.check_read("try_read", len, sum),
+                    Err(error) => self.expect_error("try_read", error, reading),
+                }
+            }
+            1 => {
+                let wanted = self.rng.below(CAPACITY + 3) as usize;
+                let result = consumer.try_read_batch(wanted).map(|batch| {
+                    let lens_and_sums: Vec<(usize, u64)> = batch
+                        .iter()
+                        .map(|message| (message.len(), checksum(message)))
+                        .collect();
+                    (batch.len(), lens_and_sums)
+                });
+                match result {
+                    Ok((count, lens_and_sums)) => {
+                        if count > wanted || count as u64 > CAPACITY {
+                            self.fail(format!("try_read_batch({wanted}) gave {count} messages"));
+                        }
+                        for (len, sum) in lens_and_sums {
+                            self.check_read("try_read_batch", len, sum);
+                        }
+                    }
+                    Err(error) => self.expect_error("try_read_batch", error, reading),
+                }
+            }
+            _ => {
+                let mut buffer = vec![0u8; self.rng.below(max as u64 + 9) as usize];
+                let available = buffer.len();
+                match consumer.try_recv(&mut buffer) {
+                    Ok(len) => {
+                        if len > available {
+                            self.fail(format!(
+                                "try_recv said {len} bytes into a buffer of {available}"
+                            ));
+                        }
+                        let sum = checksum(&buffer[..len.min(available)]);
+                        self.check_read("try_recv", len, sum);
+                    }
+                    Err(error) => self.expect_error("try_recv", error, |error| {
+                        reading(error)
+                            || matches!(
+                                *error,
+                                Error::BufferTooSmall { needed, available: given }
+                                    if given == available && needed > given && needed <= max
+                            )
+                    }),
+                }
+            }
+        }
+    }
+
+    /// One call on the producer.
+    fn producer_call(&mut self, producer: &mut spsc::Producer) {
+        let max = self.max_payload;
+        let writing = |error: &Error| {
+            matches!(
+                error,
+                Error::Full | Error::Corrupt { .. } | Error::Disconnected
+            )
+        };
+        let too_large = |error: &Error, len: usize| matches!(*error, Error::MessageTooLarge { len: l, max: m } if l == len && m == max);
+        match self.rng.below(3) {
+            0 => {
+                let len = self.rng.below(max as u64 + 5) as usize;
+                let seed = self.rng.next();
+                match producer.try_send(&message(seed, len)) {
+                    Ok(()) if len > max => {
+                        self.fail(format!("try_send of {len} bytes (max {max}) succeeded"));
+                    }
+                    Ok(()) => self.tally.messages_written += 1,
+                    Err(error) if len > max => {
+                        self.expect_error("try_send", error, |error| too_large(error, len));
+                    }
+                    Err(error) => self.expect_error("try_send", error, writing),
+                }
+            }
+            1 => {
+                let len = self.rng.below(max as u64 + 5) as usize;
+                let commit = !self.rng.one_in(4);
+                let result = producer.try_reserve().and_then(|mut slot| {
+                    let fill = len.min(slot.len());
+                    slot[..fill].fill(0xa5);
+                    if commit {
+                        slot.commit(len).map(|()| true)
+                    } else {
+                        Ok(false) // dropped unpublished
+                    }
+                });
+                match result {
+                    Ok(true) if len > max => {
+                        self.fail(format!("commit of {len} bytes (max {max}) succeeded"));
+                    }
+                    Ok(true) => self.tally.messages_written += 1,
+                    Ok(false) => {}
+                    Err(error) => self.expect_error("try_reserve + commit", error, |error| {
+                        writing(error) || (len > max && too_large(error, len))
+                    }),
+                }
+            }
+            _ => {
+                let wanted = self.rng.below(CAPACITY + 3) as usize;
+                let lens: Vec<usize> = (0..wanted)
+                    .map(|_| self.rng.below(max as u64 + 2) as usize)
+                    .collect();
+                let seed = self.rng.next();
+                let how = self.rng.below(3);
+                let keep = self.rng.below(wanted as u64 + 1) as usize;
+                let mut refused = Vec::new();
+                let result = producer.try_reserve_batch(wanted).map(|mut batch| {
+                    let count = batch.len();
+                    for (index, &len) in lens.iter().enumerate().take(count) {
+                        if let Err(error) = batch.write(index, &message(seed, len)) {
+                            refused.push((len, error));
+                        }
+                    }
+                    let published = match how {
+                        0 => {
+                            batch.commit();
+                            count
+                        }
+                        1 => {
+                            batch.commit_first(keep);
+                            keep.min(count)
+                        }
+                        _ => 0, // dropped unpublished
+                    };
+                    (count, published)
+                });
+                for (len, error) in refused {
+                    self.expect_error("WriteBatch::write", error, |error| {
+                        len > max && too_large(error, len)
+                    });
+                }
+                match result {
+                    Ok((count, published)) => {
+                        if count > wanted || count as u64 > CAPACITY {
+                            self.fail(format!("try_reserve_batch({wanted}) gave {count} slots"));
+                        }
+                        self.tally.messages_written += published as u64;
+                    }
+                    Err(error) => self.expect_error("try_reserve_batch", error, writing),
+                }
+            }
+        }
+    }
+
+    /// Runs the epochs; the first uses the handles the test joined, each later
+    /// one joins fresh handles at a new position, since a ring whose positions a
+    /// peer has scrambled may stay broken for the handles that saw it.
+    fn run(mut self, first: (spsc::Producer, spsc::Consumer)) -> (Tally, Vec<String>) {
+        let mut handles = Some(first);
+        for epoch in 0..EPOCHS {
+            let (mut producer, mut consumer) = match handles.take() {
+                Some(handles) => handles,
+                None => match self.join_at_new_position() {
+                    Ok(handles) => handles,
+                    Err(error) => {
+                        self.fail(format!("joining for epoch {epoch}: {error:?}"));
+                        continue;
+                    }
+                },
+            };
+            self.known_tail = self.scribbler.read_u64(TAIL_OFFSET);
+            self.known_head = self.scribbler.read_u64(HEAD_OFFSET);
+            self.known_owners = [
+                self.scribbler.read_u64(owner_offset(&self.geometry, 0)),
+                self.scribbler.read_u64(owner_offset(&self.geometry, 1)),
+            ];
+            for _ in 0..ROUNDS_PER_EPOCH {
+                self.round(&mut producer, &mut consumer);
+            }
+        }
+        (self.tally, self.failures)
+    }
+
+    /// Puts both positions at one new place (sometimes just before they wrap
+    /// around `u64::MAX`) and joins a new producer and consumer there.
+    fn join_at_new_position(&mut self) -> Result<(spsc::Producer, spsc::Consumer), Error> {
+        let position = match self.rng.below(3) {
+            0 => self.rng.next(),
+            1 => u64::MAX - self.rng.below(2 * CAPACITY),
+            _ => self.rng.below(1 << 20),
+        };
+        self.scribbler.write_u64(TAIL_OFFSET, position);
+        self.scribbler.write_u64(HEAD_OFFSET, position);
+        let producer = spsc::Producer::join(&self.ring)?;
+        let consumer = spsc::Consumer::join(&self.ring)?;
+        Ok((producer, consumer))
+    }
+
+    /// Maybe scribbles or heals, then makes one call.
+    fn round(&mut self, producer: &mut spsc::Producer, consumer: &mut spsc::Consumer) {
+        if self.rng.one_in(8) {
+            self.heal();
+        } else if self.rng.one_in(3) {
+            for _ in 0..=self.rng.below(3) {
+                self.scribble();
+            }
+        }
+        self.tally.calls += 1;
+        if self.rng.one_in(2) {
+            let before = self.scribbler.read_u64(HEAD_OFFSET);
+            self.consumer_call(consumer);
+            let after = self.scribbler.read_u64(HEAD_OFFSET);
+            if after != before {
+                // Only the consumer stores the head; a change is its own position.
+                self.known_head = after;
+            }
+        } else {
+            let before = self.scribbler.read_u64(TAIL_OFFSET);
+            self.producer_call(producer);
+            let after = self.scribbler.read_u64(TAIL_OFFSET);
+            if after != before {
+                self.known_tail = after;
+            }
+        }
+    }
+}
+
+#[test]
+fn scribbling_over_the_mapping_gives_errors_never_panics_or_hangs() -> Result<(), Box<dyn StdError>>
+{
+    let scratch = Scratch::new("fuzz")?;
+    let path = scratch.path("ring");
+    let ring = Ring::create_at(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
+    let geometry = ring.geometry();
+    let mut producer = spsc::Producer::join(&ring)?;
+    let mut consumer = spsc::Consumer::join(&ring)?;
+    for index in 0..10 {
+        producer.try_send(&message(index, 8 + index as usize))?;
+    }
+    for index in 0..3 {
+        assert_eq!(
+            &*consumer.try_read()?,
+            &message(index, 8 + index as usize)[..]
+        );
+    }
+    let scribbler = Scribbler::open(&path)?;
+    assert_eq!(scribbler.map.len() as u64, geometry.total_size);
+    let fuzz = Fuzz {
+        rng: XorShift(SEED),
+        max_payload: ring.max_payload(),
+        ring,
+        scribbler,
+        geometry,
+        known_tail: 0,
+        known_head: 0,
+        known_owners: [0; 2],
+        tally: Tally::default(),
+        failures: Vec::new(),
+    };
+
+    // The loop runs on its own thread so that a hang fails the test instead of
+    // stalling it; the scratch directory is removed either way.
+    let started = Instant::now();
+    let (done, finished) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let _ = done.send(fuzz.run((producer, consumer)));
+    });
+    let (tally, failures) = match finished.recv_timeout(HANG_GUARD) {
+        Ok(report) => report,
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("the scribble-and-call loop did not finish within {HANG_GUARD:?}: a call hung")
+        }
+        Err(RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("the loop ended without a report"),
+        },
+    };
+    eprintln!("{ITERATIONS} rounds in {:?}: {tally:#?}", started.elapsed());
+
+    assert!(
+        failures.is_empty(),
+        "{} failures (at most 20 are kept):\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    assert_eq!(tally.calls, ITERATIONS);
+    // The scribbling was seen, and the ring still moved messages in between.
+    assert!(tally.corrupt > 0, "no corruption was reported: {tally:?}");
+    assert!(tally.messages_read > 0, "nothing was read: {tally:?}");
+    assert!(tally.messages_written > 0, "nothing was written: {tally:?}");
+    Ok(())
+}
+
+/// A fresh ring with a producer, a consumer, and a scribbler over it.
+struct Fixture {
+    _scratch: Scratch,
+    ring: Ring,
+    producer: spsc::Producer,
+    consumer: spsc::Consumer,
+    scribbler: Scribbler,
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Result<Fixture, Box<dyn StdError>> {
+        let scratch = Scratch::new(tag)?;
+        let path = scratch.path("ring");
+        let ring = Ring::create_at(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
+        let producer = spsc::Producer::join(&ring)?;
+        let consumer = spsc::Consumer::join(&ring)?;
+        let scribbler = Scribbler::open(&path)?;
+        Ok(Fixture {
+            _scratch: scratch,
+            ring,
+            producer,
+            consumer,
+            scribbler,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Read,
+    Recv,
+    Batch,
+}
+
+#[test]
+fn a_huge_length_in_the_last_slot_is_skipped_as_corrupt() -> Result<(), Box<dyn StdError>> {
+    let mut fixture = Fixture::new("last-slot")?;
+    let geometry = fixture.ring.geometry();
+    let max = fixture.ring.max_payload();
+    // The last slot ends exactly where the ring does: a reader that believed its
+    // length would run off the end of the mapping.
+    let last_slot = len_offset(&geometry, CAPACITY - 1);
+    assert_eq!(last_slot as u64 + geometry.slot_size, geometry.total_size);
+
+    let mut round = 0u64;
+    for reader in [Reader::Read, Reader::Recv, Reader::Batch] {
+        for bad_len in [u32::MAX, 1 << 31, max as u32 + 1] {
+            // Fill the ring so that its last message sits in the last slot, and
+            // read all but that one.
+            for index in 0..CAPACITY {
+                fixture
+                    .producer
+                    .try_send(&message(round + index, 1 + index as usize))?;
+            }
+            for index in 0..CAPACITY - 1 {
+                let expected = message(round + index, 1 + index as usize);
+                assert_eq!(&*fixture.consumer.try_read()?, &expected[..]);
+            }
+            fixture.scribbler.write_u32(last_slot, bad_len);
+
+            let mut buffer = vec![0u8; 1 << 16];
+            let result = match reader {
+                Reader::Read => fixture.consumer.try_read().map(|message| message.len()),
+                Reader::Recv => fixture.consumer.try_recv(&mut buffer),
+                Reader::Batch => fixture
+                    .consumer
+                    .try_read_batch(CAPACITY as usize)
+                    .map(|batch| batch.iter().map(<[u8]>::len).sum()),
+            };
+            assert!(
+                matches!(result, Err(Error::Corrupt { .. })),
+                "{reader:?} of a message claiming {bad_len} bytes: {result:?}"
+            );
+            let next = fixture.consumer.try_read().map(|message| message.len());
+            assert!(
+                matches!(next, Err(Error::Empty)),
+                "the corrupt message was not skipped after {reader:?}: {next:?}"
+            );
+            round += CAPACITY;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_batch_stops_before_a_message_with_a_huge_length() -> Result<(), Box<dyn StdError>> {
+    let mut fixture = Fixture::new("batch-stop")?;
+    let geometry = fixture.ring.geometry();
+    fixture.producer.try_send(b"first")?;
+    fixture.producer.try_send(b"second")?;
+    fixture.producer.try_send(b"third")?;
+    fixture
+        .scribbler
+        .write_u32(len_offset(&geometry, 1), u32::MAX);
+
+    let batch = fixture.consumer.try_read_batch(3)?;
+    let messages: Vec<Vec<u8>> = batch.iter().map(<[u8]>::to_vec).collect();
+    drop(batch);
+    assert_eq!(messages, [b"first".to_vec()]);
+    let skipped = fixture.consumer.try_read().map(|message| message.len());
+    assert!(matches!(skipped, Err(Error::Corrupt { .. })), "{skipped:?}");
+    assert_eq!(&*fixture.consumer.try_read()?, b"third");
+    Ok(())
+}
+
+#[test]
+fn a_batch_bounds_a_length_changed_while_it_is_held() -> Result<(), Box<dyn StdError>> {
+    let mut fixture = Fixture::new("batch-held")?;
+    let geometry = fixture.ring.geometry();
+    let max = fixture.ring.max_payload();
+    fixture.producer.try_send(b"first")?;
+    fixture.producer.try_send(b"second")?;
+
+    let batch = fixture.consumer.try_read_batch(2)?;
+    assert_eq!(batch.len(), 2);
+    // The batch validated both lengths when it was made; a peer now rewrites one.
+    // No slice of slot 1 is lent out at this point, only the batch's claim on it.
+    fixture
+        .scribbler
+        .write_u32(len_offset(&geometry, 1), u32::MAX);
+    let second = batch.get(1);
+    assert!(second.len() <= max, "{} bytes", second.len());
+    std::hint::black_box(checksum(second)); // every byte of it is readable
+    assert_eq!(batch.get(0), b"first");
+    Ok(())
+}
