@@ -46,6 +46,11 @@ mod sync;
 mod info;
 
 pub use error::{Error, Role};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
 pub use layout::{Geometry, Kind};
 pub use shm::Ring;
 
