@@ -1,0 +1,588 @@
+//! SPSC throughput: shmlane beside rtrb, measured in the same run.
+//!
+//! Each case is one criterion group holding a `shmlane` and an `rtrb` benchmark
+//! run with the same harness, so that the ratio of the two within one run is
+//! meaningful on a shared machine (`benches/ratios.py` prints it):
+//!
+//! | group | what moves |
+//! |---|---|
+//! | `spsc-8B-one` | 8-byte messages one at a time, two threads |
+//! | `spsc-8B-batch64`, `spsc-8B-batch256` | 8-byte messages in batches, two threads |
+//! | `spsc-64B-one` | 64-byte messages one at a time, two threads |
+//! | `spsc-64B-processes` | 64-byte messages one at a time; shmlane's consumer is another process, rtrb's a thread |
+//!
+//! The harness: a long-lived consumer (thread, or for the cross-process case a
+//! child process running this same binary) reads forever and adds the first 8
+//! bytes of each message to a checksum. One criterion iteration is one message:
+//! `iter_custom` times the producer sending `iters` messages and then waiting
+//! until the consumer has caught up, so the figure is end-to-end throughput.
+//!
+//! Thread consumers report progress through a counter they store only when they
+//! find the ring empty, which costs nothing while messages flow and is always
+//! stored once the producer stops. The cross-process consumer has no such
+//! counter; there the producer polls the ring's `head` through [`Ring::info`].
+
+use std::hint::{black_box, spin_loop};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, Criterion, Throughput};
+use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role};
+
+/// Slots in every ring, shmlane's and rtrb's.
+const CAPACITY: usize = 1024;
+/// Environment variable that makes this binary the consumer of the ring it names.
+const CONSUMER_ENV: &str = "SHMLANE_BENCH_CONSUMER";
+/// How long the cross-process consumer may take to start and join.
+const CHILD_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the cross-process consumer may take to exit once the producer left.
+const CHILD_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    // Checked before criterion sees the command line: the child is this binary.
+    if let Some(name) = std::env::var_os(CONSUMER_ENV) {
+        return consume_in_child(&name.to_string_lossy());
+    }
+    let mut criterion = Criterion::default().configure_from_args();
+    eight_bytes_one_at_a_time(&mut criterion);
+    eight_bytes_in_batches(&mut criterion, 64);
+    eight_bytes_in_batches(&mut criterion, 256);
+    sixty_four_bytes_one_at_a_time(&mut criterion);
+    sixty_four_bytes_across_processes(&mut criterion);
+    criterion.final_summary();
+    ExitCode::SUCCESS
+}
+
+/// A group whose throughput is counted in messages (one per iteration).
+fn group<'a>(
+    criterion: &'a mut Criterion,
+    name: &str,
+) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = criterion.benchmark_group(name);
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    group
+}
+
+fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
+    let mut group = group(criterion, "spsc-8B-one");
+    {
+        let (producer, consumer) = shmlane_pair("8B-one", 8);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_one(consumer, consumed)
+        });
+        group.bench_function("shmlane", |b| {
+            b.iter_custom(|iters| lane.measure(iters, shmlane_send_one::<8>))
+        });
+    }
+    {
+        let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            rtrb_consume_one(consumer, consumed, |item| *item)
+        });
+        group.bench_function("rtrb", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    rtrb_send_one(p, first, count, |seq| seq)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn eight_bytes_in_batches(criterion: &mut Criterion, batch: usize) {
+    let mut group = group(criterion, &format!("spsc-8B-batch{batch}"));
+    {
+        let (producer, consumer) = shmlane_pair(&format!("8B-batch{batch}"), 8);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_batches(consumer, consumed, batch)
+        });
+        group.bench_function("shmlane", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    shmlane_send_batches(p, first, count, batch)
+                })
+            })
+        });
+    }
+    {
+        let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            rtrb_consume_batches(consumer, consumed, batch)
+        });
+        group.bench_function("rtrb", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    rtrb_send_batches(p, first, count, batch)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn sixty_four_bytes_one_at_a_time(criterion: &mut Criterion) {
+    let mut group = group(criterion, "spsc-64B-one");
+    {
+        let (producer, consumer) = shmlane_pair("64B-one", 64);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_one(consumer, consumed)
+        });
+        group.bench_function("shmlane", |b| {
+            b.iter_custom(|iters| lane.measure(iters, shmlane_send_one::<64>))
+        });
+    }
+    rtrb_64_bytes_one_at_a_time(&mut group);
+    group.finish();
+}
+
+fn sixty_four_bytes_across_processes(criterion: &mut Criterion) {
+    let mut group = group(criterion, "spsc-64B-processes");
+    {
+        let mut lane = CrossProcess::start("64B-processes", 64);
+        group.bench_function("shmlane", |b| b.iter_custom(|iters| lane.measure(iters)));
+        lane.finish();
+    }
+    // The budget's peer: rtrb cannot cross processes, so its two threads are the floor.
+    rtrb_64_bytes_one_at_a_time(&mut group);
+    group.finish();
+}
+
+fn rtrb_64_bytes_one_at_a_time(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let (producer, consumer) = rtrb::RingBuffer::<[u8; 64]>::new(CAPACITY);
+    let mut lane = Threaded::start(producer, move |consumed| {
+        rtrb_consume_one(consumer, consumed, |item| first_word(item))
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| {
+            lane.measure(iters, |p, first, count| {
+                rtrb_send_one(p, first, count, message::<64>)
+            })
+        })
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/// A message of `N` bytes whose first 8 bytes are `seq` (little-endian).
+#[inline]
+fn message<const N: usize>(seq: u64) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    bytes[..8].copy_from_slice(&seq.to_le_bytes());
+    bytes
+}
+
+/// The first 8 bytes of a message as a little-endian word (0 if it is shorter).
+#[inline]
+fn first_word(message: &[u8]) -> u64 {
+    message
+        .first_chunk::<8>()
+        .map_or(0, |word| u64::from_le_bytes(*word))
+}
+
+// ---------------------------------------------------------------------------
+// The thread harness
+
+/// The consumer's progress: messages consumed, on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Progress(AtomicU64);
+
+/// A producer on the bench thread and a consumer thread that reads forever.
+struct Threaded<P> {
+    /// Dropped to tell the consumer to stop.
+    producer: Option<P>,
+    /// Messages sent so far.
+    sent: u64,
+    progress: Arc<Progress>,
+    consumer: Option<JoinHandle<()>>,
+}
+
+impl<P> Threaded<P> {
+    /// Starts `consume` on its own thread. It must store its running count of
+    /// consumed messages (Release) whenever it finds the ring empty, and return
+    /// once the producer is gone and the ring drained.
+    fn start(producer: P, consume: impl FnOnce(&AtomicU64) + Send + 'static) -> Threaded<P> {
+        let progress = Arc::new(Progress::default());
+        let consumer_progress = Arc::clone(&progress);
+        let consumer = thread::Builder::new()
+            .name("bench-consumer".to_owned())
+            .spawn(move || consume(&consumer_progress.0))
+            .expect("spawning the consumer thread");
+        Threaded {
+            producer: Some(producer),
+            sent: 0,
+            progress,
+            consumer: Some(consumer),
+        }
+    }
+
+    /// Sends `iters` messages with `send(producer, first_seq, count)` and waits
+    /// until the consumer has consumed them; returns the time both took.
+    fn measure(&mut self, iters: u64, mut send: impl FnMut(&mut P, u64, u64)) -> Duration {
+        let producer = self.producer.as_mut().expect("producer present until drop");
+        let started = Instant::now();
+        send(producer, self.sent, iters);
+        self.sent += iters;
+        // Ordering: Acquire, pairs with the consumer's Release store of its count.
+        while self.progress.0.load(Ordering::Acquire) != self.sent {
+            spin_loop();
+        }
+        started.elapsed()
+    }
+}
+
+impl<P> Drop for Threaded<P> {
+    fn drop(&mut self) {
+        drop(self.producer.take());
+        if let Some(consumer) = self.consumer.take() {
+            if consumer.join().is_err() && !thread::panicking() {
+                panic!("the consumer thread panicked");
+            }
+        }
+    }
+}
+
+/// Publishes `consumed` to the producer if it changed since the last time.
+#[inline]
+fn publish_progress(progress: &AtomicU64, published: &mut u64, consumed: u64) {
+    if *published != consumed {
+        // Ordering: Release, pairs with the Acquire load in `Threaded::measure`.
+        progress.store(consumed, Ordering::Release);
+        *published = consumed;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// shmlane over threads
+
+/// A fresh ring in /dev/shm for messages of `payload` bytes, joined by both
+/// sides. The file is removed at once: the mapping outlives the name.
+fn shmlane_pair(case: &str, payload: u64) -> (spsc::Producer, spsc::Consumer) {
+    let name = ring_name(case);
+    let ring = Ring::create(
+        &name,
+        &RingOptions::spsc_for_payload(CAPACITY as u64, payload),
+    )
+    .expect("creating the bench ring");
+    let _remove = RemoveOnDrop(name);
+    let producer = spsc::Producer::join(&ring).expect("joining as producer");
+    let consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
+    (producer, consumer)
+}
+
+fn ring_name(case: &str) -> String {
+    format!("shmlane-bench-{}-{case}", std::process::id())
+}
+
+/// Removes the ring file of this name when dropped.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Err(err) = shmlane::remove(&self.0) {
+            eprintln!("removing ring {}: {err}", self.0);
+        }
+    }
+}
+
+#[inline]
+fn shmlane_send_one<const N: usize>(producer: &mut spsc::Producer, first: u64, count: u64) {
+    for seq in first..first + count {
+        let bytes = message::<N>(seq);
+        loop {
+            match producer.try_reserve() {
+                Ok(mut slot) => {
+                    slot[..N].copy_from_slice(&bytes);
+                    slot.commit(N).expect("message fits the slot");
+                    break;
+                }
+                Err(Error::Full) => spin_loop(),
+                Err(err) => panic!("shmlane producer: {err}"),
+            }
+        }
+    }
+}
+
+fn shmlane_send_batches(producer: &mut spsc::Producer, first: u64, count: u64, batch: usize) {
+    let end = first + count;
+    let mut seq = first;
+    while seq < end {
+        let wanted = (end - seq).min(batch as u64) as usize;
+        match producer.try_reserve_batch(wanted) {
+            Ok(mut slots) => {
+                for index in 0..slots.len() {
+                    let bytes = message::<8>(seq + index as u64);
+                    slots.write(index, &bytes).expect("message fits the slot");
+                }
+                seq += slots.len() as u64;
+                slots.commit();
+            }
+            Err(Error::Full) => spin_loop(),
+            Err(err) => panic!("shmlane producer: {err}"),
+        }
+    }
+}
+
+fn shmlane_consume_one(mut consumer: spsc::Consumer, progress: &AtomicU64) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        match consumer.try_read() {
+            Ok(message) => {
+                checksum = checksum.wrapping_add(black_box(first_word(&message)));
+                consumed += 1;
+            }
+            Err(Error::Empty) => {
+                publish_progress(progress, &mut published, consumed);
+                spin_loop();
+            }
+            Err(Error::Disconnected) => break,
+            Err(err) => panic!("shmlane consumer: {err}"),
+        }
+    }
+    black_box(checksum);
+}
+
+fn shmlane_consume_batches(mut consumer: spsc::Consumer, progress: &AtomicU64, batch: usize) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        match consumer.try_read_batch(batch) {
+            Ok(messages) => {
+                for message in messages.iter() {
+                    checksum = checksum.wrapping_add(black_box(first_word(message)));
+                }
+                consumed += messages.len() as u64;
+            }
+            Err(Error::Empty) => {
+                publish_progress(progress, &mut published, consumed);
+                spin_loop();
+            }
+            Err(Error::Disconnected) => break,
+            Err(err) => panic!("shmlane consumer: {err}"),
+        }
+    }
+    black_box(checksum);
+}
+
+// ---------------------------------------------------------------------------
+// rtrb over threads
+
+#[inline]
+fn rtrb_send_one<T>(
+    producer: &mut rtrb::Producer<T>,
+    first: u64,
+    count: u64,
+    make: impl Fn(u64) -> T,
+) {
+    for seq in first..first + count {
+        let mut item = make(seq);
+        loop {
+            match producer.push(item) {
+                Ok(()) => break,
+                Err(rtrb::PushError::Full(returned)) => {
+                    item = returned;
+                    spin_loop();
+                }
+            }
+        }
+    }
+}
+
+/// Writes up to `batch` items per chunk, re-reading the consumer's position only
+/// when the cached one shows too few free slots (as shmlane's batch reserve does).
+fn rtrb_send_batches(producer: &mut rtrb::Producer<u64>, first: u64, count: u64, batch: usize) {
+    let end = first + count;
+    let mut seq = first;
+    while seq < end {
+        let wanted = (end - seq).min(batch as u64) as usize;
+        let mut free = producer.cached_slots();
+        if free < wanted {
+            free = producer.slots();
+        }
+        let len = wanted.min(free);
+        if len == 0 {
+            spin_loop();
+            continue;
+        }
+        let chunk = producer
+            .write_chunk_uninit(len)
+            .expect("slots seen free stay free");
+        seq += chunk.fill_from_iter(seq..seq + len as u64) as u64;
+    }
+}
+
+fn rtrb_consume_one<T>(
+    mut consumer: rtrb::Consumer<T>,
+    progress: &AtomicU64,
+    word: impl Fn(&T) -> u64,
+) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        match consumer.pop() {
+            Ok(item) => {
+                checksum = checksum.wrapping_add(black_box(word(&item)));
+                consumed += 1;
+            }
+            Err(rtrb::PopError::Empty) => {
+                publish_progress(progress, &mut published, consumed);
+                if consumer.is_abandoned() && consumer.is_empty() {
+                    break;
+                }
+                spin_loop();
+            }
+        }
+    }
+    black_box(checksum);
+}
+
+fn rtrb_consume_batches(mut consumer: rtrb::Consumer<u64>, progress: &AtomicU64, batch: usize) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        let mut available = consumer.cached_slots();
+        if available < batch {
+            available = consumer.slots();
+        }
+        let len = available.min(batch);
+        if len == 0 {
+            publish_progress(progress, &mut published, consumed);
+            if consumer.is_abandoned() && consumer.is_empty() {
+                break;
+            }
+            spin_loop();
+            continue;
+        }
+        let chunk = consumer.read_chunk(len).expect("slots seen full stay full");
+        let (head_part, wrapped_part) = chunk.as_slices();
+        for item in head_part.iter().chain(wrapped_part) {
+            checksum = checksum.wrapping_add(black_box(*item));
+        }
+        chunk.commit_all();
+        consumed += len as u64;
+    }
+    black_box(checksum);
+}
+
+// ---------------------------------------------------------------------------
+// shmlane across processes
+
+/// A producer in this process and a consumer in a child process running this
+/// same binary with [`CONSUMER_ENV`] set.
+struct CrossProcess {
+    ring: Ring,
+    producer: Option<spsc::Producer>,
+    child: Child,
+    sent: u64,
+    _remove: RemoveOnDrop,
+}
+
+impl CrossProcess {
+    fn start(case: &str, payload: u64) -> CrossProcess {
+        let name = ring_name(case);
+        let ring = Ring::create(
+            &name,
+            &RingOptions::spsc_for_payload(CAPACITY as u64, payload),
+        )
+        .expect("creating the bench ring");
+        let remove = RemoveOnDrop(name.clone());
+        let producer = spsc::Producer::join(&ring).expect("joining as producer");
+        let mut child = Command::new(std::env::current_exe().expect("path of the bench binary"))
+            .env(CONSUMER_ENV, &name)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawning the consumer process");
+        // Wait until the child has joined, so that no sample times its start-up.
+        let started = Instant::now();
+        while !consumer_alive(&ring) {
+            if let Some(status) = child.try_wait().expect("polling the consumer process") {
+                panic!("the consumer process exited before joining: {status}");
+            }
+            if started.elapsed() > CHILD_START_TIMEOUT {
+                let _ = child.kill();
+                panic!("the consumer process did not join within {CHILD_START_TIMEOUT:?}");
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        CrossProcess {
+            ring,
+            producer: Some(producer),
+            child,
+            sent: 0,
+            _remove: remove,
+        }
+    }
+
+    fn measure(&mut self, iters: u64) -> Duration {
+        let producer = self
+            .producer
+            .as_mut()
+            .expect("producer present until finish");
+        let started = Instant::now();
+        shmlane_send_one::<64>(producer, self.sent, iters);
+        self.sent += iters;
+        // The consumer releases each slot as it reads it, so `head` counts the
+        // messages consumed.
+        while self.ring.info().head != self.sent {
+            spin_loop();
+        }
+        started.elapsed()
+    }
+
+    /// Leaves the ring, which makes the child see `Disconnected` and exit.
+    fn finish(mut self) {
+        drop(self.producer.take());
+        let started = Instant::now();
+        loop {
+            match self.child.try_wait().expect("polling the consumer process") {
+                Some(status) if status.success() => return,
+                Some(status) => panic!("the consumer process failed: {status}"),
+                None if started.elapsed() > CHILD_EXIT_TIMEOUT => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("the consumer process did not exit within {CHILD_EXIT_TIMEOUT:?}");
+                }
+                None => thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+fn consumer_alive(ring: &Ring) -> bool {
+    ring.info()
+        .participants
+        .iter()
+        .any(|p| p.role == Some(Role::Consumer) && p.state == ParticipantState::Alive)
+}
+
+/// The body of the child process: consumes ring `name` until the producer leaves.
+fn consume_in_child(name: &str) -> ExitCode {
+    let joined = Ring::open(name).and_then(|ring| spsc::Consumer::join(&ring));
+    let mut consumer = match joined {
+        Ok(consumer) => consumer,
+        Err(err) => {
+            eprintln!("bench consumer: joining ring {name}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut checksum = 0u64;
+    loop {
+        match consumer.try_read() {
+            Ok(message) => checksum = checksum.wrapping_add(black_box(first_word(&message))),
+            Err(Error::Empty) => spin_loop(),
+            Err(Error::Disconnected) => break,
+            Err(err) => {
+                eprintln!("bench consumer: reading ring {name}: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    black_box(checksum);
+    ExitCode::SUCCESS
+}
