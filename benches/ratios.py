@@ -3,7 +3,9 @@
 
 Reads target/criterion/<group>/<bench>/new/estimates.json (mean or median point estimate of
 the time per iteration) and benchmark.json (elements per iteration) for every
-group named spsc-*, and prints messages/s of shmlane and rtrb and their ratio.
+group named spsc-*, and prints messages/s of each shmlane variant (`shmlane`: variable-length
+messages; `shmlane-fixed`: a ring of fixed-size messages) and of rtrb, and
+their ratio.
 
 Usage: python3 benches/ratios.py [--criterion-dir DIR] [--estimate mean|median]
 
@@ -70,23 +72,27 @@ def main():
                    if p.is_dir() and p.name.startswith("spsc-"))
     groups = [g for g in known if g in found] + [g for g in found if g not in known]
 
-    header = f"{'case':<20} {'shmlane Mmsg/s':>15} {'rtrb Mmsg/s':>15} {'ratio':>7} {'target':>7}"
+    header = (f"{'case':<20} {'variant':<14} {'shmlane Mmsg/s':>15} {'rtrb Mmsg/s':>12} "
+              f"{'ratio':>7} {'target':>7}")
     print(header)
     print("-" * len(header))
     missing = False
     for group in groups:
-        shmlane = messages_per_second(args.criterion_dir / group / "shmlane", args.estimate)
-        rtrb = messages_per_second(args.criterion_dir / group / "rtrb", args.estimate)
+        group_dir = args.criterion_dir / group
+        rtrb = messages_per_second(group_dir / "rtrb", args.estimate)
+        variants = sorted(p.name for p in group_dir.iterdir()
+                          if p.is_dir() and p.name.startswith("shmlane"))
         target = TARGETS.get(group)
         target_text = f">={target:.1f}" if target is not None else "-"
-        if shmlane is None or rtrb is None:
-            missing = True
-            print(f"{group:<20} {millions(shmlane):>15} {millions(rtrb):>15} "
-                  f"{'-':>7} {target_text:>7}")
-            continue
-        ratio = shmlane / rtrb
-        print(f"{group:<20} {millions(shmlane):>15} {millions(rtrb):>15} "
-              f"{ratio:>7.2f} {target_text:>7}")
+        for variant in variants or ["shmlane"]:
+            shmlane = messages_per_second(group_dir / variant, args.estimate)
+            ratio_text = "-"
+            if shmlane is None or rtrb is None:
+                missing = True
+            else:
+                ratio_text = f"{shmlane / rtrb:.2f}"
+            print(f"{group:<20} {variant:<14} {millions(shmlane):>15} {millions(rtrb):>12} "
+                  f"{ratio_text:>7} {target_text:>7}")
     return 1 if missing or not groups else 0
 
 

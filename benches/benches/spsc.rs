@@ -73,6 +73,15 @@ fn group<'a>(
 fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
     let mut group = group(criterion, "spsc-8B-one");
     {
+        let (producer, consumer) = shmlane_fixed_pair("8B-one-fixed", 8);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_one(consumer, consumed)
+        });
+        group.bench_function("shmlane-fixed", |b| {
+            b.iter_custom(|iters| lane.measure(iters, shmlane_send_one::<8>))
+        });
+    }
+    {
         let (producer, consumer) = shmlane_pair("8B-one", 8);
         let mut lane = Threaded::start(producer, move |consumed| {
             shmlane_consume_one(consumer, consumed)
@@ -99,6 +108,19 @@ fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
 
 fn eight_bytes_in_batches(criterion: &mut Criterion, batch: usize) {
     let mut group = group(criterion, &format!("spsc-8B-batch{batch}"));
+    {
+        let (producer, consumer) = shmlane_fixed_pair(&format!("8B-batch{batch}-fixed"), 8);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_fixed_batches(consumer, consumed, batch)
+        });
+        group.bench_function("shmlane-fixed", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    shmlane_send_fixed_batches(p, first, count, batch)
+                })
+            })
+        });
+    }
     {
         let (producer, consumer) = shmlane_pair(&format!("8B-batch{batch}"), 8);
         let mut lane = Threaded::start(producer, move |consumed| {
@@ -279,6 +301,18 @@ fn shmlane_pair(case: &str, payload: u64) -> (spsc::Producer, spsc::Consumer) {
     (producer, consumer)
 }
 
+/// As [`shmlane_pair`], for a ring of fixed-size messages of `size` bytes:
+/// slots without a length field, the layout that matches rtrb's `u64` items.
+fn shmlane_fixed_pair(case: &str, size: u64) -> (spsc::Producer, spsc::Consumer) {
+    let name = ring_name(case);
+    let ring = Ring::create(&name, &RingOptions::spsc_fixed(CAPACITY as u64, size))
+        .expect("creating the bench ring");
+    let _remove = RemoveOnDrop(name);
+    let producer = spsc::Producer::join(&ring).expect("joining as producer");
+    let consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
+    (producer, consumer)
+}
+
 fn ring_name(case: &str) -> String {
     format!("shmlane-bench-{}-{case}", std::process::id())
 }
@@ -330,6 +364,51 @@ fn shmlane_send_batches(producer: &mut spsc::Producer, first: u64, count: u64, b
             Err(err) => panic!("shmlane producer: {err}"),
         }
     }
+}
+
+/// Batches of 8-byte records written through the batch's contiguous runs.
+fn shmlane_send_fixed_batches(producer: &mut spsc::Producer, first: u64, count: u64, batch: usize) {
+    let end = first + count;
+    let mut seq = first;
+    while seq < end {
+        let wanted = (end - seq).min(batch as u64) as usize;
+        match producer.try_reserve_batch(wanted) {
+            Ok(mut slots) => {
+                let len = slots.len();
+                let (head, wrapped) = slots.as_mut_slices().expect("fixed-size ring");
+                let records = head.chunks_exact_mut(8).chain(wrapped.chunks_exact_mut(8));
+                for (record, seq) in records.zip(seq..) {
+                    record.copy_from_slice(&seq.to_le_bytes());
+                }
+                seq += len as u64;
+                slots.commit();
+            }
+            Err(Error::Full) => spin_loop(),
+            Err(err) => panic!("shmlane producer: {err}"),
+        }
+    }
+}
+
+fn shmlane_consume_fixed_batches(mut consumer: spsc::Consumer, progress: &AtomicU64, batch: usize) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        match consumer.try_read_batch(batch) {
+            Ok(messages) => {
+                let (head, wrapped) = messages.as_slices().expect("fixed-size ring");
+                for record in head.chunks_exact(8).chain(wrapped.chunks_exact(8)) {
+                    checksum = checksum.wrapping_add(black_box(first_word(record)));
+                }
+                consumed += messages.len() as u64;
+            }
+            Err(Error::Empty) => {
+                publish_progress(progress, &mut published, consumed);
+                spin_loop();
+            }
+            Err(Error::Disconnected) => break,
+            Err(err) => panic!("shmlane consumer: {err}"),
+        }
+    }
+    black_box(checksum);
 }
 
 fn shmlane_consume_one(mut consumer: spsc::Consumer, progress: &AtomicU64) {

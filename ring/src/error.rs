@@ -113,6 +113,13 @@ pub enum Error {
         /// The ring's largest message.
         max: usize,
     },
+    /// A message whose length differs from the size of a fixed-size ring's messages.
+    WrongMessageSize {
+        /// Length of the message.
+        len: usize,
+        /// The ring's message size.
+        size: usize,
+    },
     /// A buffer too small for the next message; the message stays in the ring.
     BufferTooSmall {
         /// Length of the message.
@@ -169,6 +176,10 @@ impl fmt::Display for Error {
             Error::MessageTooLarge { len, max } => {
                 write!(f, "message of {len} bytes exceeds the ring's maximum of {max} bytes")
             }
+            Error::WrongMessageSize { len, size } => write!(
+                f,
+                "message of {len} bytes in a ring of fixed-size messages of {size} bytes"
+            ),
             Error::BufferTooSmall { needed, available } => write!(
                 f,
                 "next message is {needed} bytes but the buffer holds {available}; the message stays in the ring"

@@ -51,7 +51,13 @@ pub const PARTICIPANTS_OFFSET: usize = WAIT_LINES_OFFSET + 2 * LINE_SIZE;
 pub const PARTICIPANT_RECORD_SIZE: usize = LINE_SIZE;
 
 /// Number of bytes covered by the layout hash: every header field before it.
-pub const HASHED_HEADER_BYTES: usize = 104;
+pub const HASHED_HEADER_BYTES: usize = 112;
+
+/// Header flag: every message is exactly `max_payload` bytes, and slots carry no
+/// length field (`slot_header_size` is 8 bytes smaller).
+pub const FLAG_FIXED_SIZE: u32 = 1;
+/// Every flag this build understands.
+pub const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE;
 
 /// Smallest capacity (slots) a ring may have.
 pub const MIN_CAPACITY: u64 = 2;
@@ -80,7 +86,8 @@ pub struct Header {
     pub kind: u32,
     /// [`LINE_SIZE`].
     pub line_size: u32,
-    /// Bytes before the payload in each slot: 8 for SPSC, 16 for MPMC.
+    /// Bytes before the payload in each slot: SPSC 8 (0 with fixed-size
+    /// messages), MPMC 16 (8 with fixed-size messages).
     pub slot_header_size: u32,
     /// Number of slots, a power of two.
     pub capacity: u64,
@@ -104,18 +111,24 @@ pub struct Header {
     pub slots_offset: u64,
     /// Size of the whole ring in bytes.
     pub total_size: u64,
-    /// FNV-1a 64 of header bytes `0..104` (every field above).
+    /// Flag bits: [`FLAG_FIXED_SIZE`]; every other bit is zero in layout 1.0.
+    pub flags: u32,
+    /// Reserved, zero.
+    pub reserved0: u32,
+    /// FNV-1a 64 of header bytes `0..112` (every field above).
     pub layout_hash: u64,
     /// Process id of the creator (informational).
     pub creator_pid: u32,
     /// Reserved, zero.
-    pub reserved0: u32,
-    /// Creation time, nanoseconds since the Unix epoch (informational).
-    pub creation_time_ns: u64,
+    pub reserved1: u32,
     /// [`READY`] once the header is complete; stored last, with Release.
     pub ready: u32,
     /// Reserved, zero.
-    pub reserved1: [u8; 124],
+    pub reserved2: u32,
+    /// Creation time, nanoseconds since the Unix epoch (informational).
+    pub creation_time_ns: u64,
+    /// Reserved, zero.
+    pub reserved3: [u8; 112],
 }
 
 /// Offset of [`Header::ready`].
@@ -232,11 +245,17 @@ impl Kind {
         }
     }
 
-    /// Bytes before the payload in each slot of this kind.
-    pub const fn slot_header_size(self) -> usize {
-        match self {
+    /// Bytes before the payload in each slot of this kind: the length field is
+    /// left out when every message has the same size.
+    pub const fn slot_header_size(self, fixed_size: bool) -> usize {
+        let with_len = match self {
             Kind::Spsc => std::mem::size_of::<SpscSlotHeader>(),
             Kind::Mpmc => std::mem::size_of::<MpmcSlotHeader>(),
+        };
+        if fixed_size {
+            with_len - SLOT_LEN_FIELD_SIZE
+        } else {
+            with_len
         }
     }
 
@@ -270,6 +289,8 @@ pub const MAX_PARTICIPANTS: u32 = 1024;
 pub struct Geometry {
     /// Kind of ring.
     pub kind: Kind,
+    /// Whether every message is exactly `max_payload` bytes (no length field).
+    pub fixed_size: bool,
     /// Number of slots (a power of two).
     pub capacity: u64,
     /// `capacity - 1`.
@@ -291,6 +312,9 @@ pub struct Geometry {
 impl Geometry {
     /// Checks create-time parameters and derives the rest of the geometry.
     ///
+    /// `fixed_size` rings carry messages of exactly `max_payload` bytes and no
+    /// length field in their slots.
+    ///
     /// # Errors
     /// [`Error::BadGeometry`] when the capacity is not a power of two in
     /// `2..=2^32`, the slot size is not a multiple of 8 or leaves fewer than 8
@@ -301,6 +325,7 @@ impl Geometry {
         capacity: u64,
         slot_size: u64,
         participants: u32,
+        fixed_size: bool,
     ) -> Result<Geometry, Error> {
         let bad = |reason: String| Err(Error::BadGeometry { reason });
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
@@ -308,7 +333,7 @@ impl Geometry {
                 "capacity {capacity} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
             ));
         }
-        let slot_header_size = kind.slot_header_size() as u64;
+        let slot_header_size = kind.slot_header_size(fixed_size) as u64;
         let min_slot = slot_header_size + MIN_MAX_PAYLOAD;
         if slot_size < min_slot {
             return bad(format!(
@@ -352,6 +377,7 @@ impl Geometry {
         }
         Ok(Geometry {
             kind,
+            fixed_size,
             capacity,
             mask: capacity - 1,
             slot_size,
@@ -383,12 +409,15 @@ impl Geometry {
             participant_record_size: PARTICIPANT_RECORD_SIZE as u32,
             slots_offset: self.slots_offset,
             total_size: self.total_size,
+            flags: if self.fixed_size { FLAG_FIXED_SIZE } else { 0 },
+            reserved0: 0,
             layout_hash: 0,
             creator_pid,
-            reserved0: 0,
-            creation_time_ns,
+            reserved1: 0,
             ready: 0,
-            reserved1: [0; 124],
+            reserved2: 0,
+            creation_time_ns,
+            reserved3: [0; 112],
         };
         header.layout_hash = header_hash(&header.to_bytes());
         header
@@ -422,11 +451,18 @@ impl Geometry {
                 reason: format!("unknown kind code {}", header.kind),
             });
         };
+        if header.flags & !KNOWN_FLAGS != 0 {
+            return Err(Error::BadGeometry {
+                reason: format!("unknown flags {:#x}", header.flags & !KNOWN_FLAGS),
+            });
+        }
+        let fixed_size = header.flags & FLAG_FIXED_SIZE != 0;
         let geometry = Geometry::new(
             kind,
             header.capacity,
             header.slot_size,
             header.participant_count,
+            fixed_size,
         )?;
         let expected = geometry.header(header.creator_pid, header.creation_time_ns);
         let mismatch = |field: &str, found: u64, want: u64| {
@@ -503,16 +539,28 @@ impl Geometry {
         (self.slots_offset + (position & self.mask) * self.slot_size) as usize
     }
 
-    /// Offset, inside a slot, of its body: the length field followed by the payload.
+    /// Size of the length field at the start of a slot body: 8, or 0 in a ring
+    /// of fixed-size messages.
     #[inline]
-    pub fn body_offset_in_slot(&self) -> usize {
-        self.slot_header_size as usize - SLOT_LEN_FIELD_SIZE
+    pub fn len_field_size(&self) -> usize {
+        if self.fixed_size {
+            0
+        } else {
+            SLOT_LEN_FIELD_SIZE
+        }
     }
 
-    /// Size of a slot body: the length field and the payload.
+    /// Offset, inside a slot, of its body: the length field (if any) followed by
+    /// the payload. Everything before it is the MPMC stamp.
+    #[inline]
+    pub fn body_offset_in_slot(&self) -> usize {
+        self.slot_header_size as usize - self.len_field_size()
+    }
+
+    /// Size of a slot body: the length field (if any) and the payload.
     #[inline]
     pub fn body_size(&self) -> usize {
-        SLOT_LEN_FIELD_SIZE + self.max_payload as usize
+        self.len_field_size() + self.max_payload as usize
     }
 }
 
@@ -540,12 +588,15 @@ impl Header {
         put(84, &self.participant_record_size.to_le_bytes());
         put(88, &self.slots_offset.to_le_bytes());
         put(96, &self.total_size.to_le_bytes());
-        put(104, &self.layout_hash.to_le_bytes());
-        put(112, &self.creator_pid.to_le_bytes());
-        put(116, &self.reserved0.to_le_bytes());
-        put(120, &self.creation_time_ns.to_le_bytes());
+        put(104, &self.flags.to_le_bytes());
+        put(108, &self.reserved0.to_le_bytes());
+        put(112, &self.layout_hash.to_le_bytes());
+        put(120, &self.creator_pid.to_le_bytes());
+        put(124, &self.reserved1.to_le_bytes());
         put(128, &self.ready.to_le_bytes());
-        put(132, &self.reserved1);
+        put(132, &self.reserved2.to_le_bytes());
+        put(136, &self.creation_time_ns.to_le_bytes());
+        put(144, &self.reserved3);
         bytes
     }
 
@@ -554,8 +605,8 @@ impl Header {
         let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-        let mut reserved1 = [0u8; 124];
-        reserved1.copy_from_slice(&bytes[132..256]);
+        let mut reserved3 = [0u8; 112];
+        reserved3.copy_from_slice(&bytes[144..256]);
         Header {
             magic: u64_at(0),
             version_major: u16_at(8),
@@ -574,17 +625,20 @@ impl Header {
             participant_record_size: u32_at(84),
             slots_offset: u64_at(88),
             total_size: u64_at(96),
-            layout_hash: u64_at(104),
-            creator_pid: u32_at(112),
-            reserved0: u32_at(116),
-            creation_time_ns: u64_at(120),
+            flags: u32_at(104),
+            reserved0: u32_at(108),
+            layout_hash: u64_at(112),
+            creator_pid: u32_at(120),
+            reserved1: u32_at(124),
             ready: u32_at(128),
-            reserved1,
+            reserved2: u32_at(132),
+            creation_time_ns: u64_at(136),
+            reserved3,
         }
     }
 }
 
-/// The layout hash: FNV-1a 64 over header bytes `0..104`.
+/// The layout hash: FNV-1a 64 over header bytes `0..112`.
 ///
 /// It catches a header whose fields were changed after creation, and any
 /// implementation that lays the header out differently.
@@ -643,12 +697,15 @@ const _: () = {
     assert!(offset_of!(Header, participant_record_size) == 84);
     assert!(offset_of!(Header, slots_offset) == 88);
     assert!(offset_of!(Header, total_size) == 96);
+    assert!(offset_of!(Header, flags) == 104);
+    assert!(offset_of!(Header, reserved0) == 108);
     assert!(offset_of!(Header, layout_hash) == HASHED_HEADER_BYTES);
-    assert!(offset_of!(Header, creator_pid) == 112);
-    assert!(offset_of!(Header, reserved0) == 116);
-    assert!(offset_of!(Header, creation_time_ns) == 120);
+    assert!(offset_of!(Header, creator_pid) == 120);
+    assert!(offset_of!(Header, reserved1) == 124);
     assert!(offset_of!(Header, ready) == READY_OFFSET);
-    assert!(offset_of!(Header, reserved1) == 132);
+    assert!(offset_of!(Header, reserved2) == 132);
+    assert!(offset_of!(Header, creation_time_ns) == 136);
+    assert!(offset_of!(Header, reserved3) == 144);
 
     assert!(PRODUCER_LINE_OFFSET == 256);
     assert!(CONSUMER_LINE_OFFSET == 384);
@@ -681,7 +738,7 @@ mod tests {
     use super::*;
 
     fn spsc(capacity: u64, slot_size: u64) -> Result<Geometry, Error> {
-        Geometry::new(Kind::Spsc, capacity, slot_size, 2)
+        Geometry::new(Kind::Spsc, capacity, slot_size, 2, false)
     }
 
     #[test]
@@ -715,7 +772,7 @@ mod tests {
             Err(Error::BadGeometry { .. })
         ));
         assert!(matches!(
-            Geometry::new(Kind::Spsc, 8, 64, 3),
+            Geometry::new(Kind::Spsc, 8, 64, 3, false),
             Err(Error::BadGeometry { .. })
         ));
     }
@@ -727,6 +784,20 @@ mod tests {
         let parsed = Header::from_bytes(&header.to_bytes());
         assert_eq!(parsed, header);
         assert_eq!(Geometry::from_header(&parsed, g.total_size).unwrap(), g);
+    }
+
+    #[test]
+    fn fixed_size_flag_round_trips_and_unknown_flags_are_refused() {
+        let g = Geometry::new(Kind::Spsc, 16, 24, 2, true).unwrap();
+        let header = g.header(1, 1);
+        assert_eq!(Geometry::from_header(&header, g.total_size).unwrap(), g);
+        let mut header = g.header(1, 1);
+        header.flags |= 4;
+        header.layout_hash = header_hash(&header.to_bytes());
+        assert!(matches!(
+            Geometry::from_header(&header, 1 << 20),
+            Err(Error::BadGeometry { .. })
+        ));
     }
 
     #[test]
@@ -760,11 +831,19 @@ mod tests {
             g.slot_offset(1500) + g.body_offset_in_slot() + SLOT_LEN_FIELD_SIZE,
             31_496
         );
-        let mpmc = Geometry::new(Kind::Mpmc, 8, 64, 4).unwrap();
+        let mpmc = Geometry::new(Kind::Mpmc, 8, 64, 4, false).unwrap();
         assert_eq!(
             (mpmc.slot_header_size, mpmc.slots_offset),
             (16, 768 + 4 * 128)
         );
+        let fixed = Geometry::new(Kind::Spsc, 1024, 8, 2, true).unwrap();
+        assert_eq!(
+            (fixed.slot_header_size, fixed.max_payload, fixed.body_size()),
+            (0, 8, 8)
+        );
+        assert_eq!(fixed.header(0, 0).flags, FLAG_FIXED_SIZE);
+        assert_eq!(fixed.total_size, 9216);
+        assert_eq!(fixed.slot_offset(1500), 4832);
     }
 
     #[test]

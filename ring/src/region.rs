@@ -66,13 +66,66 @@ impl BodyRef {
 }
 
 #[cfg(not(loom))]
-pub(crate) use mapped::Region;
+pub(crate) use mapped::{Region, SlotTable};
 
 #[cfg(not(loom))]
 mod mapped {
     use super::*;
     use memmap2::MmapRaw;
     use std::ptr::NonNull;
+
+    /// Where the slot bodies are: copied into each handle so the hot path reads
+    /// no shared or heap state to find a slot.
+    #[derive(Clone, Copy)]
+    pub(crate) struct SlotTable {
+        first_body: NonNull<u8>,
+        mask: u64,
+        slot_size: usize,
+        body_size: usize,
+    }
+
+    impl SlotTable {
+        #[inline(always)]
+        fn body_ptr(&self, position: u64) -> *mut u8 {
+            let index = (position & self.mask) as usize;
+            // SAFETY: the index is masked below the capacity, and the table was
+            // made from a region holding `capacity` slots (`Region::slot_table`),
+            // which the handle holding this table keeps mapped.
+            unsafe { self.first_body.as_ptr().add(index * self.slot_size) }
+        }
+
+        /// The body of the slot for `position` (masked), for its owner to write.
+        #[inline(always)]
+        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
+            BodyMut {
+                ptr: self.body_ptr(position),
+                len: self.body_size,
+            }
+        }
+
+        /// The body of the slot for `position` (masked), for its reader.
+        #[inline(always)]
+        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
+            BodyRef {
+                ptr: self.body_ptr(position),
+                len: self.body_size,
+            }
+        }
+
+        /// The `count` slots from `position` on, as at most two runs of whole
+        /// slots: up to the end of the ring, then from its start. Returns each
+        /// run's first body and its length in bytes (`count <= capacity`).
+        #[inline]
+        pub(crate) fn runs(&self, position: u64, count: usize) -> [(*mut u8, usize); 2] {
+            let index = (position & self.mask) as usize;
+            let until_end = self.mask as usize + 1 - index;
+            let first = count.min(until_end);
+            [
+                (self.body_ptr(position), first * self.slot_size),
+                (self.first_body.as_ptr(), (count - first) * self.slot_size),
+            ]
+        }
+    }
 
     /// A ring's shared mapping, with the validated geometry that bounds every access.
     pub(crate) struct Region {
@@ -141,30 +194,20 @@ mod mapped {
             unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU32>() }
         }
 
-        #[inline]
-        fn body_ptr(&self, position: u64) -> *mut u8 {
-            let offset = self.geometry.slot_offset(position) + self.geometry.body_offset_in_slot();
-            debug_assert!(offset + self.geometry.body_size() <= self.len);
-            // SAFETY: `slot_offset` masks the position, so the slot and its body
-            // lie inside `total_size`, which is at most the mapping's length.
-            unsafe { self.base.as_ptr().add(offset) }
-        }
-
-        /// The body of the slot for `position` (masked), for its owner to write.
-        #[inline]
-        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
-            BodyMut {
-                ptr: self.body_ptr(position),
-                len: self.geometry.body_size(),
-            }
-        }
-
-        /// The body of the slot for `position` (masked), for its reader.
-        #[inline]
-        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
-            BodyRef {
-                ptr: self.body_ptr(position),
-                len: self.geometry.body_size(),
+        /// The slot bodies, as a small copyable table for handles to keep.
+        pub(crate) fn slot_table(&self) -> SlotTable {
+            let first_body =
+                self.geometry.slots_offset as usize + self.geometry.body_offset_in_slot();
+            assert!(
+                first_body + self.geometry.body_size() <= self.len,
+                "slots outside the ring"
+            );
+            SlotTable {
+                // SAFETY: in bounds, as just checked.
+                first_body: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_body)) },
+                mask: self.geometry.mask,
+                slot_size: self.geometry.slot_size as usize,
+                body_size: self.geometry.body_size(),
             }
         }
 
@@ -176,7 +219,7 @@ mod mapped {
 }
 
 #[cfg(loom)]
-pub use heap::Region;
+pub use heap::{Region, SlotTable};
 
 #[cfg(loom)]
 mod heap {
@@ -184,6 +227,25 @@ mod heap {
     use crate::layout;
     use crate::sync::UnsafeCell;
     use std::collections::HashMap;
+
+    /// The loom build's slot table: a pointer to the heap region, which the
+    /// handle holding the table keeps alive.
+    #[derive(Clone, Copy)]
+    pub struct SlotTable {
+        region: std::ptr::NonNull<Region>,
+    }
+
+    impl SlotTable {
+        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
+            // SAFETY: the handle holding this table keeps the region alive.
+            unsafe { self.region.as_ref() }.body_mut(position)
+        }
+
+        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
+            // SAFETY: the handle holding this table keeps the region alive.
+            unsafe { self.region.as_ref() }.body_ref(position)
+        }
+    }
 
     /// A heap model of a ring for loom: loom atomics at the layout's atomic
     /// offsets and one loom cell per slot body.
@@ -241,7 +303,13 @@ mod heap {
                 .expect("no u32 atomic at this offset in the heap model")
         }
 
-        pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
+        pub(crate) fn slot_table(&self) -> SlotTable {
+            SlotTable {
+                region: std::ptr::NonNull::from(self),
+            }
+        }
+
+        fn body_mut(&self, position: u64) -> BodyMut {
             let cell = &self.bodies[(position & self.geometry.mask) as usize];
             let track = cell.get_mut();
             // SAFETY: loom checks that no other access to this cell overlaps the
@@ -254,7 +322,7 @@ mod heap {
             }
         }
 
-        pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
+        fn body_ref(&self, position: u64) -> BodyRef {
             let cell = &self.bodies[(position & self.geometry.mask) as usize];
             let track = cell.get();
             // SAFETY: as in `body_mut`, loom tracks the access for the life of `track`.

@@ -87,6 +87,7 @@ pub fn path_for(name: &str) -> Result<PathBuf, Error> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingOptions {
     kind: Kind,
+    fixed_size: bool,
     capacity: u64,
     slot_size: u64,
     participants: u32,
@@ -99,6 +100,7 @@ impl RingOptions {
     pub fn spsc(capacity: u64, slot_size: u64) -> RingOptions {
         RingOptions {
             kind: Kind::Spsc,
+            fixed_size: false,
             capacity,
             slot_size,
             participants: 2,
@@ -109,8 +111,27 @@ impl RingOptions {
     /// An SPSC ring whose slots carry messages of up to `max_payload` bytes (the
     /// slot size is rounded up to a multiple of 8).
     pub fn spsc_for_payload(capacity: u64, max_payload: u64) -> RingOptions {
-        let slot = max_payload.saturating_add(Kind::Spsc.slot_header_size() as u64);
+        let slot = max_payload.saturating_add(Kind::Spsc.slot_header_size(false) as u64);
         RingOptions::spsc(capacity, slot.saturating_add(7) & !7)
+    }
+
+    /// An SPSC ring of `capacity` slots carrying messages of exactly
+    /// `message_size` bytes (a multiple of 8, at least 8).
+    ///
+    /// Slots hold no length field, so small records travel as densely as in an
+    /// in-process queue of the same type, and a batch's payloads are contiguous
+    /// ([`crate::spsc::WriteBatch::as_mut_slices`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let options = shmlane::RingOptions::spsc_fixed(4096, 16);
+    /// assert_eq!(options.max_payload(), 16);
+    /// ```
+    pub fn spsc_fixed(capacity: u64, message_size: u64) -> RingOptions {
+        RingOptions {
+            fixed_size: true,
+            ..RingOptions::spsc(capacity, message_size)
+        }
     }
 
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
@@ -123,7 +144,7 @@ impl RingOptions {
     /// Largest message of a ring made with these options.
     pub fn max_payload(&self) -> u64 {
         self.slot_size
-            .saturating_sub(self.kind.slot_header_size() as u64)
+            .saturating_sub(self.kind.slot_header_size(self.fixed_size) as u64)
     }
 }
 
@@ -229,6 +250,7 @@ impl Ring {
             options.capacity,
             options.slot_size,
             options.participants,
+            options.fixed_size,
         )?;
         let file = File::options()
             .read(true)

@@ -26,12 +26,13 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// A zeroed SPSC ring of `capacity` slots of `slot_size` bytes on the heap.
+    /// A zeroed SPSC ring of `capacity` slots of `slot_size` bytes on the heap,
+    /// of fixed-size messages or not.
     ///
     /// # Errors
     /// [`Error::BadGeometry`] as [`Geometry::new`].
-    pub fn spsc_on_heap(capacity: u64, slot_size: u64) -> Result<Ring, Error> {
-        let geometry = Geometry::new(Kind::Spsc, capacity, slot_size, 2)?;
+    pub fn spsc_on_heap(capacity: u64, slot_size: u64, fixed_size: bool) -> Result<Ring, Error> {
+        let geometry = Geometry::new(Kind::Spsc, capacity, slot_size, 2, fixed_size)?;
         Ok(Ring {
             shared: Arc::new(Shared {
                 region: Region::on_heap(geometry),

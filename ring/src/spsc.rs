@@ -20,9 +20,9 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 use crate::error::{Error, Role};
-use crate::layout::{self, Kind, SLOT_LEN_FIELD_SIZE};
+use crate::layout::{self, Kind};
 use crate::participants::{Membership, PeerState, PeerWatch};
-use crate::region::{BodyMut, BodyRef};
+use crate::region::{BodyMut, BodyRef, SlotTable};
 use crate::shm::Shared;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -38,8 +38,14 @@ struct Attached {
     tail_word: NonNull<AtomicU64>,
     /// Shared `head` word (consumer line).
     head_word: NonNull<AtomicU64>,
+    /// Where the slots are, copied out of the region.
+    slots: SlotTable,
     capacity: u64,
     max_payload: usize,
+    /// Whether every message is exactly `max_payload` bytes.
+    fixed_size: bool,
+    /// Bytes of length field before each payload: 8, or 0 for fixed-size messages.
+    len_field: usize,
 }
 
 impl Attached {
@@ -53,12 +59,16 @@ impl Attached {
         }
         let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
         let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
+        let slots = shared.region.slot_table();
         Ok(Attached {
             shared,
             tail_word,
             head_word,
+            slots,
             capacity: geometry.capacity,
             max_payload: geometry.max_payload as usize,
+            fixed_size: geometry.fixed_size,
+            len_field: geometry.len_field_size(),
         })
     }
 
@@ -72,6 +82,25 @@ impl Attached {
     fn head_word(&self) -> &AtomicU64 {
         // SAFETY: points into the region, which `self.shared` keeps alive.
         unsafe { self.head_word.as_ref() }
+    }
+
+    /// Checks that a message of `len` bytes suits the ring.
+    #[inline]
+    fn check_len(&self, len: usize) -> Result<(), Error> {
+        if self.fixed_size {
+            if len != self.max_payload {
+                return Err(Error::WrongMessageSize {
+                    len,
+                    size: self.max_payload,
+                });
+            }
+        } else if len > self.max_payload {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.max_payload,
+            });
+        }
+        Ok(())
     }
 
     /// Reads both positions and checks the ring invariant.
@@ -238,7 +267,7 @@ impl Producer {
     #[inline]
     pub fn try_reserve(&mut self) -> Result<WriteSlot<'_>, Error> {
         self.free_slots(1)?;
-        let body = self.ring.shared.region.body_mut(self.tail);
+        let body = self.ring.slots.body_mut(self.tail);
         Ok(WriteSlot {
             producer: self,
             body,
@@ -254,20 +283,19 @@ impl Producer {
     /// # Errors
     /// As [`Producer::try_reserve`], when not even one slot is free (`max == 0`
     /// gives an empty batch).
+    #[inline]
     pub fn try_reserve_batch(&mut self, max: usize) -> Result<WriteBatch<'_>, Error> {
         let count = if max == 0 {
             0
         } else {
             self.free_slots(max as u64)?.min(max as u64)
         };
-        for offset in 0..count {
-            let mut body = self
-                .ring
-                .shared
-                .region
-                .body_mut(self.tail.wrapping_add(offset));
-            // SAFETY: the slot is free, so it is ours until we publish it.
-            write_len(unsafe { body.bytes() }, 0);
+        if !self.ring.fixed_size {
+            for offset in 0..count {
+                let mut body = self.ring.slots.body_mut(self.tail.wrapping_add(offset));
+                // SAFETY: the slot is free, so it is ours until we publish it.
+                write_len(unsafe { body.bytes() }, 0);
+            }
         }
         Ok(WriteBatch {
             producer: self,
@@ -280,13 +308,9 @@ impl Producer {
     /// # Errors
     /// [`Error::MessageTooLarge`] when `message` is longer than `max_payload`;
     /// otherwise as [`Producer::try_reserve`].
+    #[inline]
     pub fn try_send(&mut self, message: &[u8]) -> Result<(), Error> {
-        if message.len() > self.ring.max_payload {
-            return Err(Error::MessageTooLarge {
-                len: message.len(),
-                max: self.ring.max_payload,
-            });
-        }
+        self.ring.check_len(message.len())?;
         let mut slot = self.try_reserve()?;
         slot[..message.len()].copy_from_slice(message);
         slot.commit(message.len())
@@ -337,17 +361,16 @@ impl WriteSlot<'_> {
     /// Publishes the first `len` bytes of the slot as one message.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] when `len > max_payload`; nothing is published.
+    /// [`Error::MessageTooLarge`] when `len > max_payload`, or
+    /// [`Error::WrongMessageSize`] when the ring carries fixed-size messages and
+    /// `len != max_payload`; nothing is published.
     #[inline]
     pub fn commit(mut self, len: usize) -> Result<(), Error> {
-        if len > self.producer.ring.max_payload {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: self.producer.ring.max_payload,
-            });
+        self.producer.ring.check_len(len)?;
+        if !self.producer.ring.fixed_size {
+            // SAFETY: the slot is reserved by this guard and not yet published.
+            write_len(unsafe { self.body.bytes() }, len);
         }
-        // SAFETY: the slot is reserved by this guard and not yet published.
-        write_len(unsafe { self.body.bytes() }, len);
         self.producer.publish(1);
         Ok(())
     }
@@ -358,7 +381,7 @@ impl Deref for WriteSlot<'_> {
     #[inline]
     fn deref(&self) -> &[u8] {
         // SAFETY: the slot is reserved by this guard; only we touch it.
-        unsafe { &self.body.bytes_shared()[SLOT_LEN_FIELD_SIZE..] }
+        unsafe { &self.body.bytes_shared()[self.producer.ring.len_field..] }
     }
 }
 
@@ -366,7 +389,7 @@ impl DerefMut for WriteSlot<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: the slot is reserved by this guard; only we touch it.
-        unsafe { &mut self.body.bytes()[SLOT_LEN_FIELD_SIZE..] }
+        unsafe { &mut self.body.bytes()[self.producer.ring.len_field..] }
     }
 }
 
@@ -379,15 +402,18 @@ pub struct WriteBatch<'a> {
 
 impl WriteBatch<'_> {
     /// Number of slots in the batch.
+    #[inline]
     pub fn len(&self) -> usize {
         self.count
     }
 
     /// Whether the batch holds no slot.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
+    #[inline]
     fn body(&self, index: usize) -> BodyMut {
         assert!(
             index < self.count,
@@ -396,8 +422,7 @@ impl WriteBatch<'_> {
         );
         self.producer
             .ring
-            .shared
-            .region
+            .slots
             .body_mut(self.producer.tail.wrapping_add(index as u64))
     }
 
@@ -405,6 +430,7 @@ impl WriteBatch<'_> {
     ///
     /// # Panics
     /// If `index >= self.len()`.
+    #[inline]
     pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
         let mut body = self.body(index);
         // SAFETY: the slot is reserved by this batch. The returned borrow of
@@ -413,36 +439,37 @@ impl WriteBatch<'_> {
         let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
         // SAFETY: same memory as `bytes`, re-borrowed for the life of `&mut self`
         // (the `BodyMut` token is only a position, not the memory's owner).
-        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[SLOT_LEN_FIELD_SIZE..] }
+        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.producer.ring.len_field..] }
     }
 
     /// Sets the length of the message in slot `index` (0 until set).
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] when `len > max_payload`.
+    /// [`Error::MessageTooLarge`] when `len > max_payload`;
+    /// [`Error::WrongMessageSize`] when the ring carries fixed-size messages and
+    /// `len != max_payload` (their length needs no setting).
     ///
     /// # Panics
     /// If `index >= self.len()`.
+    #[inline]
     pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
-        if len > self.producer.ring.max_payload {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: self.producer.ring.max_payload,
-            });
+        self.producer.ring.check_len(len)?;
+        if !self.producer.ring.fixed_size {
+            let mut body = self.body(index);
+            // SAFETY: the slot is reserved by this batch.
+            write_len(unsafe { body.bytes() }, len);
         }
-        let mut body = self.body(index);
-        // SAFETY: the slot is reserved by this batch.
-        write_len(unsafe { body.bytes() }, len);
         Ok(())
     }
 
     /// Copies `message` into slot `index` and sets its length.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] when the message is longer than `max_payload`.
+    /// As [`WriteBatch::set_len`].
     ///
     /// # Panics
     /// If `index >= self.len()`.
+    #[inline]
     pub fn write(&mut self, index: usize, message: &[u8]) -> Result<(), Error> {
         self.set_len(index, message.len())?;
         self.slot_mut(index)[..message.len()].copy_from_slice(message);
@@ -450,6 +477,7 @@ impl WriteBatch<'_> {
     }
 
     /// Publishes every slot of the batch with one store.
+    #[inline]
     pub fn commit(self) {
         let count = self.count as u64;
         self.producer.publish(count);
@@ -457,6 +485,7 @@ impl WriteBatch<'_> {
 
     /// Publishes the first `count` slots (at most the batch's length) with one
     /// store; the rest are given back unpublished.
+    #[inline]
     pub fn commit_first(self, count: usize) {
         let count = count.min(self.count) as u64;
         self.producer.publish(count);
@@ -573,7 +602,10 @@ impl Consumer {
     /// length in shared memory exceeds `max_payload`.
     #[inline]
     fn message_at(&self, position: u64) -> Option<(BodyRef, usize)> {
-        let body = self.ring.shared.region.body_ref(position);
+        let body = self.ring.slots.body_ref(position);
+        if self.ring.fixed_size {
+            return Some((body, self.ring.max_payload));
+        }
         // SAFETY: the slot is published and not yet released: ours to read.
         let len = read_len(unsafe { body.bytes() });
         (len <= self.ring.max_payload).then_some((body, len))
@@ -619,6 +651,7 @@ impl Consumer {
     /// As [`Consumer::try_read`], when not even one message is published (`max ==
     /// 0` gives an empty batch). A message with an impossible length ends the
     /// batch before it; the next call reports and skips it.
+    #[inline]
     pub fn try_read_batch(&mut self, max: usize) -> Result<ReadBatch<'_>, Error> {
         if max == 0 {
             return Ok(ReadBatch {
@@ -627,9 +660,12 @@ impl Consumer {
             });
         }
         let available = self.available(max as u64)?.min(max as u64);
-        let mut count = 0;
-        while count < available && self.message_at(self.head.wrapping_add(count)).is_some() {
-            count += 1;
+        let mut count = available;
+        if !self.ring.fixed_size {
+            count = 0;
+            while count < available && self.message_at(self.head.wrapping_add(count)).is_some() {
+                count += 1;
+            }
         }
         if count == 0 {
             return Err(self.skip_corrupt());
@@ -645,6 +681,7 @@ impl Consumer {
     /// # Errors
     /// [`Error::BufferTooSmall`] when the message does not fit (it stays in the
     /// ring); otherwise as [`Consumer::try_read`].
+    #[inline]
     pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
         let message = self.try_read()?;
         let len = message.len();
@@ -706,7 +743,9 @@ impl Deref for ReadSlot<'_> {
     fn deref(&self) -> &[u8] {
         // SAFETY: the slot is published and not released while this guard lives;
         // `len` was bounded by `max_payload` when the guard was made.
-        unsafe { &self.body.bytes()[SLOT_LEN_FIELD_SIZE..SLOT_LEN_FIELD_SIZE + self.len] }
+        let start = self.consumer.ring.len_field;
+        // SAFETY: as above.
+        unsafe { &self.body.bytes()[start..start + self.len] }
     }
 }
 
@@ -714,6 +753,50 @@ impl Drop for ReadSlot<'_> {
     #[inline]
     fn drop(&mut self) {
         self.consumer.release(1);
+    }
+}
+
+#[cfg(not(loom))]
+impl WriteBatch<'_> {
+    /// In a ring of fixed-size messages, the batch's payloads as two contiguous
+    /// byte runs: the slots up to the end of the ring, then those from its
+    /// start (empty unless the batch wraps). Each run is a whole number of
+    /// messages of `max_payload` bytes, in order. `None` for rings of
+    /// variable-length messages, whose slots carry a length field between payloads.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{spsc, Ring, RingOptions};
+    /// # let name = format!("doc-runs-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc_fixed(8, 8))?;
+    /// let mut producer = spsc::Producer::join(&ring)?;
+    /// let mut batch = producer.try_reserve_batch(3)?;
+    /// let (first, second) = batch.as_mut_slices().expect("fixed-size ring");
+    /// assert_eq!(first.len() + second.len(), 3 * 8);
+    /// for (i, record) in first.chunks_exact_mut(8).chain(second.chunks_exact_mut(8)).enumerate() {
+    ///     record.copy_from_slice(&(i as u64).to_le_bytes());
+    /// }
+    /// batch.commit();
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    #[inline]
+    pub fn as_mut_slices(&mut self) -> Option<(&mut [u8], &mut [u8])> {
+        let ring = &self.producer.ring;
+        if !ring.fixed_size {
+            return None;
+        }
+        let [(first, first_len), (second, second_len)] =
+            ring.slots.runs(self.producer.tail, self.count);
+        // SAFETY: the runs cover exactly the batch's slots, which are reserved by
+        // this batch, do not overlap, and hold only payload in a fixed-size ring;
+        // the borrow of `self` keeps other access through the batch away.
+        unsafe {
+            Some((
+                std::slice::from_raw_parts_mut(first, first_len),
+                std::slice::from_raw_parts_mut(second, second_len),
+            ))
+        }
     }
 }
 
@@ -725,11 +808,13 @@ pub struct ReadBatch<'a> {
 
 impl ReadBatch<'_> {
     /// Number of messages in the batch.
+    #[inline]
     pub fn len(&self) -> usize {
         self.count
     }
 
     /// Whether the batch holds no message.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -738,6 +823,7 @@ impl ReadBatch<'_> {
     ///
     /// # Panics
     /// If `index >= self.len()`.
+    #[inline]
     pub fn get(&self, index: usize) -> &[u8] {
         assert!(
             index < self.count,
@@ -747,23 +833,26 @@ impl ReadBatch<'_> {
         let body = self
             .consumer
             .ring
-            .shared
-            .region
+            .slots
             .body_ref(self.consumer.head.wrapping_add(index as u64));
         // SAFETY: the slot is published and not released while the batch lives.
         let bytes = unsafe { body.bytes() };
         // Bounded again: the length was checked when the batch was made, but it
         // lives in shared memory and is re-read here.
-        let len = read_len(bytes).min(self.consumer.ring.max_payload);
+        let ring = &self.consumer.ring;
+        let len = if ring.fixed_size {
+            ring.max_payload
+        } else {
+            read_len(bytes).min(ring.max_payload)
+        };
         let (ptr, total) = (bytes.as_ptr(), bytes.len());
         // SAFETY: the same memory as `bytes`, borrowed for the life of `&self`,
         // during which the batch keeps the slot unreleased.
-        unsafe {
-            &std::slice::from_raw_parts(ptr, total)[SLOT_LEN_FIELD_SIZE..SLOT_LEN_FIELD_SIZE + len]
-        }
+        unsafe { &std::slice::from_raw_parts(ptr, total)[ring.len_field..ring.len_field + len] }
     }
 
     /// The messages in order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.count).map(move |index| self.get(index))
     }
@@ -772,7 +861,32 @@ impl ReadBatch<'_> {
     pub fn release(self) {}
 }
 
+#[cfg(not(loom))]
+impl ReadBatch<'_> {
+    /// In a ring of fixed-size messages, the batch's messages as two contiguous
+    /// byte runs (see [`WriteBatch::as_mut_slices`]); `None` for rings of
+    /// variable-length messages.
+    #[inline]
+    pub fn as_slices(&self) -> Option<(&[u8], &[u8])> {
+        let ring = &self.consumer.ring;
+        if !ring.fixed_size {
+            return None;
+        }
+        let [(first, first_len), (second, second_len)] =
+            ring.slots.runs(self.consumer.head, self.count);
+        // SAFETY: the runs cover exactly the batch's published slots, which hold
+        // only payload in a fixed-size ring and stay unreleased while the batch lives.
+        unsafe {
+            Some((
+                std::slice::from_raw_parts(first, first_len),
+                std::slice::from_raw_parts(second, second_len),
+            ))
+        }
+    }
+}
+
 impl Drop for ReadBatch<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.count > 0 {
             self.consumer.release(self.count as u64);

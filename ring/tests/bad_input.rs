@@ -142,7 +142,7 @@ fn ring_with_stale_hash(
 fn mpmc_ring(scratch: &Scratch) -> Result<PathBuf, Box<dyn StdError>> {
     ring_with_header(scratch, |header| {
         header.kind = Kind::Mpmc.code();
-        header.slot_header_size = Kind::Mpmc.slot_header_size() as u32;
+        header.slot_header_size = Kind::Mpmc.slot_header_size(false) as u32;
         header.max_payload = header.slot_size - u64::from(header.slot_header_size);
     })
 }

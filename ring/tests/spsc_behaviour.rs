@@ -355,3 +355,90 @@ fn handles_move_to_other_threads() {
     }
     sender.join().unwrap();
 }
+
+fn fixed_fixture(capacity: u64, message_size: u64) -> Fixture {
+    let name = unique_name("fixed");
+    let ring = Ring::create(&name, &RingOptions::spsc_fixed(capacity, message_size)).unwrap();
+    let producer = spsc::Producer::join(&ring).unwrap();
+    let consumer = spsc::Consumer::join(&ring).unwrap();
+    Fixture {
+        ring,
+        producer,
+        consumer,
+        _remove: RemoveRing(name),
+    }
+}
+
+#[test]
+fn fixed_size_rings_carry_messages_of_exactly_their_size() {
+    let mut f = fixed_fixture(4, 16);
+    assert_eq!(f.producer.max_payload(), 16);
+    assert_eq!(f.ring.geometry().slot_size, 16);
+    assert!(matches!(
+        f.producer.try_send(b"short"),
+        Err(Error::WrongMessageSize { len: 5, size: 16 })
+    ));
+    let slot = f.producer.try_reserve().unwrap();
+    assert_eq!(slot.len(), 16);
+    assert!(matches!(
+        slot.commit(8),
+        Err(Error::WrongMessageSize { len: 8, size: 16 })
+    ));
+    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    f.producer.try_send(&[7u8; 16]).unwrap();
+    let mut slot = f.producer.try_reserve().unwrap();
+    slot.copy_from_slice(&[9u8; 16]);
+    slot.commit(16).unwrap();
+    assert_eq!(recv(&mut f.consumer).unwrap(), [7u8; 16]);
+    let mut buffer = [0u8; 16];
+    assert_eq!(f.consumer.try_recv(&mut buffer).unwrap(), 16);
+    assert_eq!(buffer, [9u8; 16]);
+}
+
+#[test]
+fn fixed_size_batches_are_two_contiguous_runs_across_the_wrap() {
+    let mut f = fixed_fixture(8, 8);
+    for seq in 0..5u64 {
+        f.producer.try_send(&seq.to_le_bytes()).unwrap();
+        recv(&mut f.consumer).unwrap();
+    }
+    let mut batch = f.producer.try_reserve_batch(6).unwrap();
+    {
+        let (first, second) = batch.as_mut_slices().unwrap();
+        assert_eq!(
+            (first.len(), second.len()),
+            (3 * 8, 3 * 8),
+            "slots 5..8, then 0..3"
+        );
+        for (i, record) in first
+            .chunks_exact_mut(8)
+            .chain(second.chunks_exact_mut(8))
+            .enumerate()
+        {
+            record.copy_from_slice(&(100 + i as u64).to_le_bytes());
+        }
+    }
+    batch.commit();
+    let read = f.consumer.try_read_batch(8).unwrap();
+    let (first, second) = read.as_slices().unwrap();
+    let records: Vec<u64> = first
+        .chunks_exact(8)
+        .chain(second.chunks_exact(8))
+        .map(|r| u64::from_le_bytes(r.try_into().unwrap()))
+        .collect();
+    assert_eq!(records, [100, 101, 102, 103, 104, 105]);
+    assert_eq!(read.get(5), 105u64.to_le_bytes());
+}
+
+#[test]
+fn variable_length_batches_have_no_contiguous_runs() {
+    let mut f = fixture(4, 16);
+    assert!(f
+        .producer
+        .try_reserve_batch(2)
+        .unwrap()
+        .as_mut_slices()
+        .is_none());
+    f.producer.try_send(b"a").unwrap();
+    assert!(f.consumer.try_read_batch(2).unwrap().as_slices().is_none());
+}

@@ -32,9 +32,16 @@ fn pause() {
     }
 }
 
+/// Size of each message in the fixed-size run.
+const FIXED_SIZE: usize = 24;
+
 fn run_consumer(api: &str) {
     let name = unique_name(&format!("two-proc-{api}"));
-    let ring = Ring::create(&name, &RingOptions::spsc(CAPACITY, SLOT_SIZE)).unwrap();
+    let options = match api {
+        "fixed" => RingOptions::spsc_fixed(CAPACITY, FIXED_SIZE as u64),
+        _ => RingOptions::spsc(CAPACITY, SLOT_SIZE),
+    };
+    let ring = Ring::create(&name, &options).unwrap();
     let _remove = RemoveRing(name.clone());
     let mut consumer = spsc::Consumer::join(&ring).unwrap();
     let max = consumer.max_payload();
@@ -62,6 +69,19 @@ fn run_consumer(api: &str) {
             pause();
         }
         let result = match api {
+            "fixed" => consumer
+                .try_read_batch(1 + rng.below(20) as usize)
+                .map(|batch| {
+                    let (first, second) = batch.as_slices().expect("fixed-size ring");
+                    for message in first
+                        .chunks_exact(FIXED_SIZE)
+                        .chain(second.chunks_exact(FIXED_SIZE))
+                    {
+                        fill_message(next, &mut scratch[..FIXED_SIZE]);
+                        assert_eq!(message, &scratch[..FIXED_SIZE], "message {next}");
+                        next += 1;
+                    }
+                }),
             "batch" => consumer
                 .try_read_batch(1 + rng.below(20) as usize)
                 .map(|batch| {
@@ -135,6 +155,20 @@ fn run_producer(api: &str) {
             pause();
         }
         let result = match api {
+            "fixed" => producer
+                .try_reserve_batch(1 + rng.below(20) as usize)
+                .map(|mut batch| {
+                    let wanted = (batch.len() as u64).min(messages - next) as usize;
+                    let (first, second) = batch.as_mut_slices().expect("fixed-size ring");
+                    let records = first
+                        .chunks_exact_mut(max)
+                        .chain(second.chunks_exact_mut(max));
+                    for (i, record) in records.take(wanted).enumerate() {
+                        fill_message(next + i as u64, record);
+                    }
+                    batch.commit_first(wanted);
+                    next += wanted as u64;
+                }),
             "batch" => producer
                 .try_reserve_batch(1 + rng.below(20) as usize)
                 .map(|mut batch| {
@@ -191,6 +225,17 @@ fn million_messages_cross_processes_with_single_slot_api() {
 #[test]
 fn million_messages_cross_processes_with_batch_api() {
     run_consumer("batch");
+}
+
+#[test]
+fn million_fixed_size_messages_cross_processes_in_contiguous_batches() {
+    run_consumer("fixed");
+}
+
+#[test]
+#[ignore = "run as a child process by million_fixed_size_messages_cross_processes_in_contiguous_batches"]
+fn child_producer_fixed() {
+    run_producer("fixed");
 }
 
 #[test]
