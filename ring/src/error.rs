@@ -106,6 +106,11 @@ pub enum Error {
         /// The role asked for.
         role: Role,
     },
+    /// Every participant record of the ring is held by a live handle.
+    TooManyParticipants {
+        /// Number of records in the ring.
+        max: u32,
+    },
     /// A message longer than the ring's `max_payload`.
     MessageTooLarge {
         /// Length of the message.
@@ -173,6 +178,10 @@ impl fmt::Display for Error {
             }
             Error::Permission { path, reason } => write!(f, "permission denied for {}: {reason}", path.display()),
             Error::RoleTaken { role } => write!(f, "a live {role} is already attached to this ring"),
+            Error::TooManyParticipants { max } => write!(
+                f,
+                "all {max} participant records of the ring are held by live handles"
+            ),
             Error::MessageTooLarge { len, max } => {
                 write!(f, "message of {len} bytes exceeds the ring's maximum of {max} bytes")
             }

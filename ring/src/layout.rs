@@ -140,6 +140,14 @@ pub const MAGIC_OFFSET: usize = 0;
 pub const TAIL_OFFSET: usize = PRODUCER_LINE_OFFSET;
 /// Offset of the position inside the consumer line (SPSC: next position to read).
 pub const HEAD_OFFSET: usize = CONSUMER_LINE_OFFSET;
+/// Offset of the count of producer joins, in the producer line (MPMC).
+pub const PRODUCER_JOINS_OFFSET: usize = PRODUCER_LINE_OFFSET + 8;
+/// Offset of the count of consumer joins, in the consumer line (MPMC).
+pub const CONSUMER_JOINS_OFFSET: usize = CONSUMER_LINE_OFFSET + 8;
+
+/// Bit of an MPMC slot stamp marking a message to be skipped: its producer
+/// abandoned the reservation. The other 63 bits are the stamp's position.
+pub const STAMP_SKIP: u64 = 1 << 63;
 
 /// One of the two wait lines; used by blocking waits.
 ///
@@ -180,8 +188,11 @@ pub struct ParticipantRecord {
     pub messages: u64,
     /// Reserved for counters written by the owner: bytes.
     pub bytes: u64,
+    /// Reserved for crash recovery of MPMC rings: the position the owner is
+    /// claiming or holding.
+    pub claim: u64,
     /// Reserved, zero.
-    pub reserved: [u8; 80],
+    pub reserved: [u8; 72],
 }
 
 /// Offset of [`ParticipantRecord::owner`] inside a record.
@@ -725,6 +736,7 @@ const _: () = {
     assert!(offset_of!(ParticipantRecord, cursor) == 24);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);
+    assert!(offset_of!(ParticipantRecord, claim) == 48);
 
     assert!(size_of::<SpscSlotHeader>() == 8);
     assert!(offset_of!(SpscSlotHeader, len) == 0);

@@ -34,7 +34,9 @@
 //! [`spsc`] (the algorithm), `info` (reading a ring without joining it).
 
 mod error;
+mod handle;
 pub mod layout;
+pub mod mpmc;
 mod participants;
 mod region;
 #[cfg_attr(loom, path = "shm_model.rs")]

@@ -85,6 +85,57 @@ impl Membership {
         })
     }
 
+    /// Claims the first record that no live handle holds, for `role` (MPMC).
+    ///
+    /// # Errors
+    /// [`Error::TooManyParticipants`] when every record is held; otherwise as
+    /// [`Membership::claim`].
+    #[cfg(not(loom))]
+    pub(crate) fn claim_any(shared: &Shared, role: Role) -> Result<Membership, Error> {
+        let region = &shared.region;
+        let count = region.geometry().participant_count;
+        let lock = locks::reopen(&shared.file)?;
+        for index in 0..count {
+            if locks::try_lock_record(&lock, region.geometry().record_offset(index))? {
+                let owner_word = claim_owner_word(region, index, role)?;
+                return Ok(Membership {
+                    record: index,
+                    owner_word,
+                    _lock: lock,
+                });
+            }
+        }
+        Err(Error::TooManyParticipants { max: count })
+    }
+
+    /// Claims the first record not active, without locks: the loom models have no file.
+    #[cfg(loom)]
+    pub(crate) fn claim_any(shared: &Shared, role: Role) -> Result<Membership, Error> {
+        let region = &shared.region;
+        let count = region.geometry().participant_count;
+        for index in 0..count {
+            let owner = region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
+            // Ordering: Acquire, as in `claim_owner_word`.
+            let previous = owner.load(Ordering::Acquire);
+            let (generation, _, state) = owner_parts(previous);
+            if state == STATE_ACTIVE {
+                continue;
+            }
+            let claimed = owner_word(generation.wrapping_add(1), role_code(role), STATE_ACTIVE);
+            // Ordering: AcqRel, as in `claim_owner_word`.
+            if owner
+                .compare_exchange(previous, claimed, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(Membership {
+                    record: index,
+                    owner_word: claimed,
+                });
+            }
+        }
+        Err(Error::TooManyParticipants { max: count })
+    }
+
     /// Marks the record closed. Everything the handle published before this call
     /// is visible to a peer that sees the record closed.
     pub(crate) fn leave(&self, region: &Region) {
@@ -278,4 +329,80 @@ pub(crate) mod locks {
         }
         Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
     }
+}
+
+/// Watches every record for live participants of one role (MPMC), and the
+/// ring's count of that role's joins (so "never joined" is not "all gone").
+///
+/// A scan reads every owner word and tests the lock of each active record of the
+/// role, so it is rate-limited like [`PeerWatch`]: the first check scans, then a
+/// scan happens at most once per [`LOCK_CHECK_INTERVAL`], looked at every 16 polls.
+pub(crate) struct RoleWatch {
+    role: u64,
+    joins_offset: usize,
+    polls: u32,
+    last_scan: Option<Instant>,
+    present: bool,
+}
+
+impl RoleWatch {
+    /// Watches the participants playing `role`.
+    pub(crate) fn new(role: Role) -> RoleWatch {
+        RoleWatch {
+            role: role_code(role),
+            joins_offset: match role {
+                Role::Producer => layout::PRODUCER_JOINS_OFFSET,
+                Role::Consumer => layout::CONSUMER_JOINS_OFFSET,
+            },
+            polls: 0,
+            last_scan: None,
+            present: true,
+        }
+    }
+
+    /// Whether any participant of the role is present (as of the last scan).
+    pub(crate) fn check(&mut self, shared: &Shared) -> PeerState {
+        let region = &shared.region;
+        // Ordering: Acquire, pairs with the AcqRel increment in `count_join`.
+        if region.u64_at(self.joins_offset).load(Ordering::Acquire) == 0 {
+            return PeerState::NotYetJoined;
+        }
+        self.polls = self.polls.wrapping_add(1);
+        let due = match self.last_scan {
+            None => true,
+            Some(_) if self.polls % POLLS_PER_CLOCK_READ != 0 => false,
+            Some(last) => last.elapsed() >= LOCK_CHECK_INTERVAL,
+        };
+        if due {
+            self.last_scan = Some(Instant::now());
+            self.present = self.scan(shared);
+        }
+        if self.present {
+            PeerState::Present
+        } else {
+            PeerState::Gone
+        }
+    }
+
+    fn scan(&self, shared: &Shared) -> bool {
+        let geometry = shared.region.geometry();
+        (0..geometry.participant_count).any(|index| {
+            let record = geometry.record_offset(index);
+            // Ordering: Acquire, as in `PeerWatch::check`.
+            let word = shared.region.u64_at(record + layout::RECORD_OWNER).load(Ordering::Acquire);
+            let (_, role, state) = owner_parts(word);
+            role == self.role && state == STATE_ACTIVE && lock_held(shared, record)
+        })
+    }
+}
+
+/// Counts a join of `role` in the ring, after the record was claimed.
+pub(crate) fn count_join(shared: &Shared, role: Role) {
+    let offset = match role {
+        Role::Producer => layout::PRODUCER_JOINS_OFFSET,
+        Role::Consumer => layout::CONSUMER_JOINS_OFFSET,
+    };
+    // Ordering: AcqRel, pairs with the Acquire load in `RoleWatch::check`: a
+    // watcher that sees the count also sees the claimed record.
+    shared.region.u64_at(offset).fetch_add(1, Ordering::AcqRel);
 }

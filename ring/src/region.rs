@@ -78,7 +78,8 @@ mod mapped {
     /// no shared or heap state to find a slot.
     #[derive(Clone, Copy)]
     pub(crate) struct SlotTable {
-        first_body: NonNull<u8>,
+        first_slot: NonNull<u8>,
+        body_offset: usize,
         mask: u64,
         slot_size: usize,
         body_size: usize,
@@ -86,12 +87,29 @@ mod mapped {
 
     impl SlotTable {
         #[inline(always)]
-        fn body_ptr(&self, position: u64) -> *mut u8 {
+        fn slot_ptr(&self, position: u64) -> *mut u8 {
             let index = (position & self.mask) as usize;
             // SAFETY: the index is masked below the capacity, and the table was
             // made from a region holding `capacity` slots (`Region::slot_table`),
             // which the handle holding this table keeps mapped.
-            unsafe { self.first_body.as_ptr().add(index * self.slot_size) }
+            unsafe { self.first_slot.as_ptr().add(index * self.slot_size) }
+        }
+
+        #[inline(always)]
+        fn body_ptr(&self, position: u64) -> *mut u8 {
+            // SAFETY: the body lies inside its slot (`body_offset + body_size ==
+            // slot_size`, from the validated geometry).
+            unsafe { self.slot_ptr(position).add(self.body_offset) }
+        }
+
+        /// The sequence stamp of the slot for `position` (masked); MPMC rings only.
+        #[inline(always)]
+        pub(crate) fn stamp(&self, position: u64) -> &AtomicU64 {
+            debug_assert!(self.body_offset >= 8, "only MPMC slots have a stamp");
+            // SAFETY: an MPMC slot starts with its 8-byte stamp, 8-aligned since
+            // slots start at a line boundary and their size is a multiple of 8;
+            // every process touches it only atomically.
+            unsafe { &*self.slot_ptr(position).cast::<AtomicU64>() }
         }
 
         /// The body of the slot for `position` (masked), for its owner to write.
@@ -122,7 +140,7 @@ mod mapped {
             let first = count.min(until_end);
             [
                 (self.body_ptr(position), first * self.slot_size),
-                (self.first_body.as_ptr(), (count - first) * self.slot_size),
+                (self.body_ptr(0), (count - first) * self.slot_size),
             ]
         }
     }
@@ -196,15 +214,12 @@ mod mapped {
 
         /// The slot bodies, as a small copyable table for handles to keep.
         pub(crate) fn slot_table(&self) -> SlotTable {
-            let first_body =
-                self.geometry.slots_offset as usize + self.geometry.body_offset_in_slot();
-            assert!(
-                first_body + self.geometry.body_size() <= self.len,
-                "slots outside the ring"
-            );
+            let first_slot = self.geometry.slots_offset as usize;
+            assert!(self.geometry.total_size as usize <= self.len, "slots outside the ring");
             SlotTable {
-                // SAFETY: in bounds, as just checked.
-                first_body: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_body)) },
+                // SAFETY: in bounds: the slots end at `total_size`, within the mapping.
+                first_slot: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_slot)) },
+                body_offset: self.geometry.body_offset_in_slot(),
                 mask: self.geometry.mask,
                 slot_size: self.geometry.slot_size as usize,
                 body_size: self.geometry.body_size(),
@@ -245,6 +260,12 @@ mod heap {
             // SAFETY: the handle holding this table keeps the region alive.
             unsafe { self.region.as_ref() }.body_ref(position)
         }
+
+        pub(crate) fn stamp(&self, position: u64) -> &AtomicU64 {
+            // SAFETY: the handle holding this table keeps the region alive.
+            let region = unsafe { self.region.as_ref() };
+            region.u64_at(region.geometry.slot_offset(position))
+        }
     }
 
     /// A heap model of a ring for loom: loom atomics at the layout's atomic
@@ -276,6 +297,14 @@ mod heap {
                 u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
             }
+            if geometry.kind == layout::Kind::Mpmc {
+                for position in 0..geometry.capacity {
+                    // Slot `i` starts out free for position `i`, as `shm` writes it.
+                    u64s.insert(geometry.slot_offset(position), AtomicU64::new(position));
+                }
+            }
+            u64s.insert(layout::PRODUCER_JOINS_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::CONSUMER_JOINS_OFFSET, AtomicU64::new(0));
             let bodies = (0..geometry.capacity)
                 .map(|_| UnsafeCell::new(vec![0u8; geometry.body_size()]))
                 .collect();

@@ -134,6 +134,40 @@ impl RingOptions {
         }
     }
 
+    /// An MPMC ring of `capacity` slots (a power of two) of `slot_size` bytes
+    /// each (a multiple of 8; 16 of them hold the slot's stamp and the message
+    /// length, the rest the payload), with room for `max_participants` producer
+    /// and consumer handles together (2 to 1024).
+    ///
+    /// # Examples
+    /// ```
+    /// let options = shmlane::RingOptions::mpmc(1024, 80, 8);
+    /// assert_eq!(options.max_payload(), 64);
+    /// ```
+    pub fn mpmc(capacity: u64, slot_size: u64, max_participants: u32) -> RingOptions {
+        RingOptions {
+            kind: Kind::Mpmc,
+            fixed_size: false,
+            capacity,
+            slot_size,
+            participants: max_participants,
+            mode: 0o600,
+        }
+    }
+
+    /// An MPMC ring carrying messages of exactly `message_size` bytes (a
+    /// multiple of 8): each slot is an 8-byte stamp and the message.
+    pub fn mpmc_fixed(capacity: u64, message_size: u64, max_participants: u32) -> RingOptions {
+        RingOptions {
+            fixed_size: true,
+            ..RingOptions::mpmc(
+                capacity,
+                message_size.saturating_add(Kind::Mpmc.slot_header_size(true) as u64),
+                max_participants,
+            )
+        }
+    }
+
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
     /// masked by the umask.
     pub fn mode(mut self, mode: u32) -> RingOptions {
@@ -268,6 +302,9 @@ impl Ring {
             .map_raw(&file)
             .map_err(|e| Error::io("mapping the new ring", e))?;
         let region = Region::over_mapping(mapping, geometry);
+        if geometry.kind == Kind::Mpmc {
+            initialize_stamps(&region);
+        }
         write_header(
             &region,
             &geometry.header(std::process::id(), unix_time_ns()),
@@ -518,6 +555,15 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
         }
     }
     Ok(Region::over_mapping(mapping, geometry))
+}
+
+/// Sets every MPMC slot's stamp to its index: slot `i` is free for position `i`.
+fn initialize_stamps(region: &Region) {
+    let slots = region.slot_table();
+    for position in 0..region.geometry().capacity {
+        // Ordering: Relaxed; published by the Release store of the ready word.
+        slots.stamp(position).store(position, Ordering::Relaxed);
+    }
 }
 
 /// Writes a new ring's header: everything but the magic and ready word with plain

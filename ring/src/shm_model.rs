@@ -40,6 +40,24 @@ impl Ring {
         })
     }
 
+    /// A zeroed MPMC ring on the heap with room for `participants` handles.
+    ///
+    /// # Errors
+    /// [`Error::BadGeometry`] as [`Geometry::new`].
+    pub fn mpmc_on_heap(
+        capacity: u64,
+        slot_size: u64,
+        participants: u32,
+        fixed_size: bool,
+    ) -> Result<Ring, Error> {
+        let geometry = Geometry::new(Kind::Mpmc, capacity, slot_size, participants, fixed_size)?;
+        Ok(Ring {
+            shared: Arc::new(Shared {
+                region: Region::on_heap(geometry),
+            }),
+        })
+    }
+
     /// Joins as the producer.
     ///
     /// # Errors

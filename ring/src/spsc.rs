@@ -17,104 +17,31 @@
 //! `docs/design.md` gives the full argument.
 
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 
 use crate::error::{Error, Role};
-use crate::layout::{self, Kind};
+use crate::handle::{read_len, write_len, Attached};
+use crate::layout::Kind;
 use crate::participants::{Membership, PeerState, PeerWatch};
-use crate::region::{BodyMut, BodyRef, SlotTable};
+use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, Ordering, PUBLISH};
 
 /// Participant record of the producer in an SPSC ring.
 const PRODUCER_RECORD: u32 = 0;
 /// Participant record of the consumer in an SPSC ring.
 const CONSUMER_RECORD: u32 = 1;
 
-/// The parts of the ring both handles use, computed once when a handle joins.
-struct Attached {
-    shared: Arc<Shared>,
-    /// Shared `tail` word (producer line).
-    tail_word: NonNull<AtomicU64>,
-    /// Shared `head` word (consumer line).
-    head_word: NonNull<AtomicU64>,
-    /// Where the slots are, copied out of the region.
-    slots: SlotTable,
-    capacity: u64,
-    max_payload: usize,
-    /// Whether every message is exactly `max_payload` bytes.
-    fixed_size: bool,
-    /// Bytes of length field before each payload: 8, or 0 for fixed-size messages.
-    len_field: usize,
-}
-
-impl Attached {
-    fn new(shared: Arc<Shared>) -> Result<Attached, Error> {
-        let geometry = *shared.region.geometry();
-        if geometry.kind != Kind::Spsc {
-            return Err(Error::WrongKind {
-                expected: Kind::Spsc,
-                found: geometry.kind,
-            });
-        }
-        let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
-        let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
-        let slots = shared.region.slot_table();
-        Ok(Attached {
-            shared,
-            tail_word,
-            head_word,
-            slots,
-            capacity: geometry.capacity,
-            max_payload: geometry.max_payload as usize,
-            fixed_size: geometry.fixed_size,
-            len_field: geometry.len_field_size(),
-        })
+/// Reads both positions and checks the SPSC invariant.
+fn positions(ring: &Attached) -> Result<(u64, u64), Error> {
+    // Ordering: Acquire on both, pairing with the Release stores in
+    // `Producer::publish` and `Consumer::release`: a handle that takes over a
+    // dead one's role sees everything published before the death.
+    let head = ring.head_word().load(Ordering::Acquire);
+    let tail = ring.tail_word().load(Ordering::Acquire);
+    if tail.wrapping_sub(head) > ring.capacity {
+        return Err(corrupt_positions(head, tail, ring.capacity));
     }
-
-    #[inline]
-    fn tail_word(&self) -> &AtomicU64 {
-        // SAFETY: points into the region, which `self.shared` keeps alive.
-        unsafe { self.tail_word.as_ref() }
-    }
-
-    #[inline]
-    fn head_word(&self) -> &AtomicU64 {
-        // SAFETY: points into the region, which `self.shared` keeps alive.
-        unsafe { self.head_word.as_ref() }
-    }
-
-    /// Checks that a message of `len` bytes suits the ring.
-    #[inline]
-    fn check_len(&self, len: usize) -> Result<(), Error> {
-        if self.fixed_size {
-            if len != self.max_payload {
-                return Err(Error::WrongMessageSize {
-                    len,
-                    size: self.max_payload,
-                });
-            }
-        } else if len > self.max_payload {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: self.max_payload,
-            });
-        }
-        Ok(())
-    }
-
-    /// Reads both positions and checks the ring invariant.
-    fn positions(&self) -> Result<(u64, u64), Error> {
-        // Ordering: Acquire on both, pairing with the Release stores in
-        // `Producer::publish` and `Consumer::release`: a handle that takes over a
-        // dead one's role sees everything published before the death.
-        let head = self.head_word().load(Ordering::Acquire);
-        let tail = self.tail_word().load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > self.capacity {
-            return Err(corrupt_positions(head, tail, self.capacity));
-        }
-        Ok((head, tail))
-    }
+    Ok((head, tail))
 }
 
 fn corrupt_positions(head: u64, tail: u64, capacity: u64) -> Error {
@@ -176,7 +103,7 @@ impl Producer {
     }
 
     pub(crate) fn attach(shared: Arc<Shared>) -> Result<Producer, Error> {
-        let ring = Attached::new(shared)?;
+        let ring = Attached::new(shared, Kind::Spsc)?;
         let membership = Membership::claim(&ring.shared, PRODUCER_RECORD, Role::Producer)?;
         let mut producer = Producer {
             tail: 0,
@@ -186,7 +113,7 @@ impl Producer {
             ring,
         };
         // On error the producer drops here and marks its record closed again.
-        (producer.cached_head, producer.tail) = producer.ring.positions()?;
+        (producer.cached_head, producer.tail) = positions(&producer.ring)?;
         Ok(producer)
     }
 
@@ -252,7 +179,7 @@ impl Producer {
         // Ordering: Release, pairs with the Acquire load of tail in
         // `Consumer::refresh_tail`: the slot bytes written before this store are
         // visible to the consumer once it sees the new tail.
-        self.ring.tail_word().store(self.tail, Ordering::Release);
+        self.ring.tail_word().store(self.tail, PUBLISH);
     }
 
     /// Reserves the next slot for writing in place.
@@ -336,16 +263,6 @@ impl std::fmt::Debug for Producer {
             .field("cached_head", &self.cached_head)
             .finish_non_exhaustive()
     }
-}
-
-#[inline]
-fn write_len(body: &mut [u8], len: usize) {
-    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
-}
-
-#[inline]
-fn read_len(body: &[u8]) -> usize {
-    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
 }
 
 /// A reserved slot, written in place. Dereferences to `max_payload` bytes.
@@ -524,7 +441,7 @@ impl Consumer {
     }
 
     pub(crate) fn attach(shared: Arc<Shared>) -> Result<Consumer, Error> {
-        let ring = Attached::new(shared)?;
+        let ring = Attached::new(shared, Kind::Spsc)?;
         let membership = Membership::claim(&ring.shared, CONSUMER_RECORD, Role::Consumer)?;
         let mut consumer = Consumer {
             head: 0,
@@ -534,7 +451,7 @@ impl Consumer {
             ring,
         };
         // On error the consumer drops here and marks its record closed again.
-        (consumer.head, consumer.cached_tail) = consumer.ring.positions()?;
+        (consumer.head, consumer.cached_tail) = positions(&consumer.ring)?;
         Ok(consumer)
     }
 

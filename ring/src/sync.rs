@@ -16,6 +16,15 @@ use loom::sync::atomic as imp;
 
 pub(crate) use imp::Ordering;
 
+/// The ordering of the store that publishes a committed message (SPSC `tail`,
+/// MPMC slot stamp): Release. Built with `--cfg shmlane_weaken_commit` it is
+/// Relaxed, a deliberate bug that the loom models must catch; that is what
+/// shows the models can fail.
+#[cfg(not(shmlane_weaken_commit))]
+pub(crate) const PUBLISH: Ordering = Ordering::Release;
+#[cfg(shmlane_weaken_commit)]
+pub(crate) const PUBLISH: Ordering = Ordering::Relaxed;
+
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 

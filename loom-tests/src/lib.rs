@@ -1,0 +1,1 @@
+//! loom models of shmlane live in `tests/`; run them with `--cfg loom` (see README.md).

@@ -1,0 +1,99 @@
+//! What a producer or consumer handle keeps of the ring it joined, for either kind.
+//!
+//! A handle copies everything its hot path needs out of the shared region once,
+//! when it joins: typed pointers to the two position words, the slot table, and
+//! the geometry values. From then on it reads no header field and no heap state.
+
+use std::ptr::NonNull;
+
+use crate::error::Error;
+use crate::layout::{self, Kind};
+use crate::region::SlotTable;
+use crate::shm::Shared;
+use crate::sync::{Arc, AtomicU64};
+
+/// The parts of the ring a handle uses, computed once when it joins.
+pub(crate) struct Attached {
+    pub(crate) shared: Arc<Shared>,
+    /// Shared `tail` word (producer line).
+    tail_word: NonNull<AtomicU64>,
+    /// Shared `head` word (consumer line).
+    head_word: NonNull<AtomicU64>,
+    /// Where the slots are, copied out of the region.
+    pub(crate) slots: SlotTable,
+    pub(crate) capacity: u64,
+    pub(crate) max_payload: usize,
+    /// Whether every message is exactly `max_payload` bytes.
+    pub(crate) fixed_size: bool,
+    /// Bytes of length field before each payload: 8, or 0 for fixed-size messages.
+    pub(crate) len_field: usize,
+}
+
+impl Attached {
+    /// Attaches to a ring that must be of `kind`.
+    pub(crate) fn new(shared: Arc<Shared>, kind: Kind) -> Result<Attached, Error> {
+        let geometry = *shared.region.geometry();
+        if geometry.kind != kind {
+            return Err(Error::WrongKind {
+                expected: kind,
+                found: geometry.kind,
+            });
+        }
+        let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
+        let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
+        let slots = shared.region.slot_table();
+        Ok(Attached {
+            shared,
+            tail_word,
+            head_word,
+            slots,
+            capacity: geometry.capacity,
+            max_payload: geometry.max_payload as usize,
+            fixed_size: geometry.fixed_size,
+            len_field: geometry.len_field_size(),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn tail_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.tail_word.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn head_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.head_word.as_ref() }
+    }
+
+    /// Checks that a message of `len` bytes suits the ring.
+    #[inline]
+    pub(crate) fn check_len(&self, len: usize) -> Result<(), Error> {
+        if self.fixed_size {
+            if len != self.max_payload {
+                return Err(Error::WrongMessageSize {
+                    len,
+                    size: self.max_payload,
+                });
+            }
+        } else if len > self.max_payload {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: self.max_payload,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Writes a message length into the length field at the start of a slot body.
+#[inline]
+pub(crate) fn write_len(body: &mut [u8], len: usize) {
+    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+/// Reads the length field at the start of a slot body (unbounded: check it).
+#[inline]
+pub(crate) fn read_len(body: &[u8]) -> usize {
+    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
+}

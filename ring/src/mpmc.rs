@@ -1,0 +1,775 @@
+//! The MPMC ring: many producers, many consumers, each message delivered to
+//! exactly one consumer, zero-copy.
+//!
+//! Algorithm: Dmitry Vyukov's bounded MPMC queue, the design of crossbeam's
+//! `ArrayQueue` and of DPDK's ring family, with the slots in shared memory. Each
+//! slot carries a sequence stamp (`u64`) in front of its body:
+//!
+//! - `stamp == p`: the slot is free for the producer of position `p`;
+//! - `stamp == p + 1`: the message of position `p` is committed, for a consumer;
+//! - the consumer of position `p` releases the slot with `stamp = p + capacity`,
+//!   which frees it for position `p + capacity`, one lap later.
+//!
+//! Bit 63 of a stamp ([`STAMP_SKIP`]) marks a committed slot whose message is to
+//! be skipped: its producer dropped the reservation uncommitted. The other 63 bits
+//! are the position (2^63 messages are never reached). Initially `stamp[i] = i`.
+//!
+//! `tail` is the next position to claim for writing, `head` the next to claim for
+//! reading. A producer claims position `tail` when its stamp says free, by a
+//! compare-and-swap of `tail` to `tail + n` (several consecutive free slots in
+//! one go for a batch); a consumer claims `head` when its stamp says committed,
+//! by a compare-and-swap of `head`. The claim makes the handle the slot's only
+//! owner until it stores the next stamp, which is what publishes or releases it.
+//!
+//! Values read from shared memory are bounded: a stamp more than a lap behind
+//! the position read is corruption, message lengths are checked against
+//! `max_payload`, and every retry loop gives up after [`MAX_ATTEMPTS`] lost races.
+//! `docs/design.md` gives the orderings.
+
+use std::ops::{Deref, DerefMut};
+
+use crate::error::{Error, Role};
+use crate::handle::{read_len, write_len, Attached};
+use crate::layout::{Kind, STAMP_SKIP};
+use crate::participants::{count_join, Membership, PeerState, RoleWatch};
+use crate::region::{BodyMut, BodyRef};
+use crate::sync::{Arc, Ordering, PUBLISH};
+
+/// How many lost races (another handle moved the position first) a
+/// non-blocking call tolerates before it reports `Full` or `Empty`. Only a peer
+/// that moves positions without publishing slots can make a call lose this often.
+pub const MAX_ATTEMPTS: u32 = 1 << 16;
+
+/// How far the position in `stamp` is from `target`, as a signed distance.
+#[inline(always)]
+fn distance(stamp: u64, target: u64) -> i64 {
+    (stamp & !STAMP_SKIP).wrapping_sub(target) as i64
+}
+
+fn corrupt_stamp(position: u64, stamp: u64) -> Error {
+    Error::Corrupt {
+        reason: format!("slot stamp {stamp:#x} is more than a lap away from position {position}"),
+    }
+}
+
+/// A writing end of an MPMC ring; any number may be joined, up to the ring's
+/// participant limit.
+///
+/// `Send` but not `Sync`: methods take `&mut self`, so one reservation at a time.
+///
+/// # Examples
+/// ```
+/// use shmlane::{mpmc, Ring, RingOptions};
+/// # let name = format!("doc-mpmc-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingOptions::mpmc(64, 80, 8))?;
+/// let mut first = mpmc::Producer::join(&ring)?;
+/// let mut second = mpmc::Producer::join(&ring)?;
+/// first.try_send(b"from the first")?;
+/// second.try_send(b"from the second")?;
+/// let mut consumer = mpmc::Consumer::join(&ring)?;
+/// assert_eq!(&*consumer.try_read()?, b"from the first");
+/// assert_eq!(&*consumer.try_read()?, b"from the second");
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+pub struct Producer {
+    ring: Attached,
+    consumers: RoleWatch,
+    // Dropped after `Drop::drop` marks the record closed.
+    membership: Membership,
+}
+
+// SAFETY: the raw pointers in `Attached` point into the region kept alive by its
+// `Arc`; all shared state is reached through atomics or slots owned by protocol.
+unsafe impl Send for Producer {}
+
+impl Producer {
+    /// Joins `ring` as one of its producers.
+    ///
+    /// # Errors
+    /// [`Error::WrongKind`] on a ring that is not MPMC;
+    /// [`Error::TooManyParticipants`] when every participant record is held;
+    /// [`Error::Io`] if the liveness lock cannot be taken.
+    pub fn join(ring: &crate::Ring) -> Result<Producer, Error> {
+        let ring = Attached::new(Arc::clone(&ring.shared), Kind::Mpmc)?;
+        let membership = Membership::claim_any(&ring.shared, Role::Producer)?;
+        count_join(&ring.shared, Role::Producer);
+        Ok(Producer {
+            ring,
+            consumers: RoleWatch::new(Role::Consumer),
+            membership,
+        })
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.ring.max_payload
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Claims up to `wanted` consecutive free slots; returns the first position
+    /// and the count.
+    #[inline]
+    fn claim(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+        let ring = &self.ring;
+        for _ in 0..MAX_ATTEMPTS {
+            // Ordering: Relaxed; which producer owns a slot is decided by the
+            // exchange below, and the slot's state by the Acquire load of its stamp.
+            let tail = ring.tail_word().load(Ordering::Relaxed);
+            // Ordering: Acquire, pairs with the Release store of the stamp in
+            // `Consumer::release_slots`: the last lap's reader is done with the slot.
+            let stamp = ring.slots.stamp(tail).load(Ordering::Acquire);
+            match distance(stamp, tail) {
+                0 => {
+                    let mut count = 1;
+                    while count < wanted {
+                        let position = tail.wrapping_add(count);
+                        // Ordering: Acquire, as above.
+                        let next = ring.slots.stamp(position).load(Ordering::Acquire);
+                        if distance(next, position) != 0 {
+                            break;
+                        }
+                        count += 1;
+                    }
+                    // Ordering: Relaxed; the exchange only decides ownership of
+                    // `[tail, tail + count)`, whose stamps were read with Acquire.
+                    if ring
+                        .tail_word()
+                        .compare_exchange(tail, tail.wrapping_add(count), Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok((tail, count));
+                    }
+                }
+                behind if behind < 0 => {
+                    if behind < -(ring.capacity as i64) {
+                        return Err(corrupt_stamp(tail, stamp));
+                    }
+                    // The slot still holds the message of the previous lap.
+                    return Err(self.full_or_disconnected());
+                }
+                // Another producer claimed `tail` first; look again.
+                _ => {}
+            }
+            std::hint::spin_loop();
+        }
+        Err(Error::Full)
+    }
+
+    #[cold]
+    fn full_or_disconnected(&mut self) -> Error {
+        match self.consumers.check(&self.ring.shared) {
+            PeerState::Gone => Error::Disconnected,
+            PeerState::NotYetJoined | PeerState::Present => Error::Full,
+        }
+    }
+
+    /// Publishes the slot of `position`, or marks it to be skipped.
+    #[inline]
+    fn publish(&self, position: u64, skip: bool) {
+        let stamp = position.wrapping_add(1) | if skip { STAMP_SKIP } else { 0 };
+        // Ordering: Release, pairs with the Acquire load of the stamp in
+        // `Consumer::claim`: the slot's bytes are visible to its consumer.
+        self.ring.slots.stamp(position).store(stamp, PUBLISH);
+    }
+
+    /// Reserves the next slot for writing in place.
+    ///
+    /// The guard dereferences to the slot's `max_payload` bytes. Call
+    /// [`WriteSlot::commit`] to publish. Dropping the guard uncommitted publishes
+    /// nothing a consumer will see: the slot travels to a consumer marked to be
+    /// skipped, because other producers may already have claimed the slots after it.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when no slot is free; [`Error::Disconnected`] when the ring
+    /// is full and every consumer has closed or died; [`Error::Corrupt`] when a
+    /// stamp in shared memory is impossible.
+    #[inline]
+    pub fn try_reserve(&mut self) -> Result<WriteSlot<'_>, Error> {
+        let (position, _) = self.claim(1)?;
+        let body = self.ring.slots.body_mut(position);
+        Ok(WriteSlot {
+            producer: self,
+            position,
+            body,
+            committed: false,
+        })
+    }
+
+    /// Reserves up to `max` consecutive free slots with one claim.
+    ///
+    /// # Errors
+    /// As [`Producer::try_reserve`], when not even one slot is free (`max == 0`
+    /// gives an empty batch).
+    #[inline]
+    pub fn try_reserve_batch(&mut self, max: usize) -> Result<WriteBatch<'_>, Error> {
+        let (position, count) = if max == 0 { (0, 0) } else { self.claim(max as u64)? };
+        if !self.ring.fixed_size {
+            for offset in 0..count {
+                let mut body = self.ring.slots.body_mut(position.wrapping_add(offset));
+                // SAFETY: the slot was just claimed by us and is not yet published.
+                write_len(unsafe { body.bytes() }, 0);
+            }
+        }
+        Ok(WriteBatch {
+            producer: self,
+            position,
+            count: count as usize,
+            published: 0,
+        })
+    }
+
+    /// Copies `message` into the next slot and publishes it.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] (or [`Error::WrongMessageSize`] in a ring of
+    /// fixed-size messages); otherwise as [`Producer::try_reserve`].
+    #[inline]
+    pub fn try_send(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.ring.check_len(message.len())?;
+        let mut slot = self.try_reserve()?;
+        slot[..message.len()].copy_from_slice(message);
+        slot.commit(message.len())
+    }
+
+    /// Whether every consumer that ever joined has closed or died (a fresh look).
+    pub fn is_disconnected(&mut self) -> bool {
+        self.consumers = RoleWatch::new(Role::Consumer);
+        self.consumers.check(&self.ring.shared) == PeerState::Gone
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.membership.leave(&self.ring.shared.region);
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Producer").finish_non_exhaustive()
+    }
+}
+
+/// A reserved MPMC slot, written in place. Dereferences to `max_payload` bytes.
+///
+/// Dropping it without [`commit`](WriteSlot::commit) hands the slot on marked to
+/// be skipped: consumers never see it.
+#[must_use = "a reserved slot publishes nothing unless committed"]
+pub struct WriteSlot<'a> {
+    producer: &'a mut Producer,
+    position: u64,
+    body: BodyMut,
+    committed: bool,
+}
+
+impl WriteSlot<'_> {
+    /// Publishes the first `len` bytes of the slot as one message.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`], or [`Error::WrongMessageSize`] in a ring of
+    /// fixed-size messages; the slot is then handed on marked to be skipped.
+    #[inline]
+    pub fn commit(mut self, len: usize) -> Result<(), Error> {
+        self.producer.ring.check_len(len)?;
+        if !self.producer.ring.fixed_size {
+            // SAFETY: the slot is claimed by this guard and not yet published.
+            write_len(unsafe { self.body.bytes() }, len);
+        }
+        self.committed = true;
+        self.producer.publish(self.position, false);
+        Ok(())
+    }
+}
+
+impl Drop for WriteSlot<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.committed {
+            self.producer.publish(self.position, true);
+        }
+    }
+}
+
+impl Deref for WriteSlot<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the slot is claimed by this guard; only we touch it.
+        unsafe { &self.body.bytes_shared()[self.producer.ring.len_field..] }
+    }
+}
+
+impl DerefMut for WriteSlot<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the slot is claimed by this guard; only we touch it.
+        unsafe { &mut self.body.bytes()[self.producer.ring.len_field..] }
+    }
+}
+
+/// Up to n consecutive claimed MPMC slots. Committing stores each slot's stamp
+/// (MPMC slots are published one by one, in order); slots left uncommitted are
+/// handed on marked to be skipped.
+#[must_use = "reserved slots publish nothing unless committed"]
+pub struct WriteBatch<'a> {
+    producer: &'a mut Producer,
+    position: u64,
+    count: usize,
+    /// Slots published (committed or skipped) so far, from the first.
+    published: usize,
+}
+
+impl WriteBatch<'_> {
+    /// Number of slots in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the batch holds no slot.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    #[inline]
+    fn body(&self, index: usize) -> BodyMut {
+        assert!(
+            index < self.count,
+            "slot {index} is outside a batch of {}",
+            self.count
+        );
+        self.producer.ring.slots.body_mut(self.position.wrapping_add(index as u64))
+    }
+
+    /// The payload bytes of slot `index` (`max_payload` of them).
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    #[inline]
+    pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        let mut body = self.body(index);
+        // SAFETY: the slot is claimed by this batch and unpublished.
+        let bytes = unsafe { body.bytes() };
+        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: the same memory, re-borrowed for the life of `&mut self`, which
+        // keeps any other access through the batch away.
+        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.producer.ring.len_field..] }
+    }
+
+    /// Sets the length of the message in slot `index` (0 until set).
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`], or [`Error::WrongMessageSize`] in a ring of
+    /// fixed-size messages.
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    #[inline]
+    pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
+        self.producer.ring.check_len(len)?;
+        if !self.producer.ring.fixed_size {
+            let mut body = self.body(index);
+            // SAFETY: the slot is claimed by this batch and unpublished.
+            write_len(unsafe { body.bytes() }, len);
+        }
+        Ok(())
+    }
+
+    /// Copies `message` into slot `index` and sets its length.
+    ///
+    /// # Errors
+    /// As [`WriteBatch::set_len`].
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    #[inline]
+    pub fn write(&mut self, index: usize, message: &[u8]) -> Result<(), Error> {
+        self.set_len(index, message.len())?;
+        self.slot_mut(index)[..message.len()].copy_from_slice(message);
+        Ok(())
+    }
+
+    /// Publishes every slot of the batch.
+    #[inline]
+    pub fn commit(self) {
+        let count = self.count;
+        self.commit_first(count);
+    }
+
+    /// Publishes the first `count` slots (at most the batch's length); the rest
+    /// are handed on marked to be skipped.
+    #[inline]
+    pub fn commit_first(mut self, count: usize) {
+        let count = count.min(self.count);
+        for index in 0..count {
+            self.producer.publish(self.position.wrapping_add(index as u64), false);
+        }
+        self.published = count;
+    }
+}
+
+impl Drop for WriteBatch<'_> {
+    fn drop(&mut self) {
+        for index in self.published..self.count {
+            self.producer.publish(self.position.wrapping_add(index as u64), true);
+        }
+    }
+}
+
+/// A reading end of an MPMC ring; any number may be joined, up to the ring's
+/// participant limit. Each message goes to exactly one consumer.
+///
+/// `Send` but not `Sync`: methods take `&mut self`, so one borrowed message at a time.
+pub struct Consumer {
+    ring: Attached,
+    producers: RoleWatch,
+    /// A claimed message handed back unread by `try_recv` (its buffer was too
+    /// small): the next read returns it.
+    held: Option<u64>,
+    membership: Membership,
+}
+
+// SAFETY: as for `Producer`.
+unsafe impl Send for Consumer {}
+
+/// What a consumer's claim found.
+enum Claimed {
+    /// Consecutive committed messages from this position.
+    Messages(u64, u64),
+    /// A slot whose producer dropped its reservation; released, nothing to read.
+    Skipped,
+}
+
+impl Consumer {
+    /// Joins `ring` as one of its consumers.
+    ///
+    /// # Errors
+    /// As [`Producer::join`].
+    pub fn join(ring: &crate::Ring) -> Result<Consumer, Error> {
+        let ring = Attached::new(Arc::clone(&ring.shared), Kind::Mpmc)?;
+        let membership = Membership::claim_any(&ring.shared, Role::Consumer)?;
+        count_join(&ring.shared, Role::Consumer);
+        Ok(Consumer {
+            ring,
+            producers: RoleWatch::new(Role::Producer),
+            held: None,
+            membership,
+        })
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.ring.max_payload
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Claims up to `wanted` consecutive committed messages (a slot to be
+    /// skipped is claimed alone and released at once).
+    #[inline]
+    fn claim(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+        if let Some(position) = self.held.take() {
+            return Ok((position, 1));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            match self.claim_once(wanted)? {
+                Some(Claimed::Messages(position, count)) => return Ok((position, count)),
+                Some(Claimed::Skipped) | None => std::hint::spin_loop(),
+            }
+        }
+        Err(Error::Empty)
+    }
+
+    /// One attempt; `None` when another consumer moved `head` first.
+    #[inline]
+    fn claim_once(&mut self, wanted: u64) -> Result<Option<Claimed>, Error> {
+        let ring = &self.ring;
+        // Ordering: Relaxed; ownership is decided by the exchange below, the
+        // slot's state by the Acquire load of its stamp.
+        let head = ring.head_word().load(Ordering::Relaxed);
+        // Ordering: Acquire, pairs with the Release store in `Producer::publish`:
+        // the committed message's bytes are visible once we see its stamp.
+        let stamp = ring.slots.stamp(head).load(Ordering::Acquire);
+        match distance(stamp, head.wrapping_add(1)) {
+            0 => {
+                let skip = stamp & STAMP_SKIP != 0;
+                let mut count = 1;
+                while !skip && count < wanted {
+                    let position = head.wrapping_add(count);
+                    // Ordering: Acquire, as above.
+                    let next = ring.slots.stamp(position).load(Ordering::Acquire);
+                    if next != position.wrapping_add(1) {
+                        break; // not committed yet, or to be skipped
+                    }
+                    count += 1;
+                }
+                // Ordering: Relaxed; the exchange only decides ownership of
+                // `[head, head + count)`, whose stamps were read with Acquire.
+                if ring
+                    .head_word()
+                    .compare_exchange(head, head.wrapping_add(count), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return Ok(None);
+                }
+                if skip {
+                    self.release_slots(head, 1);
+                    return Ok(Some(Claimed::Skipped));
+                }
+                Ok(Some(Claimed::Messages(head, count)))
+            }
+            behind if behind < 0 => {
+                if behind < -(ring.capacity as i64) {
+                    return Err(corrupt_stamp(head, stamp));
+                }
+                // Not yet committed: empty, as far as this consumer can tell.
+                Err(self.empty_or_disconnected(head))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    #[cold]
+    fn empty_or_disconnected(&mut self, head: u64) -> Error {
+        match self.producers.check(&self.ring.shared) {
+            PeerState::Gone => {
+                // A producer may have committed just before it left: look again.
+                // Ordering: Acquire, as in `claim_once`.
+                let stamp = self.ring.slots.stamp(head).load(Ordering::Acquire);
+                if distance(stamp, head.wrapping_add(1)) == 0 {
+                    Error::Empty
+                } else {
+                    Error::Disconnected
+                }
+            }
+            PeerState::NotYetJoined | PeerState::Present => Error::Empty,
+        }
+    }
+
+    /// Frees `count` slots from `position` for the producers of the next lap.
+    #[inline]
+    fn release_slots(&self, position: u64, count: u64) {
+        for offset in 0..count {
+            let slot = position.wrapping_add(offset);
+            // Ordering: Release, pairs with the Acquire load of the stamp in
+            // `Producer::claim`: our reads of the slot happen before its reuse.
+            self.ring
+                .slots
+                .stamp(slot)
+                .store(slot.wrapping_add(self.ring.capacity), Ordering::Release);
+        }
+    }
+
+    /// The length of the message at `position`, if within bounds.
+    #[inline]
+    fn message_len(&self, body: &BodyRef) -> Option<usize> {
+        if self.ring.fixed_size {
+            return Some(self.ring.max_payload);
+        }
+        // SAFETY: the slot is claimed by us and committed: ours to read.
+        let len = read_len(unsafe { body.bytes() });
+        (len <= self.ring.max_payload).then_some(len)
+    }
+
+    /// Releases a message whose length is out of bounds and reports it.
+    #[cold]
+    fn skip_corrupt(&mut self, position: u64, count: u64) -> Error {
+        self.release_slots(position, count);
+        Error::Corrupt {
+            reason: format!(
+                "message at position {position} claims a length above the maximum of {}; skipped",
+                self.ring.max_payload
+            ),
+        }
+    }
+
+    /// Borrows the next message in place; dropping the guard releases its slot.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] when no message is committed at the head of the ring;
+    /// [`Error::Disconnected`] when, in addition, every producer that ever joined
+    /// has closed or died; [`Error::Corrupt`] for an impossible stamp, or a message
+    /// length above `max_payload` (that message is skipped).
+    #[inline]
+    pub fn try_read(&mut self) -> Result<ReadSlot<'_>, Error> {
+        let (position, _) = self.claim(1)?;
+        let body = self.ring.slots.body_ref(position);
+        match self.message_len(&body) {
+            Some(len) => Ok(ReadSlot {
+                consumer: self,
+                position,
+                body,
+                len,
+            }),
+            None => Err(self.skip_corrupt(position, 1)),
+        }
+    }
+
+    /// Borrows up to `max` consecutive committed messages with one claim;
+    /// dropping the batch releases them all.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_read`], when not even one message is committed (`max
+    /// == 0` gives an empty batch). A batch holding a message with an impossible
+    /// length is released and reported as [`Error::Corrupt`].
+    #[inline]
+    pub fn try_read_batch(&mut self, max: usize) -> Result<ReadBatch<'_>, Error> {
+        let (position, count) = if max == 0 { (0, 0) } else { self.claim(max as u64)? };
+        for offset in 0..count {
+            let body = self.ring.slots.body_ref(position.wrapping_add(offset));
+            if self.message_len(&body).is_none() {
+                return Err(self.skip_corrupt(position, count));
+            }
+        }
+        Ok(ReadBatch {
+            consumer: self,
+            position,
+            count: count as usize,
+        })
+    }
+
+    /// Copies the next message into `buffer` and releases its slot; returns its length.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] when the message does not fit; this consumer
+    /// keeps it claimed and its next read returns it. Otherwise as
+    /// [`Consumer::try_read`].
+    #[inline]
+    pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+        let message = self.try_read()?;
+        let len = message.len();
+        if len > buffer.len() {
+            let position = message.position;
+            std::mem::forget(message);
+            self.held = Some(position);
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                available: buffer.len(),
+            });
+        }
+        buffer[..len].copy_from_slice(&message);
+        Ok(len)
+    }
+
+    /// Whether every producer that ever joined has closed or died (a fresh look).
+    pub fn is_disconnected(&mut self) -> bool {
+        self.producers = RoleWatch::new(Role::Producer);
+        self.producers.check(&self.ring.shared) == PeerState::Gone
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(position) = self.held.take() {
+            self.release_slots(position, 1); // never read: lost with the consumer
+        }
+        self.membership.leave(&self.ring.shared.region);
+    }
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Consumer").finish_non_exhaustive()
+    }
+}
+
+/// A message borrowed in place from an MPMC ring; dropping it releases the slot.
+pub struct ReadSlot<'a> {
+    consumer: &'a mut Consumer,
+    position: u64,
+    body: BodyRef,
+    len: usize,
+}
+
+impl ReadSlot<'_> {
+    /// Releases the slot now (the same as dropping the guard).
+    pub fn release(self) {}
+}
+
+impl Deref for ReadSlot<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        let start = self.consumer.ring.len_field;
+        // SAFETY: the slot is claimed by this guard and committed; `len` was
+        // bounded by `max_payload` when the guard was made.
+        unsafe { &self.body.bytes()[start..start + self.len] }
+    }
+}
+
+impl Drop for ReadSlot<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer.release_slots(self.position, 1);
+    }
+}
+
+/// Up to n consecutive messages borrowed in place from an MPMC ring, released
+/// together on drop.
+pub struct ReadBatch<'a> {
+    consumer: &'a mut Consumer,
+    position: u64,
+    count: usize,
+}
+
+impl ReadBatch<'_> {
+    /// Number of messages in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the batch holds no message.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Message `index` of the batch.
+    ///
+    /// # Panics
+    /// If `index >= self.len()`.
+    #[inline]
+    pub fn get(&self, index: usize) -> &[u8] {
+        assert!(index < self.count, "message {index} is outside a batch of {}", self.count);
+        let ring = &self.consumer.ring;
+        let body = ring.slots.body_ref(self.position.wrapping_add(index as u64));
+        // SAFETY: the slot is claimed by this batch and committed.
+        let bytes = unsafe { body.bytes() };
+        // Bounded again: checked when the batch was made, but re-read here.
+        let len = if ring.fixed_size {
+            ring.max_payload
+        } else {
+            read_len(bytes).min(ring.max_payload)
+        };
+        let (ptr, total) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: the same memory as `bytes`, borrowed for the life of `&self`,
+        // during which the batch keeps the slot claimed.
+        unsafe { &std::slice::from_raw_parts(ptr, total)[ring.len_field..ring.len_field + len] }
+    }
+
+    /// The messages in order.
+    #[inline]
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.count).map(move |index| self.get(index))
+    }
+
+    /// Releases the batch now (the same as dropping it).
+    pub fn release(self) {}
+}
+
+impl Drop for ReadBatch<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer.release_slots(self.position, self.count as u64);
+    }
+}
