@@ -125,7 +125,10 @@ pub enum Error {
         /// The ring's message size.
         size: usize,
     },
-    /// A buffer too small for the next message; the message stays in the ring.
+    /// A buffer too small for the next message. The message is not consumed:
+    /// the handle's next read returns it (an SPSC message stays in the ring; an
+    /// MPMC consumer keeps the message it claimed, and releases it unread if it
+    /// is dropped first).
     BufferTooSmall {
         /// Length of the message.
         needed: usize,
@@ -191,7 +194,7 @@ impl fmt::Display for Error {
             ),
             Error::BufferTooSmall { needed, available } => write!(
                 f,
-                "next message is {needed} bytes but the buffer holds {available}; the message stays in the ring"
+                "next message is {needed} bytes but the buffer holds {available}; the next read returns it"
             ),
             Error::Full => f.write_str("ring is full"),
             Error::Empty => f.write_str("ring is empty"),

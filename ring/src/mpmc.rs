@@ -35,6 +35,14 @@ use crate::participants::{count_join, Membership, PeerState, RoleWatch};
 use crate::region::{BodyMut, BodyRef};
 use crate::sync::{Arc, Ordering, PUBLISH};
 
+// A lost race is retried at once. Under loom the hint is a yield: the model
+// checker must let the thread that won move on, or a stale load of a position
+// would be retried forever.
+#[cfg(loom)]
+use loom::hint::spin_loop;
+#[cfg(not(loom))]
+use std::hint::spin_loop;
+
 /// How many lost races (another handle moved the position first) a
 /// non-blocking call tolerates before it reports `Full` or `Empty`. Only a peer
 /// that moves positions without publishing slots can make a call lose this often.
@@ -139,7 +147,12 @@ impl Producer {
                     // `[tail, tail + count)`, whose stamps were read with Acquire.
                     if ring
                         .tail_word()
-                        .compare_exchange(tail, tail.wrapping_add(count), Ordering::Relaxed, Ordering::Relaxed)
+                        .compare_exchange(
+                            tail,
+                            tail.wrapping_add(count),
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
                         .is_ok()
                     {
                         return Ok((tail, count));
@@ -155,7 +168,7 @@ impl Producer {
                 // Another producer claimed `tail` first; look again.
                 _ => {}
             }
-            std::hint::spin_loop();
+            spin_loop();
         }
         Err(Error::Full)
     }
@@ -207,7 +220,11 @@ impl Producer {
     /// gives an empty batch).
     #[inline]
     pub fn try_reserve_batch(&mut self, max: usize) -> Result<WriteBatch<'_>, Error> {
-        let (position, count) = if max == 0 { (0, 0) } else { self.claim(max as u64)? };
+        let (position, count) = if max == 0 {
+            (0, 0)
+        } else {
+            self.claim(max as u64)?
+        };
         if !self.ring.fixed_size {
             for offset in 0..count {
                 let mut body = self.ring.slots.body_mut(position.wrapping_add(offset));
@@ -344,7 +361,10 @@ impl WriteBatch<'_> {
             "slot {index} is outside a batch of {}",
             self.count
         );
-        self.producer.ring.slots.body_mut(self.position.wrapping_add(index as u64))
+        self.producer
+            .ring
+            .slots
+            .body_mut(self.position.wrapping_add(index as u64))
     }
 
     /// The payload bytes of slot `index` (`max_payload` of them).
@@ -408,7 +428,8 @@ impl WriteBatch<'_> {
     pub fn commit_first(mut self, count: usize) {
         let count = count.min(self.count);
         for index in 0..count {
-            self.producer.publish(self.position.wrapping_add(index as u64), false);
+            self.producer
+                .publish(self.position.wrapping_add(index as u64), false);
         }
         self.published = count;
     }
@@ -417,7 +438,8 @@ impl WriteBatch<'_> {
 impl Drop for WriteBatch<'_> {
     fn drop(&mut self) {
         for index in self.published..self.count {
-            self.producer.publish(self.position.wrapping_add(index as u64), true);
+            self.producer
+                .publish(self.position.wrapping_add(index as u64), true);
         }
     }
 }
@@ -483,7 +505,7 @@ impl Consumer {
         for _ in 0..MAX_ATTEMPTS {
             match self.claim_once(wanted)? {
                 Some(Claimed::Messages(position, count)) => return Ok((position, count)),
-                Some(Claimed::Skipped) | None => std::hint::spin_loop(),
+                Some(Claimed::Skipped) | None => spin_loop(),
             }
         }
         Err(Error::Empty)
@@ -516,7 +538,12 @@ impl Consumer {
                 // `[head, head + count)`, whose stamps were read with Acquire.
                 if ring
                     .head_word()
-                    .compare_exchange(head, head.wrapping_add(count), Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(
+                        head,
+                        head.wrapping_add(count),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
                     .is_err()
                 {
                     return Ok(None);
@@ -623,7 +650,11 @@ impl Consumer {
     /// length is released and reported as [`Error::Corrupt`].
     #[inline]
     pub fn try_read_batch(&mut self, max: usize) -> Result<ReadBatch<'_>, Error> {
-        let (position, count) = if max == 0 { (0, 0) } else { self.claim(max as u64)? };
+        let (position, count) = if max == 0 {
+            (0, 0)
+        } else {
+            self.claim(max as u64)?
+        };
         for offset in 0..count {
             let body = self.ring.slots.body_ref(position.wrapping_add(offset));
             if self.message_len(&body).is_none() {
@@ -740,9 +771,15 @@ impl ReadBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn get(&self, index: usize) -> &[u8] {
-        assert!(index < self.count, "message {index} is outside a batch of {}", self.count);
+        assert!(
+            index < self.count,
+            "message {index} is outside a batch of {}",
+            self.count
+        );
         let ring = &self.consumer.ring;
-        let body = ring.slots.body_ref(self.position.wrapping_add(index as u64));
+        let body = ring
+            .slots
+            .body_ref(self.position.wrapping_add(index as u64));
         // SAFETY: the slot is claimed by this batch and committed.
         let bytes = unsafe { body.bytes() };
         // Bounded again: checked when the batch was made, but re-read here.
@@ -770,6 +807,7 @@ impl ReadBatch<'_> {
 impl Drop for ReadBatch<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.consumer.release_slots(self.position, self.count as u64);
+        self.consumer
+            .release_slots(self.position, self.count as u64);
     }
 }

@@ -114,7 +114,8 @@ impl Membership {
         let region = &shared.region;
         let count = region.geometry().participant_count;
         for index in 0..count {
-            let owner = region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
+            let owner =
+                region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
             // Ordering: Acquire, as in `claim_owner_word`.
             let previous = owner.load(Ordering::Acquire);
             let (generation, _, state) = owner_parts(previous);
@@ -336,12 +337,16 @@ pub(crate) mod locks {
 ///
 /// A scan reads every owner word and tests the lock of each active record of the
 /// role, so it is rate-limited like [`PeerWatch`]: the first check scans, then a
-/// scan happens at most once per [`LOCK_CHECK_INTERVAL`], looked at every 16 polls.
+/// scan happens at most once per [`LOCK_CHECK_INTERVAL`], looked at every 16 polls,
+/// or at once when the join count moved (a newcomer is seen at once, as a new
+/// owner is by [`PeerWatch`]).
 pub(crate) struct RoleWatch {
     role: u64,
     joins_offset: usize,
     polls: u32,
     last_scan: Option<Instant>,
+    /// The join count the last scan was made under.
+    joins_at_scan: u64,
     present: bool,
 }
 
@@ -356,6 +361,7 @@ impl RoleWatch {
             },
             polls: 0,
             last_scan: None,
+            joins_at_scan: 0,
             present: true,
         }
     }
@@ -364,17 +370,20 @@ impl RoleWatch {
     pub(crate) fn check(&mut self, shared: &Shared) -> PeerState {
         let region = &shared.region;
         // Ordering: Acquire, pairs with the AcqRel increment in `count_join`.
-        if region.u64_at(self.joins_offset).load(Ordering::Acquire) == 0 {
+        let joins = region.u64_at(self.joins_offset).load(Ordering::Acquire);
+        if joins == 0 {
             return PeerState::NotYetJoined;
         }
         self.polls = self.polls.wrapping_add(1);
         let due = match self.last_scan {
             None => true,
+            Some(_) if joins != self.joins_at_scan => true,
             Some(_) if self.polls % POLLS_PER_CLOCK_READ != 0 => false,
             Some(last) => last.elapsed() >= LOCK_CHECK_INTERVAL,
         };
         if due {
             self.last_scan = Some(Instant::now());
+            self.joins_at_scan = joins;
             self.present = self.scan(shared);
         }
         if self.present {
@@ -389,7 +398,10 @@ impl RoleWatch {
         (0..geometry.participant_count).any(|index| {
             let record = geometry.record_offset(index);
             // Ordering: Acquire, as in `PeerWatch::check`.
-            let word = shared.region.u64_at(record + layout::RECORD_OWNER).load(Ordering::Acquire);
+            let word = shared
+                .region
+                .u64_at(record + layout::RECORD_OWNER)
+                .load(Ordering::Acquire);
             let (_, role, state) = owner_parts(word);
             role == self.role && state == STATE_ACTIVE && lock_held(shared, record)
         })

@@ -215,7 +215,10 @@ mod mapped {
         /// The slot bodies, as a small copyable table for handles to keep.
         pub(crate) fn slot_table(&self) -> SlotTable {
             let first_slot = self.geometry.slots_offset as usize;
-            assert!(self.geometry.total_size as usize <= self.len, "slots outside the ring");
+            assert!(
+                self.geometry.total_size as usize <= self.len,
+                "slots outside the ring"
+            );
             SlotTable {
                 // SAFETY: in bounds: the slots end at `total_size`, within the mapping.
                 first_slot: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_slot)) },

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: unique ring names, removal guards,
-//! child processes, and deterministic messages.
+//! child processes, deterministic messages, and for MPMC rings messages tagged
+//! with their producer, mixed-API send and receive steps, and exactly-once tallies.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::process::{Child, Command, Stdio};
@@ -130,4 +131,366 @@ pub fn check_message(
         }
     }
     Ok(())
+}
+
+/// Bytes of a tagged message before its filler: producer id (`u32`), then
+/// sequence number (`u64`), both little-endian.
+pub const TAG_LEN: usize = 12;
+/// Shortest tagged message: the tag and the checksum byte.
+pub const MIN_TAGGED_LEN: usize = TAG_LEN + 1;
+
+fn tagged_seed(producer: u32, seq: u64) -> u64 {
+    seq ^ (u64::from(producer) << 48) ^ 0x7A66_ED00
+}
+
+/// The length of message `seq` of `producer` in a ring of `max`-byte messages:
+/// the shortest tagged message, `max`, and random lengths in between.
+pub fn tagged_len(producer: u32, seq: u64, max: usize) -> usize {
+    assert!(
+        max >= MIN_TAGGED_LEN,
+        "a tagged message needs {MIN_TAGGED_LEN} bytes"
+    );
+    match seq % 5 {
+        0 => MIN_TAGGED_LEN,
+        1 => max,
+        _ => {
+            let spread = (max - MIN_TAGGED_LEN + 1) as u64;
+            MIN_TAGGED_LEN + XorShift::new(tagged_seed(producer, seq)).below(spread) as usize
+        }
+    }
+}
+
+/// Fills `out` (at least [`MIN_TAGGED_LEN`] bytes) with message `seq` of
+/// `producer`: the tag, filler derived from both, and a checksum byte last.
+pub fn fill_tagged(producer: u32, seq: u64, out: &mut [u8]) {
+    let (last, body) = out.split_last_mut().expect("room for a tagged message");
+    body[..4].copy_from_slice(&producer.to_le_bytes());
+    body[4..TAG_LEN].copy_from_slice(&seq.to_le_bytes());
+    let mut rng = XorShift::new(tagged_seed(producer, seq) ^ 0xF177_E400);
+    for chunk in body[TAG_LEN..].chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..chunk.len()]);
+    }
+    *last = checksum(body);
+}
+
+/// Checks that `message` is a whole, intact tagged message of a ring of
+/// `max`-byte messages; returns its producer id and sequence number.
+pub fn check_tagged(max: usize, message: &[u8], scratch: &mut [u8]) -> Result<(u32, u64), String> {
+    let Some((&last, body)) = message.split_last() else {
+        return Err("empty message".into());
+    };
+    if message.len() < MIN_TAGGED_LEN {
+        return Err(format!("message of {} bytes has no tag", message.len()));
+    }
+    if last != checksum(body) {
+        return Err(format!(
+            "checksum mismatch in a message of {} bytes",
+            message.len()
+        ));
+    }
+    let producer = u32::from_le_bytes(body[..4].try_into().unwrap());
+    let seq = u64::from_le_bytes(body[4..TAG_LEN].try_into().unwrap());
+    let len = tagged_len(producer, seq, max);
+    if message.len() != len {
+        return Err(format!(
+            "producer {producer} message {seq}: length {} instead of {len}",
+            message.len()
+        ));
+    }
+    let expected = &mut scratch[..len];
+    fill_tagged(producer, seq, expected);
+    if message != expected {
+        return Err(format!(
+            "producer {producer} message {seq}: content differs"
+        ));
+    }
+    Ok((producer, seq))
+}
+
+/// A set of sequence numbers below a bound, one bit each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqSet {
+    pub bound: u64,
+    words: Vec<u64>,
+}
+
+impl SeqSet {
+    pub fn new(bound: u64) -> SeqSet {
+        SeqSet {
+            bound,
+            words: vec![0; bound.div_ceil(64) as usize],
+        }
+    }
+
+    /// Adds `seq`; `false` if it was already there. Panics if `seq >= bound`.
+    pub fn insert(&mut self, seq: u64) -> bool {
+        assert!(
+            seq < self.bound,
+            "sequence {seq} out of range 0..{}",
+            self.bound
+        );
+        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        let fresh = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        fresh
+    }
+
+    pub fn len(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first sequence number in both sets.
+    pub fn first_common(&self, other: &SeqSet) -> Option<u64> {
+        self.words
+            .iter()
+            .zip(&other.words)
+            .enumerate()
+            .find(|(_, (a, b))| *a & *b != 0)
+            .map(|(i, (a, b))| i as u64 * 64 + u64::from((a & b).trailing_zeros()))
+    }
+
+    /// Adds every member of `other`.
+    pub fn union_with(&mut self, other: &SeqSet) {
+        for (word, more) in self.words.iter_mut().zip(&other.words) {
+            *word |= more;
+        }
+    }
+
+    /// The first number below the bound that is not in the set.
+    pub fn first_missing(&self) -> Option<u64> {
+        (0..self.bound).find(|&seq| self.words[(seq / 64) as usize] & (1 << (seq % 64)) == 0)
+    }
+
+    /// The set as little-endian bytes: the bound, then the words.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.bound.to_le_bytes().to_vec();
+        for word in &self.words {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// Reads what [`SeqSet::to_bytes`] wrote; `None` if the bytes are not such a set.
+    pub fn from_bytes(bytes: &[u8]) -> Option<SeqSet> {
+        let bound = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+        let words: Vec<u64> = bytes[8..]
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
+            .collect();
+        (bytes.len() % 8 == 0 && words.len() as u64 == bound.div_ceil(64))
+            .then_some(SeqSet { bound, words })
+    }
+}
+
+/// One step of an MPMC producer that mixes the copy, single-slot and batch APIs
+/// and sometimes abandons reservations: publishes message `*next` of producer
+/// `id` (or a batch from it, never past `count`) and advances `*next` past what
+/// it committed. Returns how many reserved slots it abandoned.
+///
+/// # Errors
+/// Whatever the producer returned (`Full`, `Disconnected`, ...).
+pub fn send_tagged_step(
+    producer: &mut shmlane::mpmc::Producer,
+    id: u32,
+    next: &mut u64,
+    count: u64,
+    rng: &mut XorShift,
+    scratch: &mut [u8],
+) -> Result<u64, shmlane::Error> {
+    let max = producer.max_payload();
+    match rng.below(4) {
+        0 => {
+            let len = tagged_len(id, *next, max);
+            fill_tagged(id, *next, &mut scratch[..len]);
+            producer.try_send(&scratch[..len])?;
+            *next += 1;
+            Ok(0)
+        }
+        1 => {
+            let mut slot = producer.try_reserve()?;
+            let len = tagged_len(id, *next, max);
+            fill_tagged(id, *next, &mut slot[..len]);
+            if rng.below(8) == 0 {
+                drop(slot); // consumers skip it
+                return Ok(1);
+            }
+            slot.commit(len).expect("a tagged message fits");
+            *next += 1;
+            Ok(0)
+        }
+        _ => {
+            let mut batch = producer.try_reserve_batch(1 + rng.below(6) as usize)?;
+            let wanted = (batch.len() as u64).min(count - *next) as usize;
+            for i in 0..wanted {
+                let seq = *next + i as u64;
+                let len = tagged_len(id, seq, max);
+                fill_tagged(id, seq, &mut batch.slot_mut(i)[..len]);
+                batch.set_len(i, len).expect("a tagged message fits");
+            }
+            // Sometimes publish only a prefix: consumers skip the rest.
+            let publish = if rng.below(4) == 0 {
+                rng.below(wanted as u64 + 1) as usize
+            } else {
+                wanted
+            };
+            let abandoned = (batch.len() - publish) as u64;
+            batch.commit_first(publish);
+            *next += publish as u64;
+            Ok(abandoned)
+        }
+    }
+}
+
+/// One step of an MPMC consumer that mixes `try_read`, `try_read_batch` (of at
+/// most `max_batch` messages), `try_recv`, and `try_recv` into a buffer too
+/// short for the message followed by a `try_read` that must return that same
+/// message. Hands every message to `accept`; returns how many it read.
+///
+/// # Errors
+/// Whatever the consumer returned (`Empty`, `Disconnected`, ...).
+pub fn receive_tagged_step(
+    consumer: &mut shmlane::mpmc::Consumer,
+    max_batch: usize,
+    rng: &mut XorShift,
+    copy: &mut [u8],
+    accept: &mut impl FnMut(&[u8]),
+) -> Result<u64, shmlane::Error> {
+    match rng.below(4) {
+        0 => consumer.try_read().map(|message| {
+            accept(&message);
+            1
+        }),
+        1 => consumer
+            .try_read_batch(1 + rng.below(max_batch as u64) as usize)
+            .map(|batch| {
+                batch.iter().for_each(&mut *accept);
+                batch.len() as u64
+            }),
+        2 => consumer.try_recv(copy).map(|len| {
+            accept(&copy[..len]);
+            1
+        }),
+        _ => match consumer.try_recv(&mut copy[..MIN_TAGGED_LEN]) {
+            Ok(len) => {
+                accept(&copy[..len]);
+                Ok(1)
+            }
+            Err(shmlane::Error::BufferTooSmall { needed, available }) => {
+                assert_eq!(available, MIN_TAGGED_LEN);
+                let message = consumer
+                    .try_read()
+                    .expect("the message refused for a short buffer is read next");
+                assert_eq!(message.len(), needed, "the refused message is read next");
+                accept(&message);
+                Ok(1)
+            }
+            Err(other) => Err(other),
+        },
+    }
+}
+
+/// What one consumer received from one producer.
+#[derive(Clone, Debug)]
+pub struct ProducerTally {
+    pub count: u64,
+    pub sum: u64,
+    /// Sum of the squares of the sequence numbers, modulo 2^64.
+    pub sum_squares: u64,
+    pub last: Option<u64>,
+    pub seen: SeqSet,
+}
+
+/// What one consumer received, per producer, with every message checked.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub producers: Vec<ProducerTally>,
+}
+
+impl Tally {
+    /// A tally for producers `0..messages.len()`, producer `i` sending `messages[i]`.
+    pub fn new(messages: &[u64]) -> Tally {
+        Tally {
+            producers: messages
+                .iter()
+                .map(|&bound| ProducerTally {
+                    count: 0,
+                    sum: 0,
+                    sum_squares: 0,
+                    last: None,
+                    seen: SeqSet::new(bound),
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks `message` (intact, from a known producer, later than the last one
+    /// of the same producer) and counts it.
+    pub fn accept(&mut self, max: usize, message: &[u8], scratch: &mut [u8]) -> Result<(), String> {
+        let (producer, seq) = check_tagged(max, message, scratch)?;
+        let Some(tally) = self.producers.get_mut(producer as usize) else {
+            return Err(format!("message {seq} from unknown producer {producer}"));
+        };
+        if let Some(last) = tally.last {
+            if seq <= last {
+                return Err(format!("producer {producer}: message {seq} after {last}"));
+            }
+        }
+        if seq >= tally.seen.bound {
+            return Err(format!("producer {producer}: message {seq} was never sent"));
+        }
+        tally.seen.insert(seq);
+        tally.last = Some(seq);
+        tally.count += 1;
+        tally.sum = tally.sum.wrapping_add(seq);
+        tally.sum_squares = tally.sum_squares.wrapping_add(seq.wrapping_mul(seq));
+        Ok(())
+    }
+}
+
+/// Sum and sum of squares (modulo 2^64) of `0..n`.
+pub fn expected_sums(n: u64) -> (u64, u64) {
+    let n = u128::from(n);
+    let sum = n * n.saturating_sub(1) / 2;
+    let squares = n.saturating_sub(1) * n * (2 * n).saturating_sub(1) / 6;
+    (sum as u64, squares as u64)
+}
+
+/// Asserts that the consumers' tallies hold each of producer `i`'s messages
+/// `0..messages[i]` exactly once: no consumer took a message twice (each
+/// checked that sequence numbers only grow), no two consumers took the same
+/// message (their sets are disjoint), and none was lost (the union is full).
+/// Counts and sums are checked too, as a second look.
+pub fn assert_exactly_once(tallies: &[Tally], messages: &[u64]) {
+    for (producer, &total) in messages.iter().enumerate() {
+        let mut union = SeqSet::new(total);
+        let (mut count, mut sum, mut sum_squares) = (0u64, 0u64, 0u64);
+        for (consumer, tally) in tallies.iter().enumerate() {
+            let tally = &tally.producers[producer];
+            assert_eq!(
+                tally.seen.len(),
+                tally.count,
+                "consumer {consumer}, producer {producer}: the set and the count disagree"
+            );
+            if let Some(seq) = union.first_common(&tally.seen) {
+                panic!("producer {producer}: message {seq} reached consumer {consumer} and another consumer");
+            }
+            union.union_with(&tally.seen);
+            count += tally.count;
+            sum = sum.wrapping_add(tally.sum);
+            sum_squares = sum_squares.wrapping_add(tally.sum_squares);
+        }
+        if let Some(seq) = union.first_missing() {
+            panic!("producer {producer}: message {seq} was lost");
+        }
+        assert_eq!(count, total, "producer {producer}: messages received");
+        assert_eq!(
+            (sum, sum_squares),
+            expected_sums(total),
+            "producer {producer}: sums of sequence numbers"
+        );
+    }
 }
