@@ -8,7 +8,7 @@ use crate::layout::{self, owner_parts, Geometry, Header, HEADER_SIZE};
 use crate::participants::locks;
 use crate::region::Region;
 use crate::shm::{self, Ring};
-use crate::sync::Ordering;
+use crate::sync::{fence, Ordering};
 
 /// A snapshot of a ring: geometry, positions and participants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,10 +119,11 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
     // word and never again.
     unsafe { std::ptr::copy_nonoverlapping(region.base(), bytes.as_mut_ptr(), HEADER_SIZE) };
     let header = Header::from_bytes(&bytes);
-    // Ordering: Acquire, pairing with the producer's and consumer's Release
-    // stores; a snapshot needs no more than a recent value of each.
-    let head = region.u64_at(layout::HEAD_OFFSET).load(Ordering::Acquire);
-    let tail = region.u64_at(layout::TAIL_OFFSET).load(Ordering::Acquire);
+    // Ordering: Relaxed; a snapshot needs no more than a recent value of each,
+    // and `info_at` maps the ring read-only, where only Relaxed loads are
+    // promised to work.
+    let head = region.u64_at(layout::HEAD_OFFSET).load(Ordering::Relaxed);
+    let tail = region.u64_at(layout::TAIL_OFFSET).load(Ordering::Relaxed);
     let participants = (0..geometry.participant_count)
         .map(|index| participant(file, region, index))
         .collect();
@@ -140,11 +141,13 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
 
 fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
     let record = region.geometry().record_offset(index);
-    // Ordering: Acquire, pairs with the Release of the claim in `participants`,
-    // which published the pid and join time.
+    // Ordering: Relaxed, then an Acquire fence (the mapping may be read-only),
+    // pairing with the Release of the claim in `participants`, which published
+    // the pid and join time read below.
     let word = region
         .u64_at(record + layout::RECORD_OWNER)
-        .load(Ordering::Acquire);
+        .load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
     let (generation, role, state) = owner_parts(word);
     let state = match state {
         layout::STATE_FREE => ParticipantState::Free,

@@ -297,6 +297,7 @@ pub const MAX_PARTICIPANTS: u32 = 1024;
 /// of a file ([`Geometry::from_header`]); in both cases every derived value is
 /// recomputed here rather than taken from shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Geometry {
     /// Kind of ring.
     pub kind: Kind,

@@ -78,7 +78,14 @@ impl Membership {
     /// Claims record `index` without a lock: the loom models have no file.
     #[cfg(loom)]
     pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
-        let owner_word = claim_owner_word(&shared.region, index, role)?;
+        let region = &shared.region;
+        let owner = region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
+        // Ordering: Relaxed; only refuses a record whose owner is active, as the
+        // lock does in production.
+        if owner_parts(owner.load(Ordering::Relaxed)).2 == STATE_ACTIVE {
+            return Err(Error::RoleTaken { role });
+        }
+        let owner_word = claim_owner_word(region, index, role)?;
         Ok(Membership {
             record: index,
             owner_word,
@@ -225,20 +232,19 @@ impl PeerWatch {
         let word = region
             .u64_at(record + layout::RECORD_OWNER)
             .load(Ordering::Acquire);
-        match owner_parts(word).2 {
-            STATE_FREE => PeerState::NotYetJoined,
-            STATE_ACTIVE => {
-                if self.lock_test_due(word) {
-                    self.lock_held = lock_held(shared, record);
-                }
-                if self.lock_held {
-                    PeerState::Present
-                } else {
-                    PeerState::Gone
-                }
-            }
-            // Closed, or a state no writer produces: treat as gone.
-            _ => PeerState::Gone,
+        if owner_parts(word).2 == STATE_FREE {
+            return PeerState::NotYetJoined;
+        }
+        // Active or closed, the lock decides: active without it is a dead owner,
+        // and closed with it is a newcomer between its lock and its claim (or the
+        // leaver's last instant), so never a false `Disconnected`.
+        if self.lock_test_due(word) {
+            self.lock_held = lock_held(shared, record, word);
+        }
+        if self.lock_held {
+            PeerState::Present
+        } else {
+            PeerState::Gone
         }
     }
 
@@ -258,15 +264,53 @@ impl PeerWatch {
     }
 }
 
+/// Whether the record at `record_offset`, whose owner word was `word`, is locked.
 #[cfg(not(loom))]
-fn lock_held(shared: &Shared, record_offset: usize) -> bool {
+fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
     // An error is taken as "held": calling a live peer dead is the worse mistake.
     locks::record_locked(&shared.file, record_offset).unwrap_or(true)
 }
 
+/// The loom models have no locks: an owner holds its record while it is active.
 #[cfg(loom)]
-fn lock_held(_shared: &Shared, _record_offset: usize) -> bool {
-    true
+fn lock_held(_shared: &Shared, _record_offset: usize, word: u64) -> bool {
+    owner_parts(word).2 == STATE_ACTIVE
+}
+
+/// Whether some record is locked while its owner word is not active: a handle
+/// between taking the lock and claiming the word (or between marking it closed
+/// and unlocking). One `F_OFD_GETLK` per locked record, over the whole table.
+#[cfg(not(loom))]
+fn any_record_in_transition(shared: &Shared) -> bool {
+    let geometry = shared.region.geometry();
+    let first = geometry.record_offset(0);
+    let end = geometry.record_offset(geometry.participant_count);
+    let mut from = first;
+    while from < end {
+        let Ok(Some(locked)) = locks::first_locked(&shared.file, from, end - from) else {
+            return false;
+        };
+        let index = (locked.saturating_sub(first) / layout::PARTICIPANT_RECORD_SIZE) as u32;
+        if index >= geometry.participant_count {
+            return false;
+        }
+        let record = geometry.record_offset(index);
+        // Ordering: Acquire, as in `PeerWatch::check`.
+        let word = shared
+            .region
+            .u64_at(record + layout::RECORD_OWNER)
+            .load(Ordering::Acquire);
+        if owner_parts(word).2 != STATE_ACTIVE {
+            return true;
+        }
+        from = record + layout::PARTICIPANT_RECORD_SIZE;
+    }
+    false
+}
+
+#[cfg(loom)]
+fn any_record_in_transition(_shared: &Shared) -> bool {
+    false
 }
 
 /// The OFD lock calls.
@@ -285,12 +329,16 @@ pub(crate) mod locks {
         File::options()
             .read(true)
             .write(true)
-            .open(path)
-            .map_err(|e| {
-                Error::io(
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission {
+                    path: path.into(),
+                    reason: format!("the ring file cannot be opened read-write: {e}"),
+                },
+                _ => Error::io(
                     "opening a second description of the ring file (needs /proc)",
                     e,
-                )
+                ),
             })
     }
 
@@ -318,6 +366,26 @@ pub(crate) mod locks {
             Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
             _ => Err(Error::io("locking a participant record", err)),
         }
+    }
+
+    /// The offset of the first byte locked by any description in
+    /// `[offset, offset + len)`, if any.
+    pub(crate) fn first_locked(
+        file: &File,
+        offset: usize,
+        len: usize,
+    ) -> Result<Option<usize>, Error> {
+        let mut lock = record_lock(libc::F_WRLCK, offset);
+        lock.l_len = len as libc::off_t;
+        // SAFETY: a valid descriptor and a valid `flock` the kernel fills in.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+        if rc != 0 {
+            return Err(Error::last_os("testing the participant table's locks"));
+        }
+        if lock.l_type == libc::F_UNLCK as libc::c_short {
+            return Ok(None);
+        }
+        Ok(Some((lock.l_start.max(offset as libc::off_t)) as usize))
     }
 
     /// Whether any description holds a lock on a record's range.
@@ -395,7 +463,7 @@ impl RoleWatch {
 
     fn scan(&self, shared: &Shared) -> bool {
         let geometry = shared.region.geometry();
-        (0..geometry.participant_count).any(|index| {
+        let live_peer = (0..geometry.participant_count).any(|index| {
             let record = geometry.record_offset(index);
             // Ordering: Acquire, as in `PeerWatch::check`.
             let word = shared
@@ -403,8 +471,11 @@ impl RoleWatch {
                 .u64_at(record + layout::RECORD_OWNER)
                 .load(Ordering::Acquire);
             let (_, role, state) = owner_parts(word);
-            role == self.role && state == STATE_ACTIVE && lock_held(shared, record)
-        })
+            role == self.role && state == STATE_ACTIVE && lock_held(shared, record, word)
+        });
+        // No peer is active; one may be joining right now, locked but not yet
+        // claimed. Counting it as present avoids a false `Disconnected`.
+        live_peer || any_record_in_transition(shared)
     }
 }
 

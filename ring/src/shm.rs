@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::Error;
 use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
 use crate::region::Region;
-use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{fence, Arc, AtomicU32, AtomicU64, Ordering};
 
 /// Directory that ring names are resolved in.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -169,7 +169,9 @@ impl RingOptions {
     }
 
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
-    /// masked by the umask.
+    /// masked by the umask; it must include `0o600` (every handle opens the file
+    /// read-write) and hold only permission bits, or creation fails with
+    /// [`Error::Permission`].
     pub fn mode(mut self, mode: u32) -> RingOptions {
         self.mode = mode;
         self
@@ -286,16 +288,19 @@ impl Ring {
             options.participants,
             options.fixed_size,
         )?;
+        check_create_mode(path, options.mode)?;
+        // Created private, then given its final mode before the ready word, so no
+        // opener ever checks a mode the creator did not ask for.
         let file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(options.mode & 0o7777)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600)
+            .custom_flags(OPEN_FLAGS)
             .open(path)
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| create_error(path, e))?;
         let mut cleanup = RemoveOnFailure(Some(path.to_owned()));
-        set_mode(&file, options.mode & 0o7777)?;
+        set_mode(&file, options.mode)?;
         allocate(&file, geometry.total_size)?;
         let mapping = memmap2::MmapOptions::new()
             .len(geometry.total_size as usize)
@@ -355,11 +360,14 @@ impl Ring {
         let file = File::options()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(OPEN_FLAGS)
             .open(path)
             .map_err(|e| open_error(path, e))?;
+        require_regular_file(&file, path)?;
         check_owner_and_mode(&file, path, options)?;
         let region = map_validated(&file, options, Access::ReadWrite)?;
+        // Again once ready: the creator sets the final mode before its ready word.
+        check_owner_and_mode(&file, path, options)?;
         Ok(Ring {
             shared: Arc::new(Shared {
                 region,
@@ -432,24 +440,35 @@ pub fn remove(name: &str) -> Result<(), Error> {
 /// # Errors
 /// As [`remove`], less the name check.
 pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
     let path = path.as_ref();
-    // Refuse to delete a file that is clearly something else; an empty file or a
-    // header still being written (magic zero) is a ring whose creator failed.
-    if let Ok(file) = File::options()
+    let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(OPEN_FLAGS)
         .open(path)
-    {
-        let mut magic = [0u8; 8];
-        use std::os::unix::fs::FileExt;
-        if let Ok(8) = file.read_at(&mut magic, 0) {
-            let found = u64::from_le_bytes(magic);
-            if found != 0 && found != MAGIC {
-                return Err(Error::NotARing {
-                    reason: format!("{} has magic {found:#018x}; not removed", path.display()),
-                });
-            }
-        }
+        .map_err(|e| open_error(path, e))?;
+    require_regular_file(&file, path)?;
+    // Only a ring is removed: one with the magic, or the leftovers of a creator
+    // that failed (an empty file, or a header without magic or ready word). A
+    // ring whose creator is still writing its header looks like the latter.
+    let mut start = [0u8; layout::READY_OFFSET + 4];
+    let read = file
+        .read_at(&mut start, 0)
+        .map_err(|e| Error::io("reading the ring file", e))?;
+    let magic = u64::from_le_bytes(start[..8].try_into().expect("8 bytes"));
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("fstat of the ring file", e))?
+        .len();
+    let unfinished =
+        magic == 0 && read == start.len() && start[layout::READY_OFFSET..].iter().all(|&b| b == 0);
+    if !(size == 0 || magic == MAGIC || unfinished) {
+        return Err(Error::NotARing {
+            reason: format!(
+                "{} does not hold a shmlane ring; not removed",
+                path.display()
+            ),
+        });
     }
     std::fs::remove_file(path).map_err(|e| open_error(path, e))
 }
@@ -458,9 +477,10 @@ pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
 pub(crate) fn open_read_only(path: &Path) -> Result<(File, Region), Error> {
     let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(OPEN_FLAGS)
         .open(path)
         .map_err(|e| open_error(path, e))?;
+    require_regular_file(&file, path)?;
     let region = map_validated(&file, &OpenOptions::default(), Access::ReadOnly)?;
     Ok((file, region))
 }
@@ -514,9 +534,12 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
                     &*base.add(layout::READY_OFFSET).cast::<AtomicU32>(),
                 )
             };
-            // Ordering: Acquire, pairs with the Release store of the ready word in
-            // `write_header`: the whole header is visible once we see READY.
-            if ready.load(Ordering::Acquire) == READY {
+            // Ordering: Relaxed, then the Acquire fence below, which pairs with
+            // the Release store of the ready word in `write_header`: the whole
+            // header is visible once we see READY. (Only Relaxed loads are
+            // promised to work on a read-only mapping, hence the fence.)
+            if ready.load(Ordering::Relaxed) == READY {
+                fence(Ordering::Acquire);
                 break;
             }
             // Ordering: Relaxed; the magic only tells a foreign file from a ring
@@ -594,7 +617,13 @@ fn write_header(region: &Region, header: &Header) {
         .store(READY, Ordering::Release);
 }
 
-fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Result<(), Error> {
+/// Flags of every open of a ring file: never through a symlink, never inherited
+/// by exec'd programs, and never blocking or taking a terminal if the path turns
+/// out to be a FIFO or a device (it is refused right after).
+const OPEN_FLAGS: libc::c_int =
+    libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
     let meta = file
         .metadata()
         .map_err(|e| Error::io("fstat of the ring file", e))?;
@@ -603,6 +632,27 @@ fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Resu
             reason: format!("{} is not a regular file", path.display()),
         });
     }
+    Ok(())
+}
+
+/// A ring's mode must let its owner read and write it (every handle reopens the
+/// file read-write) and hold only permission bits.
+fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
+    if mode & 0o600 != 0o600 || mode & !0o777 != 0 {
+        return Err(Error::Permission {
+            path: path.to_owned(),
+            reason: format!(
+                "mode {mode:04o} must include owner read and write (0o600) and only permission bits (0o777)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Result<(), Error> {
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("fstat of the ring file", e))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if !options.allow_other_owner && meta.uid() != euid {
@@ -649,6 +699,14 @@ fn allocate(file: &File, size: u64) -> Result<(), Error> {
             .map_err(|e| Error::io("sizing the ring file", e));
     }
     Err(Error::io("allocating the ring file", err))
+}
+
+/// As [`open_error`], but a missing path means a missing directory.
+fn create_error(path: &Path, err: std::io::Error) -> Error {
+    if err.raw_os_error() == Some(libc::ENOENT) {
+        return Error::io("creating the ring file (its directory does not exist)", err);
+    }
+    open_error(path, err)
 }
 
 fn open_error(path: &Path, err: std::io::Error) -> Error {

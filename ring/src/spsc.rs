@@ -370,6 +370,11 @@ impl WriteBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
+        assert!(
+            index < self.count,
+            "slot {index} is outside a batch of {}",
+            self.count
+        );
         self.producer.ring.check_len(len)?;
         if !self.producer.ring.fixed_size {
             let mut body = self.body(index);

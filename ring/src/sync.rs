@@ -14,7 +14,8 @@ use std::sync::atomic as imp;
 #[cfg(loom)]
 use loom::sync::atomic as imp;
 
-pub(crate) use imp::Ordering;
+#[cfg_attr(loom, allow(unused_imports))] // the loom build has no file layer
+pub(crate) use imp::{fence, Ordering};
 
 /// The ordering of the store that publishes a committed message (SPSC `tail`,
 /// MPMC slot stamp): Release. Built with `--cfg shmlane_weaken_commit` it is

@@ -1,0 +1,173 @@
+//! Edge cases found in review: special files, modes, missing directories, and a
+//! peer caught between taking its lock and claiming its record.
+
+mod common;
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{unique_name, RemoveRing};
+use shmlane::{spsc, Error, Ring, RingOptions};
+
+/// A fresh directory in /dev/shm, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = PathBuf::from(shmlane::SHM_DIR).join(unique_name("edges"));
+        std::fs::create_dir(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn make_fifo(path: &std::path::Path) {
+    let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
+/// Runs `f` on a thread and fails the test if it does not return within 10 s.
+fn within_ten_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(f()).unwrap());
+    receiver
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call hung on a special file")
+}
+
+#[test]
+fn a_fifo_is_not_a_ring_and_never_blocks_open_info_or_remove() {
+    let scratch = Scratch::new();
+    let fifo = scratch.0.join("fifo");
+    make_fifo(&fifo);
+    let path = fifo.clone();
+    let results = within_ten_seconds(move || {
+        (
+            Ring::open_at(&path).map(|_| ()),
+            shmlane::info_at(&path).map(|_| ()),
+            shmlane::remove_at(&path),
+        )
+    });
+    assert!(
+        matches!(results.0, Err(Error::NotARing { .. })),
+        "{:?}",
+        results.0
+    );
+    assert!(
+        matches!(results.1, Err(Error::NotARing { .. })),
+        "{:?}",
+        results.1
+    );
+    assert!(
+        matches!(results.2, Err(Error::NotARing { .. })),
+        "{:?}",
+        results.2
+    );
+    assert!(fifo.exists(), "a FIFO is not removed");
+}
+
+#[test]
+fn info_on_a_directory_is_not_a_ring_and_on_a_proc_file_ends_at_the_timeout() {
+    let scratch = Scratch::new();
+    assert!(matches!(
+        shmlane::info_at(&scratch.0),
+        Err(Error::NotARing { .. })
+    ));
+    // procfs files claim to be empty regular files, like a ring whose creator
+    // has not allocated it yet: the opener waits for the ready timeout, no longer.
+    let started = Instant::now();
+    let result = shmlane::info_at("/proc/self/status");
+    assert!(matches!(result, Err(Error::NotReady { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the ready timeout"
+    );
+}
+
+#[test]
+fn remove_refuses_short_and_foreign_files_and_keeps_them() {
+    let scratch = Scratch::new();
+    let short = scratch.0.join("short");
+    std::fs::write(&short, b"abc").unwrap();
+    assert!(matches!(
+        shmlane::remove_at(&short),
+        Err(Error::NotARing { .. })
+    ));
+    assert!(short.exists());
+    let empty = scratch.0.join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    shmlane::remove_at(&empty).unwrap(); // a creator that died before fallocate
+    assert!(!empty.exists());
+}
+
+#[test]
+fn modes_without_owner_read_write_or_with_special_bits_are_refused() {
+    for mode in [0o400, 0o444, 0o200, 0o4600, 0o1600] {
+        let name = unique_name("mode");
+        let result = Ring::create(&name, &RingOptions::spsc(4, 16).mode(mode));
+        let _remove = RemoveRing(name.clone());
+        assert!(
+            matches!(result, Err(Error::Permission { .. })),
+            "mode {mode:o}: {result:?}"
+        );
+        assert!(
+            matches!(Ring::open(&name), Err(Error::NotFound { .. })),
+            "nothing left behind"
+        );
+    }
+    let name = unique_name("mode");
+    let ring = Ring::create(&name, &RingOptions::spsc(4, 16).mode(0o640)).unwrap();
+    let _remove = RemoveRing(name);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(ring.path()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640, "set exactly, whatever the umask");
+}
+
+#[test]
+fn creating_in_a_missing_directory_is_an_io_error_not_a_missing_ring() {
+    let result = Ring::create_at(
+        "/dev/shm/no-such-directory-for-shmlane/x",
+        &RingOptions::spsc(4, 16),
+    );
+    assert!(matches!(result, Err(Error::Io { .. })), "{result:?}");
+}
+
+#[test]
+fn a_consumer_caught_between_lock_and_claim_is_not_reported_disconnected() {
+    let name = unique_name("joining");
+    let ring = Ring::create(&name, &RingOptions::spsc(2, 16)).unwrap();
+    let _remove = RemoveRing(name);
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    drop(spsc::Consumer::join(&ring).unwrap()); // the consumer's record says closed
+    producer.try_send(b"1").unwrap();
+    producer.try_send(b"2").unwrap();
+    assert!(matches!(producer.try_send(b"3"), Err(Error::Disconnected)));
+
+    // A new consumer has taken the record's lock but not yet claimed the word.
+    let joining = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(ring.path())
+        .unwrap();
+    let record = ring.geometry().slots_offset as i64 - 128; // record 1, the consumer's
+                                                            // SAFETY: all-zero is a valid `flock`.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = record;
+    lock.l_len = 128;
+    // SAFETY: a valid descriptor and a valid `flock`.
+    let rc = unsafe { libc::fcntl(joining.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(rc, 0);
+    assert!(!producer.is_disconnected());
+    assert!(matches!(producer.try_send(b"3"), Err(Error::Full)));
+}
