@@ -125,9 +125,13 @@ impl Producer {
     fn claim(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
         let ring = &self.ring;
         for _ in 0..MAX_ATTEMPTS {
-            // Ordering: Relaxed; which producer owns a slot is decided by the
-            // exchange below, and the slot's state by the Acquire load of its stamp.
-            let tail = ring.tail_word().load(Ordering::Relaxed);
+            // Ordering: Acquire, pairs with the AcqRel exchange of `tail` below
+            // (by whichever producer moved it here): every claim of a position
+            // before `tail`, and the stamp it saw, happens before this load. So
+            // the stamp of slot `tail` reads at least as what its claimer saw
+            // one lap ago, never more than a lap behind on a sound ring; with a
+            // Relaxed load a stale stamp would pass for corruption.
+            let tail = ring.tail_word().load(Ordering::Acquire);
             // Ordering: Acquire, pairs with the Release store of the stamp in
             // `Consumer::release_slots`: the last lap's reader is done with the slot.
             let stamp = ring.slots.stamp(tail).load(Ordering::Acquire);
@@ -143,14 +147,15 @@ impl Producer {
                         }
                         count += 1;
                     }
-                    // Ordering: Relaxed; the exchange only decides ownership of
-                    // `[tail, tail + count)`, whose stamps were read with Acquire.
+                    // Ordering: AcqRel. The exchange decides ownership of
+                    // `[tail, tail + count)`, and passes what we saw of their
+                    // stamps on to the next producer's Acquire load of `tail`.
                     if ring
                         .tail_word()
                         .compare_exchange(
                             tail,
                             tail.wrapping_add(count),
-                            Ordering::Relaxed,
+                            Ordering::AcqRel,
                             Ordering::Relaxed,
                         )
                         .is_ok()
@@ -163,7 +168,7 @@ impl Producer {
                         return Err(corrupt_stamp(tail, stamp));
                     }
                     // The slot still holds the message of the previous lap.
-                    return Err(self.full_or_disconnected());
+                    return Err(self.full_or_disconnected(tail));
                 }
                 // Another producer claimed `tail` first; look again.
                 _ => {}
@@ -174,9 +179,20 @@ impl Producer {
     }
 
     #[cold]
-    fn full_or_disconnected(&mut self) -> Error {
+    fn full_or_disconnected(&mut self, tail: u64) -> Error {
         match self.consumers.check(&self.ring.shared) {
-            PeerState::Gone => Error::Disconnected,
+            PeerState::Gone => {
+                // A consumer may have released the slot just before it left:
+                // look again. Free (or taken by another producer) means the
+                // ring is not full: `Full`, try again; never `Disconnected`.
+                // Ordering: Acquire, as in `claim`.
+                let stamp = self.ring.slots.stamp(tail).load(Ordering::Acquire);
+                if distance(stamp, tail) >= 0 {
+                    Error::Full
+                } else {
+                    Error::Disconnected
+                }
+            }
             PeerState::NotYetJoined | PeerState::Present => Error::Full,
         }
     }
@@ -520,9 +536,10 @@ impl Consumer {
     #[inline]
     fn claim_once(&mut self, wanted: u64) -> Result<Option<Claimed>, Error> {
         let ring = &self.ring;
-        // Ordering: Relaxed; ownership is decided by the exchange below, the
-        // slot's state by the Acquire load of its stamp.
-        let head = ring.head_word().load(Ordering::Relaxed);
+        // Ordering: Acquire, pairs with the AcqRel exchange of `head` below,
+        // for the reason given in `Producer::claim`: the stamp of slot `head`
+        // then reads at least as what its claimer saw one lap ago.
+        let head = ring.head_word().load(Ordering::Acquire);
         // Ordering: Acquire, pairs with the Release store in `Producer::publish`:
         // the committed message's bytes are visible once we see its stamp.
         let stamp = ring.slots.stamp(head).load(Ordering::Acquire);
@@ -539,14 +556,15 @@ impl Consumer {
                     }
                     count += 1;
                 }
-                // Ordering: Relaxed; the exchange only decides ownership of
-                // `[head, head + count)`, whose stamps were read with Acquire.
+                // Ordering: AcqRel. The exchange decides ownership of
+                // `[head, head + count)`, and passes what we saw of their stamps
+                // on to the next consumer's Acquire load of `head`.
                 if ring
                     .head_word()
                     .compare_exchange(
                         head,
                         head.wrapping_add(count),
-                        Ordering::Relaxed,
+                        Ordering::AcqRel,
                         Ordering::Relaxed,
                     )
                     .is_err()
@@ -575,9 +593,12 @@ impl Consumer {
         match self.producers.check(&self.ring.shared) {
             PeerState::Gone => {
                 // A producer may have committed just before it left: look again.
+                // Committed, or already taken by another consumer (our `head`
+                // was stale and the ring moved on), is not drained: `Empty`,
+                // try again; only a slot never committed means `Disconnected`.
                 // Ordering: Acquire, as in `claim_once`.
                 let stamp = self.ring.slots.stamp(head).load(Ordering::Acquire);
-                if distance(stamp, head.wrapping_add(1)) == 0 {
+                if distance(stamp, head.wrapping_add(1)) >= 0 {
                     Error::Empty
                 } else {
                     Error::Disconnected
