@@ -12,8 +12,9 @@
 //! 256                         128             producer line
 //! 384                         128             consumer line
 //! 512                         256             wait lines (data available, space available)
-//! 768                         128 * n         participant table (one record per line)
-//! 768 + 128 * n               capacity * s    slots of `s = slot_size` bytes each
+//! 768                         128             membership line (join counters)
+//! 896                         128 * n         participant table (one record per line)
+//! 896 + 128 * n               capacity * s    slots of `s = slot_size` bytes each
 //! ```
 //!
 //! The structs below are the byte-for-byte description; the `const` assertions at
@@ -45,8 +46,12 @@ pub const PRODUCER_LINE_OFFSET: usize = HEADER_SIZE;
 pub const CONSUMER_LINE_OFFSET: usize = PRODUCER_LINE_OFFSET + LINE_SIZE;
 /// Offset of the two wait lines (data available, then space available).
 pub const WAIT_LINES_OFFSET: usize = CONSUMER_LINE_OFFSET + LINE_SIZE;
+/// Offset of the membership line: how many producers and consumers ever joined.
+/// Read on every full or empty poll, written only by joins, so it has a line of
+/// its own rather than disturbing the position lines.
+pub const MEMBERSHIP_LINE_OFFSET: usize = WAIT_LINES_OFFSET + 2 * LINE_SIZE;
 /// Offset of the participant table.
-pub const PARTICIPANTS_OFFSET: usize = WAIT_LINES_OFFSET + 2 * LINE_SIZE;
+pub const PARTICIPANTS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + LINE_SIZE;
 /// Size of one participant record.
 pub const PARTICIPANT_RECORD_SIZE: usize = LINE_SIZE;
 
@@ -140,10 +145,10 @@ pub const MAGIC_OFFSET: usize = 0;
 pub const TAIL_OFFSET: usize = PRODUCER_LINE_OFFSET;
 /// Offset of the position inside the consumer line (SPSC: next position to read).
 pub const HEAD_OFFSET: usize = CONSUMER_LINE_OFFSET;
-/// Offset of the count of producer joins, in the producer line (MPMC).
-pub const PRODUCER_JOINS_OFFSET: usize = PRODUCER_LINE_OFFSET + 8;
-/// Offset of the count of consumer joins, in the consumer line (MPMC).
-pub const CONSUMER_JOINS_OFFSET: usize = CONSUMER_LINE_OFFSET + 8;
+/// Offset of the count of producer joins, in the membership line (MPMC).
+pub const PRODUCER_JOINS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET;
+/// Offset of the count of consumer joins, in the membership line (MPMC).
+pub const CONSUMER_JOINS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + 8;
 
 /// Bit of an MPMC slot stamp marking a message to be skipped: its producer
 /// abandoned the reservation. The other 63 bits are the stamp's position.
@@ -722,7 +727,8 @@ const _: () = {
     assert!(PRODUCER_LINE_OFFSET == 256);
     assert!(CONSUMER_LINE_OFFSET == 384);
     assert!(WAIT_LINES_OFFSET == 512);
-    assert!(PARTICIPANTS_OFFSET == 768);
+    assert!(MEMBERSHIP_LINE_OFFSET == 768);
+    assert!(PARTICIPANTS_OFFSET == 896);
 
     assert!(size_of::<WaitLine>() == LINE_SIZE);
     assert!(offset_of!(WaitLine, futex) == 0);
@@ -757,11 +763,11 @@ mod tests {
     #[test]
     fn spsc_geometry_places_slots_after_two_records() {
         let g = spsc(64, 72).unwrap();
-        assert_eq!(g.slots_offset, 768 + 256);
-        assert_eq!(g.total_size, 1024 + 64 * 72);
+        assert_eq!(g.slots_offset, 896 + 256);
+        assert_eq!(g.total_size, 1152 + 64 * 72);
         assert_eq!(g.max_payload, 64);
         assert_eq!(g.mask, 63);
-        assert_eq!(g.slot_offset(64 + 3), 1024 + 3 * 72);
+        assert_eq!(g.slot_offset(64 + 3), 1152 + 3 * 72);
     }
 
     #[test]
@@ -837,17 +843,17 @@ mod tests {
         let g = spsc(1024, 64).unwrap();
         assert_eq!(
             (g.max_payload, g.slots_offset, g.total_size),
-            (56, 1024, 66_560)
+            (56, 1152, 66_688)
         );
-        assert_eq!(g.slot_offset(1500), 31_488);
+        assert_eq!(g.slot_offset(1500), 31_616);
         assert_eq!(
             g.slot_offset(1500) + g.body_offset_in_slot() + SLOT_LEN_FIELD_SIZE,
-            31_496
+            31_624
         );
         let mpmc = Geometry::new(Kind::Mpmc, 8, 64, 4, false).unwrap();
         assert_eq!(
             (mpmc.slot_header_size, mpmc.slots_offset),
-            (16, 768 + 4 * 128)
+            (16, 896 + 4 * 128)
         );
         let fixed = Geometry::new(Kind::Spsc, 1024, 8, 2, true).unwrap();
         assert_eq!(
@@ -855,8 +861,8 @@ mod tests {
             (0, 8, 8)
         );
         assert_eq!(fixed.header(0, 0).flags, FLAG_FIXED_SIZE);
-        assert_eq!(fixed.total_size, 9216);
-        assert_eq!(fixed.slot_offset(1500), 4832);
+        assert_eq!(fixed.total_size, 9344);
+        assert_eq!(fixed.slot_offset(1500), 4960);
     }
 
     #[test]

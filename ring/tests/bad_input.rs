@@ -451,15 +451,15 @@ fn cases() -> Vec<Case> {
         case!(
             "a ring file truncated by one slot",
             Error::FileTooSmall {
-                file_size: 1984,
-                needed: 2048
+                file_size: 2112,
+                needed: 2176
             },
             |s| {
                 let path = valid_ring(s)?;
                 File::options()
                     .write(true)
                     .open(&path)?
-                    .set_len(2048 - SLOT_SIZE)?;
+                    .set_len(2176 - SLOT_SIZE)?;
                 Ok(open(&path))
             }
         ),
