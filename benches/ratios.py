@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Print shmlane's SPSC throughput beside rtrb's, from the last criterion run.
+"""Print shmlane's throughput beside its peer's, from the last criterion run.
 
 Reads target/criterion/<group>/<bench>/new/estimates.json (mean or median point estimate of
 the time per iteration) and benchmark.json (elements per iteration) for every
-group named spsc-*, and prints messages/s of each shmlane variant (`shmlane`: variable-length
-messages; `shmlane-fixed`: a ring of fixed-size messages) and of rtrb, and
-their ratio.
+group named spsc-* (peer: rtrb) or mpmc-* (peer: crossbeam's ArrayQueue, bench
+`arrayqueue`), and prints messages/s of each shmlane variant (`shmlane`: variable-length
+messages; `shmlane-fixed`: a ring of fixed-size messages) and of the peer, and
+their ratio: one table per kind, the SPSC table first.
 
 Usage: python3 benches/ratios.py [--criterion-dir DIR] [--estimate mean|median]
 
@@ -26,7 +27,15 @@ TARGETS = {
     "spsc-8B-batch256": 1.0,
     "spsc-64B-one": None,
     "spsc-64B-processes": 0.8,
+    "mpmc-1p1c": 1.5,
+    "mpmc-2p2c": 1.0,
 }
+
+# Kinds of ring: group-name prefix and the peer benchmark in each of its groups.
+KINDS = [
+    ("spsc-", "rtrb"),
+    ("mpmc-", "arrayqueue"),
+]
 
 
 def default_criterion_dir():
@@ -65,21 +74,42 @@ def main():
 
     if not args.criterion_dir.is_dir():
         sys.exit(f"no criterion results in {args.criterion_dir}; run "
-                 "`cargo bench -p shmlane-benches --bench spsc` first")
+                 "`cargo bench -p shmlane-benches --bench spsc` (or `--bench mpmc`) first")
 
-    known = list(TARGETS)
-    found = sorted(p.name for p in args.criterion_dir.iterdir()
-                   if p.is_dir() and p.name.startswith("spsc-"))
-    groups = [g for g in known if g in found] + [g for g in found if g not in known]
+    tables = []
+    for prefix, peer in KINDS:
+        known = [g for g in TARGETS if g.startswith(prefix)]
+        found = sorted(p.name for p in args.criterion_dir.iterdir()
+                       if p.is_dir() and p.name.startswith(prefix))
+        groups = [g for g in known if g in found] + [g for g in found if g not in known]
+        if groups:
+            tables.append((groups, peer))
+    if not tables:
+        # Nothing measured: the empty SPSC table, as before the MPMC kind existed.
+        print_table(args, [], KINDS[0][1])
+        return 1
 
-    header = (f"{'case':<20} {'variant':<14} {'shmlane Mmsg/s':>15} {'rtrb Mmsg/s':>12} "
+    missing = False
+    for index, (groups, peer) in enumerate(tables):
+        if index:
+            print()
+        missing |= print_table(args, groups, peer)
+    return 1 if missing else 0
+
+
+def print_table(args, groups, peer):
+    """Prints one table of `groups` beside the `peer` benchmark of each; returns
+    whether a result was missing."""
+    peer_column = f"{peer} Mmsg/s"
+    width = max(12, len(peer_column) + 1)
+    header = (f"{'case':<20} {'variant':<14} {'shmlane Mmsg/s':>15} {peer_column:>{width}} "
               f"{'ratio':>7} {'target':>7}")
     print(header)
     print("-" * len(header))
     missing = False
     for group in groups:
         group_dir = args.criterion_dir / group
-        rtrb = messages_per_second(group_dir / "rtrb", args.estimate)
+        peer_rate = messages_per_second(group_dir / peer, args.estimate)
         variants = sorted(p.name for p in group_dir.iterdir()
                           if p.is_dir() and p.name.startswith("shmlane"))
         target = TARGETS.get(group)
@@ -87,13 +117,13 @@ def main():
         for variant in variants or ["shmlane"]:
             shmlane = messages_per_second(group_dir / variant, args.estimate)
             ratio_text = "-"
-            if shmlane is None or rtrb is None:
+            if shmlane is None or peer_rate is None:
                 missing = True
             else:
-                ratio_text = f"{shmlane / rtrb:.2f}"
-            print(f"{group:<20} {variant:<14} {millions(shmlane):>15} {millions(rtrb):>12} "
-                  f"{ratio_text:>7} {target_text:>7}")
-    return 1 if missing or not groups else 0
+                ratio_text = f"{shmlane / peer_rate:.2f}"
+            print(f"{group:<20} {variant:<14} {millions(shmlane):>15} "
+                  f"{millions(peer_rate):>{width}} {ratio_text:>7} {target_text:>7}")
+    return missing
 
 
 if __name__ == "__main__":
