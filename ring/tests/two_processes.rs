@@ -19,16 +19,26 @@ use shmlane::{spsc, Error, Ring, RingOptions};
 const MESSAGES: u64 = 1_000_000;
 const CAPACITY: u64 = 16;
 const SLOT_SIZE: u64 = 72; // 64 bytes of payload
-/// Every this many messages one side pauses, so the other finds the ring full
-/// (consumer pauses) or empty (producer pauses) again and again.
-const PAUSE_EVERY: u64 = 500;
-const PAUSE: Duration = Duration::from_micros(50);
+/// Every this many messages the producer waits until the consumer has emptied
+/// the ring, and (half a period later) the consumer waits until the producer
+/// has filled it: the ring empties and fills a thousand times each, whatever
+/// the scheduler does. The two never wait at once: the ring holds 16 messages,
+/// and their waiting points are 500 apart.
+const WAIT_EVERY: u64 = 1000;
 
-/// Pauses without sleeping in the kernel for long (sleep granularity is coarse).
-fn pause() {
-    let until = Instant::now() + PAUSE;
-    while Instant::now() < until {
-        std::hint::spin_loop();
+/// Waits (yielding) until `condition` holds for the ring's positions.
+fn wait_for(ring: &Ring, condition: impl Fn(u64, u64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = ring.info();
+        if condition(info.head, info.tail) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited a minute for the other side"
+        );
+        std::thread::yield_now();
     }
 }
 
@@ -59,14 +69,19 @@ fn run_consumer(api: &str) {
     let mut next = 0u64;
     let mut empties = 0u64;
     let mut was_empty = false;
+    let mut fills = 0u64;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         assert!(
             Instant::now() < deadline,
             "consumer stalled at message {next}"
         );
-        if next > 0 && next % PAUSE_EVERY == 0 && rng.below(2) == 0 {
-            pause();
+        if next >= (fills + 1) * WAIT_EVERY - WAIT_EVERY / 2 {
+            // Full, or the producer has published its last message.
+            wait_for(&ring, |head, tail| {
+                tail - head == CAPACITY || tail >= MESSAGES
+            });
+            fills += 1;
         }
         let result = match api {
             "fixed" => consumer
@@ -114,23 +129,30 @@ fn run_consumer(api: &str) {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "producer process failed: {status}");
-    let mut fulls = None;
+    let (mut fulls, mut emptied) = (None, None);
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        if let Some(count) = line.unwrap().strip_prefix("FULLS ") {
+        let line = line.unwrap();
+        if let Some(count) = line.strip_prefix("FULLS ") {
             fulls = Some(count.parse::<u64>().unwrap());
+        }
+        if let Some(count) = line.strip_prefix("EMPTIED ") {
+            emptied = Some(count.parse::<u64>().unwrap());
         }
     }
     let fulls = fulls.expect("the producer reports how often it found the ring full");
+    let emptied = emptied.expect("the producer reports how often it waited for an empty ring");
     assert_eq!(
         next, MESSAGES,
         "every message arrives exactly once, then Disconnected"
     );
-    // The pauses make each side wait for the other about a thousand times; we
-    // check that the ring really did fill and empty, not how fast.
-    assert!(empties > 1000, "the ring emptied only {empties} times");
-    assert!(fulls > 100, "the ring filled only {fulls} times");
+    // Each wait returns only once the ring is empty (producer) or full
+    // (consumer), so these counts are how often it really emptied and filled.
+    let waits = MESSAGES / WAIT_EVERY - 1;
+    assert!(emptied >= waits, "the ring emptied only {emptied} times");
+    assert!(fills >= waits, "the ring filled only {fills} times");
     eprintln!(
-        "{api}: {MESSAGES} messages, ring found empty {empties} times and full {fulls} times"
+        "{api}: {MESSAGES} messages; the ring emptied {emptied} and filled {fills} times by \
+         design, and the consumer found it empty {empties} times, the producer full {fulls} times"
     );
 }
 
@@ -150,9 +172,11 @@ fn run_producer(api: &str) {
     let mut next = 0u64;
     let mut fulls = 0u64;
     let mut was_full = false;
+    let mut emptied = 0u64;
     while next < messages {
-        if next > 0 && next % PAUSE_EVERY == 0 && rng.below(2) == 0 {
-            pause();
+        if next >= (emptied + 1) * WAIT_EVERY {
+            wait_for(&ring, |head, tail| head == tail);
+            emptied += 1;
         }
         let result = match api {
             "fixed" => producer
@@ -215,6 +239,7 @@ fn run_producer(api: &str) {
     }
     // A line of its own: libtest has printed "test <name> ... " without a newline.
     println!("\nFULLS {fulls}");
+    println!("EMPTIED {emptied}");
 }
 
 #[test]
