@@ -26,4 +26,11 @@ if [ "$caught" -ne 2 ]; then
 fi
 
 echo "== Rust tests"
-cargo test --workspace
+rust_log="$(mktemp)"
+trap 'rm -f "$weak_log" "$rust_log"' EXIT
+cargo test --workspace 2>&1 | tee "$rust_log"
+
+# One closing line for the whole run: every `test result:` line of the Rust
+# tests (the loom models are counted in their own steps above).
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed; exit failed > 0 }' "$rust_log"
