@@ -86,6 +86,61 @@ impl Attached {
     }
 }
 
+impl Attached {
+    /// The payload of the slot at `position` (masked), `max_payload` bytes.
+    ///
+    /// # Safety
+    /// The caller owns the slot by protocol (claimed, not yet published) for
+    /// all of `'a`, and holds no other reference to it meanwhile.
+    #[inline]
+    pub(crate) unsafe fn payload_mut<'a>(&self, position: u64) -> &'a mut [u8] {
+        let mut body = self.slots.body_mut(position);
+        // SAFETY: the caller owns the slot; the region keeps it mapped.
+        let bytes = unsafe { body.bytes() };
+        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: the same memory, for the lifetime the caller's ownership
+        // covers (the `BodyMut` token is only a position, not the owner).
+        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.len_field..] }
+    }
+
+    /// Checks `len` and writes it into the slot at `position` (nothing to write
+    /// in a ring of fixed-size messages).
+    ///
+    /// # Safety
+    /// As [`Attached::payload_mut`], for the duration of the call.
+    #[inline]
+    pub(crate) unsafe fn set_slot_len(&self, position: u64, len: usize) -> Result<(), Error> {
+        self.check_len(len)?;
+        if !self.fixed_size {
+            let mut body = self.slots.body_mut(position);
+            // SAFETY: the caller owns the slot.
+            write_len(unsafe { body.bytes() }, len);
+        }
+        Ok(())
+    }
+
+    /// The message in the slot at `position`, its length bounded by
+    /// `max_payload` again (it lives in shared memory and is re-read here).
+    ///
+    /// # Safety
+    /// The caller owns the published slot by protocol (not yet released) for
+    /// all of `'a`.
+    #[inline]
+    pub(crate) unsafe fn message<'a>(&self, position: u64) -> &'a [u8] {
+        let body = self.slots.body_ref(position);
+        // SAFETY: the caller owns the slot; the region keeps it mapped.
+        let bytes = unsafe { body.bytes() };
+        let len = if self.fixed_size {
+            self.max_payload
+        } else {
+            read_len(bytes).min(self.max_payload)
+        };
+        let (ptr, total) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: the same memory, for the lifetime the caller's ownership covers.
+        unsafe { &std::slice::from_raw_parts(ptr, total)[self.len_field..self.len_field + len] }
+    }
+}
+
 /// Writes a message length into the length field at the start of a slot body.
 #[inline]
 pub(crate) fn write_len(body: &mut [u8], len: usize) {

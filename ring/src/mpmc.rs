@@ -371,16 +371,13 @@ impl WriteBatch<'_> {
     }
 
     #[inline]
-    fn body(&self, index: usize) -> BodyMut {
+    fn position_of(&self, index: usize) -> u64 {
         assert!(
             index < self.count,
             "slot {index} is outside a batch of {}",
             self.count
         );
-        self.producer
-            .ring
-            .slots
-            .body_mut(self.position.wrapping_add(index as u64))
+        self.position.wrapping_add(index as u64)
     }
 
     /// The payload bytes of slot `index` (`max_payload` of them).
@@ -389,13 +386,10 @@ impl WriteBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
-        let mut body = self.body(index);
-        // SAFETY: the slot is claimed by this batch and unpublished.
-        let bytes = unsafe { body.bytes() };
-        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
-        // SAFETY: the same memory, re-borrowed for the life of `&mut self`, which
-        // keeps any other access through the batch away.
-        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.producer.ring.len_field..] }
+        let position = self.position_of(index);
+        // SAFETY: the slot is reserved by this batch until it is published, and
+        // the borrow of `self` keeps any other access through the batch away.
+        unsafe { self.producer.ring.payload_mut(position) }
     }
 
     /// Sets the length of the message in slot `index` (0 until set).
@@ -408,18 +402,9 @@ impl WriteBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
-        assert!(
-            index < self.count,
-            "slot {index} is outside a batch of {}",
-            self.count
-        );
-        self.producer.ring.check_len(len)?;
-        if !self.producer.ring.fixed_size {
-            let mut body = self.body(index);
-            // SAFETY: the slot is claimed by this batch and unpublished.
-            write_len(unsafe { body.bytes() }, len);
-        }
-        Ok(())
+        let position = self.position_of(index);
+        // SAFETY: the slot is reserved by this batch until it is published.
+        unsafe { self.producer.ring.set_slot_len(position, len) }
     }
 
     /// Copies `message` into slot `index` and sets its length.
@@ -802,22 +787,13 @@ impl ReadBatch<'_> {
             "message {index} is outside a batch of {}",
             self.count
         );
-        let ring = &self.consumer.ring;
-        let body = ring
-            .slots
-            .body_ref(self.position.wrapping_add(index as u64));
-        // SAFETY: the slot is claimed by this batch and committed.
-        let bytes = unsafe { body.bytes() };
-        // Bounded again: checked when the batch was made, but re-read here.
-        let len = if ring.fixed_size {
-            ring.max_payload
-        } else {
-            read_len(bytes).min(ring.max_payload)
-        };
-        let (ptr, total) = (bytes.as_ptr(), bytes.len());
-        // SAFETY: the same memory as `bytes`, borrowed for the life of `&self`,
-        // during which the batch keeps the slot claimed.
-        unsafe { &std::slice::from_raw_parts(ptr, total)[ring.len_field..ring.len_field + len] }
+        // SAFETY: the slot is published and stays unreleased while the batch,
+        // and so this borrow of it, lives.
+        unsafe {
+            self.consumer
+                .ring
+                .message(self.position.wrapping_add(index as u64))
+        }
     }
 
     /// The messages in order.

@@ -331,16 +331,13 @@ impl WriteBatch<'_> {
     }
 
     #[inline]
-    fn body(&self, index: usize) -> BodyMut {
+    fn position_of(&self, index: usize) -> u64 {
         assert!(
             index < self.count,
             "slot {index} is outside a batch of {}",
             self.count
         );
-        self.producer
-            .ring
-            .slots
-            .body_mut(self.producer.tail.wrapping_add(index as u64))
+        self.producer.tail.wrapping_add(index as u64)
     }
 
     /// The payload bytes of slot `index` (`max_payload` of them).
@@ -349,14 +346,10 @@ impl WriteBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
-        let mut body = self.body(index);
-        // SAFETY: the slot is reserved by this batch. The returned borrow of
-        // `self` keeps any other access through the batch away while it lives.
-        let bytes = unsafe { body.bytes() };
-        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
-        // SAFETY: same memory as `bytes`, re-borrowed for the life of `&mut self`
-        // (the `BodyMut` token is only a position, not the memory's owner).
-        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.producer.ring.len_field..] }
+        let position = self.position_of(index);
+        // SAFETY: the slot is reserved by this batch until it is published, and
+        // the borrow of `self` keeps any other access through the batch away.
+        unsafe { self.producer.ring.payload_mut(position) }
     }
 
     /// Sets the length of the message in slot `index` (0 until set).
@@ -370,18 +363,9 @@ impl WriteBatch<'_> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn set_len(&mut self, index: usize, len: usize) -> Result<(), Error> {
-        assert!(
-            index < self.count,
-            "slot {index} is outside a batch of {}",
-            self.count
-        );
-        self.producer.ring.check_len(len)?;
-        if !self.producer.ring.fixed_size {
-            let mut body = self.body(index);
-            // SAFETY: the slot is reserved by this batch.
-            write_len(unsafe { body.bytes() }, len);
-        }
-        Ok(())
+        let position = self.position_of(index);
+        // SAFETY: the slot is reserved by this batch until it is published.
+        unsafe { self.producer.ring.set_slot_len(position, len) }
     }
 
     /// Copies `message` into slot `index` and sets its length.
@@ -752,25 +736,13 @@ impl ReadBatch<'_> {
             "message {index} is outside a batch of {}",
             self.count
         );
-        let body = self
-            .consumer
-            .ring
-            .slots
-            .body_ref(self.consumer.head.wrapping_add(index as u64));
-        // SAFETY: the slot is published and not released while the batch lives.
-        let bytes = unsafe { body.bytes() };
-        // Bounded again: the length was checked when the batch was made, but it
-        // lives in shared memory and is re-read here.
-        let ring = &self.consumer.ring;
-        let len = if ring.fixed_size {
-            ring.max_payload
-        } else {
-            read_len(bytes).min(ring.max_payload)
-        };
-        let (ptr, total) = (bytes.as_ptr(), bytes.len());
-        // SAFETY: the same memory as `bytes`, borrowed for the life of `&self`,
-        // during which the batch keeps the slot unreleased.
-        unsafe { &std::slice::from_raw_parts(ptr, total)[ring.len_field..ring.len_field + len] }
+        // SAFETY: the slot is published and stays unreleased while the batch,
+        // and so this borrow of it, lives.
+        unsafe {
+            self.consumer
+                .ring
+                .message(self.consumer.head.wrapping_add(index as u64))
+        }
     }
 
     /// The messages in order.
