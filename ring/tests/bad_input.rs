@@ -13,15 +13,17 @@
 //! for some cases, deliberately not), write them back.
 #![cfg(not(loom))] // the loom build of shmlane has no file layer
 
+mod common;
+
 use std::error::Error as StdError;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::{unique_name, Scratch};
 use shmlane::layout::{header_hash, Header, HEADER_SIZE, TAIL_OFFSET};
 use shmlane::{spsc, Error, Kind, OpenOptions, Ring, RingOptions, Role, SHM_DIR};
 
@@ -37,46 +39,6 @@ const OTHER_UID: u32 = 65534;
 type Outcome = Result<(), Error>;
 /// The outer error is a failure of the case's own setup, not of the call under test.
 type SetupResult = Result<Outcome, Box<dyn StdError>>;
-
-/// A name no other test, process or earlier run uses: tag, pid and a counter.
-fn unique_name(tag: &str) -> String {
-    static COUNTER: Mutex<u64> = Mutex::new(0);
-    let mut counter = COUNTER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *counter += 1;
-    format!(
-        "shmlane-bad-input-{tag}-{}-{}",
-        std::process::id(),
-        *counter
-    )
-}
-
-/// A fresh directory under `/dev/shm`, removed with everything in it on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> io::Result<Scratch> {
-        let dir = Path::new(SHM_DIR).join(unique_name(tag));
-        fs::create_dir(&dir)?;
-        // Own it before anything can fail, so that drop cleans up.
-        let scratch = Scratch { dir };
-        fs::set_permissions(&scratch.dir, Permissions::from_mode(0o700))?;
-        Ok(scratch)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Removes `/dev/shm/<name>` on drop, whatever the case did with it.
 struct RemoveShmFile(PathBuf);
@@ -235,11 +197,11 @@ fn cases() -> Vec<Case> {
         case!("opening a name with a slash", Error::BadName { .. }, |s| {
             // A path that exists: only the name check can refuse it.
             valid_ring(s)?;
-            let dir = s.dir.file_name().ok_or("scratch dir has no name")?;
+            let dir = s.dir().file_name().ok_or("scratch dir has no name")?;
             Ok(Ring::open(&format!("{}/ring", dir.to_string_lossy())).map(drop))
         }),
         case!("creating a name with a slash", Error::BadName { .. }, |s| {
-            let dir = s.dir.file_name().ok_or("scratch dir has no name")?;
+            let dir = s.dir().file_name().ok_or("scratch dir has no name")?;
             let name = format!("{}/ring", dir.to_string_lossy());
             Ok(Ring::create(&name, &RingOptions::spsc(CAPACITY, SLOT_SIZE)).map(drop))
         }),
@@ -316,7 +278,7 @@ fn cases() -> Vec<Case> {
             }
         ),
         case!("opening a directory", Error::NotARing { .. }, |s| {
-            Ok(open(&s.dir))
+            Ok(open(s.dir()))
         }),
         case!(
             "a valid ring with the wrong magic",

@@ -13,22 +13,23 @@
 //! writes memory that a live Rust reference covers.
 #![cfg(not(loom))] // the loom build of shmlane has no file layer
 
+mod common;
+
 use std::error::Error as StdError;
-use std::fs::{self, File, Permissions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::Scratch;
 use memmap2::{MmapOptions, MmapRaw};
 use shmlane::layout::{
     owner_word, HEAD_OFFSET, LINE_SIZE, PRODUCER_LINE_OFFSET, RECORD_OWNER, ROLE_CONSUMER,
     ROLE_PRODUCER, STATE_ACTIVE, STATE_CLOSED, STATE_FREE, TAIL_OFFSET,
 };
-use shmlane::{spsc, Error, Geometry, Ring, RingOptions, SHM_DIR};
+use shmlane::{spsc, Error, Geometry, Ring, RingOptions};
 
 const CAPACITY: u64 = 16;
 const SLOT_SIZE: u64 = 64;
@@ -41,44 +42,6 @@ const ITERATIONS: u64 = EPOCHS * ROUNDS_PER_EPOCH;
 const HANG_GUARD: Duration = Duration::from_secs(30);
 /// Seed of the scribbler's generator, fixed so that a failure replays.
 const SEED: u64 = 0x5348_4d4c_414e_4531;
-
-fn unique_name(tag: &str) -> String {
-    static COUNTER: Mutex<u64> = Mutex::new(0);
-    let mut counter = COUNTER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    *counter += 1;
-    format!(
-        "shmlane-corruption-{tag}-{}-{}",
-        std::process::id(),
-        *counter
-    )
-}
-
-/// A fresh directory under `/dev/shm`, removed with everything in it on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> io::Result<Scratch> {
-        let dir = Path::new(SHM_DIR).join(unique_name(tag));
-        fs::create_dir(&dir)?;
-        let scratch = Scratch { dir };
-        fs::set_permissions(&scratch.dir, Permissions::from_mode(0o700))?;
-        Ok(scratch)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// xorshift64*: small, deterministic, no dependency.
 struct XorShift(u64);

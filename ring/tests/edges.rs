@@ -6,28 +6,10 @@ mod common;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{unique_name, RemoveRing};
+use common::{unique_name, RemoveRing, Scratch};
 use shmlane::{spsc, Error, Ring, RingOptions};
-
-/// A fresh directory in /dev/shm, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = PathBuf::from(shmlane::SHM_DIR).join(unique_name("edges"));
-        std::fs::create_dir(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn make_fifo(path: &std::path::Path) {
     let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -46,8 +28,8 @@ fn within_ten_seconds<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
 
 #[test]
 fn a_fifo_is_not_a_ring_and_never_blocks_open_info_or_remove() {
-    let scratch = Scratch::new();
-    let fifo = scratch.0.join("fifo");
+    let scratch = Scratch::new("edges").unwrap();
+    let fifo = scratch.path("fifo");
     make_fifo(&fifo);
     let path = fifo.clone();
     let results = within_ten_seconds(move || {
@@ -77,9 +59,9 @@ fn a_fifo_is_not_a_ring_and_never_blocks_open_info_or_remove() {
 
 #[test]
 fn info_on_a_directory_is_not_a_ring_and_on_a_proc_file_ends_at_the_timeout() {
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("edges").unwrap();
     assert!(matches!(
-        shmlane::info_at(&scratch.0),
+        shmlane::info_at(scratch.dir()),
         Err(Error::NotARing { .. })
     ));
     // procfs files claim to be empty regular files, like a ring whose creator
@@ -95,15 +77,15 @@ fn info_on_a_directory_is_not_a_ring_and_on_a_proc_file_ends_at_the_timeout() {
 
 #[test]
 fn remove_refuses_short_and_foreign_files_and_keeps_them() {
-    let scratch = Scratch::new();
-    let short = scratch.0.join("short");
+    let scratch = Scratch::new("edges").unwrap();
+    let short = scratch.path("short");
     std::fs::write(&short, b"abc").unwrap();
     assert!(matches!(
         shmlane::remove_at(&short),
         Err(Error::NotARing { .. })
     ));
     assert!(short.exists());
-    let empty = scratch.0.join("empty");
+    let empty = scratch.path("empty");
     std::fs::write(&empty, b"").unwrap();
     shmlane::remove_at(&empty).unwrap(); // a creator that died before fallocate
     assert!(!empty.exists());

@@ -19,6 +19,38 @@ pub fn unique_name(tag: &str) -> String {
     )
 }
 
+/// A fresh private directory under `/dev/shm`, removed with everything in it
+/// on drop.
+pub struct Scratch {
+    dir: std::path::PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> std::io::Result<Scratch> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::path::Path::new(shmlane::SHM_DIR).join(unique_name(tag));
+        std::fs::create_dir(&dir)?;
+        // Own it before anything can fail, so that drop cleans up.
+        let scratch = Scratch { dir };
+        std::fs::set_permissions(&scratch.dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(scratch)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    pub fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Removes the ring of this name when dropped, whatever the test did.
 pub struct RemoveRing(pub String);
 
