@@ -141,6 +141,8 @@ pub enum Error {
     Empty,
     /// The other side has closed or died, and (for consumers) the ring is drained.
     Disconnected,
+    /// A blocking call's timeout passed before a message (or a free slot) came.
+    Timeout,
     /// Shared memory holds values that break the ring's invariants.
     Corrupt {
         /// What was found.
@@ -199,6 +201,7 @@ impl fmt::Display for Error {
             Error::Full => f.write_str("ring is full"),
             Error::Empty => f.write_str("ring is empty"),
             Error::Disconnected => f.write_str("the other side of the ring has closed or died"),
+            Error::Timeout => f.write_str("timed out waiting on the ring"),
             Error::Corrupt { reason } => write!(f, "ring is corrupt: {reason}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }

@@ -29,6 +29,24 @@ pub struct RingInfo {
     pub created_ns: u64,
     /// Every participant record of the table.
     pub participants: Vec<ParticipantInfo>,
+    /// Wait line 0, "data available": consumers sleep on it, producers wake it.
+    pub data_waits: WaitInfo,
+    /// Wait line 1, "space available": producers sleep on it, consumers wake it.
+    pub space_waits: WaitInfo,
+}
+
+/// What a wait line says: who waits on it and how often sleeping happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitInfo {
+    /// Handles announced as waiting right now.
+    pub waiters: u32,
+    /// Handles registered as sleepers (their wakers check for waiters after
+    /// every publish).
+    pub sleepers: u32,
+    /// How many times a waiter went to sleep on the futex.
+    pub sleeps: u64,
+    /// How many times a waker called `FUTEX_WAKE`.
+    pub wakes: u64,
 }
 
 impl RingInfo {
@@ -136,6 +154,26 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
         creator_pid: header.creator_pid,
         created_ns: header.creation_time_ns,
         participants,
+        data_waits: wait_line(region, layout::DATA_WAIT_LINE_OFFSET),
+        space_waits: wait_line(region, layout::SPACE_WAIT_LINE_OFFSET),
+    }
+}
+
+fn wait_line(region: &Region, offset: usize) -> WaitInfo {
+    // Ordering: Relaxed; counters, read as a snapshot.
+    WaitInfo {
+        waiters: region
+            .u32_at(offset + layout::WAIT_WAITERS)
+            .load(Ordering::Relaxed),
+        sleepers: region
+            .u32_at(offset + layout::WAIT_SLEEPERS)
+            .load(Ordering::Relaxed),
+        sleeps: region
+            .u64_at(offset + layout::WAIT_SLEEPS)
+            .load(Ordering::Relaxed),
+        wakes: region
+            .u64_at(offset + layout::WAIT_WAKES)
+            .load(Ordering::Relaxed),
     }
 }
 

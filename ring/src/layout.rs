@@ -169,9 +169,34 @@ pub struct WaitLine {
     pub sleeps: u64,
     /// Number of wake calls made.
     pub wakes: u64,
+    /// Number of handles registered as sleepers on this line: while it is not
+    /// zero, the waking side checks for waiters after every publish.
+    pub sleepers: u32,
     /// Reserved, zero.
-    pub reserved: [u8; 104],
+    pub reserved0: u32,
+    /// Registration epoch: bumped by every registration and deregistration of a
+    /// sleeper, so that waking handles notice and acknowledge the change.
+    pub epoch: u64,
+    /// Reserved, zero.
+    pub reserved: [u8; 88],
 }
+
+/// Offset of [`WaitLine::futex`] inside a wait line.
+pub const WAIT_FUTEX: usize = 0;
+/// Offset of [`WaitLine::waiters`] inside a wait line.
+pub const WAIT_WAITERS: usize = 4;
+/// Offset of [`WaitLine::sleeps`] inside a wait line.
+pub const WAIT_SLEEPS: usize = 8;
+/// Offset of [`WaitLine::wakes`] inside a wait line.
+pub const WAIT_WAKES: usize = 16;
+/// Offset of [`WaitLine::sleepers`] inside a wait line.
+pub const WAIT_SLEEPERS: usize = 24;
+/// Offset of [`WaitLine::epoch`] inside a wait line.
+pub const WAIT_EPOCH: usize = 32;
+/// Offset of wait line 0, "data available": consumers wait, producers wake.
+pub const DATA_WAIT_LINE_OFFSET: usize = WAIT_LINES_OFFSET;
+/// Offset of wait line 1, "space available": producers wait, consumers wake.
+pub const SPACE_WAIT_LINE_OFFSET: usize = WAIT_LINES_OFFSET + LINE_SIZE;
 
 /// A participant record: one per producer or consumer handle, one line each.
 ///
@@ -196,8 +221,11 @@ pub struct ParticipantRecord {
     /// Reserved for crash recovery of MPMC rings: the position the owner is
     /// claiming or holding.
     pub claim: u64,
+    /// The wait-line epoch this handle last acknowledged as a waker (producers:
+    /// of the data line; consumers: of the space line). Reset to 0 by each claim.
+    pub wake_ack: u64,
     /// Reserved, zero.
-    pub reserved: [u8; 72],
+    pub reserved: [u8; 64],
 }
 
 /// Offset of [`ParticipantRecord::owner`] inside a record.
@@ -206,6 +234,8 @@ pub const RECORD_OWNER: usize = 0;
 pub const RECORD_PID: usize = 8;
 /// Offset of [`ParticipantRecord::joined_ns`] inside a record.
 pub const RECORD_JOINED_NS: usize = 16;
+/// Offset of [`ParticipantRecord::wake_ack`] inside a record.
+pub const RECORD_WAKE_ACK: usize = 56;
 
 /// Slot header of an SPSC slot: the message length, then the payload.
 #[repr(C)]
@@ -734,12 +764,18 @@ const _: () = {
     assert!(offset_of!(WaitLine, futex) == 0);
     assert!(offset_of!(WaitLine, waiters) == 4);
     assert!(offset_of!(WaitLine, sleeps) == 8);
-    assert!(offset_of!(WaitLine, wakes) == 16);
+    assert!(offset_of!(WaitLine, futex) == WAIT_FUTEX);
+    assert!(offset_of!(WaitLine, waiters) == WAIT_WAITERS);
+    assert!(offset_of!(WaitLine, sleeps) == WAIT_SLEEPS);
+    assert!(offset_of!(WaitLine, wakes) == WAIT_WAKES);
+    assert!(offset_of!(WaitLine, sleepers) == WAIT_SLEEPERS);
+    assert!(offset_of!(WaitLine, epoch) == WAIT_EPOCH);
 
     assert!(size_of::<ParticipantRecord>() == PARTICIPANT_RECORD_SIZE);
     assert!(offset_of!(ParticipantRecord, owner) == RECORD_OWNER);
     assert!(offset_of!(ParticipantRecord, pid) == RECORD_PID);
     assert!(offset_of!(ParticipantRecord, joined_ns) == RECORD_JOINED_NS);
+    assert!(offset_of!(ParticipantRecord, wake_ack) == RECORD_WAKE_ACK);
     assert!(offset_of!(ParticipantRecord, cursor) == 24);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);

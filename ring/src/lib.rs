@@ -31,7 +31,8 @@
 //!
 //! Modules, one per concern: [`layout`] (the byte layout), `sync` (std or loom
 //! atomics), `region` (the mapping), `shm` (files), `participants` (liveness),
-//! [`spsc`] (the algorithm), `info` (reading a ring without joining it).
+//! [`spsc`] and [`mpmc`] (the algorithms), `wait` (blocking waits on a futex),
+//! `info` (reading a ring without joining it).
 
 mod error;
 mod handle;
@@ -43,11 +44,13 @@ mod region;
 mod shm;
 pub mod spsc;
 mod sync;
+mod wait;
 
 #[cfg(not(loom))]
 mod info;
 
 pub use error::{Error, Role};
+pub use wait::WaitStrategy;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]
@@ -57,6 +60,6 @@ pub use layout::{Geometry, Kind};
 pub use shm::Ring;
 
 #[cfg(not(loom))]
-pub use info::{info, info_at, ParticipantInfo, ParticipantState, RingInfo};
+pub use info::{info, info_at, ParticipantInfo, ParticipantState, RingInfo, WaitInfo};
 #[cfg(not(loom))]
 pub use shm::{path_for, remove, remove_at, OpenOptions, RingOptions, MAX_NAME_LEN, SHM_DIR};

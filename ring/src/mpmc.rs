@@ -27,13 +27,16 @@
 //! `docs/design.md` gives the orderings.
 
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use crate::error::{Error, Role};
 use crate::handle::{read_len, write_len, Attached};
 use crate::layout::{Kind, STAMP_SKIP};
 use crate::participants::{count_join, Membership, PeerState, RoleWatch};
 use crate::region::{BodyMut, BodyRef};
+use crate::shm::Shared;
 use crate::sync::{Arc, Ordering, PUBLISH};
+use crate::wait::{block_on, Blocking, Line, Sleeper, WaitStrategy, Waker};
 
 // A lost race is retried at once. Under loom the hint is a yield: the model
 // checker must let the thread that won move on, or a stale load of a position
@@ -83,7 +86,10 @@ fn corrupt_stamp(position: u64, stamp: u64) -> Error {
 pub struct Producer {
     ring: Attached,
     consumers: RoleWatch,
-    // Dropped after `Drop::drop` marks the record closed.
+    /// Wakes consumers sleeping on the data line after each commit.
+    waker: Waker,
+    /// Sleeps on the space line in blocking calls.
+    sleeper: Sleeper,
     membership: Membership,
 }
 
@@ -102,10 +108,13 @@ impl Producer {
         let ring = Attached::new(Arc::clone(&ring.shared), Kind::Mpmc)?;
         let membership = Membership::claim_any(&ring.shared, Role::Producer)?;
         count_join(&ring.shared, Role::Producer);
+        let region = &ring.shared.region;
         Ok(Producer {
-            ring,
             consumers: RoleWatch::new(Role::Consumer),
+            waker: Waker::new(region, Line::Data, membership.record()),
+            sleeper: Sleeper::new(region, Line::Space),
             membership,
+            ring,
         })
     }
 
@@ -206,6 +215,12 @@ impl Producer {
         self.ring.slots.stamp(position).store(stamp, PUBLISH);
     }
 
+    /// After a commit (of one slot or a batch): wakes sleeping consumers, if any.
+    #[inline]
+    fn notify(&mut self) {
+        self.waker.notify(&self.ring.shared);
+    }
+
     /// Reserves the next slot for writing in place.
     ///
     /// The guard dereferences to the slot's `max_payload` bytes. Call
@@ -220,13 +235,7 @@ impl Producer {
     #[inline]
     pub fn try_reserve(&mut self) -> Result<WriteSlot<'_>, Error> {
         let (position, _) = self.claim(1)?;
-        let body = self.ring.slots.body_mut(position);
-        Ok(WriteSlot {
-            producer: self,
-            position,
-            body,
-            committed: false,
-        })
+        Ok(self.slot_at(position))
     }
 
     /// Reserves up to `max` consecutive free slots with one claim.
@@ -241,6 +250,10 @@ impl Producer {
         } else {
             self.claim(max as u64)?
         };
+        Ok(self.batch_at(position, count))
+    }
+
+    fn batch_at(&mut self, position: u64, count: u64) -> WriteBatch<'_> {
         if !self.ring.fixed_size {
             for offset in 0..count {
                 let mut body = self.ring.slots.body_mut(position.wrapping_add(offset));
@@ -248,12 +261,12 @@ impl Producer {
                 write_len(unsafe { body.bytes() }, 0);
             }
         }
-        Ok(WriteBatch {
+        WriteBatch {
             producer: self,
             position,
             count: count as usize,
             published: 0,
-        })
+        }
     }
 
     /// Copies `message` into the next slot and publishes it.
@@ -269,6 +282,68 @@ impl Producer {
         slot.commit(message.len())
     }
 
+    /// Reserves the next slot, waiting up to `timeout` for one to be free
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no slot came free in time; otherwise as
+    /// [`Producer::try_reserve`] (never [`Error::Full`]).
+    pub fn reserve(&mut self, timeout: Option<Duration>) -> Result<WriteSlot<'_>, Error> {
+        let (position, _) = block_on(self, timeout, |producer| producer.claim(1))?;
+        Ok(self.slot_at(position))
+    }
+
+    fn slot_at(&mut self, position: u64) -> WriteSlot<'_> {
+        let body = self.ring.slots.body_mut(position);
+        WriteSlot {
+            producer: self,
+            position,
+            body,
+            committed: false,
+        }
+    }
+
+    /// Reserves up to `max` consecutive free slots, waiting up to `timeout` for
+    /// at least one.
+    ///
+    /// # Errors
+    /// As [`Producer::reserve`].
+    pub fn reserve_batch(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<WriteBatch<'_>, Error> {
+        let (position, count) = if max == 0 {
+            (0, 0)
+        } else {
+            block_on(self, timeout, |producer| producer.claim(max as u64))?
+        };
+        Ok(self.batch_at(position, count))
+    }
+
+    /// Copies `message` into the next slot and publishes it, waiting up to
+    /// `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] or [`Error::WrongMessageSize`] for a message
+    /// the ring cannot carry; otherwise as [`Producer::reserve`].
+    pub fn send(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.ring.check_len(message.len())?;
+        let mut slot = self.reserve(timeout)?;
+        slot[..message.len()].copy_from_slice(message);
+        slot.commit(message.len())
+    }
+
+    /// How the blocking calls wait (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.sleeper.strategy()
+    }
+
+    /// Sets how the blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.sleeper.set_strategy(strategy);
+    }
+
     /// Whether every consumer that ever joined has closed or died (a fresh look).
     pub fn is_disconnected(&mut self) -> bool {
         self.consumers = RoleWatch::new(Role::Consumer);
@@ -276,9 +351,30 @@ impl Producer {
     }
 }
 
+impl Blocking for Producer {
+    fn shared(&self) -> &Shared {
+        &self.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.sleeper
+    }
+    fn look_at_peers_now(&mut self) {
+        self.consumers = RoleWatch::new(Role::Consumer);
+    }
+    fn prepare_to_sleep(&mut self) {
+        // As for `Consumer`.
+        self.look_at_peers_now();
+    }
+}
+
 impl Drop for Producer {
     fn drop(&mut self) {
         self.membership.leave(&self.ring.shared.region);
+        // Consumers asleep on an empty ring wake to see whether we were the last.
+        self.waker.wake_on_leave(&self.ring.shared);
     }
 }
 
@@ -315,6 +411,7 @@ impl WriteSlot<'_> {
         }
         self.committed = true;
         self.producer.publish(self.position, false);
+        self.producer.notify();
         Ok(())
     }
 }
@@ -324,6 +421,8 @@ impl Drop for WriteSlot<'_> {
     fn drop(&mut self) {
         if !self.committed {
             self.producer.publish(self.position, true);
+            // Sleeping consumers wake to skip it and reach the slots after it.
+            self.producer.notify();
         }
     }
 }
@@ -432,21 +531,27 @@ impl WriteBatch<'_> {
     /// are handed on marked to be skipped.
     #[inline]
     pub fn commit_first(mut self, count: usize) {
-        let count = count.min(self.count);
-        for index in 0..count {
+        self.publish_all(count.min(self.count));
+    }
+
+    /// Publishes the first `committed` slots, marks the rest to be skipped, and
+    /// wakes sleeping consumers once for the whole batch.
+    #[inline]
+    fn publish_all(&mut self, committed: usize) {
+        for index in self.published..self.count {
             self.producer
-                .publish(self.position.wrapping_add(index as u64), false);
+                .publish(self.position.wrapping_add(index as u64), index >= committed);
         }
-        self.published = count;
+        if self.published < self.count {
+            self.published = self.count;
+            self.producer.notify();
+        }
     }
 }
 
 impl Drop for WriteBatch<'_> {
     fn drop(&mut self) {
-        for index in self.published..self.count {
-            self.producer
-                .publish(self.position.wrapping_add(index as u64), true);
-        }
+        self.publish_all(0);
     }
 }
 
@@ -460,6 +565,10 @@ pub struct Consumer {
     /// A claimed message handed back unread by `try_recv` (its buffer was too
     /// small): the next read returns it.
     held: Option<u64>,
+    /// Wakes producers sleeping on the space line after each release.
+    waker: Waker,
+    /// Sleeps on the data line in blocking calls.
+    sleeper: Sleeper,
     membership: Membership,
 }
 
@@ -483,11 +592,14 @@ impl Consumer {
         let ring = Attached::new(Arc::clone(&ring.shared), Kind::Mpmc)?;
         let membership = Membership::claim_any(&ring.shared, Role::Consumer)?;
         count_join(&ring.shared, Role::Consumer);
+        let region = &ring.shared.region;
         Ok(Consumer {
-            ring,
             producers: RoleWatch::new(Role::Producer),
             held: None,
+            waker: Waker::new(region, Line::Space, membership.record()),
+            sleeper: Sleeper::new(region, Line::Data),
             membership,
+            ring,
         })
     }
 
@@ -593,9 +705,10 @@ impl Consumer {
         }
     }
 
-    /// Frees `count` slots from `position` for the producers of the next lap.
+    /// Frees `count` slots from `position` for the producers of the next lap,
+    /// and wakes sleeping producers, if any.
     #[inline]
-    fn release_slots(&self, position: u64, count: u64) {
+    fn release_slots(&mut self, position: u64, count: u64) {
         for offset in 0..count {
             let slot = position.wrapping_add(offset);
             // Ordering: Release, pairs with the Acquire load of the stamp in
@@ -605,6 +718,7 @@ impl Consumer {
                 .stamp(slot)
                 .store(slot.wrapping_add(self.ring.capacity), Ordering::Release);
         }
+        self.waker.notify(&self.ring.shared);
     }
 
     /// The length of the message at `position`, if within bounds.
@@ -640,6 +754,12 @@ impl Consumer {
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadSlot<'_>, Error> {
         let (position, _) = self.claim(1)?;
+        self.slot_at(position)
+    }
+
+    /// The guard of the claimed message at `position`, if its length is sound.
+    #[inline]
+    fn slot_at(&mut self, position: u64) -> Result<ReadSlot<'_>, Error> {
         let body = self.ring.slots.body_ref(position);
         match self.message_len(&body) {
             Some(len) => Ok(ReadSlot {
@@ -666,6 +786,12 @@ impl Consumer {
         } else {
             self.claim(max as u64)?
         };
+        self.batch_at(position, count)
+    }
+
+    /// The batch of claimed messages from `position`, if every length is sound.
+    #[inline]
+    fn batch_at(&mut self, position: u64, count: u64) -> Result<ReadBatch<'_>, Error> {
         for offset in 0..count {
             let body = self.ring.slots.body_ref(position.wrapping_add(offset));
             if self.message_len(&body).is_none() {
@@ -702,10 +828,97 @@ impl Consumer {
         Ok(len)
     }
 
+    /// Borrows the next message in place, waiting up to `timeout` for one
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no message came in time; otherwise as
+    /// [`Consumer::try_read`] (never [`Error::Empty`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlane::{mpmc, Error, Ring, RingOptions};
+    /// # let name = format!("doc-mpmc-read-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::mpmc(16, 64, 4))?;
+    /// let mut consumer = mpmc::Consumer::join(&ring)?;
+    /// let producer = mpmc::Producer::join(&ring)?;
+    /// let timed_out = matches!(consumer.read(Some(Duration::from_millis(10))), Err(Error::Timeout));
+    /// assert!(timed_out);
+    /// drop(producer); // the last producer leaves: nothing more will come
+    /// assert!(matches!(consumer.read(None), Err(Error::Disconnected)));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn read(&mut self, timeout: Option<Duration>) -> Result<ReadSlot<'_>, Error> {
+        let (position, _) = block_on(self, timeout, |consumer| consumer.claim(1))?;
+        self.slot_at(position)
+    }
+
+    /// Borrows up to `max` consecutive messages, waiting up to `timeout` for at
+    /// least one.
+    ///
+    /// # Errors
+    /// As [`Consumer::read`].
+    pub fn read_batch(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ReadBatch<'_>, Error> {
+        let (position, count) = if max == 0 {
+            (0, 0)
+        } else {
+            block_on(self, timeout, |consumer| consumer.claim(max as u64))?
+        };
+        self.batch_at(position, count)
+    }
+
+    /// Copies the next message into `buffer` and releases its slot, waiting up
+    /// to `timeout` for one; returns its length.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_recv`] and [`Consumer::read`].
+    pub fn recv(&mut self, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
+        let (position, _) = block_on(self, timeout, |consumer| consumer.claim(1))?;
+        // The claim is ours: hand it to `try_recv` as a held message.
+        self.held = Some(position);
+        self.try_recv(buffer)
+    }
+
+    /// How the blocking calls wait (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.sleeper.strategy()
+    }
+
+    /// Sets how the blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.sleeper.set_strategy(strategy);
+    }
+
     /// Whether every producer that ever joined has closed or died (a fresh look).
     pub fn is_disconnected(&mut self) -> bool {
         self.producers = RoleWatch::new(Role::Producer);
         self.producers.check(&self.ring.shared) == PeerState::Gone
+    }
+}
+
+impl Blocking for Consumer {
+    fn shared(&self) -> &Shared {
+        &self.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.sleeper
+    }
+    fn look_at_peers_now(&mut self) {
+        self.producers = RoleWatch::new(Role::Producer);
+    }
+    fn prepare_to_sleep(&mut self) {
+        // A producer's leaving does not move the join count, so the rate-limited
+        // watch could miss it for up to a millisecond.
+        self.look_at_peers_now();
     }
 }
 
@@ -715,6 +928,8 @@ impl Drop for Consumer {
             self.release_slots(position, 1); // never read: lost with the consumer
         }
         self.membership.leave(&self.ring.shared.region);
+        // Producers asleep on a full ring wake to see whether we were the last.
+        self.waker.wake_on_leave(&self.ring.shared);
     }
 }
 

@@ -48,8 +48,9 @@ pub(crate) struct Membership {
     owner_word: u64,
     /// The file description whose OFD lock proves this handle alive; closing it
     /// (on drop, or by the kernel when the process dies) releases the lock.
+    /// `None` once the handle has left.
     #[cfg(not(loom))]
-    _lock: std::fs::File,
+    lock: Option<std::fs::File>,
 }
 
 impl Membership {
@@ -71,7 +72,7 @@ impl Membership {
         Ok(Membership {
             record: index,
             owner_word,
-            _lock: lock,
+            lock: Some(lock),
         })
     }
 
@@ -108,7 +109,7 @@ impl Membership {
                 return Ok(Membership {
                     record: index,
                     owner_word,
-                    _lock: lock,
+                    lock: Some(lock),
                 });
             }
         }
@@ -144,9 +145,16 @@ impl Membership {
         Err(Error::TooManyParticipants { max: count })
     }
 
-    /// Marks the record closed. Everything the handle published before this call
-    /// is visible to a peer that sees the record closed.
-    pub(crate) fn leave(&self, region: &Region) {
+    /// Index of the claimed record in the participant table.
+    pub(crate) fn record(&self) -> u32 {
+        self.record
+    }
+
+    /// Marks the record closed, then releases its lock. Everything the handle
+    /// published before this call is visible to a peer that sees the record
+    /// closed; once it returns, a peer's lock test says the handle is gone, so
+    /// the caller may wake sleeping peers to notice.
+    pub(crate) fn leave(&mut self, region: &Region) {
         let (generation, role, _) = owner_parts(self.owner_word);
         let owner =
             region.u64_at(region.geometry().record_offset(self.record) + layout::RECORD_OWNER);
@@ -160,6 +168,8 @@ impl Membership {
             Ordering::Release,
             Ordering::Relaxed,
         );
+        #[cfg(not(loom))]
+        drop(self.lock.take());
     }
 }
 
@@ -179,6 +189,11 @@ fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Erro
     region
         .u64_at(record + layout::RECORD_JOINED_NS)
         .store(crate::shm::unix_time_ns(), Ordering::Relaxed);
+    // A new owner has acknowledged no wait-line epoch yet; a sleeper that sees
+    // the claim must not take the previous owner's acknowledgement for ours.
+    region
+        .u64_at(record + layout::RECORD_WAKE_ACK)
+        .store(0, Ordering::Relaxed);
     // Ordering: AcqRel. Release publishes pid and join time to readers that
     // Acquire the owner word (`info`); Acquire as for the load above.
     owner

@@ -289,16 +289,19 @@ mod heap {
             u64s.insert(layout::HEAD_OFFSET, AtomicU64::new(0));
             for line in 0..2 {
                 let offset = layout::WAIT_LINES_OFFSET + line * layout::LINE_SIZE;
-                u32s.insert(offset, AtomicU32::new(0));
-                u32s.insert(offset + 4, AtomicU32::new(0));
-                u64s.insert(offset + 8, AtomicU64::new(0));
-                u64s.insert(offset + 16, AtomicU64::new(0));
+                u32s.insert(offset + layout::WAIT_FUTEX, AtomicU32::new(0));
+                u32s.insert(offset + layout::WAIT_WAITERS, AtomicU32::new(0));
+                u64s.insert(offset + layout::WAIT_SLEEPS, AtomicU64::new(0));
+                u64s.insert(offset + layout::WAIT_WAKES, AtomicU64::new(0));
+                u32s.insert(offset + layout::WAIT_SLEEPERS, AtomicU32::new(0));
+                u64s.insert(offset + layout::WAIT_EPOCH, AtomicU64::new(0));
             }
             for index in 0..geometry.participant_count {
                 let record = geometry.record_offset(index);
                 u64s.insert(record + layout::RECORD_OWNER, AtomicU64::new(0));
                 u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
+                u64s.insert(record + layout::RECORD_WAKE_ACK, AtomicU64::new(0));
             }
             if geometry.kind == layout::Kind::Mpmc {
                 for position in 0..geometry.capacity {

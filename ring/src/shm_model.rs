@@ -13,6 +13,19 @@ use crate::sync::Arc;
 /// What the handles share: here only the heap region.
 pub(crate) struct Shared {
     pub(crate) region: Region,
+    /// The futex model of `wait`: sleepers wait on the condition variable.
+    pub(crate) futex_lock: loom::sync::Mutex<()>,
+    pub(crate) futex_wakes: loom::sync::Condvar,
+}
+
+impl Shared {
+    fn on_heap(geometry: Geometry) -> Shared {
+        Shared {
+            region: Region::on_heap(geometry),
+            futex_lock: loom::sync::Mutex::new(()),
+            futex_wakes: loom::sync::Condvar::new(),
+        }
+    }
 }
 
 pub(crate) fn unix_time_ns() -> u64 {
@@ -34,9 +47,7 @@ impl Ring {
     pub fn spsc_on_heap(capacity: u64, slot_size: u64, fixed_size: bool) -> Result<Ring, Error> {
         let geometry = Geometry::new(Kind::Spsc, capacity, slot_size, 2, fixed_size)?;
         Ok(Ring {
-            shared: Arc::new(Shared {
-                region: Region::on_heap(geometry),
-            }),
+            shared: Arc::new(Shared::on_heap(geometry)),
         })
     }
 
@@ -52,9 +63,7 @@ impl Ring {
     ) -> Result<Ring, Error> {
         let geometry = Geometry::new(Kind::Mpmc, capacity, slot_size, participants, fixed_size)?;
         Ok(Ring {
-            shared: Arc::new(Shared {
-                region: Region::on_heap(geometry),
-            }),
+            shared: Arc::new(Shared::on_heap(geometry)),
         })
     }
 

@@ -17,6 +17,7 @@
 //! `docs/design.md` gives the full argument.
 
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use crate::error::{Error, Role};
 use crate::handle::{read_len, write_len, Attached};
@@ -25,6 +26,7 @@ use crate::participants::{Membership, PeerState, PeerWatch};
 use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
 use crate::sync::{Arc, Ordering, PUBLISH};
+use crate::wait::{block_on, Blocking, Line, Sleeper, WaitStrategy, Waker};
 
 /// Participant record of the producer in an SPSC ring.
 const PRODUCER_RECORD: u32 = 0;
@@ -77,8 +79,10 @@ pub struct Producer {
     /// Last `head` read from shared memory.
     cached_head: u64,
     consumer: PeerWatch,
-    // Dropped after `Drop::drop` marks the record closed: closing the lock's
-    // description is the last thing a producer does.
+    /// Wakes consumers sleeping on the data line after each publish.
+    waker: Waker,
+    /// Sleeps on the space line in blocking calls.
+    sleeper: Sleeper,
     membership: Membership,
 }
 
@@ -105,10 +109,13 @@ impl Producer {
     pub(crate) fn attach(shared: Arc<Shared>) -> Result<Producer, Error> {
         let ring = Attached::new(shared, Kind::Spsc)?;
         let membership = Membership::claim(&ring.shared, PRODUCER_RECORD, Role::Producer)?;
+        let region = &ring.shared.region;
         let mut producer = Producer {
             tail: 0,
             cached_head: 0,
             consumer: PeerWatch::new(CONSUMER_RECORD),
+            waker: Waker::new(region, Line::Data, PRODUCER_RECORD),
+            sleeper: Sleeper::new(region, Line::Space),
             membership,
             ring,
         };
@@ -180,6 +187,7 @@ impl Producer {
         // `Consumer::refresh_tail`: the slot bytes written before this store are
         // visible to the consumer once it sees the new tail.
         self.ring.tail_word().store(self.tail, PUBLISH);
+        self.waker.notify(&self.ring.shared);
     }
 
     /// Reserves the next slot for writing in place.
@@ -243,6 +251,73 @@ impl Producer {
         slot.commit(message.len())
     }
 
+    /// Reserves the next slot, waiting up to `timeout` for one to be free
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no slot came free in time; otherwise as
+    /// [`Producer::try_reserve`] (never [`Error::Full`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlane::{spsc, Ring, RingOptions, Error};
+    /// # let name = format!("doc-reserve-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc(2, 16))?;
+    /// let mut producer = spsc::Producer::join(&ring)?;
+    /// let _consumer = spsc::Consumer::join(&ring)?;
+    /// producer.send(b"one", None)?;
+    /// producer.send(b"two", None)?;
+    /// // Full, and nobody reads: the wait ends at the timeout.
+    /// let result = producer.reserve(Some(Duration::from_millis(10)));
+    /// assert!(matches!(result, Err(Error::Timeout)));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn reserve(&mut self, timeout: Option<Duration>) -> Result<WriteSlot<'_>, Error> {
+        block_on(self, timeout, |producer| producer.free_slots(1))?;
+        self.try_reserve()
+    }
+
+    /// Reserves up to `max` consecutive slots, waiting up to `timeout` for at
+    /// least one to be free.
+    ///
+    /// # Errors
+    /// As [`Producer::reserve`].
+    pub fn reserve_batch(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<WriteBatch<'_>, Error> {
+        if max > 0 {
+            block_on(self, timeout, |producer| producer.free_slots(1))?;
+        }
+        self.try_reserve_batch(max)
+    }
+
+    /// Copies `message` into the next slot and publishes it, waiting up to
+    /// `timeout` for a free slot.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] or [`Error::WrongMessageSize`] for a message
+    /// the ring cannot carry; otherwise as [`Producer::reserve`].
+    pub fn send(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.ring.check_len(message.len())?;
+        let mut slot = self.reserve(timeout)?;
+        slot[..message.len()].copy_from_slice(message);
+        slot.commit(message.len())
+    }
+
+    /// How the blocking calls wait (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.sleeper.strategy()
+    }
+
+    /// Sets how the blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.sleeper.set_strategy(strategy);
+    }
+
     /// Whether the consumer has closed or died (as of a fresh look at its lock).
     pub fn is_disconnected(&mut self) -> bool {
         self.consumer = PeerWatch::new(CONSUMER_RECORD);
@@ -250,9 +325,26 @@ impl Producer {
     }
 }
 
+impl Blocking for Producer {
+    fn shared(&self) -> &Shared {
+        &self.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.sleeper
+    }
+    fn look_at_peers_now(&mut self) {
+        self.consumer = PeerWatch::new(CONSUMER_RECORD);
+    }
+}
+
 impl Drop for Producer {
     fn drop(&mut self) {
         self.membership.leave(&self.ring.shared.region);
+        // A consumer asleep on an empty ring wakes to find us gone.
+        self.waker.wake_on_leave(&self.ring.shared);
     }
 }
 
@@ -408,6 +500,10 @@ pub struct Consumer {
     /// Last `tail` read from shared memory.
     cached_tail: u64,
     producer: PeerWatch,
+    /// Wakes producers sleeping on the space line after each release.
+    waker: Waker,
+    /// Sleeps on the data line in blocking calls.
+    sleeper: Sleeper,
     membership: Membership,
 }
 
@@ -432,10 +528,13 @@ impl Consumer {
     pub(crate) fn attach(shared: Arc<Shared>) -> Result<Consumer, Error> {
         let ring = Attached::new(shared, Kind::Spsc)?;
         let membership = Membership::claim(&ring.shared, CONSUMER_RECORD, Role::Consumer)?;
+        let region = &ring.shared.region;
         let mut consumer = Consumer {
             head: 0,
             cached_tail: 0,
             producer: PeerWatch::new(PRODUCER_RECORD),
+            waker: Waker::new(region, Line::Space, CONSUMER_RECORD),
+            sleeper: Sleeper::new(region, Line::Data),
             membership,
             ring,
         };
@@ -502,6 +601,7 @@ impl Consumer {
         // `Producer::refresh_head`: our reads of the slots happen before the
         // producer reuses them.
         self.ring.head_word().store(self.head, Ordering::Release);
+        self.waker.notify(&self.ring.shared);
     }
 
     /// The message at `position` with its length bounded, or `None` if the
@@ -603,6 +703,76 @@ impl Consumer {
         Ok(len)
     }
 
+    /// Borrows the next message in place, waiting up to `timeout` for one
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when no message came in time; otherwise as
+    /// [`Consumer::try_read`] (never [`Error::Empty`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
+    /// # let name = format!("doc-read-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc(64, 64))?;
+    /// let mut consumer = spsc::Consumer::join(&ring)?;
+    /// consumer.set_wait_strategy(WaitStrategy::sleeping());
+    /// let writer = std::thread::spawn({
+    ///     let ring = ring.clone();
+    ///     move || {
+    ///         let mut producer = spsc::Producer::join(&ring)?;
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         producer.send(b"late", None)
+    ///     }
+    /// });
+    /// let message = consumer.read(Some(Duration::from_secs(10)))?; // sleeps until it comes
+    /// assert_eq!(&*message, b"late");
+    /// # drop(message);
+    /// # writer.join().unwrap()?;
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn read(&mut self, timeout: Option<Duration>) -> Result<ReadSlot<'_>, Error> {
+        block_on(self, timeout, |consumer| consumer.available(1))?;
+        self.try_read()
+    }
+
+    /// Borrows up to `max` messages, waiting up to `timeout` for at least one.
+    ///
+    /// # Errors
+    /// As [`Consumer::read`].
+    pub fn read_batch(
+        &mut self,
+        max: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ReadBatch<'_>, Error> {
+        if max > 0 {
+            block_on(self, timeout, |consumer| consumer.available(1))?;
+        }
+        self.try_read_batch(max)
+    }
+
+    /// Copies the next message into `buffer` and releases its slot, waiting up
+    /// to `timeout` for one; returns its length.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_recv`] and [`Consumer::read`].
+    pub fn recv(&mut self, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
+        block_on(self, timeout, |consumer| consumer.available(1))?;
+        self.try_recv(buffer)
+    }
+
+    /// How the blocking calls wait (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.sleeper.strategy()
+    }
+
+    /// Sets how the blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.sleeper.set_strategy(strategy);
+    }
+
     /// Whether the producer has closed or died (as of a fresh look at its lock).
     pub fn is_disconnected(&mut self) -> bool {
         self.producer = PeerWatch::new(PRODUCER_RECORD);
@@ -610,9 +780,26 @@ impl Consumer {
     }
 }
 
+impl Blocking for Consumer {
+    fn shared(&self) -> &Shared {
+        &self.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.sleeper
+    }
+    fn look_at_peers_now(&mut self) {
+        self.producer = PeerWatch::new(PRODUCER_RECORD);
+    }
+}
+
 impl Drop for Consumer {
     fn drop(&mut self) {
         self.membership.leave(&self.ring.shared.region);
+        // A producer asleep on a full ring wakes to find us gone.
+        self.waker.wake_on_leave(&self.ring.shared);
     }
 }
 

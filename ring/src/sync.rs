@@ -72,6 +72,11 @@ macro_rules! atomic {
             pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
                 self.0.fetch_add(value, order)
             }
+
+            #[inline(always)]
+            pub(crate) fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_sub(value, order)
+            }
         }
     };
 }
