@@ -224,8 +224,13 @@ pub struct ParticipantRecord {
     /// The wait-line epoch this handle last acknowledged as a waker (producers:
     /// of the data line; consumers: of the space line). Reset to 0 by each claim.
     pub wake_ack: u64,
+    /// What the owner holds on the wait line it sleeps on (consumers: the data
+    /// line; producers: the space line), so that whoever takes a dead owner's
+    /// record over can undo it: bit 0, registered as a sleeper; bit 1,
+    /// announced as a waiter.
+    pub wait_state: u64,
     /// Reserved, zero.
-    pub reserved: [u8; 64],
+    pub reserved: [u8; 56],
 }
 
 /// Offset of [`ParticipantRecord::owner`] inside a record.
@@ -236,6 +241,12 @@ pub const RECORD_PID: usize = 8;
 pub const RECORD_JOINED_NS: usize = 16;
 /// Offset of [`ParticipantRecord::wake_ack`] inside a record.
 pub const RECORD_WAKE_ACK: usize = 56;
+/// Offset of [`ParticipantRecord::wait_state`] inside a record.
+pub const RECORD_WAIT_STATE: usize = 64;
+/// [`ParticipantRecord::wait_state`] bit: the owner is registered as a sleeper.
+pub const WAIT_STATE_REGISTERED: u64 = 1;
+/// [`ParticipantRecord::wait_state`] bit: the owner is announced as a waiter.
+pub const WAIT_STATE_WAITING: u64 = 2;
 
 /// Slot header of an SPSC slot: the message length, then the payload.
 #[repr(C)]
@@ -776,6 +787,7 @@ const _: () = {
     assert!(offset_of!(ParticipantRecord, pid) == RECORD_PID);
     assert!(offset_of!(ParticipantRecord, joined_ns) == RECORD_JOINED_NS);
     assert!(offset_of!(ParticipantRecord, wake_ack) == RECORD_WAKE_ACK);
+    assert!(offset_of!(ParticipantRecord, wait_state) == RECORD_WAIT_STATE);
     assert!(offset_of!(ParticipantRecord, cursor) == 24);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);

@@ -112,7 +112,7 @@ impl Producer {
         Ok(Producer {
             consumers: RoleWatch::new(Role::Consumer),
             waker: Waker::new(region, Line::Data, membership.record()),
-            sleeper: Sleeper::new(region, Line::Space),
+            sleeper: Sleeper::new(region, Line::Space, membership.record()),
             membership,
             ring,
         })
@@ -361,17 +361,15 @@ impl Blocking for Producer {
     fn sleeper_mut(&mut self) -> &mut Sleeper {
         &mut self.sleeper
     }
+    const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.consumers = RoleWatch::new(Role::Consumer);
-    }
-    fn prepare_to_sleep(&mut self) {
-        // As for `Consumer`.
-        self.look_at_peers_now();
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // Consumers asleep on an empty ring wake to see whether we were the last.
         self.waker.wake_on_leave(&self.ring.shared);
@@ -597,7 +595,7 @@ impl Consumer {
             producers: RoleWatch::new(Role::Producer),
             held: None,
             waker: Waker::new(region, Line::Space, membership.record()),
-            sleeper: Sleeper::new(region, Line::Data),
+            sleeper: Sleeper::new(region, Line::Data, membership.record()),
             membership,
             ring,
         })
@@ -912,13 +910,9 @@ impl Blocking for Consumer {
     fn sleeper_mut(&mut self) -> &mut Sleeper {
         &mut self.sleeper
     }
+    const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.producers = RoleWatch::new(Role::Producer);
-    }
-    fn prepare_to_sleep(&mut self) {
-        // A producer's leaving does not move the join count, so the rate-limited
-        // watch could miss it for up to a millisecond.
-        self.look_at_peers_now();
     }
 }
 
@@ -927,6 +921,7 @@ impl Drop for Consumer {
         if let Some(position) = self.held.take() {
             self.release_slots(position, 1); // never read: lost with the consumer
         }
+        self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // Producers asleep on a full ring wake to see whether we were the last.
         self.waker.wake_on_leave(&self.ring.shared);

@@ -180,7 +180,12 @@ fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Erro
     // claim's own Release) of the previous owner, so its position stores are
     // visible to us before we take over.
     let previous = owner.load(Ordering::Acquire);
-    let (generation, _, _) = owner_parts(previous);
+    let (generation, previous_role, previous_state) = owner_parts(previous);
+    if previous_state == STATE_ACTIVE {
+        // We hold the lock of a record still marked active: its owner died,
+        // perhaps asleep. Undo what it held on its wait line.
+        crate::wait::forget_dead_owner(region, record, previous_role);
+    }
     let claimed = owner_word(generation.wrapping_add(1), role_code(role), STATE_ACTIVE);
     // Ordering: Relaxed; published by the Release of the exchange below.
     region

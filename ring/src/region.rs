@@ -121,6 +121,31 @@ mod mapped {
             }
         }
 
+        /// Asks the CPU to start fetching the slot for `position` into its cache:
+        /// a waiting consumer overlaps the slot's cache miss with the position
+        /// word's. A prefetch is a hint, not a memory access, so it races with
+        /// nothing.
+        #[inline(always)]
+        pub(crate) fn prefetch(&self, position: u64) {
+            let ptr = self.body_ptr(position);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `_mm_prefetch` reads no memory and cannot fault; SSE is
+            // part of the x86-64 baseline.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    ptr.cast::<i8>(),
+                )
+            };
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: `prfm` is a hint: it reads no memory visibly, cannot
+            // fault, and touches no register but its address operand.
+            unsafe {
+                std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) ptr, options(nostack, preserves_flags, readonly));
+            };
+            #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+            let _ = ptr;
+        }
+
         /// The body of the slot for `position` (masked), for its reader.
         #[inline(always)]
         pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
@@ -259,6 +284,8 @@ mod heap {
             unsafe { self.region.as_ref() }.body_mut(position)
         }
 
+        pub(crate) fn prefetch(&self, _position: u64) {}
+
         pub(crate) fn body_ref(&self, position: u64) -> BodyRef {
             // SAFETY: the handle holding this table keeps the region alive.
             unsafe { self.region.as_ref() }.body_ref(position)
@@ -302,6 +329,7 @@ mod heap {
                 u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAKE_ACK, AtomicU64::new(0));
+                u64s.insert(record + layout::RECORD_WAIT_STATE, AtomicU64::new(0));
             }
             if geometry.kind == layout::Kind::Mpmc {
                 for position in 0..geometry.capacity {

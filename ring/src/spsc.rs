@@ -115,7 +115,7 @@ impl Producer {
             cached_head: 0,
             consumer: PeerWatch::new(CONSUMER_RECORD),
             waker: Waker::new(region, Line::Data, PRODUCER_RECORD),
-            sleeper: Sleeper::new(region, Line::Space),
+            sleeper: Sleeper::new(region, Line::Space, PRODUCER_RECORD),
             membership,
             ring,
         };
@@ -335,13 +335,22 @@ impl Blocking for Producer {
     fn sleeper_mut(&mut self) -> &mut Sleeper {
         &mut self.sleeper
     }
+    const WATCH_SEES_LEAVING: bool = true;
     fn look_at_peers_now(&mut self) {
         self.consumer = PeerWatch::new(CONSUMER_RECORD);
+    }
+    #[inline]
+    fn may_be_ready(&self) -> bool {
+        // Ordering: Relaxed; a hint only, the attempt that follows loads `head`
+        // with Acquire.
+        let head = self.ring.head_word().load(Ordering::Relaxed);
+        head != self.cached_head
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // A consumer asleep on an empty ring wakes to find us gone.
         self.waker.wake_on_leave(&self.ring.shared);
@@ -534,7 +543,7 @@ impl Consumer {
             cached_tail: 0,
             producer: PeerWatch::new(PRODUCER_RECORD),
             waker: Waker::new(region, Line::Space, CONSUMER_RECORD),
-            sleeper: Sleeper::new(region, Line::Data),
+            sleeper: Sleeper::new(region, Line::Data, CONSUMER_RECORD),
             membership,
             ring,
         };
@@ -790,13 +799,24 @@ impl Blocking for Consumer {
     fn sleeper_mut(&mut self) -> &mut Sleeper {
         &mut self.sleeper
     }
+    const WATCH_SEES_LEAVING: bool = true;
     fn look_at_peers_now(&mut self) {
         self.producer = PeerWatch::new(PRODUCER_RECORD);
+    }
+    #[inline]
+    fn may_be_ready(&self) -> bool {
+        // The slot we wait for: its cache miss then overlaps that of `tail`.
+        self.ring.slots.prefetch(self.head);
+        // Ordering: Relaxed; a hint only, the attempt that follows loads `tail`
+        // with Acquire.
+        let tail = self.ring.tail_word().load(Ordering::Relaxed);
+        tail != self.cached_tail
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // A producer asleep on a full ring wakes to find us gone.
         self.waker.wake_on_leave(&self.ring.shared);

@@ -17,10 +17,11 @@
 //! **Arming.** A SeqCst fence after every publish would cost a producer whose
 //! consumer never sleeps most of its throughput (measured: 36.5 → 9.9 M msg/s for
 //! 8-byte messages), so wakers only pay it while some handle is registered as a
-//! sleeper. A handle registers the first time it is about to sleep: it bumps
-//! `sleepers` and the line's `epoch`, and does not trust a sleep without a
-//! timeout until every waking participant has acknowledged that epoch in its
-//! record (`wake_ack`). A waker looks at the epoch (one Relaxed load of a line
+//! sleeper. A handle registers when a wait is about to sleep (it bumps `sleepers`
+//! and the line's `epoch`) and deregisters at its first blocking call that does
+//! not need to sleep; it does not trust a sleep without a short timeout until
+//! every waking participant has acknowledged its epoch in its record
+//! (`wake_ack`). A waker looks at the epoch (one Relaxed load of a line
 //! nobody writes on the hot path) after each publish; when it changes, it re-reads
 //! `sleepers`, arms or disarms, and stores the epoch as its acknowledgement. Until
 //! all wakers have acknowledged, a sleeper naps with a short, growing timeout
@@ -312,7 +313,11 @@ impl Waker {
             // waiter's announcement: our publish (before this fence) and its
             // `waiters` increment (before its fence) form a Dekker pair, so either
             // its re-check sees the publish or this load sees it waiting.
+            #[cfg(not(shmlane_weaken_wake))]
             fence(Ordering::SeqCst);
+            // Built with `--cfg shmlane_weaken_wake` the fence is left out, a
+            // deliberate bug (a wake-up can be lost) that the loom models of
+            // `loom-tests/tests/wait.rs` must catch: that shows they can fail.
             // Ordering: Relaxed; the fence above orders it.
             if self.words.waiters().load(Ordering::Relaxed) != 0 {
                 self.words.wake_all(shared);
@@ -348,19 +353,58 @@ impl Waker {
     }
 }
 
+/// Undoes the registration and announcement a dead owner of the participant
+/// record at `record` (of role code `role`) left on its wait line, as its
+/// record's `wait_state` says. The caller holds the record's lock, so nobody
+/// else cleans it at the same time.
+pub(crate) fn forget_dead_owner(region: &Region, record: usize, role: u64) {
+    let line = if role == role_code(Role::Consumer) {
+        Line::Data
+    } else if role == role_code(Role::Producer) {
+        Line::Space
+    } else {
+        return;
+    };
+    let state_word = region.u64_at(record + layout::RECORD_WAIT_STATE);
+    // Ordering: Relaxed; written by the dead owner, whose writes all happened
+    // before the lock we hold was released by its death.
+    let state = state_word.load(Ordering::Relaxed);
+    let words = WaitWords::new(region, line);
+    if state & layout::WAIT_STATE_WAITING != 0 {
+        // Ordering: Relaxed, as in `leave_waiters`.
+        words.waiters().fetch_sub(1, Ordering::Relaxed);
+    }
+    if state & layout::WAIT_STATE_REGISTERED != 0 {
+        // Ordering: as in `Sleeper::deregister_now`.
+        words.sleepers().fetch_sub(1, Ordering::Relaxed);
+        words.epoch().fetch_add(1, Ordering::AcqRel);
+    }
+    // Ordering: Relaxed; only the record's owner (now us) writes it.
+    state_word.store(0, Ordering::Relaxed);
+}
+
 /// The sleeping half, kept by a handle for the line it waits on.
 pub(crate) struct Sleeper {
     words: WaitWords,
+    /// This handle's `wait_state` word in its participant record: counts are
+    /// raised before the bit is set and the bit cleared before they are
+    /// lowered, so a death in between leaves a count too high (harmless: a
+    /// waker wakes in vain or stays armed), never one too low.
+    wait_state: NonNull<AtomicU64>,
     line: Line,
     strategy: WaitStrategy,
-    /// The epoch of our registration as a sleeper, once registered.
+    /// The epoch of our registration as a sleeper, while in a sleeping phase.
     registered: Option<u64>,
 }
 
 impl Sleeper {
-    pub(crate) fn new(region: &Region, line: Line) -> Sleeper {
+    /// The sleeper for `line` of a handle that owns participant record `record`.
+    pub(crate) fn new(region: &Region, line: Line, record: u32) -> Sleeper {
+        let wait_state =
+            region.u64_at(region.geometry().record_offset(record) + layout::RECORD_WAIT_STATE);
         Sleeper {
             words: WaitWords::new(region, line),
+            wait_state: NonNull::from(wait_state),
             line,
             strategy: WaitStrategy::default(),
             registered: None,
@@ -371,13 +415,9 @@ impl Sleeper {
         self.strategy
     }
 
-    /// Changes the strategy; one that never sleeps gives up the registration,
-    /// so that wakers stop paying for wake-up checks.
     pub(crate) fn set_strategy(&mut self, strategy: WaitStrategy) {
         self.strategy = strategy;
-        if !strategy.sleeps {
-            self.deregister();
-        }
+        self.deregister();
     }
 
     /// Registers as a sleeper (once): wakers arm when they see it.
@@ -392,13 +432,36 @@ impl Sleeper {
         let epoch = self.words.epoch().fetch_add(1, Ordering::AcqRel) + 1;
         // Ordering: SeqCst fence, paired with the one in `Waker::new`: see there.
         fence(Ordering::SeqCst);
+        self.set_wait_state(layout::WAIT_STATE_REGISTERED, true);
         self.registered = Some(epoch);
         epoch
     }
 
-    /// Gives up the registration, if any.
-    fn deregister(&mut self) {
+    /// Records in our participant record what we hold on the wait line.
+    fn set_wait_state(&self, bit: u64, on: bool) {
+        // SAFETY: points into our participant record, in the region the handle
+        // owning this sleeper keeps alive.
+        let word = unsafe { self.wait_state.as_ref() };
+        // Ordering: Relaxed; only we write it, and only a claimer of our record
+        // after our death reads it (`forget_dead_owner`).
+        let state = word.load(Ordering::Relaxed);
+        let state = if on { state | bit } else { state & !bit };
+        word.store(state, Ordering::Relaxed);
+    }
+
+    /// Gives up the registration, if any. Handles call it when they drop,
+    /// before the region can be unmapped.
+    #[inline]
+    pub(crate) fn deregister(&mut self) {
+        if self.registered.is_some() {
+            self.deregister_now();
+        }
+    }
+
+    #[cold]
+    fn deregister_now(&mut self) {
         if self.registered.take().is_some() {
+            self.set_wait_state(layout::WAIT_STATE_REGISTERED, false);
             // Ordering: Relaxed; published by the epoch bump below.
             self.words.sleepers().fetch_sub(1, Ordering::Relaxed);
             // Ordering: AcqRel, as in `register`: wakers disarm once they see it.
@@ -431,12 +494,6 @@ impl Sleeper {
     }
 }
 
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        self.deregister();
-    }
-}
-
 /// A handle that can block: what [`block_on`] needs of it.
 pub(crate) trait Blocking {
     /// The ring's shared state.
@@ -445,12 +502,17 @@ pub(crate) trait Blocking {
     fn sleeper(&self) -> &Sleeper;
     /// The sleeping half of the handle, to register it.
     fn sleeper_mut(&mut self) -> &mut Sleeper;
+    /// Whether the handle's look at its peers notices a peer's leaving at once
+    /// (SPSC: the peer's owner word changes), rather than within its rate limit
+    /// (MPMC: leaving does not move the join count its scans key on).
+    const WATCH_SEES_LEAVING: bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
-    /// Called once before a wait goes to sleep: a handle whose peer watch could
-    /// miss a peer's leaving (its rate limit) makes the next look fresh, since
-    /// a peer that left before we announced ourselves wakes nobody.
-    fn prepare_to_sleep(&mut self) {}
+    /// A cheap hint, one load of the peer's position word: `false` when an
+    /// attempt would surely find the ring as full or empty as before.
+    fn may_be_ready(&self) -> bool {
+        true
+    }
 }
 
 /// When a blocking call gives up.
@@ -468,6 +530,12 @@ impl Deadline {
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
+    /// Time left as of now, reading the clock only if there is a deadline.
+    fn remaining_now(self) -> Option<Duration> {
+        self.0
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
     fn passed(self, now: Instant) -> bool {
         self.remaining(now) == Some(Duration::ZERO)
     }
@@ -481,6 +549,13 @@ fn must_wait<T>(result: &Result<T, Error>) -> bool {
 /// Calls `attempt` until it gives something other than `Full` or `Empty`,
 /// waiting between calls as the handle's strategy says, for at most `timeout`
 /// (`None`: no limit). Returns the attempt's result, or [`Error::Timeout`].
+///
+/// A handle registers as a sleeper when a wait first goes to sleep and stays
+/// registered while its waits keep ending asleep with success (a ping-pong), so
+/// wakers need not re-arm for every message; a blocking call that finds the ring
+/// ready without sleeping (a burst has begun), or that fails, gives the
+/// registration up.
+#[inline]
 pub(crate) fn block_on<H: Blocking, T>(
     handle: &mut H,
     timeout: Option<Duration>,
@@ -488,52 +563,88 @@ pub(crate) fn block_on<H: Blocking, T>(
 ) -> Result<T, Error> {
     let result = attempt(handle);
     if !must_wait(&result) {
+        handle.sleeper_mut().deregister();
         return result;
     }
-    let start = Instant::now();
+    wait(handle, timeout, &mut attempt)
+}
+
+/// The waiting part of [`block_on`], after a first attempt found nothing.
+fn wait<H: Blocking, T>(
+    handle: &mut H,
+    timeout: Option<Duration>,
+    attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
+) -> Result<T, Error> {
     let deadline = Deadline::after(timeout);
     let strategy = handle.sleeper().strategy;
+    let result = spin_then_yield(handle, deadline, strategy, attempt);
+    if !must_wait(&result) {
+        handle.sleeper_mut().deregister();
+        return result;
+    }
+    let result = sleep_until(handle, deadline, strategy, attempt);
+    if result.is_err() {
+        // Timed out, or the peers are gone: no reason to keep wakers armed.
+        handle.sleeper_mut().deregister();
+    }
+    result
+}
 
-    // Spin, looking at the clock every few rounds.
-    let mut spins: u32 = 0;
-    while !strategy.spin_for.is_zero() {
-        spin_loop();
-        let result = attempt(handle);
+/// Spins, then yields, as the strategy says; `Full` or `Empty` when it is time
+/// to sleep.
+fn spin_then_yield<H: Blocking, T>(
+    handle: &mut H,
+    deadline: Deadline,
+    strategy: WaitStrategy,
+    attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut result = Err(Error::Empty);
+    if !strategy.spin_for.is_zero() {
+        // Poll the position word alone, which stays in our cache until the peer
+        // writes it; the full attempt (with its look at the peers' liveness)
+        // runs when it moved, and every few rounds anyway.
+        // Spinning for good without a deadline never needs the clock.
+        let start = (deadline.0.is_some() || strategy.spin_for != Duration::MAX).then(Instant::now);
+        let mut spins: u32 = 0;
+        loop {
+            spin_loop();
+            spins = spins.wrapping_add(1);
+            if handle.may_be_ready() || spins % SPINS_PER_CLOCK_READ == 0 {
+                result = attempt(handle);
+                if !must_wait(&result) {
+                    return result;
+                }
+            }
+            if let (Some(start), 0) = (start, spins % SPINS_PER_CLOCK_READ) {
+                let now = Instant::now();
+                if deadline.passed(now) {
+                    return Err(Error::Timeout);
+                }
+                if now.duration_since(start) >= strategy.spin_for {
+                    break;
+                }
+            }
+        }
+    }
+    if strategy.sleeps && strategy.yield_for.is_zero() {
+        return result;
+    }
+    // Yield until the yield time is over, or for good if the strategy never sleeps.
+    let start = Instant::now();
+    loop {
+        std::thread::yield_now();
+        result = attempt(handle);
         if !must_wait(&result) {
             return result;
         }
-        spins = spins.wrapping_add(1);
-        if spins % SPINS_PER_CLOCK_READ == 0 {
-            let now = Instant::now();
-            if deadline.passed(now) {
-                return Err(Error::Timeout);
-            }
-            if now.duration_since(start) >= strategy.spin_for {
-                break;
-            }
-        }
-    }
-
-    // Yield, until the yield time is over or for good if the strategy never sleeps.
-    let yield_until = start
-        .checked_add(strategy.spin_for.saturating_add(strategy.yield_for))
-        .unwrap_or(start);
-    loop {
         let now = Instant::now();
         if deadline.passed(now) {
             return Err(Error::Timeout);
         }
-        if strategy.sleeps && now >= yield_until {
-            break;
-        }
-        std::thread::yield_now();
-        let result = attempt(handle);
-        if !must_wait(&result) {
+        if strategy.sleeps && now.duration_since(start) >= strategy.yield_for {
             return result;
         }
     }
-
-    sleep_until(handle, deadline, strategy, &mut attempt)
 }
 
 /// The sleeping phase of [`block_on`].
@@ -544,7 +655,10 @@ fn sleep_until<H: Blocking, T>(
     attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let epoch = handle.sleeper_mut().register();
-    handle.prepare_to_sleep();
+    if !H::WATCH_SEES_LEAVING {
+        // A peer that left before we announced ourselves wakes nobody.
+        handle.look_at_peers_now();
+    }
     let mut unacknowledged_nap = FIRST_UNACKNOWLEDGED_NAP;
     loop {
         let words = &handle.sleeper().words;
@@ -553,6 +667,9 @@ fn sleep_until<H: Blocking, T>(
         let futex_value = words.futex().load(Ordering::Acquire);
         // Ordering: Relaxed increment, ordered before the re-check by the fence.
         words.waiters().fetch_add(1, Ordering::Relaxed);
+        handle
+            .sleeper()
+            .set_wait_state(layout::WAIT_STATE_WAITING, true);
         // Ordering: SeqCst fence, paired with the one in `Waker::notify_slow`
         // (and `wake_on_leave`): see the module header.
         fence(Ordering::SeqCst);
@@ -561,18 +678,17 @@ fn sleep_until<H: Blocking, T>(
             leave_waiters(handle);
             return result;
         }
-        let acknowledged = handle
-            .sleeper()
-            .wakers_acknowledged(&handle.shared().region, epoch);
-        let now = Instant::now();
         let mut nap = strategy.peer_check_interval;
-        if let Some(remaining) = deadline.remaining(now) {
+        if let Some(remaining) = deadline.remaining_now() {
             if remaining.is_zero() {
                 leave_waiters(handle);
                 return Err(Error::Timeout);
             }
             nap = nap.min(remaining);
         }
+        let acknowledged = handle
+            .sleeper()
+            .wakers_acknowledged(&handle.shared().region, epoch);
         if !acknowledged {
             nap = nap.min(unacknowledged_nap);
             unacknowledged_nap = unacknowledged_nap.saturating_mul(2);
@@ -580,7 +696,7 @@ fn sleep_until<H: Blocking, T>(
         let words = &handle.sleeper().words;
         // Ordering: Relaxed; a statistic.
         words.sleeps().fetch_add(1, Ordering::Relaxed);
-        futex::wait(
+        let timed_out = futex::wait(
             handle.shared(),
             words.futex(),
             futex_value,
@@ -588,19 +704,20 @@ fn sleep_until<H: Blocking, T>(
             acknowledged,
         );
         leave_waiters(handle);
-        // Woken by a publish, a leaving peer, or the clock: if the ring still
-        // has nothing, look at the peers afresh (a dead one wakes nobody).
-        handle.look_at_peers_now();
+        // A dead peer wakes nobody: after a nap that ran out, look at the
+        // peers' locks afresh. A leaving one wakes us, which a watch that does
+        // not notice leaving must also be told.
+        if timed_out || !H::WATCH_SEES_LEAVING {
+            handle.look_at_peers_now();
+        }
     }
 }
 
 fn leave_waiters<H: Blocking>(handle: &mut H) {
+    let sleeper = handle.sleeper();
+    sleeper.set_wait_state(layout::WAIT_STATE_WAITING, false);
     // Ordering: Relaxed; a waker that still counts us only wakes in vain.
-    handle
-        .sleeper()
-        .words
-        .waiters()
-        .fetch_sub(1, Ordering::Relaxed);
+    sleeper.words.waiters().fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The futex system calls on a word of the shared mapping (never
@@ -613,14 +730,15 @@ mod futex {
     use crate::sync::AtomicU32;
 
     /// Sleeps while `word` holds `expected`, for at most `timeout`. Returns on a
-    /// wake, a timeout, a signal, or at once if the word already differs.
+    /// wake, a timeout, a signal, or at once if the word already differs;
+    /// `true` if the timeout ran out.
     pub(super) fn wait(
         _shared: &Shared,
         word: &AtomicU32,
         expected: u32,
         timeout: Duration,
         _until_woken: bool,
-    ) {
+    ) -> bool {
         let timeout = libc::timespec {
             tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -628,8 +746,8 @@ mod futex {
         // SAFETY: `word` is a live, aligned 4-byte atomic in a shared mapping and
         // `timeout` outlives the call. The kernel only reads the word. Every
         // outcome (woken, EAGAIN, ETIMEDOUT, EINTR) sends the caller back to
-        // re-check the ring, so the result is not needed.
-        unsafe {
+        // re-check the ring; only the timeout matters to it.
+        let result = unsafe {
             libc::syscall(
                 libc::SYS_futex,
                 word as *const AtomicU32,
@@ -638,8 +756,9 @@ mod futex {
                 &timeout as *const libc::timespec,
                 std::ptr::null::<u32>(),
                 0u32,
-            );
-        }
+            )
+        };
+        result == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT)
     }
 
     /// Wakes every thread sleeping on `word`, in any process.
@@ -677,11 +796,11 @@ mod futex {
         expected: u32,
         _timeout: Duration,
         until_woken: bool,
-    ) {
+    ) -> bool {
         if !until_woken {
             // A short timed nap: the model lets time pass by yielding.
             loom::thread::yield_now();
-            return;
+            return true;
         }
         // Timeouts that only bound liveness checks are left out, so a lost
         // wake-up shows as a deadlock.
@@ -690,6 +809,7 @@ mod futex {
         if word.load(Ordering::Relaxed) == expected {
             drop(shared.futex_wakes.wait(guard).unwrap());
         }
+        false
     }
 
     pub(super) fn wake_all(shared: &Shared, _word: &AtomicU32) {

@@ -1,0 +1,984 @@
+//! Round-trip latency between two processes: shmlane beside its floors and peers,
+//! measured in the same run.
+//!
+//! Each variant bounces one 8-byte value between this process (the initiator,
+//! which times every round trip with [`Instant`]) and a child forked from it (the
+//! responder). Round `i` sends `2i + 1` and expects `2i + 2` back; both sides
+//! check every value they receive and fail loudly on anything else.
+//!
+//! | mode | variant | what moves |
+//! |---|---|---|
+//! | sleeping | `shmlane-sleeping` | two SPSC rings of fixed 8-byte messages, one per direction, `WaitStrategy::sleeping()` on every handle; each side `recv(.., None)` then `send(.., None)` |
+//! | sleeping | `futex` (floor) | a `u32` turn word on a shared memfd page: store the turn, `FUTEX_WAKE`, `FUTEX_WAIT` while it is not ours (shared futex, not private) |
+//! | sleeping | `socketpair` (peer) | `UnixStream::pair()`, blocking 8-byte `write_all` / `read_exact` |
+//! | spinning | `shmlane-spinning` | the two rings, `WaitStrategy::spinning()` on every handle |
+//! | spinning | `atomic` (floor) | one `AtomicU64` on a shared memfd page, spun on with `spin_loop` |
+//!
+//! Targets, as ratios of p50 round trips within one repetition: shmlane-sleeping
+//! ≤ 1.3× futex and ≤ 1.0× socketpair; shmlane-spinning ≤ 1.5× atomic.
+//!
+//! The whole set of variants runs [`REPETITIONS`] times in one invocation,
+//! because a shared machine's speed drifts several-fold between runs (and even
+//! within one: a sleeping ping-pong is several times slower while both processes
+//! share a CPU): only figures of one repetition are compared with each other.
+//! Within a repetition the variants are interleaved finely: each repetition is
+//! [`BLOCKS`] blocks, and each block runs every variant of a mode in turn (the
+//! order rotates from block to block) for a share of its rounds, after a warm-up,
+//! with a fresh responder; a variant's figures pool its blocks. The summary
+//! prints, per variant, the median of the repetitions' p50s and, per target, the
+//! median of the within-repetition ratios.
+//!
+//! ```sh
+//! cargo bench -p shmlane-benches --bench pingpong   # ~15 s after the build
+//! cargo bench -p shmlane-benches --bench pingpong -- --json results.json
+//! ```
+//!
+//! Options (after `--`): `--json FILE` (or `SHMLANE_PINGPONG_JSON=FILE`) also
+//! writes the results as JSON; `--quick` runs a tenth of the rounds (a smoke
+//! test, also what a run without `--bench` does: `cargo test --benches`, or
+//! the binary started by hand);
+//! `--only VARIANT` runs one variant once and prints no summary (for profiling,
+//! e.g. under `strace -f -c`).
+//!
+//! Nothing is pinned. The responder is forked, not exec'd: this binary is
+//! single-threaded (checked before the first fork), so the child may run any
+//! code; it ends with `libc::_exit` and never runs the parent's destructors. It
+//! asks for SIGKILL when the parent dies, and the parent kills it on any error.
+//! Rings live in `/dev/shm` under names holding the pid and are removed when a
+//! variant ends, on error too.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
+
+type BoxError = Box<dyn std::error::Error>;
+type Result<T> = std::result::Result<T, BoxError>;
+
+/// Repetitions of the whole set of variants in one invocation.
+const REPETITIONS: usize = 3;
+/// Blocks per repetition; a block runs every variant, each with a fresh responder.
+const BLOCKS: usize = 5;
+/// Environment variable naming a file to write the results to as JSON.
+const JSON_ENV: &str = "SHMLANE_PINGPONG_JSON";
+/// Slots per ring: one message is in flight at a time, so any capacity works.
+const RING_CAPACITY: u64 = 64;
+/// Bytes per message.
+const MESSAGE_SIZE: usize = 8;
+/// How long either side waits for the other before giving up.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a futex waiter wakes to see whether its peer is still there.
+const FUTEX_POLL: Duration = Duration::from_millis(100);
+/// Spins between two looks at the clock and the peer in the atomic floor.
+const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
+
+/// The variants, in the order of the report.
+const VARIANTS: [Variant; 5] = [
+    Variant::ShmlaneSleeping,
+    Variant::Futex,
+    Variant::Socketpair,
+    Variant::ShmlaneSpinning,
+    Variant::Atomic,
+];
+
+/// Ratios of p50 round trips to report: (shmlane variant, peer, largest ratio met).
+const TARGETS: [(Variant, Variant, f64); 3] = [
+    (Variant::ShmlaneSleeping, Variant::Futex, 1.3),
+    (Variant::ShmlaneSleeping, Variant::Socketpair, 1.0),
+    (Variant::ShmlaneSpinning, Variant::Atomic, 1.5),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    ShmlaneSleeping,
+    Futex,
+    Socketpair,
+    ShmlaneSpinning,
+    Atomic,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::ShmlaneSleeping => "shmlane-sleeping",
+            Variant::Futex => "futex",
+            Variant::Socketpair => "socketpair",
+            Variant::ShmlaneSpinning => "shmlane-spinning",
+            Variant::Atomic => "atomic",
+        }
+    }
+
+    fn sleeps(self) -> bool {
+        matches!(
+            self,
+            Variant::ShmlaneSleeping | Variant::Futex | Variant::Socketpair
+        )
+    }
+
+    /// Untimed warm-up rounds per block, and timed rounds per repetition.
+    fn rounds(self, quick: bool) -> (usize, usize) {
+        let (warm_up, rounds) = if self.sleeps() {
+            (1_000, 20_000)
+        } else {
+            (10_000, 200_000)
+        };
+        if quick {
+            (warm_up / 10, rounds / 10)
+        } else {
+            (warm_up, rounds)
+        }
+    }
+
+    /// Runs `rounds` timed round trips after `warm_up` untimed ones; returns
+    /// each timed round trip in nanoseconds.
+    fn run(self, warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+        match self {
+            Variant::ShmlaneSleeping => {
+                shmlane_pingpong(WaitStrategy::sleeping(), warm_up, rounds, tag)
+            }
+            Variant::ShmlaneSpinning => {
+                shmlane_pingpong(WaitStrategy::spinning(), warm_up, rounds, tag)
+            }
+            Variant::Futex => futex_pingpong(warm_up, rounds),
+            Variant::Socketpair => socket_pingpong(warm_up, rounds),
+            Variant::Atomic => atomic_pingpong(warm_up, rounds),
+        }
+    }
+}
+
+/// The value the initiator sends in round `round`.
+fn request(round: u64) -> u64 {
+    2 * round + 1
+}
+
+/// The value the responder sends back in round `round`.
+fn reply(round: u64) -> u64 {
+    2 * round + 2
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pingpong: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    json: Option<String>,
+    quick: bool,
+    only: Option<Variant>,
+}
+
+fn parse_options() -> Result<Options> {
+    let mut options = Options {
+        json: std::env::var(JSON_ENV).ok().filter(|path| !path.is_empty()),
+        quick: false,
+        only: None,
+    };
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`, or
+    // the binary run by hand) this is a smoke test, as criterion does.
+    let mut bench = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => bench = true,
+            "--quick" => options.quick = true,
+            "--only" => {
+                let name = args.next().ok_or("--only needs a variant name")?;
+                let variant = VARIANTS
+                    .into_iter()
+                    .find(|variant| variant.name() == name)
+                    .ok_or_else(|| format!("no variant named {name:?}"))?;
+                options.only = Some(variant);
+            }
+            "--json" => {
+                options.json = Some(args.next().ok_or("--json needs a file name")?);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (expected --json FILE, --quick or --only VARIANT)"
+                )
+                .into())
+            }
+        }
+    }
+    options.quick |= !bench;
+    Ok(options)
+}
+
+fn run() -> Result<()> {
+    let options = parse_options()?;
+    ensure_single_threaded()?;
+    if let Some(variant) = options.only {
+        let (warm_up, rounds) = variant.rounds(options.quick);
+        print_header();
+        let samples = run_block(variant, warm_up, rounds, "only")?;
+        print_line(variant, &Stats::of(samples));
+        return Ok(());
+    }
+    println!(
+        "pingpong: round trips between two processes; {REPETITIONS} repetitions of {BLOCKS} \
+         interleaved blocks; times in µs{}",
+        if options.quick {
+            " (quick: a tenth of the rounds)"
+        } else {
+            ""
+        }
+    );
+    let mut results: Vec<[Option<Stats>; VARIANTS.len()]> = Vec::new();
+    for repetition in 0..REPETITIONS {
+        println!("\nrepetition {}/{REPETITIONS}", repetition + 1);
+        print_header();
+        let mut samples: [Vec<u64>; VARIANTS.len()] = Default::default();
+        for block in 0..BLOCKS {
+            for index in run_order(repetition * BLOCKS + block) {
+                let variant = VARIANTS[index];
+                let (warm_up, rounds) = variant.rounds(options.quick);
+                let tag = format!("{repetition}-{block}");
+                samples[index].extend(run_block(variant, warm_up, rounds / BLOCKS, &tag)?);
+            }
+        }
+        let mut stats: [Option<Stats>; VARIANTS.len()] = Default::default();
+        for (index, samples) in samples.into_iter().enumerate() {
+            let figures = Stats::of(samples);
+            print_line(VARIANTS[index], &figures);
+            stats[index] = Some(figures);
+        }
+        results.push(stats);
+    }
+    let results: Vec<[Stats; VARIANTS.len()]> = results
+        .into_iter()
+        .map(|stats| stats.map(|figures| figures.expect("every variant ran")))
+        .collect();
+    let summary = Summary::of(&results);
+    summary.print();
+    if let Some(path) = &options.json {
+        std::fs::write(path, summary.json(&results, options.quick))
+            .map_err(|error| format!("writing {path}: {error}"))?;
+        println!("\nwrote {path}");
+    }
+    Ok(())
+}
+
+fn print_header() {
+    println!(
+        "  {:<18} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "variant", "p50", "p90", "p99", "mean", "rounds"
+    );
+}
+
+/// Runs one block of a variant: a fresh responder, `warm_up` untimed round
+/// trips, then `rounds` timed ones (in nanoseconds).
+fn run_block(variant: Variant, warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+    let tag = format!("{}-{tag}", variant.name());
+    variant
+        .run(warm_up, rounds, &tag)
+        .map_err(|error| format!("{}: {error}", variant.name()).into())
+}
+
+fn print_line(variant: Variant, figures: &Stats) {
+    println!(
+        "  {:<18} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9}",
+        variant.name(),
+        figures.p50 / 1e3,
+        figures.p90 / 1e3,
+        figures.p99 / 1e3,
+        figures.mean / 1e3,
+        figures.rounds
+    );
+}
+
+/// The order of the variants in a block: each mode's variants in turn,
+/// rotated by the block's number so that none always runs first.
+fn run_order(block: usize) -> Vec<usize> {
+    let mut order = Vec::new();
+    for sleeps in [true, false] {
+        let mode: Vec<usize> = (0..VARIANTS.len())
+            .filter(|&index| VARIANTS[index].sleeps() == sleeps)
+            .collect();
+        let shift = block % mode.len();
+        order.extend(mode[shift..].iter().chain(&mode[..shift]));
+    }
+    order
+}
+
+/// Fork is only safe to follow with arbitrary code in a single-threaded process.
+fn ensure_single_threaded() -> Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(format!("{threads} threads before fork; the responder needs one").into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and report
+
+struct Stats {
+    rounds: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    mean: f64,
+}
+
+impl Stats {
+    /// Percentiles (nearest rank) and mean of round trips in nanoseconds.
+    fn of(mut samples: Vec<u64>) -> Stats {
+        assert!(!samples.is_empty(), "no round trips recorded");
+        samples.sort_unstable();
+        let at = |quantile: f64| {
+            let rank = ((samples.len() - 1) as f64 * quantile).round() as usize;
+            samples[rank] as f64
+        };
+        Stats {
+            rounds: samples.len(),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            mean: samples.iter().map(|&ns| ns as f64).sum::<f64>() / samples.len() as f64,
+        }
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}
+
+fn index_of(variant: Variant) -> usize {
+    VARIANTS
+        .iter()
+        .position(|&candidate| candidate == variant)
+        .expect("a listed variant")
+}
+
+struct Summary {
+    /// Per variant: the repetitions' p50s (ns) and their median.
+    p50s: Vec<(Vec<f64>, f64)>,
+    /// Per target: the repetitions' ratios and their median.
+    ratios: Vec<(Vec<f64>, f64)>,
+}
+
+impl Summary {
+    fn of(results: &[[Stats; VARIANTS.len()]]) -> Summary {
+        let p50s = (0..VARIANTS.len())
+            .map(|index| {
+                let p50s: Vec<f64> = results.iter().map(|stats| stats[index].p50).collect();
+                let middle = median(&p50s);
+                (p50s, middle)
+            })
+            .collect();
+        let ratios = TARGETS
+            .iter()
+            .map(|&(ours, peer, _)| {
+                let ratios: Vec<f64> = results
+                    .iter()
+                    .map(|stats| stats[index_of(ours)].p50 / stats[index_of(peer)].p50)
+                    .collect();
+                let middle = median(&ratios);
+                (ratios, middle)
+            })
+            .collect();
+        Summary { p50s, ratios }
+    }
+
+    fn print(&self) {
+        println!("\nmedian of the {REPETITIONS} p50s (µs; each repetition's p50 in brackets)");
+        for (variant, (p50s, middle)) in VARIANTS.iter().zip(&self.p50s) {
+            println!(
+                "  {:<18} {:>8.2}   [{}]",
+                variant.name(),
+                middle / 1e3,
+                join(p50s.iter().map(|ns| format!("{:.2}", ns / 1e3)))
+            );
+        }
+        println!("\nratios of p50s within each repetition (median, then each repetition's)");
+        for ((ours, peer, limit), (ratios, middle)) in TARGETS.iter().zip(&self.ratios) {
+            let verdict = if *middle <= *limit { "met" } else { "MISSED" };
+            println!(
+                "  {:<18} / {:<11} {:>5.2}x  [{}]   target <= {limit:.1}x: {verdict}",
+                ours.name(),
+                peer.name(),
+                middle,
+                join(ratios.iter().map(|ratio| format!("{ratio:.2}")))
+            );
+        }
+    }
+
+    fn json(&self, results: &[[Stats; VARIANTS.len()]], quick: bool) -> String {
+        let mut out = String::new();
+        let micros = |values: &mut dyn Iterator<Item = f64>| {
+            format!("[{}]", join(values.map(|ns| format!("{:.3}", ns / 1e3))))
+        };
+        let _ = writeln!(out, "{{");
+        let _ = writeln!(out, "  \"repetitions\": {REPETITIONS},");
+        let _ = writeln!(out, "  \"quick\": {quick},");
+        let _ = writeln!(out, "  \"variants\": [");
+        for (index, variant) in VARIANTS.iter().enumerate() {
+            let field = |pick: fn(&Stats) -> f64| {
+                micros(&mut results.iter().map(|stats| pick(&stats[index])))
+            };
+            let _ = writeln!(
+                out,
+                "    {{\"name\": \"{}\", \"mode\": \"{}\", \"rounds\": {}, \"median_p50_us\": {:.3}, \
+                 \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"mean_us\": {}}}{}",
+                variant.name(),
+                if variant.sleeps() { "sleeping" } else { "spinning" },
+                results[0][index].rounds,
+                self.p50s[index].1 / 1e3,
+                field(|stats| stats.p50),
+                field(|stats| stats.p90),
+                field(|stats| stats.p99),
+                field(|stats| stats.mean),
+                if index + 1 < VARIANTS.len() { "," } else { "" }
+            );
+        }
+        let _ = writeln!(out, "  ],");
+        let _ = writeln!(out, "  \"ratios\": [");
+        for (index, ((ours, peer, limit), (ratios, middle))) in
+            TARGETS.iter().zip(&self.ratios).enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "    {{\"shmlane\": \"{}\", \"peer\": \"{}\", \"median\": {middle:.3}, \"per_repetition\": [{}], \
+                 \"target_max\": {limit}, \"met\": {}}}{}",
+                ours.name(),
+                peer.name(),
+                join(ratios.iter().map(|ratio| format!("{ratio:.3}"))),
+                middle <= limit,
+                if index + 1 < TARGETS.len() { "," } else { "" }
+            );
+        }
+        let _ = writeln!(out, "  ]");
+        let _ = writeln!(out, "}}");
+        out
+    }
+}
+
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+// ---------------------------------------------------------------------------
+// The responder process
+
+/// The forked responder, killed and reaped on drop unless already reaped.
+struct Child {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+/// Forks; the child runs `respond` and ends with `_exit` (status 0 on success),
+/// never returning into the caller.
+fn fork_responder(respond: impl FnOnce() -> Result<()>) -> Result<Child> {
+    let parent = std::process::id() as libc::pid_t;
+    // Buffered output would otherwise be written by both processes.
+    std::io::stdout().flush()?;
+    std::io::stderr().flush()?;
+    // SAFETY: the process is single-threaded (checked at start and nothing since
+    // starts a thread), so the child may run any code after the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
+    }
+    if pid == 0 {
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // SAFETY: getppid has no preconditions.
+        let code = if unsafe { libc::getppid() } != parent {
+            3 // the parent died before the prctl
+        } else {
+            match catch_unwind(AssertUnwindSafe(respond)) {
+                Ok(Ok(())) => 0,
+                Ok(Err(error)) => {
+                    eprintln!("pingpong responder: {error}");
+                    1
+                }
+                Err(_) => 2, // the panic hook has printed the message
+            }
+        };
+        // SAFETY: ends the child at once, without running the destructors or
+        // atexit handlers it shares with the parent (which own the rings).
+        unsafe { libc::_exit(code) }
+    }
+    Ok(Child { pid, reaped: false })
+}
+
+impl Child {
+    /// An error if the child has exited (it only does so when done or failed).
+    fn check_running(&mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: `pid` is our unreaped child and `status` outlives the call.
+        let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if rc == 0 {
+            return Ok(());
+        }
+        self.reaped = true;
+        Err(format!("the responder ended early ({})", describe_status(status)).into())
+    }
+
+    /// Waits for the child to end; an error unless it exited with status 0.
+    fn wait(mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: `pid` is our unreaped child and `status` outlives the call.
+        let rc = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        self.reaped = true;
+        if rc != self.pid {
+            return Err(format!("waitpid: {}", std::io::Error::last_os_error()).into());
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            Ok(())
+        } else {
+            Err(format!("the responder failed ({})", describe_status(status)).into())
+        }
+    }
+
+    /// Checks on the child while waiting for it: an error once it has ended or
+    /// once it has kept us waiting longer than [`STALL_TIMEOUT`].
+    fn stall_check(&mut self, waited: Duration) -> Result<()> {
+        self.check_running()?;
+        if waited > STALL_TIMEOUT {
+            return Err(format!("no reply from the responder for {waited:?}").into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: `pid` is our unreaped child; `status` is a null pointer,
+            // which waitpid accepts.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("wait status {status:#x}")
+    }
+}
+
+/// The responder's stall check: its parent kills it on error and SIGKILL comes
+/// if the parent dies, so only a silent parent needs a limit.
+fn responder_stall_check(waited: Duration) -> Result<()> {
+    if waited > STALL_TIMEOUT {
+        return Err(format!("no request from the initiator for {waited:?}").into());
+    }
+    Ok(())
+}
+
+/// Runs `warm_up` untimed round trips, then times `rounds` of them; the
+/// closure gets the round number and does one whole round trip.
+fn time_round_trips(
+    warm_up: usize,
+    rounds: usize,
+    mut round_trip: impl FnMut(u64) -> Result<()>,
+) -> Result<Vec<u64>> {
+    for round in 0..warm_up as u64 {
+        round_trip(round)?;
+    }
+    let mut samples = Vec::with_capacity(rounds);
+    for round in warm_up as u64..(warm_up + rounds) as u64 {
+        let start = Instant::now();
+        round_trip(round)?;
+        samples.push(start.elapsed().as_nanos() as u64);
+    }
+    Ok(samples)
+}
+
+fn check_value(what: &str, round: u64, got: u64, expected: u64) -> Result<()> {
+    if got != expected {
+        return Err(format!("round {round}: {what} {got}, expected {expected}").into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// shmlane: two SPSC rings, one per direction
+
+/// Ring names of one run, removed on drop by the process that created them.
+struct RingNames {
+    request: String,
+    reply: String,
+    creator: u32,
+}
+
+impl RingNames {
+    /// Creates both rings under names unique to this process and `tag`.
+    fn create(tag: &str) -> Result<(RingNames, Ring, Ring)> {
+        let pid = std::process::id();
+        let names = RingNames {
+            request: format!("shmlane-pingpong-{pid}-{tag}-request"),
+            reply: format!("shmlane-pingpong-{pid}-{tag}-reply"),
+            creator: pid,
+        };
+        let options = RingOptions::spsc_fixed(RING_CAPACITY, MESSAGE_SIZE as u64);
+        // Both are removed by `names` from here on, whether created or not.
+        let request = Ring::create(&names.request, &options)?;
+        let reply = Ring::create(&names.reply, &options)?;
+        Ok((names, request, reply))
+    }
+}
+
+impl Drop for RingNames {
+    fn drop(&mut self) {
+        if std::process::id() == self.creator {
+            let _ = shmlane::remove(&self.request);
+            let _ = shmlane::remove(&self.reply);
+        }
+    }
+}
+
+fn shmlane_pingpong(
+    strategy: WaitStrategy,
+    warm_up: usize,
+    rounds: usize,
+    tag: &str,
+) -> Result<Vec<u64>> {
+    // Round 0 is the handshake below, so at least one warm-up round.
+    let warm_up = warm_up.max(1);
+    let (names, request_ring, reply_ring) = RingNames::create(tag)?;
+    let total = (warm_up + rounds) as u64;
+    // Handles join after the fork, each in its own process: a handle's liveness
+    // lock belongs to an open file description, which a fork would share.
+    let mut child = fork_responder(|| {
+        let mut requests = spsc::Consumer::join(&Ring::open(&names.request)?)?;
+        let mut replies = spsc::Producer::join(&Ring::open(&names.reply)?)?;
+        requests.set_wait_strategy(strategy);
+        replies.set_wait_strategy(strategy);
+        let mut buffer = [0u8; MESSAGE_SIZE];
+        for round in 0..total {
+            let len = requests.recv(&mut buffer, None)?;
+            check_value("request length", round, len as u64, MESSAGE_SIZE as u64)?;
+            check_value("request", round, u64::from_le_bytes(buffer), request(round))?;
+            replies.send(&reply(round).to_le_bytes(), None)?;
+        }
+        Ok(())
+    })?;
+    let mut requests = spsc::Producer::join(&request_ring)?;
+    let mut replies = spsc::Consumer::join(&reply_ring)?;
+    requests.set_wait_strategy(strategy);
+    replies.set_wait_strategy(strategy);
+    let mut buffer = [0u8; MESSAGE_SIZE];
+    let mut receive = |replies: &mut spsc::Consumer, round: u64, timeout| -> Result<()> {
+        let len = replies.recv(&mut buffer, timeout)?;
+        check_value("reply length", round, len as u64, MESSAGE_SIZE as u64)?;
+        check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
+    };
+    // Round 0, untimed, with a timeout: until the responder has joined, its
+    // death would not end a wait (a ring whose producer never joined is just
+    // empty). Once it has, `recv(.., None)` ends with `Disconnected` if it dies.
+    requests.send(&request(0).to_le_bytes(), None)?;
+    if let Err(error) = receive(&mut replies, 0, Some(STALL_TIMEOUT)) {
+        child.check_running()?;
+        return Err(error);
+    }
+    let samples = time_round_trips(warm_up - 1, rounds, |round| {
+        let round = round + 1;
+        requests.send(&request(round).to_le_bytes(), None)?;
+        receive(&mut replies, round, None)
+    });
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(error) => {
+            child.check_running()?;
+            return Err(error);
+        }
+    };
+    drop((requests, replies));
+    child.wait()?;
+    drop(names);
+    Ok(samples)
+}
+
+// ---------------------------------------------------------------------------
+// Floors on a shared page
+
+/// One page of a memfd, mapped shared; a fork keeps sharing it.
+struct SharedPage {
+    base: NonNull<libc::c_void>,
+}
+
+const PAGE_SIZE: usize = 4096;
+
+impl SharedPage {
+    fn new() -> Result<SharedPage> {
+        // SAFETY: the name is a NUL-terminated string; the flags are valid.
+        let fd = unsafe { libc::memfd_create(c"shmlane-pingpong".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("memfd_create: {}", std::io::Error::last_os_error()).into());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file.set_len(PAGE_SIZE as u64)?;
+        // SAFETY: maps the file's one page; the kernel picks the address. The
+        // mapping outlives the descriptor, which is closed when `file` drops.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()).into());
+        }
+        Ok(SharedPage {
+            base: NonNull::new(base).ok_or("mmap returned null")?,
+        })
+    }
+
+    /// The `u32` at the start of the page (zero at first).
+    fn u32_word(&self) -> &AtomicU32 {
+        // SAFETY: the page is mapped, page-aligned, zero-filled and read-write
+        // for as long as `self` lives, and is only accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().cast()) }
+    }
+
+    /// The `u64` at the start of the page (zero at first).
+    fn u64_word(&self) -> &AtomicU64 {
+        // SAFETY: as for `u32_word`; a variant uses only one of the two views.
+        unsafe { AtomicU64::from_ptr(self.base.as_ptr().cast()) }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`; no reference into it
+        // outlives `self`.
+        unsafe { libc::munmap(self.base.as_ptr(), PAGE_SIZE) };
+    }
+}
+
+/// `FUTEX_WAIT` (shared) while `word` holds `expected`, for at most `timeout`.
+/// Returns whether the wait timed out.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) -> bool {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned 4-byte atomic in a shared mapping and
+    // `timeout` outlives the call; the kernel only reads the word.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &timeout as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT)
+}
+
+/// `FUTEX_WAKE` (shared) of one waiter on `word`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned 4-byte atomic in a shared mapping;
+    // FUTEX_WAKE does not touch memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            1,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
+/// Sleeps on the turn word until it holds `want`; it must hold `mine` (our last
+/// store) until then. `stall_check` runs whenever a wait times out.
+fn futex_wait_for_turn(
+    word: &AtomicU32,
+    mine: u32,
+    want: u32,
+    stall_check: &mut dyn FnMut(Duration) -> Result<()>,
+) -> Result<()> {
+    let mut since: Option<Instant> = None;
+    loop {
+        // Ordering: Acquire, pairs with the peer's Release store of the turn in
+        // `futex_take_turn`: what it wrote before handing over is visible.
+        let seen = word.load(Ordering::Acquire);
+        if seen == want {
+            return Ok(());
+        }
+        if seen != mine {
+            return Err(format!("turn word holds {seen}, expected {mine} or {want}").into());
+        }
+        if futex_wait(word, seen, FUTEX_POLL) {
+            let since = *since.get_or_insert_with(Instant::now);
+            stall_check(since.elapsed() + FUTEX_POLL)?;
+        }
+    }
+}
+
+/// Hands the turn to the peer: store it, then wake the peer.
+fn futex_take_turn(word: &AtomicU32, value: u32) {
+    // Ordering: Release, pairs with the peer's Acquire load in
+    // `futex_wait_for_turn`.
+    word.store(value, Ordering::Release);
+    futex_wake(word);
+}
+
+fn futex_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let page = SharedPage::new()?;
+    let word = page.u32_word();
+    let total = (warm_up + rounds) as u64;
+    let mut child = fork_responder(|| {
+        for round in 0..total {
+            let mine = if round == 0 {
+                0
+            } else {
+                reply(round - 1) as u32
+            };
+            futex_wait_for_turn(
+                word,
+                mine,
+                request(round) as u32,
+                &mut responder_stall_check,
+            )?;
+            futex_take_turn(word, reply(round) as u32);
+        }
+        Ok(())
+    })?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        let mine = request(round) as u32;
+        futex_take_turn(word, mine);
+        futex_wait_for_turn(word, mine, reply(round) as u32, &mut |waited| {
+            child.stall_check(waited)
+        })
+    })?;
+    child.wait()?;
+    Ok(samples)
+}
+
+/// Spins until `word` holds `want`; it must hold `mine` (our last store) until
+/// then. `stall_check` runs every [`SPINS_PER_STALL_CHECK`] spins.
+fn spin_for_turn(
+    word: &AtomicU64,
+    mine: u64,
+    want: u64,
+    stall_check: &mut dyn FnMut(Duration) -> Result<()>,
+) -> Result<()> {
+    let mut spins: u32 = 0;
+    let mut since: Option<Instant> = None;
+    loop {
+        // Ordering: Acquire, pairs with the peer's Release store in
+        // `atomic_pingpong` (either side's loop).
+        let seen = word.load(Ordering::Acquire);
+        if seen == want {
+            return Ok(());
+        }
+        if seen != mine {
+            return Err(format!("word holds {seen}, expected {mine} or {want}").into());
+        }
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % SPINS_PER_STALL_CHECK == 0 {
+            let since = *since.get_or_insert_with(Instant::now);
+            stall_check(since.elapsed())?;
+        }
+    }
+}
+
+fn atomic_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let page = SharedPage::new()?;
+    let word = page.u64_word();
+    let total = (warm_up + rounds) as u64;
+    let mut child = fork_responder(|| {
+        for round in 0..total {
+            let mine = if round == 0 { 0 } else { reply(round - 1) };
+            spin_for_turn(word, mine, request(round), &mut responder_stall_check)?;
+            // Ordering: Release, pairs with the initiator's Acquire load in
+            // `spin_for_turn`.
+            word.store(reply(round), Ordering::Release);
+        }
+        Ok(())
+    })?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        // Ordering: Release, pairs with the responder's Acquire load in
+        // `spin_for_turn`.
+        word.store(request(round), Ordering::Release);
+        spin_for_turn(word, request(round), reply(round), &mut |waited| {
+            child.stall_check(waited)
+        })
+    })?;
+    child.wait()?;
+    Ok(samples)
+}
+
+// ---------------------------------------------------------------------------
+// Peer: a Unix socket pair
+
+fn socket_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let (mut ours, mut theirs) = (Some(ours), Some(theirs));
+    let total = (warm_up + rounds) as u64;
+    // Each process closes its copy of the other's end, so that a death reads as EOF.
+    let mut child = fork_responder(|| {
+        drop(ours.take());
+        let mut theirs = theirs.take().ok_or("no socket")?;
+        let mut buffer = [0u8; MESSAGE_SIZE];
+        for round in 0..total {
+            theirs
+                .read_exact(&mut buffer)
+                .map_err(|error| format!("round {round}: reading the request: {error}"))?;
+            check_value("request", round, u64::from_le_bytes(buffer), request(round))?;
+            theirs.write_all(&reply(round).to_le_bytes())?;
+        }
+        Ok(())
+    })?;
+    drop(theirs.take());
+    let mut ours = ours.take().ok_or("no socket")?;
+    let mut buffer = [0u8; MESSAGE_SIZE];
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        ours.write_all(&request(round).to_le_bytes())?;
+        ours.read_exact(&mut buffer)
+            .map_err(|error| format!("round {round}: reading the reply: {error}"))?;
+        check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
+    });
+    drop(ours);
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(error) => {
+            child.check_running()?;
+            return Err(error);
+        }
+    };
+    child.wait()?;
+    Ok(samples)
+}
