@@ -408,6 +408,7 @@ impl WriteSlot<'_> {
             write_len(unsafe { self.body.bytes() }, len);
         }
         self.committed = true;
+        self.body.end_access();
         self.producer.publish(self.position, false);
         self.producer.notify();
         Ok(())
@@ -418,6 +419,7 @@ impl Drop for WriteSlot<'_> {
     #[inline]
     fn drop(&mut self) {
         if !self.committed {
+            self.body.end_access();
             self.producer.publish(self.position, true);
             // Sleeping consumers wake to skip it and reach the slots after it.
             self.producer.notify();
@@ -961,6 +963,7 @@ impl Deref for ReadSlot<'_> {
 impl Drop for ReadSlot<'_> {
     #[inline]
     fn drop(&mut self) {
+        self.body.end_access();
         self.consumer.release_slots(self.position, 1);
     }
 }

@@ -15,16 +15,18 @@ use crate::sync::{AtomicU32, AtomicU64};
 pub(crate) struct BodyMut {
     ptr: *mut u8,
     len: usize,
+    /// Under loom, the tracked access to the cell, ended by `end_access`.
     #[cfg(loom)]
-    _track: loom::cell::MutPtr<Vec<u8>>,
+    track: Option<loom::cell::MutPtr<Vec<u8>>>,
 }
 
 /// Shared access to one slot body, lent by the ring protocol to its reader.
 pub(crate) struct BodyRef {
     ptr: *const u8,
     len: usize,
+    /// Under loom, the tracked access to the cell, ended by `end_access`.
     #[cfg(loom)]
-    _track: loom::cell::ConstPtr<Vec<u8>>,
+    track: Option<loom::cell::ConstPtr<Vec<u8>>>,
 }
 
 impl BodyMut {
@@ -49,6 +51,15 @@ impl BodyMut {
         // SAFETY: as in `bytes`; a shared borrow of our own exclusive slot.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
+
+    /// Tells loom the owner is done with the bytes: called just before the
+    /// store that publishes the slot, since the guard holding this body lives a
+    /// little longer (a no-op outside loom).
+    #[inline(always)]
+    pub(crate) fn end_access(&mut self) {
+        #[cfg(loom)]
+        drop(self.track.take());
+    }
 }
 
 impl BodyRef {
@@ -62,6 +73,14 @@ impl BodyRef {
         // SAFETY: the region guarantees `ptr..ptr + len` lies inside the mapping;
         // the caller guarantees nobody writes the slot while it reads.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Tells loom the reader is done with the bytes: called just before the
+    /// store that releases the slot (a no-op outside loom).
+    #[inline(always)]
+    pub(crate) fn end_access(&mut self) {
+        #[cfg(loom)]
+        drop(self.track.take());
     }
 }
 
@@ -381,7 +400,7 @@ mod heap {
             BodyMut {
                 ptr,
                 len: self.geometry.body_size(),
-                _track: track,
+                track: Some(track),
             }
         }
 
@@ -393,7 +412,7 @@ mod heap {
             BodyRef {
                 ptr,
                 len: self.geometry.body_size(),
-                _track: track,
+                track: Some(track),
             }
         }
     }

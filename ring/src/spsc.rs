@@ -389,6 +389,7 @@ impl WriteSlot<'_> {
             // SAFETY: the slot is reserved by this guard and not yet published.
             write_len(unsafe { self.body.bytes() }, len);
         }
+        self.body.end_access();
         self.producer.publish(1);
         Ok(())
     }
@@ -865,6 +866,7 @@ impl Deref for ReadSlot<'_> {
 impl Drop for ReadSlot<'_> {
     #[inline]
     fn drop(&mut self) {
+        self.body.end_access();
         self.consumer.release(1);
     }
 }
