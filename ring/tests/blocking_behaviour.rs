@@ -11,11 +11,9 @@
 
 mod common;
 
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{unique_name, RemoveRing};
+use common::{data, space, unique_name, Background, RemoveRing};
 use shmlane::{mpmc, spsc, Error, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
 
 /// The timeout of the calls expected to time out.
@@ -216,53 +214,6 @@ impl TestRing {
             let line = line(info);
             line.sleepers == 1 && line.waiters >= 1 && line.sleeps >= sleeps
         });
-    }
-}
-
-fn data(info: &RingInfo) -> WaitInfo {
-    info.data_waits
-}
-
-fn space(info: &RingInfo) -> WaitInfo {
-    info.space_waits
-}
-
-/// A closure run on its own thread, whose result is awaited with a bound.
-struct Background<T> {
-    result: mpsc::Receiver<T>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl<T: Send + 'static> Background<T> {
-    fn spawn(work: impl FnOnce() -> T + Send + 'static) -> Background<T> {
-        let (sender, result) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let _ = sender.send(work());
-        });
-        Background {
-            result,
-            thread: Some(thread),
-        }
-    }
-
-    /// Whether the closure has returned (or panicked).
-    fn finished(&self) -> bool {
-        self.thread.as_ref().is_some_and(JoinHandle::is_finished)
-    }
-
-    /// The closure's result; panics if it takes longer than `limit`, or panicked.
-    fn wait(mut self, limit: Duration, what: &str) -> T {
-        match self.result.recv_timeout(limit) {
-            Ok(result) => {
-                self.thread.take().unwrap().join().unwrap();
-                result
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result within {limit:?}"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => match self.thread.take().unwrap().join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread sends its result before it ends"),
-            },
-        }
     }
 }
 

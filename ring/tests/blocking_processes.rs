@@ -11,16 +11,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::Child;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_exactly_once, check_message, fill_message, fill_tagged, message_len, spawn_child,
-    tagged_len, unique_name, RemoveRing, SeqSet, Tally, XorShift, MIN_TAGGED_LEN,
+    assert_exactly_once, check_message, data, fill_message, fill_tagged, message_len, report,
+    space, tagged_len, unique_name, Background, ChildProcess, RemoveFile, RemoveRing, SeqSet,
+    Tally, XorShift, MIN_TAGGED_LEN,
 };
 use shmlane::{mpmc, spsc, Error, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
 
@@ -62,147 +58,6 @@ fn env_u64(name: &str) -> u64 {
     env(name).parse().unwrap()
 }
 
-/// A child process, killed if the test ends before it is waited for.
-struct ChildProcess {
-    what: String,
-    child: Option<Child>,
-}
-
-impl ChildProcess {
-    fn spawn(what: impl Into<String>, child_test: &str, env: &[(&str, String)]) -> ChildProcess {
-        ChildProcess {
-            what: what.into(),
-            child: Some(spawn_child(child_test, env)),
-        }
-    }
-
-    fn child(&mut self) -> &mut Child {
-        self.child.as_mut().expect("not waited for yet")
-    }
-
-    /// Waits until the child prints `wanted` on a line of its own.
-    fn wait_for_line(&mut self, wanted: &str) {
-        let stdout = self.child().stdout.take().expect("piped stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("{} ended before printing {wanted:?}", self.what),
-                Ok(_) if line.trim() == wanted => break,
-                Ok(_) => continue,
-            }
-        }
-        // Keep the pipe open: a child writing to a closed pipe would die.
-        self.child().stdout = Some(reader.into_inner());
-    }
-
-    /// Panics if the child has exited.
-    fn assert_running(&mut self, why: &str) {
-        if let Some(status) = self.child().try_wait().unwrap() {
-            panic!("{} exited ({status}) {why}", self.what);
-        }
-    }
-
-    /// Kills the child with SIGKILL and reaps it: its locks are released.
-    fn kill(mut self) {
-        let mut child = self.child.take().expect("not waited for yet");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    /// Waits for the child to succeed, at most until `deadline`, calling `watch`
-    /// while it waits; returns the child's stdout.
-    fn finish(mut self, deadline: Instant, mut watch: impl FnMut()) -> String {
-        let what = self.what.clone();
-        let child = self.child();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            watch();
-            assert!(Instant::now() < deadline, "{what} did not finish in time");
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .expect("piped stdout")
-            .read_to_string(&mut stdout)
-            .unwrap();
-        assert!(status.success(), "{what} failed: {status}");
-        self.child = None;
-        stdout
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Removes a file when dropped.
-struct RemoveFile(PathBuf);
-
-impl Drop for RemoveFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The words after `prefix` on the line of `stdout` that starts with it.
-fn report<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"))
-        .split_whitespace()
-        .collect()
-}
-
-/// A closure run on its own thread, whose result is awaited with a bound.
-struct Background<T> {
-    result: mpsc::Receiver<T>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl<T: Send + 'static> Background<T> {
-    fn spawn(work: impl FnOnce() -> T + Send + 'static) -> Background<T> {
-        let (sender, result) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let _ = sender.send(work());
-        });
-        Background {
-            result,
-            thread: Some(thread),
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.thread.as_ref().is_some_and(JoinHandle::is_finished)
-    }
-
-    /// The closure's result; panics if it takes longer than `limit`, or panicked.
-    fn wait(mut self, limit: Duration, what: &str) -> T {
-        match self.result.recv_timeout(limit) {
-            Ok(result) => {
-                self.thread.take().unwrap().join().unwrap();
-                result
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result within {limit:?}"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => match self.thread.take().unwrap().join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread sends its result before it ends"),
-            },
-        }
-    }
-}
-
 /// Waits (at most [`BOUND`]) until the ring's state satisfies `condition`.
 fn wait_until(ring: &Ring, what: &str, condition: impl Fn(&RingInfo) -> bool) {
     let deadline = Instant::now() + BOUND;
@@ -227,14 +82,6 @@ fn wait_for_sleeper(ring: &Ring, line: fn(&RingInfo) -> WaitInfo) {
         let line = line(info);
         line.sleepers == 1 && line.waiters >= 1 && line.sleeps >= 1
     });
-}
-
-fn data(info: &RingInfo) -> WaitInfo {
-    info.data_waits
-}
-
-fn space(info: &RingInfo) -> WaitInfo {
-    info.space_waits
 }
 
 /// CPU time consumed so far by the calling thread.

@@ -17,14 +17,11 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_exactly_once, receive_tagged_step, send_tagged_step, spawn_child, unique_name,
-    RemoveRing, SeqSet, Tally, XorShift,
+    assert_exactly_once, receive_tagged_step, report, send_tagged_step, unique_name, ChildProcess,
+    RemoveFile, RemoveRing, SeqSet, Tally, XorShift,
 };
 use shmlane::{mpmc, Error, Ring, RingOptions};
 
@@ -39,85 +36,6 @@ const CHURN_MESSAGES: [u64; 2] = [500_000, 250_000];
 const CHILD_DEADLINE: Duration = Duration::from_secs(120);
 /// Hang guard of the test process, beyond the children's own.
 const PARENT_DEADLINE: Duration = Duration::from_secs(180);
-
-/// A child process, killed if the test fails before it is waited for.
-struct ChildProcess {
-    what: String,
-    child: Option<Child>,
-}
-
-impl ChildProcess {
-    fn spawn(what: String, child_test: &str, env: &[(&str, String)]) -> ChildProcess {
-        ChildProcess {
-            what,
-            child: Some(spawn_child(child_test, env)),
-        }
-    }
-
-    /// Panics if the child has exited.
-    fn assert_running(&mut self, why: &str) {
-        let child = self.child.as_mut().expect("not waited for yet");
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{} exited ({status}) {why}", self.what);
-        }
-    }
-
-    /// Waits for the child to succeed, at most until `deadline`, calling `watch`
-    /// while it waits; returns the child's stdout. A panic on the way kills it.
-    fn finish(mut self, deadline: Instant, mut watch: impl FnMut()) -> String {
-        let child = self.child.as_mut().expect("not waited for yet");
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            watch();
-            assert!(
-                Instant::now() < deadline,
-                "{} did not finish in time",
-                self.what
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .expect("piped stdout")
-            .read_to_string(&mut stdout)
-            .unwrap();
-        assert!(status.success(), "{} failed: {status}", self.what);
-        self.child = None;
-        stdout
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Removes a file when dropped.
-struct RemoveFile(PathBuf);
-
-impl Drop for RemoveFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The words after `prefix` on the line of `stdout` that starts with it.
-fn report<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"))
-        .split_whitespace()
-        .collect()
-}
 
 fn env_u64(name: &str) -> u64 {
     std::env::var(name)

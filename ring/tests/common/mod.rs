@@ -3,7 +3,12 @@
 //! with their producer, mixed-API send and receive steps, and exactly-once tallies.
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 // A test-local counter, not ring state: the crate's `sync` rule does not apply.
 #[allow(clippy::disallowed_types)]
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -525,4 +530,166 @@ pub fn assert_exactly_once(tallies: &[Tally], messages: &[u64]) {
             "producer {producer}: sums of sequence numbers"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Blocking waits.
+
+/// A closure run on its own thread, whose result is awaited with a bound.
+pub struct Background<T> {
+    result: mpsc::Receiver<T>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    pub fn spawn(work: impl FnOnce() -> T + Send + 'static) -> Background<T> {
+        let (sender, result) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let _ = sender.send(work());
+        });
+        Background {
+            result,
+            thread: Some(thread),
+        }
+    }
+
+    /// Whether the closure has returned (or panicked).
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// The closure's result; panics if it takes longer than `limit`, or panicked.
+    pub fn wait(mut self, limit: Duration, what: &str) -> T {
+        match self.result.recv_timeout(limit) {
+            Ok(result) => {
+                self.thread.take().unwrap().join().unwrap();
+                result
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: no result within {limit:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.thread.take().unwrap().join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the thread sends its result before it ends"),
+            },
+        }
+    }
+}
+
+/// The data wait line of a ring's info (consumers sleep on it).
+pub fn data(info: &shmlane::RingInfo) -> shmlane::WaitInfo {
+    info.data_waits
+}
+
+/// The space wait line of a ring's info (producers sleep on it).
+pub fn space(info: &shmlane::RingInfo) -> shmlane::WaitInfo {
+    info.space_waits
+}
+
+// ---------------------------------------------------------------------------
+// Child processes.
+
+/// A child process, killed if the test ends before it is waited for.
+pub struct ChildProcess {
+    what: String,
+    child: Option<Child>,
+}
+
+impl ChildProcess {
+    pub fn spawn(
+        what: impl Into<String>,
+        child_test: &str,
+        env: &[(&str, String)],
+    ) -> ChildProcess {
+        ChildProcess {
+            what: what.into(),
+            child: Some(spawn_child(child_test, env)),
+        }
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not waited for yet")
+    }
+
+    /// Waits until the child prints `wanted` on a line of its own.
+    pub fn wait_for_line(&mut self, wanted: &str) {
+        let stdout = self.child().stdout.take().expect("piped stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => panic!("{} ended before printing {wanted:?}", self.what),
+                Ok(_) if line.trim() == wanted => break,
+                Ok(_) => continue,
+            }
+        }
+        // Keep the pipe open: a child writing to a closed pipe would die.
+        self.child().stdout = Some(reader.into_inner());
+    }
+
+    /// Panics if the child has exited.
+    pub fn assert_running(&mut self, why: &str) {
+        if let Some(status) = self.child().try_wait().unwrap() {
+            panic!("{} exited ({status}) {why}", self.what);
+        }
+    }
+
+    /// Kills the child with SIGKILL and reaps it: its locks are released.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("not waited for yet");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Waits for the child to succeed, at most until `deadline`, calling `watch`
+    /// while it waits; returns the child's stdout.
+    pub fn finish(mut self, deadline: Instant, mut watch: impl FnMut()) -> String {
+        let what = self.what.clone();
+        let child = self.child();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            watch();
+            assert!(Instant::now() < deadline, "{what} did not finish in time");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stdout = String::new();
+        child
+            .stdout
+            .take()
+            .expect("piped stdout")
+            .read_to_string(&mut stdout)
+            .unwrap();
+        assert!(status.success(), "{what} failed: {status}");
+        self.child = None;
+        stdout
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Removes a file when dropped.
+pub struct RemoveFile(pub PathBuf);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The words after `prefix` on the line of `stdout` that starts with it.
+pub fn report<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"))
+        .split_whitespace()
+        .collect()
 }
