@@ -1,0 +1,235 @@
+//! Status codes, their messages, and the calling thread's last error message.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use shmlane::Error;
+
+/// What a call returns: `SHMLANE_STATUS_OK` (0) on success, a positive code
+/// otherwise. `shmlane_strerror` names each code;
+/// `shmlane_last_error_message` gives the details of the calling thread's
+/// last failure.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum shmlane_status {
+    /// Success.
+    Ok = 0,
+    /// The ring is full (non-blocking reserve or send).
+    Full = 1,
+    /// The ring is empty (non-blocking read or receive).
+    Empty = 2,
+    /// A blocking call's timeout passed.
+    Timeout = 3,
+    /// The other side has closed or died (and, for consumers, the ring is drained).
+    Disconnected = 4,
+    /// No ring file at this path.
+    NotFound = 5,
+    /// A file already exists where a ring was to be created.
+    AlreadyExists = 6,
+    /// A ring name that is not 1 to 200 characters of `[A-Za-z0-9._-]` without a leading dot.
+    BadName = 7,
+    /// The path is a symbolic link; rings are never opened through links.
+    Symlink = 8,
+    /// The file is not a shmlane ring.
+    NotARing = 9,
+    /// The ring's major layout version is not one this library reads.
+    UnsupportedVersion = 10,
+    /// The ring is of another kind than the one asked for.
+    WrongKind = 11,
+    /// Capacity, slot size or participant count out of range.
+    BadGeometry = 12,
+    /// The file is shorter than the ring its header describes.
+    FileTooSmall = 13,
+    /// The creator did not finish the header within the open timeout.
+    NotReady = 14,
+    /// The file's owner or mode does not allow this use, or the OS refused access.
+    Permission = 15,
+    /// A live handle already plays this role on a ring that has room for one.
+    RoleTaken = 16,
+    /// Every participant record of the ring is held by a live handle.
+    TooManyParticipants = 17,
+    /// A message longer than the ring's maximum payload.
+    MessageTooLarge = 18,
+    /// A message whose length differs from a fixed-size ring's message size.
+    WrongMessageSize = 19,
+    /// The buffer is too small for the next message, which stays for the next read.
+    BufferTooSmall = 20,
+    /// Shared memory holds values that break the ring's invariants.
+    Corrupt = 21,
+    /// An operating-system call failed.
+    Io = 22,
+    /// A null pointer, a string that is not UTF-8, or a value out of range.
+    InvalidArgument = 23,
+    /// The handle already holds a reserved slot or a borrowed message: commit,
+    /// abort or release it first.
+    Busy = 24,
+    /// Commit, abort or release with nothing reserved or borrowed.
+    NothingPending = 25,
+    /// An internal error of the library (a bug): a Rust panic was caught at the
+    /// boundary. The handle should be closed.
+    Internal = 26,
+}
+
+/// The status code of an error.
+pub(crate) fn status_of(error: &Error) -> shmlane_status {
+    use shmlane_status as S;
+    match error {
+        Error::Full => S::Full,
+        Error::Empty => S::Empty,
+        Error::Timeout => S::Timeout,
+        Error::Disconnected => S::Disconnected,
+        Error::NotFound { .. } => S::NotFound,
+        Error::AlreadyExists { .. } => S::AlreadyExists,
+        Error::BadName { .. } => S::BadName,
+        Error::Symlink { .. } => S::Symlink,
+        Error::NotARing { .. } => S::NotARing,
+        Error::UnsupportedVersion { .. } => S::UnsupportedVersion,
+        Error::WrongKind { .. } => S::WrongKind,
+        Error::BadGeometry { .. } => S::BadGeometry,
+        Error::FileTooSmall { .. } => S::FileTooSmall,
+        Error::NotReady { .. } => S::NotReady,
+        Error::Permission { .. } => S::Permission,
+        Error::RoleTaken { .. } => S::RoleTaken,
+        Error::TooManyParticipants { .. } => S::TooManyParticipants,
+        Error::MessageTooLarge { .. } => S::MessageTooLarge,
+        Error::WrongMessageSize { .. } => S::WrongMessageSize,
+        Error::BufferTooSmall { .. } => S::BufferTooSmall,
+        Error::Corrupt { .. } => S::Corrupt,
+        Error::Io { .. } => S::Io,
+        _ => S::Internal,
+    }
+}
+
+/// A failure of the C API itself, with its message.
+pub(crate) struct Failure {
+    pub(crate) status: shmlane_status,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn invalid(message: impl Into<String>) -> Failure {
+        Failure {
+            status: shmlane_status::InvalidArgument,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn new(status: shmlane_status, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    #[inline]
+    fn from(error: Error) -> Failure {
+        let status = status_of(&error);
+        // Full and Empty are ordinary, frequent results: nothing to format.
+        let message = match status {
+            shmlane_status::Full | shmlane_status::Empty => String::new(),
+            _ => error.to_string(),
+        };
+        Failure { status, message }
+    }
+}
+
+thread_local! {
+    /// The message of this thread's last failed call (the C API's `errno`).
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn remember(message: &str) {
+    let message = CString::new(message.replace('\0', "?")).unwrap_or_default();
+    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+}
+
+/// Runs the body of an entry point: converts its failure into a status, and a
+/// panic into `Internal`, so that no unwinding ever crosses into C.
+#[inline]
+pub(crate) fn entry(body: impl FnOnce() -> Result<(), Failure>) -> shmlane_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => shmlane_status::Ok,
+        Ok(Err(failure)) => {
+            if !failure.message.is_empty() {
+                remember(&failure.message);
+            }
+            failure.status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            remember(&format!("internal error (a bug in shmlane): {what}"));
+            shmlane_status::Internal
+        }
+    }
+}
+
+/// The static text of each status.
+fn describe(status: shmlane_status) -> &'static CStr {
+    use shmlane_status as S;
+    match status {
+        S::Ok => c"success",
+        S::Full => c"ring is full",
+        S::Empty => c"ring is empty",
+        S::Timeout => c"timed out waiting on the ring",
+        S::Disconnected => c"the other side of the ring has closed or died",
+        S::NotFound => c"no ring at this path",
+        S::AlreadyExists => c"a file already exists at this path",
+        S::BadName => c"bad ring name",
+        S::Symlink => c"the path is a symbolic link",
+        S::NotARing => c"not a shmlane ring",
+        S::UnsupportedVersion => c"unsupported ring layout version",
+        S::WrongKind => c"ring is of another kind",
+        S::BadGeometry => c"bad ring geometry",
+        S::FileTooSmall => c"ring file is shorter than its header says",
+        S::NotReady => c"ring was not initialized by its creator in time",
+        S::Permission => c"permission denied",
+        S::RoleTaken => c"a live handle already plays this role",
+        S::TooManyParticipants => c"all participant records are held by live handles",
+        S::MessageTooLarge => c"message exceeds the ring's maximum payload",
+        S::WrongMessageSize => c"message size differs from the ring's fixed message size",
+        S::BufferTooSmall => c"buffer too small for the next message",
+        S::Corrupt => c"ring is corrupt",
+        S::Io => c"operating-system error",
+        S::InvalidArgument => c"invalid argument",
+        S::Busy => c"a slot is already reserved or a message borrowed on this handle",
+        S::NothingPending => c"nothing is reserved or borrowed on this handle",
+        S::Internal => c"internal error in shmlane",
+    }
+}
+
+/// The static, English description of `status`.
+///
+/// Never NULL; an unknown code gives "unknown status code". The string is
+/// static: do not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn shmlane_strerror(status: i32) -> *const c_char {
+    let known = (0..=shmlane_status::Internal as i32)
+        .contains(&status)
+        // SAFETY: `status` is within the discriminants of the `repr(i32)`
+        // enum, which are contiguous from 0 to `Internal`.
+        .then(|| unsafe { std::mem::transmute::<i32, shmlane_status>(status) });
+    match known {
+        Some(status) => describe(status).as_ptr(),
+        None => c"unknown status code".as_ptr(),
+    }
+}
+
+/// The message of the calling thread's last failed call, with the details
+/// (which path, which value, what the OS said). Calls that fail with
+/// `SHMLANE_STATUS_FULL` or `SHMLANE_STATUS_EMPTY`, ordinary results of the
+/// non-blocking calls, leave it unchanged.
+///
+/// Never NULL; an empty string before any failure. The string belongs to the
+/// library and stays valid until the calling thread's next failed call: copy
+/// it to keep it. Each thread has its own.
+#[no_mangle]
+pub extern "C" fn shmlane_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|last| last.borrow().as_ptr())
+}
