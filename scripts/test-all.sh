@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the loom models of the production SPSC and
 # MPMC code (loom-tests/), the checks that they fail when the publishing store
-# is weakened and when the waker's fence is left out, then the Rust unit,
-# integration and doc tests. (The C and Go tests join this script when they land.)
+# is weakened and when the waker's fence is left out, the C tests, then the
+# Rust unit, integration and doc tests and the cross-language conformance tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,12 +41,26 @@ if [ "$caught" -ne 3 ]; then
     exit 1
 fi
 
-echo "== Rust tests"
+echo "== C: the libraries, the C tests (plain, then under ASan + UBSan), the C peer"
+# -Wall -Wextra -Werror throughout (bindings-c/Makefile). Each C test program
+# prints `c-tests: NAME: N checks passed` and stops at the first failed check.
+c_log="$(mktemp)"
+trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log"' EXIT
+make -C bindings-c lib test check-install peer examples bench 2>&1 | tee "$c_log"
+export SHMLANE_PEER_C="$PWD/bindings-c/build/bin/shmlane-peer-c"
+
+echo "== Rust tests (the C header is regenerated and compared by ffi/tests/header.rs)"
 rust_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log" "$rust_log"' EXIT
-cargo test --workspace 2>&1 | tee "$rust_log"
+trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$rust_log"' EXIT
+cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
+
+echo "== Cross-language conformance: every peer against every other, across processes"
+# Release build: the peers move millions of messages.
+SHMLANE_PEERS_REQUIRED=c cargo test --release -p shmlane-conformance 2>&1 | tee -a "$rust_log"
 
 # One closing line for the whole run: every `test result:` line of the Rust
-# tests (the loom models are counted in their own steps above).
-awk '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "tests: %d passed, %d failed\n", passed, failed; exit failed > 0 }' "$rust_log"
+# tests, and each C test program that passed (the loom models are counted in
+# their own steps above; a failed C test has already stopped the script).
+c_passed="$(grep -c '^c-tests: .* checks passed$' "$c_log" || true)"
+awk -v c="$c_passed" '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed + c, failed; exit failed > 0 }' "$rust_log"

@@ -493,6 +493,39 @@ static void check_corruption(void) {
     CHECK_OK(shmlane_ring_remove_at(path));
 }
 
+/* Closing a handle gives back what it holds: a borrowed message is released
+ * (the next consumer reads the one after it), a reserved slot is given up. */
+static void check_close_with_something_lent(void) {
+    for (uint32_t kind = SHMLANE_KIND_SPSC; kind <= SHMLANE_KIND_MPMC; kind++) {
+        shmlane_ring_t *ring = create(kind == SHMLANE_KIND_SPSC ? shmlane_ring_options_spsc(4, 32)
+                                                                 : shmlane_ring_options_mpmc(4, 32, 4));
+        shmlane_producer_t *producer = NULL;
+        shmlane_consumer_t *consumer = NULL;
+        CHECK_OK(shmlane_producer_open(ring, &producer));
+        CHECK_OK(shmlane_producer_try_send(producer, "one", 3));
+        CHECK_OK(shmlane_producer_try_send(producer, "two", 3));
+        uint8_t *slot;
+        size_t capacity;
+        CHECK_OK(shmlane_producer_try_reserve(producer, &slot, &capacity));
+        memcpy(slot, "never", 5);
+        shmlane_producer_close(producer);
+        CHECK_OK(shmlane_consumer_open(ring, &consumer));
+        const uint8_t *data;
+        size_t len;
+        CHECK_OK(shmlane_consumer_try_read(consumer, &data, &len));
+        CHECK(len == 3 && memcmp(data, "one", 3) == 0);
+        shmlane_consumer_close(consumer);
+        CHECK_OK(shmlane_consumer_open(ring, &consumer));
+        CHECK_OK(shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len));
+        CHECK(len == 3 && memcmp(data, "two", 3) == 0);
+        CHECK_OK(shmlane_consumer_release(consumer));
+        CHECK_STATUS(shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len), SHMLANE_STATUS_DISCONNECTED);
+        shmlane_consumer_close(consumer);
+        shmlane_ring_close(ring);
+        CHECK_OK(shmlane_ring_remove_at(path));
+    }
+}
+
 /* Names under /dev/shm. */
 static void check_named_rings(void) {
     char name[64];
@@ -524,6 +557,7 @@ int main(void) {
     check_fixed_size();
     check_mpmc_forms();
     check_corruption();
+    check_close_with_something_lent();
     check_named_rings();
     unlink(path);
     report("api");

@@ -26,7 +26,8 @@ enum Consumer {
 #[allow(dead_code)]
 enum Lent {
     Nothing,
-    SpscMessage(spsc::ReadSlot<'static>),
+    /// An SPSC message borrowed without a guard (`try_read_unguarded`).
+    SpscMessage,
     MpmcMessage(mpmc::ReadSlot<'static>),
     SpscBatch(spsc::ReadBatch<'static>),
     MpmcBatch(mpmc::ReadBatch<'static>),
@@ -48,7 +49,13 @@ pub struct shmlane_consumer_t {
 impl Drop for shmlane_consumer_t {
     fn drop(&mut self) {
         // A borrowed message is released.
-        self.lent = Lent::Nothing;
+        if let Lent::SpscMessage = std::mem::replace(&mut self.lent, Lent::Nothing) {
+            if let Ok(Consumer::Spsc(c)) = self.idle_consumer() {
+                // SAFETY: the message was borrowed and not released, and C
+                // gives the handle up with it.
+                unsafe { c.release_unguarded() };
+            }
+        }
         // SAFETY: made by `Box::into_raw` in `shmlane_consumer_open`; no guard
         // borrows it any more, and it is freed once, here.
         drop(unsafe { Box::from_raw(self.consumer.as_ptr()) });
@@ -189,7 +196,11 @@ pub unsafe extern "C" fn shmlane_consumer_try_read(
             )
         };
         match handle.idle_consumer()? {
-            Consumer::Spsc(c) => lend_message!(handle, SpscMessage, c.try_read()?, data, len),
+            Consumer::Spsc(c) => {
+                let (message, message_len) = c.try_read_unguarded()?;
+                (*data, *len) = (message.as_ptr().cast_const(), message_len);
+                handle.lent = Lent::SpscMessage;
+            }
             Consumer::Mpmc(c) => lend_message!(handle, MpmcMessage, c.try_read()?, data, len),
         }
         Ok(())
@@ -221,7 +232,11 @@ pub unsafe extern "C" fn shmlane_consumer_read(
         };
         let timeout = timeout_arg(timeout_ns);
         match handle.idle_consumer()? {
-            Consumer::Spsc(c) => lend_message!(handle, SpscMessage, c.read(timeout)?, data, len),
+            Consumer::Spsc(c) => {
+                let (message, message_len) = c.read_unguarded(timeout)?;
+                (*data, *len) = (message.as_ptr().cast_const(), message_len);
+                handle.lent = Lent::SpscMessage;
+            }
             Consumer::Mpmc(c) => lend_message!(handle, MpmcMessage, c.read(timeout)?, data, len),
         }
         Ok(())
@@ -246,6 +261,16 @@ pub unsafe extern "C" fn shmlane_consumer_release(
                 shmlane_status::NothingPending,
                 "release: no message is borrowed",
             )),
+            Lent::SpscMessage => {
+                let Consumer::Spsc(c) = handle.idle_consumer()? else {
+                    unreachable!("an SPSC message is lent by an SPSC consumer")
+                };
+                // SAFETY: `lent` said a message was borrowed by
+                // `try_read_unguarded` and not released; it is cleared above,
+                // so it is released once.
+                unsafe { c.release_unguarded() };
+                Ok(())
+            }
             // Dropping the guard releases the slots.
             _ => Ok(()),
         }

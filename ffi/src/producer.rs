@@ -26,7 +26,8 @@ enum Producer {
 /// What the handle has lent to C.
 enum Lent {
     Nothing,
-    SpscSlot(spsc::WriteSlot<'static>),
+    /// An SPSC slot reserved without a guard (`try_reserve_unguarded`).
+    SpscSlot,
     MpmcSlot(mpmc::WriteSlot<'static>),
     SpscBatch(spsc::WriteBatch<'static>),
     MpmcBatch(mpmc::WriteBatch<'static>),
@@ -203,7 +204,11 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve(
             )
         };
         match handle.idle_producer()? {
-            Producer::Spsc(p) => lend_slot!(handle, SpscSlot, p.try_reserve()?, data, capacity),
+            Producer::Spsc(p) => {
+                *data = p.try_reserve_unguarded()?.as_ptr();
+                *capacity = handle.max_payload;
+                handle.lent = Lent::SpscSlot;
+            }
             Producer::Mpmc(p) => lend_slot!(handle, MpmcSlot, p.try_reserve()?, data, capacity),
         }
         Ok(())
@@ -235,7 +240,11 @@ pub unsafe extern "C" fn shmlane_producer_reserve(
         };
         let timeout = timeout_arg(timeout_ns);
         match handle.idle_producer()? {
-            Producer::Spsc(p) => lend_slot!(handle, SpscSlot, p.reserve(timeout)?, data, capacity),
+            Producer::Spsc(p) => {
+                *data = p.reserve_unguarded(timeout)?.as_ptr();
+                *capacity = handle.max_payload;
+                handle.lent = Lent::SpscSlot;
+            }
             Producer::Mpmc(p) => lend_slot!(handle, MpmcSlot, p.reserve(timeout)?, data, capacity),
         }
         Ok(())
@@ -262,7 +271,15 @@ pub unsafe extern "C" fn shmlane_producer_commit(
         // SAFETY: the caller's contract above.
         let handle = unsafe { producer_arg(producer)? };
         match std::mem::replace(&mut handle.lent, Lent::Nothing) {
-            Lent::SpscSlot(slot) => slot.commit(len)?,
+            Lent::SpscSlot => {
+                let Producer::Spsc(p) = handle.idle_producer()? else {
+                    unreachable!("an SPSC slot is lent by an SPSC producer")
+                };
+                // SAFETY: `lent` said a slot was reserved by `try_reserve_unguarded`
+                // and not committed; it is cleared above, so it is committed once.
+                // On an error nothing is published, as `shmlane_producer_abort` would.
+                unsafe { p.commit_unguarded(len)? }
+            }
             Lent::MpmcSlot(slot) => slot.commit(len)?,
             other => {
                 handle.lent = other;

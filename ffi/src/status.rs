@@ -115,6 +115,7 @@ impl Failure {
         }
     }
 
+    #[inline]
     pub(crate) fn new(status: shmlane_status, message: impl Into<String>) -> Failure {
         Failure {
             status,
@@ -124,15 +125,23 @@ impl Failure {
 }
 
 impl From<Error> for Failure {
-    #[inline]
+    /// Full and Empty, the ordinary results of non-blocking calls that spin,
+    /// convert without a call or a message; the rest out of line.
+    #[inline(always)]
     fn from(error: Error) -> Failure {
-        let status = status_of(&error);
-        // Full and Empty are ordinary, frequent results: nothing to format.
-        let message = match status {
-            shmlane_status::Full | shmlane_status::Empty => String::new(),
-            _ => error.to_string(),
-        };
-        Failure { status, message }
+        match error {
+            Error::Full => Failure::new(shmlane_status::Full, String::new()),
+            Error::Empty => Failure::new(shmlane_status::Empty, String::new()),
+            other => Failure::described(other),
+        }
+    }
+}
+
+impl Failure {
+    #[cold]
+    #[inline(never)]
+    fn described(error: Error) -> Failure {
+        Failure::new(status_of(&error), error.to_string())
     }
 }
 

@@ -17,6 +17,7 @@
 //! `docs/design.md` gives the full argument.
 
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::error::{Error, Role};
@@ -363,6 +364,102 @@ impl std::fmt::Debug for Producer {
             .field("tail", &self.tail)
             .field("cached_head", &self.cached_head)
             .finish_non_exhaustive()
+    }
+}
+
+/// Zero-copy without a borrow guard, for callers that cannot hold a Rust
+/// borrow across calls: the C API (`ffi/`). A raw pointer stands in for the
+/// guard, and the caller keeps the rule the guard would: one reserved slot,
+/// committed once. These are the guard paths minus the guard, so the C API's
+/// single-message calls cost what the Rust ones do.
+impl Producer {
+    /// Reserves the next slot as [`Producer::try_reserve`] does, and returns a
+    /// pointer to its `max_payload` payload bytes instead of a guard. The slot
+    /// stays reserved until [`Producer::commit_unguarded`]; reserving again
+    /// before that returns the same slot, and leaving it uncommitted publishes
+    /// nothing.
+    ///
+    /// # Errors
+    /// As [`Producer::try_reserve`].
+    #[inline]
+    pub fn try_reserve_unguarded(&mut self) -> Result<NonNull<u8>, Error> {
+        self.free_slots(1)?;
+        // SAFETY: the slot at `tail` is free, so it is ours until we publish it.
+        Ok(NonNull::from(unsafe { self.ring.payload_mut(self.tail) }).cast())
+    }
+
+    /// As [`Producer::try_reserve_unguarded`], waiting up to `timeout` as
+    /// [`Producer::reserve`] does.
+    ///
+    /// # Errors
+    /// As [`Producer::reserve`].
+    pub fn reserve_unguarded(&mut self, timeout: Option<Duration>) -> Result<NonNull<u8>, Error> {
+        block_on(self, timeout, |producer| producer.free_slots(1))?;
+        self.try_reserve_unguarded()
+    }
+
+    /// Publishes the first `len` bytes of the slot reserved by
+    /// [`Producer::try_reserve_unguarded`] as one message.
+    ///
+    /// # Errors
+    /// As [`WriteSlot::commit`]; the slot then stays reserved and unpublished.
+    ///
+    /// # Safety
+    /// A slot was reserved by `try_reserve_unguarded` or `reserve_unguarded`
+    /// since the last commit of this producer, and nothing writes its bytes
+    /// any more: once published, they belong to the consumer.
+    #[inline]
+    pub unsafe fn commit_unguarded(&mut self, len: usize) -> Result<(), Error> {
+        // SAFETY: by the caller's contract the slot at `tail` is reserved and unpublished.
+        unsafe { self.ring.set_slot_len(self.tail, len)? };
+        self.publish(1);
+        Ok(())
+    }
+}
+
+impl Consumer {
+    /// Borrows the next message as [`Consumer::try_read`] does, and returns a
+    /// pointer to its bytes and its length instead of a guard. The message
+    /// stays borrowed until [`Consumer::release_unguarded`]; reading again
+    /// before that returns the same message.
+    ///
+    /// # Errors
+    /// As [`Consumer::try_read`].
+    #[inline]
+    pub fn try_read_unguarded(&mut self) -> Result<(NonNull<u8>, usize), Error> {
+        self.available(1)?;
+        match self.message_at(self.head) {
+            Some((body, len)) => {
+                // SAFETY: the slot is published and not released: ours to read.
+                let message = unsafe { &body.bytes()[self.ring.len_field..] };
+                Ok((NonNull::from(message).cast(), len))
+            }
+            None => Err(self.skip_corrupt()),
+        }
+    }
+
+    /// As [`Consumer::try_read_unguarded`], waiting up to `timeout` as
+    /// [`Consumer::read`] does.
+    ///
+    /// # Errors
+    /// As [`Consumer::read`].
+    pub fn read_unguarded(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<(NonNull<u8>, usize), Error> {
+        block_on(self, timeout, |consumer| consumer.available(1))?;
+        self.try_read_unguarded()
+    }
+
+    /// Releases the message borrowed by [`Consumer::try_read_unguarded`].
+    ///
+    /// # Safety
+    /// A message was borrowed by `try_read_unguarded` or `read_unguarded`
+    /// since the last release of this consumer, and nothing reads its bytes
+    /// any more: once released, the producer reuses the slot.
+    #[inline]
+    pub unsafe fn release_unguarded(&mut self) {
+        self.release(1);
     }
 }
 

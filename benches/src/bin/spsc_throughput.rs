@@ -1,0 +1,60 @@
+//! SPSC throughput of the Rust API, one 8-byte message at a time between two
+//! threads, zero-copy (reserve/commit, read/release) on a fixed-size ring of
+//! 1024 slots. `bindings-c/bench/spsc_throughput.c` runs the same loop through
+//! the C API; `benches/c-vs-rust.sh` runs both alternately and reports the ratio.
+//!
+//! Usage: `spsc-throughput [MESSAGES]` (default 10,000,000); prints
+//! `rust messages=N seconds=S rate=R` (messages per second).
+
+use std::time::Instant;
+
+use shmlane::{spsc, Error, Ring, RingOptions};
+
+fn main() {
+    let messages: u64 = std::env::args()
+        .nth(1)
+        .map_or(10_000_000, |n| n.parse().expect("MESSAGES is a number"));
+    let path = std::env::temp_dir().join(format!(
+        "shmlane-spsc-throughput-rust-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let ring =
+        Ring::create_at(&path, &RingOptions::spsc_fixed(1024, 8)).expect("creating the ring");
+    let mut producer = spsc::Producer::join(&ring).expect("joining as producer");
+    let mut consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut expected = 0u64;
+        while expected < messages {
+            match consumer.try_read() {
+                Ok(message) => {
+                    let value = u64::from_le_bytes(message[..8].try_into().unwrap());
+                    assert_eq!(value, expected, "out of order");
+                    expected += 1;
+                }
+                Err(Error::Empty) => std::hint::spin_loop(),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    });
+    let mut next = 0u64;
+    while next < messages {
+        match producer.try_reserve() {
+            Ok(mut slot) => {
+                slot[..8].copy_from_slice(&next.to_le_bytes());
+                slot.commit(8).expect("commit");
+                next += 1;
+            }
+            Err(Error::Full) => std::hint::spin_loop(),
+            Err(e) => panic!("reserve: {e}"),
+        }
+    }
+    reader.join().expect("the reader panicked");
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    println!(
+        "rust messages={messages} seconds={seconds:.4} rate={:.0}",
+        messages as f64 / seconds
+    );
+}
