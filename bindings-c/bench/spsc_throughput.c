@@ -4,10 +4,12 @@
  * API. benches/c-vs-rust.sh runs both alternately and reports the ratio.
  *
  * Usage: spsc_throughput [MESSAGES] (default 10,000,000); prints
- * `c messages=N seconds=S rate=R` (messages per second). */
+ * `c messages=N seconds=S rate=R` (messages per second). The producer runs
+ * on CPU 0 and the consumer on CPU 1, as in the Rust program. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,16 @@ static void fail(const char *what, shmlane_status status) {
     exit((int)status);
 }
 
+/* Pins the calling thread to one CPU (best effort). */
+static void pin_to_cpu(size_t cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 static void *read_all(void *argument) {
+    pin_to_cpu(1);
     shmlane_consumer_t *consumer = argument;
     uint64_t expected = 0;
     while (expected < messages) {
@@ -65,6 +76,7 @@ int main(int argc, char **argv) {
 
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    pin_to_cpu(0);
     pthread_t reader;
     pthread_create(&reader, NULL, read_all, consumer);
     for (uint64_t next = 0; next < messages;) {

@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use shmlane::{mpmc, spsc, Error, Kind, WaitStrategy};
 
 use crate::ring::ring_arg;
-use crate::status::{entry, shmlane_status, Failure};
+use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{in_arg, out_arg, timeout_arg};
 
@@ -62,15 +62,26 @@ impl Drop for shmlane_consumer_t {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn busy_status() -> shmlane_status {
+    busy().report()
+}
+
+#[cold]
+fn busy() -> Failure {
+    Failure::new(
+        shmlane_status::Busy,
+        "the consumer holds a borrowed message or batch: release it first",
+    )
+}
+
 impl shmlane_consumer_t {
     /// The consumer, if nothing is lent (a guard would borrow it).
     #[inline]
     fn idle_consumer(&mut self) -> Result<&'static mut Consumer, Failure> {
         if !matches!(self.lent, Lent::Nothing) {
-            return Err(Failure::new(
-                shmlane_status::Busy,
-                "the consumer holds a borrowed message or batch: release it first",
-            ));
+            return Err(busy());
         }
         // SAFETY: as in `shmlane_producer_t::idle_producer`: the allocation
         // outlives every guard made from this reference, and nothing else
@@ -186,25 +197,52 @@ pub unsafe extern "C" fn shmlane_consumer_try_read(
     data: *mut *const u8,
     len: *mut usize,
 ) -> shmlane_status {
-    entry(|| {
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, len) = unsafe {
-            (
-                consumer_arg(consumer)?,
-                out_arg(data, "data")?,
-                out_arg(len, "len")?,
-            )
+        let (Some(handle), Some(data), Some(len)) =
+            (unsafe { (consumer.as_mut(), data.as_mut(), len.as_mut()) })
+        else {
+            return null_argument("consumer, data or len");
         };
-        match handle.idle_consumer()? {
-            Consumer::Spsc(c) => {
-                let (message, message_len) = c.try_read_unguarded()?;
-                (*data, *len) = (message.as_ptr().cast_const(), message_len);
-                handle.lent = Lent::SpscMessage;
-            }
-            Consumer::Mpmc(c) => lend_message!(handle, MpmcMessage, c.try_read()?, data, len),
+        if !matches!(handle.lent, Lent::Nothing) {
+            return busy_status();
         }
-        Ok(())
+        // SAFETY: nothing is lent (checked above), so no guard borrows the consumer.
+        match unsafe { &mut *handle.consumer.as_ptr() } {
+            Consumer::Spsc(c) => match c.try_read_unguarded() {
+                Ok((message, message_len)) => {
+                    (*data, *len) = (message.as_ptr().cast_const(), message_len);
+                    // Nothing was lent (checked above): no drop glue for the old value.
+                    let previous = std::mem::replace(&mut handle.lent, Lent::SpscMessage);
+                    debug_assert!(matches!(previous, Lent::Nothing));
+                    std::mem::forget(previous);
+                }
+                Err(error) => return error_status(error),
+            },
+            Consumer::Mpmc(c) => return mpmc_try_read(&mut handle.lent, c, data, len),
+        }
+        shmlane_status::Ok
     })
+}
+
+/// The MPMC half of `shmlane_consumer_try_read`, out of line (see
+/// `mpmc_try_reserve` in producer.rs).
+#[inline(never)]
+fn mpmc_try_read(
+    lent: &mut Lent,
+    consumer: &'static mut mpmc::Consumer,
+    data: &mut *const u8,
+    len: &mut usize,
+) -> shmlane_status {
+    match consumer.try_read() {
+        Ok(message) => {
+            *data = message.as_ptr();
+            *len = message.len();
+            *lent = Lent::MpmcMessage(message);
+            shmlane_status::Ok
+        }
+        Err(error) => error_status(error),
+    }
 }
 
 /// Borrows the next message, waiting up to `timeout_ns` nanoseconds for one
@@ -253,28 +291,42 @@ pub unsafe extern "C" fn shmlane_consumer_read(
 pub unsafe extern "C" fn shmlane_consumer_release(
     consumer: *mut shmlane_consumer_t,
 ) -> shmlane_status {
-    entry(|| {
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let handle = unsafe { consumer_arg(consumer)? };
-        match std::mem::replace(&mut handle.lent, Lent::Nothing) {
-            Lent::Nothing => Err(Failure::new(
-                shmlane_status::NothingPending,
-                "release: no message is borrowed",
-            )),
-            Lent::SpscMessage => {
-                let Consumer::Spsc(c) = handle.idle_consumer()? else {
-                    unreachable!("an SPSC message is lent by an SPSC consumer")
-                };
-                // SAFETY: `lent` said a message was borrowed by
-                // `try_read_unguarded` and not released; it is cleared above,
-                // so it is released once.
-                unsafe { c.release_unguarded() };
-                Ok(())
-            }
-            // Dropping the guard releases the slots.
-            _ => Ok(()),
+        let Some(handle) = (unsafe { consumer.as_mut() }) else {
+            return null_argument("consumer");
+        };
+        if !matches!(handle.lent, Lent::SpscMessage) {
+            return release_other(&mut handle.lent);
         }
+        // A guardless message has nothing to drop.
+        std::mem::forget(std::mem::replace(&mut handle.lent, Lent::Nothing));
+        // SAFETY: nothing is lent any more, so nothing else reaches the consumer.
+        let Consumer::Spsc(c) = (unsafe { &mut *handle.consumer.as_ptr() }) else {
+            unreachable!("an SPSC message is lent by an SPSC consumer")
+        };
+        // SAFETY: `lent` said a message was borrowed by `try_read_unguarded`
+        // and not released; it is cleared above, so it is released once.
+        unsafe { c.release_unguarded() };
+        shmlane_status::Ok
     })
+}
+
+/// The rest of `shmlane_consumer_release`, out of line (see
+/// `mpmc_try_reserve` in producer.rs): dropping a guard releases its slots.
+#[inline(never)]
+fn release_other(lent: &mut Lent) -> shmlane_status {
+    match std::mem::replace(lent, Lent::Nothing) {
+        Lent::Nothing => Failure::new(
+            shmlane_status::NothingPending,
+            "release: no message is borrowed",
+        )
+        .report(),
+        guard => {
+            drop(guard);
+            shmlane_status::Ok
+        }
+    }
 }
 
 /// Borrows up to `max` consecutive messages without waiting; `*count`

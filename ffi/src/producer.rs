@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use shmlane::{mpmc, spsc, Kind, WaitStrategy};
 
 use crate::ring::ring_arg;
-use crate::status::{entry, shmlane_status, Failure};
+use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{in_arg, out_arg, timeout_arg};
 
@@ -69,6 +69,24 @@ impl shmlane_producer_t {
         // while a guard is kept (`lent` is checked above by every path).
         Ok(unsafe { &mut *self.producer.as_ptr() })
     }
+}
+
+impl shmlane_producer_t {
+    /// Records a guardless SPSC slot as lent. Nothing was lent before (the
+    /// caller checked), so the old value needs no drop: forgetting it spares
+    /// the hot path the drop glue of every guard type.
+    #[inline(always)]
+    fn lend_spsc_slot(&mut self) {
+        let previous = std::mem::replace(&mut self.lent, Lent::SpscSlot);
+        debug_assert!(matches!(previous, Lent::Nothing));
+        std::mem::forget(previous);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn busy_status() -> shmlane_status {
+    busy().report()
 }
 
 #[cold]
@@ -194,25 +212,51 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve(
     data: *mut *mut u8,
     capacity: *mut usize,
 ) -> shmlane_status {
-    entry(|| {
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, capacity) = unsafe {
-            (
-                producer_arg(producer)?,
-                out_arg(data, "data")?,
-                out_arg(capacity, "capacity")?,
-            )
+        let (Some(handle), Some(data), Some(capacity)) =
+            (unsafe { (producer.as_mut(), data.as_mut(), capacity.as_mut()) })
+        else {
+            return null_argument("producer, data or capacity");
         };
-        match handle.idle_producer()? {
-            Producer::Spsc(p) => {
-                *data = p.try_reserve_unguarded()?.as_ptr();
-                *capacity = handle.max_payload;
-                handle.lent = Lent::SpscSlot;
-            }
-            Producer::Mpmc(p) => lend_slot!(handle, MpmcSlot, p.try_reserve()?, data, capacity),
+        if !matches!(handle.lent, Lent::Nothing) {
+            return busy_status();
         }
-        Ok(())
+        // SAFETY: nothing is lent (checked above), so no guard borrows the producer.
+        match unsafe { &mut *handle.producer.as_ptr() } {
+            Producer::Spsc(p) => match p.try_reserve_unguarded() {
+                Ok(slot) => {
+                    *data = slot.as_ptr();
+                    *capacity = handle.max_payload;
+                    handle.lend_spsc_slot();
+                }
+                Err(error) => return error_status(error),
+            },
+            Producer::Mpmc(p) => return mpmc_try_reserve(&mut handle.lent, p, data, capacity),
+        }
+        shmlane_status::Ok
     })
+}
+
+/// The MPMC half of `shmlane_producer_try_reserve`, out of line: the SPSC
+/// path then needs few registers and little stack, and a call costs fewer
+/// stores (which wait behind the last slot's write).
+#[inline(never)]
+fn mpmc_try_reserve(
+    lent: &mut Lent,
+    producer: &'static mut mpmc::Producer,
+    data: &mut *mut u8,
+    capacity: &mut usize,
+) -> shmlane_status {
+    match producer.try_reserve() {
+        Ok(mut slot) => {
+            *data = slot.as_mut_ptr();
+            *capacity = slot.len();
+            *lent = Lent::MpmcSlot(slot);
+            shmlane_status::Ok
+        }
+        Err(error) => error_status(error),
+    }
 }
 
 /// Reserves the next slot, waiting up to `timeout_ns` nanoseconds for one
@@ -267,27 +311,44 @@ pub unsafe extern "C" fn shmlane_producer_commit(
     producer: *mut shmlane_producer_t,
     len: usize,
 ) -> shmlane_status {
-    entry(|| {
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let handle = unsafe { producer_arg(producer)? };
-        match std::mem::replace(&mut handle.lent, Lent::Nothing) {
-            Lent::SpscSlot => {
-                let Producer::Spsc(p) = handle.idle_producer()? else {
-                    unreachable!("an SPSC slot is lent by an SPSC producer")
-                };
-                // SAFETY: `lent` said a slot was reserved by `try_reserve_unguarded`
-                // and not committed; it is cleared above, so it is committed once.
-                // On an error nothing is published, as `shmlane_producer_abort` would.
-                unsafe { p.commit_unguarded(len)? }
-            }
-            Lent::MpmcSlot(slot) => slot.commit(len)?,
-            other => {
-                handle.lent = other;
-                return Err(nothing_lent("commit"));
-            }
+        let Some(handle) = (unsafe { producer.as_mut() }) else {
+            return null_argument("producer");
+        };
+        if !matches!(handle.lent, Lent::SpscSlot) {
+            return commit_other(&mut handle.lent, len);
         }
-        Ok(())
+        // A guardless slot has nothing to drop (see `lend_spsc_slot`).
+        std::mem::forget(std::mem::replace(&mut handle.lent, Lent::Nothing));
+        // SAFETY: nothing is lent any more (the guardless slot was the only
+        // loan), so nothing else reaches the producer.
+        let Producer::Spsc(p) = (unsafe { &mut *handle.producer.as_ptr() }) else {
+            unreachable!("an SPSC slot is lent by an SPSC producer")
+        };
+        // SAFETY: `lent` said a slot was reserved by `try_reserve_unguarded` and
+        // not committed; it is cleared above, so it is committed once. On an
+        // error nothing is published, as `shmlane_producer_abort` would.
+        match unsafe { p.commit_unguarded(len) } {
+            Ok(()) => shmlane_status::Ok,
+            Err(error) => error_status(error),
+        }
     })
+}
+
+/// The rest of `shmlane_producer_commit`, out of line (see `mpmc_try_reserve`).
+#[inline(never)]
+fn commit_other(lent: &mut Lent, len: usize) -> shmlane_status {
+    match std::mem::replace(lent, Lent::Nothing) {
+        Lent::MpmcSlot(slot) => match slot.commit(len) {
+            Ok(()) => shmlane_status::Ok,
+            Err(error) => error_status(error),
+        },
+        other => {
+            *lent = other;
+            nothing_lent("commit").report()
+        }
+    }
 }
 
 /// Gives up the reserved slot or batch: consumers never see it.

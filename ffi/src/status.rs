@@ -159,24 +159,63 @@ fn remember(message: &str) {
 /// panic into `Internal`, so that no unwinding ever crosses into C.
 #[inline]
 pub(crate) fn entry(body: impl FnOnce() -> Result<(), Failure>) -> shmlane_status {
+    entry_status(|| match body() {
+        Ok(()) => shmlane_status::Ok,
+        Err(failure) => failure.report(),
+    })
+}
+
+/// As [`entry`], for the single-message calls, whose bodies return the status
+/// themselves and make failures out of line ([`error_status`],
+/// [`Failure::report`]): their success path carries no `Failure` around.
+#[inline(always)]
+pub(crate) fn entry_status(body: impl FnOnce() -> shmlane_status) -> shmlane_status {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => shmlane_status::Ok,
-        Ok(Err(failure)) => {
-            if !failure.message.is_empty() {
-                remember(&failure.message);
-            }
-            failure.status
-        }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            remember(&format!("internal error (a bug in shmlane): {what}"));
-            shmlane_status::Internal
-        }
+        Ok(status) => status,
+        Err(panic) => panicked(panic),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> shmlane_status {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    remember(&format!("internal error (a bug in shmlane): {what}"));
+    shmlane_status::Internal
+}
+
+impl Failure {
+    /// Records the message for `shmlane_last_error_message`; returns the status.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn report(self) -> shmlane_status {
+        if !self.message.is_empty() {
+            remember(&self.message);
+        }
+        self.status
+    }
+}
+
+/// The status of an error of the ring: Full and Empty at once, the others
+/// recorded out of line.
+#[inline(always)]
+pub(crate) fn error_status(error: Error) -> shmlane_status {
+    match error {
+        Error::Full => shmlane_status::Full,
+        Error::Empty => shmlane_status::Empty,
+        other => Failure::described(other).report(),
+    }
+}
+
+/// The status of a NULL argument.
+#[cold]
+#[inline(never)]
+pub(crate) fn null_argument(what: &str) -> shmlane_status {
+    Failure::invalid(format!("{what} is NULL")).report()
 }
 
 /// The static text of each status.

@@ -162,6 +162,14 @@ impl Producer {
         if free >= wanted {
             return Ok(free);
         }
+        self.free_slots_refreshed()
+    }
+
+    /// The slow half of `free_slots`, out of line so that the fast half
+    /// inlines into a small function.
+    #[cold]
+    #[inline(never)]
+    fn free_slots_refreshed(&mut self) -> Result<u64, Error> {
         let free = self.refresh_head()?;
         if free > 0 {
             return Ok(free);
@@ -682,6 +690,14 @@ impl Consumer {
         if available >= wanted {
             return Ok(available);
         }
+        self.available_refreshed()
+    }
+
+    /// The slow half of `available`, out of line so that the fast half
+    /// inlines into a small function.
+    #[cold]
+    #[inline(never)]
+    fn available_refreshed(&mut self) -> Result<u64, Error> {
         let available = self.refresh_tail()?;
         if available > 0 {
             return Ok(available);

@@ -4,7 +4,9 @@
 //! the C API; `benches/c-vs-rust.sh` runs both alternately and reports the ratio.
 //!
 //! Usage: `spsc-throughput [MESSAGES]` (default 10,000,000); prints
-//! `rust messages=N seconds=S rate=R` (messages per second).
+//! `rust messages=N seconds=S rate=R` (messages per second). The producer runs
+//! on CPU 0 and the consumer on CPU 1, as in the C program, so that both
+//! measure the same placement.
 
 use std::time::Instant;
 
@@ -24,7 +26,9 @@ fn main() {
     let mut producer = spsc::Producer::join(&ring).expect("joining as producer");
     let mut consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
     let started = Instant::now();
+    pin_to_cpu(0);
     let reader = std::thread::spawn(move || {
+        pin_to_cpu(1);
         let mut expected = 0u64;
         while expected < messages {
             match consumer.try_read() {
@@ -57,4 +61,16 @@ fn main() {
         "rust messages={messages} seconds={seconds:.4} rate={:.0}",
         messages as f64 / seconds
     );
+}
+
+/// Pins the calling thread to one CPU (best effort: a machine with one CPU
+/// runs both threads on it).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: `set` is a plain bit set, zeroed then filled by the libc macros;
+    // the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
 }
