@@ -26,6 +26,27 @@
 // Kind code of an MPMC ring (any number of producers and consumers).
 #define SHMLANE_KIND_MPMC 2
 
+// Participant state: never claimed.
+#define SHMLANE_PARTICIPANT_FREE 0
+
+// Participant state: claimed, and its owner holds the record's lock.
+#define SHMLANE_PARTICIPANT_ALIVE 1
+
+// Participant state: claimed, but nobody holds the lock: the owner died.
+#define SHMLANE_PARTICIPANT_DEAD 2
+
+// Participant state: the owner closed its handle.
+#define SHMLANE_PARTICIPANT_CLOSED 3
+
+// Participant role: none yet (a free record).
+#define SHMLANE_ROLE_NONE 0
+
+// Participant role: producer.
+#define SHMLANE_ROLE_PRODUCER 1
+
+// Participant role: consumer.
+#define SHMLANE_ROLE_CONSUMER 2
+
 // What a call returns: `SHMLANE_STATUS_OK` (0) on success, a positive code
 // otherwise. `shmlane_strerror` names each code;
 // `shmlane_last_error_message` gives the details of the calling thread's
@@ -207,6 +228,22 @@ typedef struct shmlane_ring_info_t {
   struct shmlane_wait_info_t space_waits;
 } shmlane_ring_info_t;
 
+// One participant record of a ring.
+typedef struct shmlane_participant_info_t {
+  // Index in the participant table.
+  uint32_t index;
+  // `SHMLANE_ROLE_*` of the last owner.
+  uint32_t role;
+  // `SHMLANE_PARTICIPANT_*`: liveness decided by the record's lock.
+  uint32_t state;
+  // Process id of the last owner (informational: pids are reused).
+  uint32_t pid;
+  // How many times the record has been claimed.
+  uint32_t generation;
+  // When the last owner joined, ns since the Unix epoch.
+  uint64_t joined_ns;
+} shmlane_participant_info_t;
+
 // How a handle's blocking calls wait: spin for `spin_ns`, then yield the CPU
 // for `yield_ns`, then (if `sleeps`) sleep on the ring's futex, looking at the
 // peers' liveness every `peer_check_ns` (at least 1 ms).
@@ -378,6 +415,18 @@ shmlane_status shmlane_info(const char *name, struct shmlane_ring_info_t *info);
 // `path` is a NUL-terminated string; `info` is valid for writing.
 shmlane_status shmlane_info_at(const char *path, struct shmlane_ring_info_t *info);
 
+// Reads the participant records of an open ring: up to `capacity` of them
+// into `records` (which may be NULL when `capacity` is 0); `*count` receives
+// the ring's record count, which may exceed `capacity`. Thread-safe.
+//
+// # Safety
+// `ring` is a live handle; `records` is valid for writing `capacity`
+// records; `count` is valid for writing.
+shmlane_status shmlane_ring_participants(const struct shmlane_ring_t *ring,
+                                         struct shmlane_participant_info_t *records,
+                                         size_t capacity,
+                                         size_t *count);
+
 // Joins a ring as a producer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 // while another producer lives; on an MPMC ring,
 // `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. A
@@ -548,6 +597,15 @@ shmlane_status shmlane_producer_set_wait_strategy(struct shmlane_producer_t *pro
 shmlane_status shmlane_producer_is_disconnected(struct shmlane_producer_t *producer,
                                                 uint8_t *disconnected);
 
+// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
+// while the handle lends a slot or a message.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// `strategy` is valid for writing.
+shmlane_status shmlane_producer_wait_strategy(struct shmlane_producer_t *producer,
+                                              struct shmlane_wait_strategy_t *strategy);
+
 // Joins a ring as a consumer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 // while another consumer lives; on an MPMC ring,
 // `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. Free the
@@ -691,6 +749,15 @@ shmlane_status shmlane_consumer_set_wait_strategy(struct shmlane_consumer_t *con
 // `disconnected` is valid for writing.
 shmlane_status shmlane_consumer_is_disconnected(struct shmlane_consumer_t *consumer,
                                                 uint8_t *disconnected);
+
+// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
+// while the handle lends a slot or a message.
+//
+// # Safety
+// `consumer` is a live handle, not used by another thread during the call;
+// `strategy` is valid for writing.
+shmlane_status shmlane_consumer_wait_strategy(struct shmlane_consumer_t *consumer,
+                                              struct shmlane_wait_strategy_t *strategy);
 
 // The default strategy: spin 20 µs, yield 50 µs, then sleep on the futex.
 struct shmlane_wait_strategy_t shmlane_wait_strategy_default(void);

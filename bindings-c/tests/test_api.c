@@ -338,6 +338,25 @@ static void check_spsc_forms(void) {
     CHECK(info.max_payload == 24 && info.len == 0 && info.head == info.tail && info.tail == 8);
     CHECK(info.producers_alive == 1 && info.consumers_alive == 1 && info.participants_dead == 0);
     CHECK(info.creator_pid == (uint32_t)getpid() && info.version_major == 1);
+    shmlane_participant_info_t records[4];
+    size_t record_count = 0;
+    CHECK_OK(shmlane_ring_participants(ring, records, 4, &record_count));
+    CHECK(record_count == 2);
+    CHECK(records[0].role == SHMLANE_ROLE_PRODUCER && records[0].state == SHMLANE_PARTICIPANT_ALIVE);
+    CHECK(records[1].role == SHMLANE_ROLE_CONSUMER && records[1].pid == (uint32_t)getpid());
+    CHECK(records[1].generation == 1 && records[1].joined_ns > 0);
+    CHECK_OK(shmlane_ring_participants(ring, NULL, 0, &record_count));
+    CHECK(record_count == 2);
+    CHECK_STATUS(shmlane_ring_participants(ring, NULL, 1, &record_count), SHMLANE_STATUS_INVALID_ARGUMENT);
+    shmlane_wait_strategy_t strategy;
+    shmlane_wait_strategy_t sleeping = shmlane_wait_strategy_sleeping();
+    CHECK_OK(shmlane_consumer_set_wait_strategy(consumer, &sleeping));
+    CHECK_OK(shmlane_consumer_wait_strategy(consumer, &strategy));
+    CHECK(strategy.sleeps == 1 && strategy.spin_ns == sleeping.spin_ns && strategy.peer_check_ns == sleeping.peer_check_ns);
+    CHECK_OK(shmlane_producer_wait_strategy(producer, &strategy));
+    shmlane_wait_strategy_t fallback = shmlane_wait_strategy_default();
+    CHECK(strategy.spin_ns == fallback.spin_ns && strategy.yield_ns == fallback.yield_ns &&
+          strategy.sleeps == fallback.sleeps && strategy.peer_check_ns == fallback.peer_check_ns);
     shmlane_ring_info_t by_path;
     CHECK_OK(shmlane_info_at(path, &by_path));
     CHECK(by_path.tail == info.tail && by_path.total_size == info.total_size);

@@ -584,3 +584,27 @@ pub unsafe extern "C" fn shmlane_consumer_is_disconnected(
         Ok(())
     })
 }
+
+/// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
+/// while the handle lends a slot or a message.
+///
+/// # Safety
+/// `consumer` is a live handle, not used by another thread during the call;
+/// `strategy` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_consumer_wait_strategy(
+    consumer: *mut shmlane_consumer_t,
+    strategy: *mut shmlane_wait_strategy_t,
+) -> shmlane_status {
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        let (handle, strategy) =
+            unsafe { (consumer_arg(consumer)?, out_arg(strategy, "strategy")?) };
+        *strategy = match handle.idle_consumer()? {
+            Consumer::Spsc(h) => h.wait_strategy(),
+            Consumer::Mpmc(h) => h.wait_strategy(),
+        }
+        .into();
+        Ok(())
+    })
+}

@@ -646,3 +646,27 @@ pub unsafe extern "C" fn shmlane_producer_is_disconnected(
         Ok(())
     })
 }
+
+/// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
+/// while the handle lends a slot or a message.
+///
+/// # Safety
+/// `producer` is a live handle, not used by another thread during the call;
+/// `strategy` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_producer_wait_strategy(
+    producer: *mut shmlane_producer_t,
+    strategy: *mut shmlane_wait_strategy_t,
+) -> shmlane_status {
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        let (handle, strategy) =
+            unsafe { (producer_arg(producer)?, out_arg(strategy, "strategy")?) };
+        *strategy = match handle.idle_producer()? {
+            Producer::Spsc(h) => h.wait_strategy(),
+            Producer::Mpmc(h) => h.wait_strategy(),
+        }
+        .into();
+        Ok(())
+    })
+}

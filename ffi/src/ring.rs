@@ -3,7 +3,10 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use shmlane::{Kind, OpenOptions, ParticipantState, Ring, RingInfo, RingOptions, Role, WaitInfo};
+use shmlane::{
+    Kind, OpenOptions, ParticipantInfo, ParticipantState, Ring, RingInfo, RingOptions, Role,
+    WaitInfo,
+};
 
 use crate::status::{entry, shmlane_status, Failure};
 use crate::{in_arg, out_arg, path_arg, text_arg};
@@ -523,6 +526,91 @@ pub unsafe extern "C" fn shmlane_info_at(
         // SAFETY: the caller's contract above.
         let (path, info) = unsafe { (path_arg(path, "path")?, out_arg(info, "info")?) };
         *info = (&shmlane::info_at(path)?).into();
+        Ok(())
+    })
+}
+
+/// Participant state: never claimed.
+pub const SHMLANE_PARTICIPANT_FREE: u32 = 0;
+/// Participant state: claimed, and its owner holds the record's lock.
+pub const SHMLANE_PARTICIPANT_ALIVE: u32 = 1;
+/// Participant state: claimed, but nobody holds the lock: the owner died.
+pub const SHMLANE_PARTICIPANT_DEAD: u32 = 2;
+/// Participant state: the owner closed its handle.
+pub const SHMLANE_PARTICIPANT_CLOSED: u32 = 3;
+/// Participant role: none yet (a free record).
+pub const SHMLANE_ROLE_NONE: u32 = 0;
+/// Participant role: producer.
+pub const SHMLANE_ROLE_PRODUCER: u32 = 1;
+/// Participant role: consumer.
+pub const SHMLANE_ROLE_CONSUMER: u32 = 2;
+
+/// One participant record of a ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct shmlane_participant_info_t {
+    /// Index in the participant table.
+    pub index: u32,
+    /// `SHMLANE_ROLE_*` of the last owner.
+    pub role: u32,
+    /// `SHMLANE_PARTICIPANT_*`: liveness decided by the record's lock.
+    pub state: u32,
+    /// Process id of the last owner (informational: pids are reused).
+    pub pid: u32,
+    /// How many times the record has been claimed.
+    pub generation: u32,
+    /// When the last owner joined, ns since the Unix epoch.
+    pub joined_ns: u64,
+}
+
+impl From<&ParticipantInfo> for shmlane_participant_info_t {
+    fn from(info: &ParticipantInfo) -> Self {
+        shmlane_participant_info_t {
+            index: info.index,
+            role: match info.role {
+                None => SHMLANE_ROLE_NONE,
+                Some(Role::Producer) => SHMLANE_ROLE_PRODUCER,
+                Some(Role::Consumer) => SHMLANE_ROLE_CONSUMER,
+            },
+            state: match info.state {
+                ParticipantState::Free => SHMLANE_PARTICIPANT_FREE,
+                ParticipantState::Alive => SHMLANE_PARTICIPANT_ALIVE,
+                ParticipantState::Dead => SHMLANE_PARTICIPANT_DEAD,
+                ParticipantState::Closed => SHMLANE_PARTICIPANT_CLOSED,
+            },
+            pid: info.pid,
+            generation: info.generation,
+            joined_ns: info.joined_ns,
+        }
+    }
+}
+
+/// Reads the participant records of an open ring: up to `capacity` of them
+/// into `records` (which may be NULL when `capacity` is 0); `*count` receives
+/// the ring's record count, which may exceed `capacity`. Thread-safe.
+///
+/// # Safety
+/// `ring` is a live handle; `records` is valid for writing `capacity`
+/// records; `count` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_ring_participants(
+    ring: *const shmlane_ring_t,
+    records: *mut shmlane_participant_info_t,
+    capacity: usize,
+    count: *mut usize,
+) -> shmlane_status {
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        let (ring, count) = unsafe { (ring_arg(ring)?, out_arg(count, "count")?) };
+        if records.is_null() && capacity > 0 {
+            return Err(Failure::invalid("records is NULL"));
+        }
+        let info = ring.info();
+        for (index, participant) in info.participants.iter().take(capacity).enumerate() {
+            // SAFETY: `index < capacity`, within what the caller made writable.
+            unsafe { records.add(index).write(participant.into()) };
+        }
+        *count = info.participants.len();
         Ok(())
     })
 }
