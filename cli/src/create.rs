@@ -1,0 +1,81 @@
+//! `shmlane create` and `shmlane rm`.
+
+use std::io::Write;
+
+use shmlane::{Kind, RingOptions};
+
+use crate::args::{CreateArgs, KindArg, RmArgs};
+use crate::fail::Failure;
+use crate::target::Target;
+use crate::units;
+use crate::Outcome;
+
+/// Participant records of an MPMC ring when `--participants` is not given.
+const DEFAULT_MPMC_PARTICIPANTS: u32 = 16;
+
+/// The ring options a `create` command line asks for.
+fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
+    let options = match (args.kind, args.fixed) {
+        (KindArg::Spsc, _) if args.participants.is_some_and(|p| p != 2) => {
+            return Err(Failure::usage(
+                what,
+                "--participants applies only to --kind mpmc (an SPSC ring has one producer and one consumer)",
+            ))
+        }
+        (KindArg::Spsc, false) => RingOptions::spsc(args.capacity, args.slot_size),
+        (KindArg::Spsc, true) => RingOptions::spsc_fixed(args.capacity, args.slot_size),
+        (KindArg::Mpmc, fixed) => {
+            let participants = args.participants.unwrap_or(DEFAULT_MPMC_PARTICIPANTS);
+            if fixed {
+                // --slot-size counts the slot's stamp, as without --fixed.
+                let stamp = Kind::Mpmc.slot_header_size(true) as u64;
+                RingOptions::mpmc_fixed(
+                    args.capacity,
+                    args.slot_size.saturating_sub(stamp),
+                    participants,
+                )
+            } else {
+                RingOptions::mpmc(args.capacity, args.slot_size, participants)
+            }
+        }
+    };
+    Ok(options.mode(args.mode))
+}
+
+/// `shmlane create`.
+pub fn create(args: &CreateArgs) -> Outcome {
+    let target = Target::from_arg(&args.ring);
+    let what = format!("create {target}");
+    let options = options(args, &what)?;
+    let ring = target
+        .create(&options)
+        .map_err(|e| Failure::ring(&what, e))?;
+    let geometry = ring.geometry();
+    let messages = if geometry.fixed_size {
+        format!("messages of exactly {} bytes", geometry.max_payload)
+    } else {
+        format!("messages of up to {} bytes", geometry.max_payload)
+    };
+    let path = ring.info().path;
+    // A closed stdout loses only this report; the ring is made.
+    let _ = writeln!(
+        std::io::stdout(),
+        "created {}: {}, {} slots of {} bytes ({messages}), {} participant records, {} in all, mode {:04o}",
+        path.display(),
+        geometry.kind,
+        units::grouped(geometry.capacity),
+        geometry.slot_size,
+        geometry.participant_count,
+        units::bytes(geometry.total_size),
+        args.mode
+    );
+    Ok(())
+}
+
+/// `shmlane rm`.
+pub fn remove(args: &RmArgs) -> Outcome {
+    let target = Target::from_arg(&args.ring);
+    target
+        .remove()
+        .map_err(|e| Failure::ring(format!("rm {target}"), e))
+}

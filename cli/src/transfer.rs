@@ -1,0 +1,253 @@
+//! `shmlane send` and `shmlane recv`: rings in shell pipelines.
+
+use std::io::{self, BufReader, BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use shmlane::{Error, OpenOptions, ParticipantState, Ring, RingInfo, Role};
+
+use crate::args::{Framing, RecvArgs, SendArgs};
+use crate::ends::{join_reader, join_writer, AnyReader, AnyWriter, Reader, Writer};
+use crate::fail::Failure;
+use crate::framing::{write_message, FrameReader};
+use crate::target::Target;
+use crate::Outcome;
+
+/// Size of the stdin and stdout buffers.
+const IO_BUFFER: usize = 1 << 16;
+
+/// The open options of `send` and `recv`.
+fn open_options(allow_shared: bool) -> OpenOptions {
+    OpenOptions::new()
+        .allow_other_owner(allow_shared)
+        .allow_shared_mode(allow_shared)
+}
+
+/// How a timeout reads in a message.
+fn seconds(timeout: Option<Duration>) -> String {
+    timeout.map_or_else(|| "ever".to_owned(), |t| format!("{} s", t.as_secs_f64()))
+}
+
+/// How often a command waiting for its first peer looks at the ring.
+const PEER_POLL: Duration = Duration::from_millis(2);
+
+/// Whether a peer of the other role has been here since the command joined.
+///
+/// The library reports `Disconnected` whenever the peers that once joined are
+/// all gone, even if they left long before this command started. A command
+/// that has not yet met a peer treats that as "not yet joined" instead, and
+/// waits for one: so `send` and `recv` can be started in any order on a ring
+/// used before. A peer counts as met when it is seen alive, or when the
+/// position it moves has moved since the command joined (it came and went
+/// between two looks).
+struct PeerPresence<'a> {
+    ring: &'a Ring,
+    peer: Role,
+    met: bool,
+    peer_position_at_join: u64,
+}
+
+impl<'a> PeerPresence<'a> {
+    fn new(ring: &'a Ring, peer: Role, met_if_not_empty: bool) -> PeerPresence<'a> {
+        let info = ring.info();
+        let met = peer_alive(&info, peer) || (met_if_not_empty && !info.is_empty());
+        PeerPresence {
+            ring,
+            peer,
+            met,
+            peer_position_at_join: peer_position(&info, peer),
+        }
+    }
+
+    /// Waits until a peer has been here, for at most `timeout`.
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let info = self.ring.info();
+            if peer_alive(&info, self.peer)
+                || peer_position(&info, self.peer) != self.peer_position_at_join
+            {
+                self.met = true;
+                return Ok(());
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::Timeout);
+            }
+            std::thread::sleep(PEER_POLL);
+        }
+    }
+}
+
+fn peer_alive(info: &RingInfo, role: Role) -> bool {
+    info.participants
+        .iter()
+        .any(|p| p.role == Some(role) && p.state == ParticipantState::Alive)
+}
+
+/// The position a peer of `role` moves: producers the tail, consumers the head.
+fn peer_position(info: &RingInfo, role: Role) -> u64 {
+    match role {
+        Role::Producer => info.tail,
+        Role::Consumer => info.head,
+    }
+}
+
+/// `shmlane send`: stdin to messages.
+pub fn send(args: &SendArgs) -> Outcome {
+    let target = Target::from_arg(&args.ring);
+    let what = format!("send {target}");
+    if args.chunk.is_some() && args.framing != Framing::Raw {
+        return Err(Failure::usage(
+            &what,
+            "--chunk applies only to --framing raw",
+        ));
+    }
+    let ring = target
+        .open(&open_options(args.allow_shared))
+        .map_err(|e| Failure::ring(&what, e))?;
+    let writer = join_writer(&ring).map_err(|e| Failure::ring(&what, e))?;
+    let consumers = PeerPresence::new(&ring, Role::Consumer, false);
+    match writer {
+        AnyWriter::Spsc(producer) => send_all(producer, consumers, args, &what),
+        AnyWriter::Mpmc(producer) => send_all(producer, consumers, args, &what),
+    }
+}
+
+fn send_all(
+    mut writer: impl Writer,
+    mut consumers: PeerPresence<'_>,
+    args: &SendArgs,
+    what: &str,
+) -> Outcome {
+    writer.set_wait(args.wait.strategy());
+    let max = writer.max_payload();
+    let limit = match args.chunk {
+        Some(chunk) if chunk == 0 || chunk > max => {
+            return Err(Failure::usage(
+                what,
+                format!("--chunk must be 1 to {max} (the ring's largest message), not {chunk}"),
+            ))
+        }
+        Some(chunk) => chunk,
+        None => max,
+    };
+    let stdin = BufReader::with_capacity(IO_BUFFER, io::stdin().lock());
+    let mut frames = FrameReader::new(stdin, args.framing, limit);
+    loop {
+        let message = match frames.next_message() {
+            Ok(Some(message)) => message,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(Failure::runtime(what, error)),
+        };
+        let mut sent = writer.send(message, args.timeout);
+        while matches!(sent, Err(Error::Disconnected)) && !consumers.met {
+            // Full, and the consumers that left did so before we came: wait
+            // for one to join.
+            sent = consumers
+                .wait(args.timeout)
+                .and_then(|()| writer.send(message, args.timeout));
+        }
+        if let Err(error) = sent {
+            let number = frames.count();
+            return Err(match error {
+                Error::Timeout => Failure::runtime(
+                    what,
+                    format!(
+                        "message {number}: the ring stayed full for {}",
+                        seconds(args.timeout)
+                    ),
+                ),
+                Error::Disconnected => Failure::runtime(
+                    what,
+                    format!("message {number}: the ring is full and its consumers have left"),
+                ),
+                other => Failure::ring(format!("{what}: message {number}"), other),
+            });
+        }
+    }
+}
+
+/// `shmlane recv`: messages to stdout.
+pub fn recv(args: &RecvArgs) -> Outcome {
+    let target = Target::from_arg(&args.ring);
+    let what = format!("recv {target}");
+    let ring = target
+        .open(&open_options(args.allow_shared))
+        .map_err(|e| Failure::ring(&what, e))?;
+    let reader = join_reader(&ring).map_err(|e| Failure::ring(&what, e))?;
+    // Messages already in the ring count as the visit of a producer.
+    let producers = PeerPresence::new(&ring, Role::Producer, true);
+    match reader {
+        AnyReader::Spsc(consumer) => recv_all(consumer, producers, args, &what),
+        AnyReader::Mpmc(consumer) => recv_all(consumer, producers, args, &what),
+    }
+}
+
+fn recv_all(
+    mut reader: impl Reader,
+    mut producers: PeerPresence<'_>,
+    args: &RecvArgs,
+    what: &str,
+) -> Outcome {
+    reader.set_wait(args.wait.strategy());
+    let framing = args.framing;
+    let mut out = BufWriter::with_capacity(IO_BUFFER, io::stdout().lock());
+    let wanted = args.count.unwrap_or(u64::MAX);
+    let mut received = 0u64;
+    while received < wanted {
+        // Take what is there without waiting; flush before a wait, so that a
+        // reader of the pipe sees every message that has come so far.
+        let written = match reader.try_read_with(|m| write_message(&mut out, framing, m)) {
+            Err(Error::Empty) => {
+                if let Err(error) = out.flush() {
+                    return output_error(error, what);
+                }
+                reader.read_with(args.timeout, |m| write_message(&mut out, framing, m))
+            }
+            other => other,
+        };
+        match written {
+            Ok(Ok(())) => received += 1,
+            Ok(Err(error)) => return output_error(error, what),
+            Err(Error::Disconnected) if !producers.met => {
+                // Drained, and the producers that left did so before we came:
+                // wait for one to join.
+                if let Err(error) = out.flush() {
+                    return output_error(error, what);
+                }
+                if producers.wait(args.timeout).is_err() {
+                    return Err(recv_timeout(args.timeout, received, what));
+                }
+            }
+            Err(Error::Disconnected) => break,
+            Err(Error::Timeout) => {
+                // What came before the timeout still reaches stdout.
+                let _ = out.flush();
+                return Err(recv_timeout(args.timeout, received, what));
+            }
+            Err(error) => return Err(Failure::ring(what, error)),
+        }
+    }
+    match out.flush() {
+        Ok(()) => Ok(()),
+        Err(error) => output_error(error, what),
+    }
+}
+
+fn recv_timeout(timeout: Option<Duration>, received: u64, what: &str) -> Failure {
+    Failure::runtime(
+        what,
+        format!(
+            "no message came for {} (received {received})",
+            seconds(timeout)
+        ),
+    )
+}
+
+/// A closed stdout (the reader of the pipe has gone, as `head` does) ends
+/// `recv` quietly and successfully; any other write error is a failure.
+fn output_error(error: io::Error, what: &str) -> Outcome {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return Ok(());
+    }
+    Err(Failure::runtime(what, format!("writing stdout: {error}")))
+}
