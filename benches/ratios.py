@@ -6,7 +6,9 @@ the time per iteration) and benchmark.json (elements per iteration) for every
 group named spsc-* (peer: rtrb) or mpmc-* (peer: crossbeam's ArrayQueue, bench
 `arrayqueue`), and prints messages/s of each shmlane variant (`shmlane`: variable-length
 messages; `shmlane-fixed`: a ring of fixed-size messages) and of the peer, and
-their ratio: one table per kind, the SPSC table first.
+their ratio: one table per kind, the SPSC table first. Groups with a floor
+(FLOORS: the single-thread `memcpy` of the large-message groups) get a last
+table, shmlane's throughput against the floor's.
 
 Usage: python3 benches/ratios.py [--criterion-dir DIR] [--estimate mean|median]
 
@@ -25,10 +27,21 @@ TARGETS = {
     "spsc-8B-one": 1.0,
     "spsc-8B-batch64": 1.0,
     "spsc-8B-batch256": 1.0,
+    "spsc-8B-blocking": None,
     "spsc-64B-one": None,
     "spsc-64B-processes": 0.8,
+    "spsc-1KiB-one": None,
+    "spsc-64KiB-one": None,
     "mpmc-1p1c": 1.5,
     "mpmc-2p2c": 1.0,
+}
+
+# Groups that also hold a floor: group -> (floor benchmark, target of
+# shmlane / floor, or None). A floor moves messages of the same size, so the
+# ratio of messages/s is the ratio of bandwidths.
+FLOORS = {
+    "spsc-1KiB-one": ("memcpy", None),
+    "spsc-64KiB-one": ("memcpy", 0.8),
 }
 
 # Kinds of ring: group-name prefix and the peer benchmark in each of its groups.
@@ -66,6 +79,12 @@ def millions(rate):
     return "missing" if rate is None else f"{rate / 1e6:.1f}"
 
 
+def significant(rate):
+    """Millions of messages per second to 3 significant digits: large
+    messages move well under a million per second."""
+    return "missing" if rate is None else f"{rate / 1e6:.3g}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--criterion-dir", type=Path, default=default_criterion_dir())
@@ -94,6 +113,10 @@ def main():
         if index:
             print()
         missing |= print_table(args, groups, peer)
+    floored = [g for g in FLOORS if (args.criterion_dir / g).is_dir()]
+    if floored:
+        print()
+        missing |= print_floor_table(args, floored)
     return 1 if missing else 0
 
 
@@ -123,6 +146,33 @@ def print_table(args, groups, peer):
                 ratio_text = f"{shmlane / peer_rate:.2f}"
             print(f"{group:<20} {variant:<14} {millions(shmlane):>15} "
                   f"{millions(peer_rate):>{width}} {ratio_text:>7} {target_text:>7}")
+    return missing
+
+
+def print_floor_table(args, groups):
+    """Prints shmlane's throughput in `groups` against each group's floor
+    (FLOORS); returns whether a result was missing."""
+    header = (f"{'case':<20} {'variant':<14} {'shmlane Mmsg/s':>15} {'floor Mmsg/s':>13} "
+              f"{'floor':>7} {'ratio':>7} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    missing = False
+    for group in groups:
+        floor, target = FLOORS[group]
+        group_dir = args.criterion_dir / group
+        floor_rate = messages_per_second(group_dir / floor, args.estimate)
+        variants = sorted(p.name for p in group_dir.iterdir()
+                          if p.is_dir() and p.name.startswith("shmlane"))
+        target_text = f">={target:.1f}" if target is not None else "-"
+        for variant in variants or ["shmlane"]:
+            shmlane = messages_per_second(group_dir / variant, args.estimate)
+            ratio_text = "-"
+            if shmlane is None or floor_rate is None:
+                missing = True
+            else:
+                ratio_text = f"{shmlane / floor_rate:.2f}"
+            print(f"{group:<20} {variant:<14} {significant(shmlane):>15} "
+                  f"{significant(floor_rate):>13} {floor:>7} {ratio_text:>7} {target_text:>7}")
     return missing
 
 

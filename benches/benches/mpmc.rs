@@ -49,6 +49,10 @@ use shmlane::{mpmc, Error, Kind, Ring, RingOptions};
 const CAPACITY: usize = 1024;
 /// Bytes in every message.
 const MESSAGE_SIZE: usize = 8;
+/// Environment variable that shortens every measurement (a smoke test of
+/// `benches/suite.py --quick`; a group's settings win over criterion's
+/// `--measurement-time`).
+const QUICK_ENV: &str = "SHMLANE_BENCH_QUICK";
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
@@ -103,14 +107,26 @@ fn group<'a>(
     name: &str,
 ) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut group = criterion.benchmark_group(name);
+    if quick() {
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+    } else {
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_secs(1))
+            // Longer than the SPSC groups': with 4 threads on 2 cores, 2p2c
+            // samples depend on the scheduler and vary more.
+            .measurement_time(Duration::from_secs(5));
+    }
+    group.throughput(Throughput::Elements(1));
     group
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        // Longer than the SPSC groups': with 4 threads on 2 cores, 2p2c samples
-        // depend on the scheduler and vary more.
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(1));
-    group
+}
+
+/// Whether [`QUICK_ENV`] asks for short measurements.
+fn quick() -> bool {
+    std::env::var_os(QUICK_ENV).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
 // ---------------------------------------------------------------------------

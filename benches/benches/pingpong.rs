@@ -11,6 +11,7 @@
 //! | sleeping | `shmlane-sleeping` | two SPSC rings of fixed 8-byte messages, one per direction, `WaitStrategy::sleeping()` on every handle; each side `recv(.., None)` then `send(.., None)` |
 //! | sleeping | `futex` (floor) | a `u32` turn word on a shared memfd page: store the turn, `FUTEX_WAKE`, `FUTEX_WAIT` while it is not ours (shared futex, not private) |
 //! | sleeping | `socketpair` (peer) | `UnixStream::pair()`, blocking 8-byte `write_all` / `read_exact` |
+//! | sleeping | `pipe` (peer) | two pipes, one per direction, blocking 8-byte `write_all` / `read_exact` |
 //! | spinning | `shmlane-spinning` | the two rings, `WaitStrategy::spinning()` on every handle |
 //! | spinning | `atomic` (floor) | one `AtomicU64` on a shared memfd page, spun on with `spin_loop` |
 //!
@@ -24,8 +25,9 @@
 //! Within a repetition the variants are interleaved finely: each repetition is
 //! [`BLOCKS`] blocks, and each block runs every variant of a mode in turn (the
 //! order rotates from block to block) for a share of its rounds, after a warm-up,
-//! with a fresh responder; a variant's figures pool its blocks. The summary
-//! prints, per variant, the median of the repetitions' p50s and, per target, the
+//! with a fresh responder; a variant's figures pool its blocks. Each repetition
+//! prints p50, p90, p99, p99.9, max and mean per variant; the summary prints,
+//! per variant, the median of the repetitions' p50s and, per target, the
 //! median of the within-repetition ratios.
 //!
 //! ```sh
@@ -81,10 +83,11 @@ const FUTEX_POLL: Duration = Duration::from_millis(100);
 const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
 
 /// The variants, in the order of the report.
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 6] = [
     Variant::ShmlaneSleeping,
     Variant::Futex,
     Variant::Socketpair,
+    Variant::Pipe,
     Variant::ShmlaneSpinning,
     Variant::Atomic,
 ];
@@ -101,6 +104,7 @@ enum Variant {
     ShmlaneSleeping,
     Futex,
     Socketpair,
+    Pipe,
     ShmlaneSpinning,
     Atomic,
 }
@@ -111,6 +115,7 @@ impl Variant {
             Variant::ShmlaneSleeping => "shmlane-sleeping",
             Variant::Futex => "futex",
             Variant::Socketpair => "socketpair",
+            Variant::Pipe => "pipe",
             Variant::ShmlaneSpinning => "shmlane-spinning",
             Variant::Atomic => "atomic",
         }
@@ -119,7 +124,7 @@ impl Variant {
     fn sleeps(self) -> bool {
         matches!(
             self,
-            Variant::ShmlaneSleeping | Variant::Futex | Variant::Socketpair
+            Variant::ShmlaneSleeping | Variant::Futex | Variant::Socketpair | Variant::Pipe
         )
     }
 
@@ -149,6 +154,7 @@ impl Variant {
             }
             Variant::Futex => futex_pingpong(warm_up, rounds),
             Variant::Socketpair => socket_pingpong(warm_up, rounds),
+            Variant::Pipe => pipe_pingpong(warm_up, rounds),
             Variant::Atomic => atomic_pingpong(warm_up, rounds),
         }
     }
@@ -273,8 +279,8 @@ fn run() -> Result<()> {
 
 fn print_header() {
     println!(
-        "  {:<18} {:>8} {:>8} {:>8} {:>8} {:>9}",
-        "variant", "p50", "p90", "p99", "mean", "rounds"
+        "  {:<18} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9}",
+        "variant", "p50", "p90", "p99", "p99.9", "max", "mean", "rounds"
     );
 }
 
@@ -289,11 +295,13 @@ fn run_block(variant: Variant, warm_up: usize, rounds: usize, tag: &str) -> Resu
 
 fn print_line(variant: Variant, figures: &Stats) {
     println!(
-        "  {:<18} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9}",
+        "  {:<18} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>9}",
         variant.name(),
         figures.p50 / 1e3,
         figures.p90 / 1e3,
         figures.p99 / 1e3,
+        figures.p999 / 1e3,
+        figures.max / 1e3,
         figures.mean / 1e3,
         figures.rounds
     );
@@ -330,6 +338,8 @@ struct Stats {
     p50: f64,
     p90: f64,
     p99: f64,
+    p999: f64,
+    max: f64,
     mean: f64,
 }
 
@@ -347,6 +357,8 @@ impl Stats {
             p50: at(0.50),
             p90: at(0.90),
             p99: at(0.99),
+            p999: at(0.999),
+            max: at(1.0),
             mean: samples.iter().map(|&ns| ns as f64).sum::<f64>() / samples.len() as f64,
         }
     }
@@ -439,7 +451,8 @@ impl Summary {
             let _ = writeln!(
                 out,
                 "    {{\"name\": \"{}\", \"mode\": \"{}\", \"rounds\": {}, \"median_p50_us\": {:.3}, \
-                 \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"mean_us\": {}}}{}",
+                 \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}, \
+                 \"mean_us\": {}}}{}",
                 variant.name(),
                 if variant.sleeps() { "sleeping" } else { "spinning" },
                 results[0][index].rounds,
@@ -447,6 +460,8 @@ impl Summary {
                 field(|stats| stats.p50),
                 field(|stats| stats.p90),
                 field(|stats| stats.p99),
+                field(|stats| stats.p999),
+                field(|stats| stats.max),
                 field(|stats| stats.mean),
                 if index + 1 < VARIANTS.len() { "," } else { "" }
             );
@@ -972,6 +987,64 @@ fn socket_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
         check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
     });
     drop(ours);
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(error) => {
+            child.check_running()?;
+            return Err(error);
+        }
+    };
+    child.wait()?;
+    Ok(samples)
+}
+
+// ---------------------------------------------------------------------------
+// Peer: a pipe each way
+
+/// A pipe: its read end, then its write end (both close-on-exec).
+fn pipe() -> Result<(File, File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe2: {}", std::io::Error::last_os_error()).into());
+    }
+    // SAFETY: both descriptors are fresh from pipe2 and owned by nothing else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(ends.0), File::from(ends.1)))
+}
+
+fn pipe_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let (request_reader, request_writer) = pipe()?;
+    let (reply_reader, reply_writer) = pipe()?;
+    // Each process's (end it reads, end it writes).
+    let mut ours = Some((reply_reader, request_writer));
+    let mut theirs = Some((request_reader, reply_writer));
+    let total = (warm_up + rounds) as u64;
+    // Each process closes the other's ends, so that a death reads as EOF.
+    let mut child = fork_responder(|| {
+        drop(ours.take());
+        let (mut requests, mut replies) = theirs.take().ok_or("no pipes")?;
+        let mut buffer = [0u8; MESSAGE_SIZE];
+        for round in 0..total {
+            requests
+                .read_exact(&mut buffer)
+                .map_err(|error| format!("round {round}: reading the request: {error}"))?;
+            check_value("request", round, u64::from_le_bytes(buffer), request(round))?;
+            replies.write_all(&reply(round).to_le_bytes())?;
+        }
+        Ok(())
+    })?;
+    drop(theirs.take());
+    let (mut replies, mut requests) = ours.take().ok_or("no pipes")?;
+    let mut buffer = [0u8; MESSAGE_SIZE];
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        requests.write_all(&request(round).to_le_bytes())?;
+        replies
+            .read_exact(&mut buffer)
+            .map_err(|error| format!("round {round}: reading the reply: {error}"))?;
+        check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
+    });
+    drop((requests, replies));
     let samples = match samples {
         Ok(samples) => samples,
         Err(error) => {

@@ -8,8 +8,10 @@
 //! |---|---|
 //! | `spsc-8B-one` | 8-byte messages one at a time, two threads |
 //! | `spsc-8B-batch64`, `spsc-8B-batch256` | 8-byte messages in batches, two threads |
+//! | `spsc-8B-blocking` | 8-byte messages one at a time through the blocking `send`/`recv`, with `WaitStrategy::spinning()` and `sleeping()` |
 //! | `spsc-64B-one` | 64-byte messages one at a time, two threads |
 //! | `spsc-64B-processes` | 64-byte messages one at a time; shmlane's consumer is another process, rtrb's a thread |
+//! | `spsc-1KiB-one`, `spsc-64KiB-one` | 1 KiB and 64 KiB messages one at a time, each filled from a source buffer (reserve + fill + commit); also a single-thread `memcpy` of the same size, the bandwidth floor |
 //!
 //! The harness: a long-lived consumer (thread, or for the cross-process case a
 //! child process running this same binary) reads forever and adds the first 8
@@ -20,7 +22,13 @@
 //! Thread consumers report progress through a counter they store only when they
 //! find the ring empty, which costs nothing while messages flow and is always
 //! stored once the producer stops. The cross-process consumer has no such
-//! counter; there the producer polls the ring's `head` through [`Ring::info`].
+//! counter; there the producer polls the ring's `head` through [`Ring::info`], as
+//! it does for the blocking consumers, which have no "empty" moment to report
+//! at (they wait inside `recv`).
+//!
+//! With `SHMLANE_BENCH_QUICK=1` in the environment every group measures briefly
+//! (the smoke test of `benches/suite.py --quick`); criterion's own
+//! `--measurement-time` cannot do it, since a group's settings win over it.
 
 use std::hint::{black_box, spin_loop};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -30,10 +38,16 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, Throughput};
-use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role};
+use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role, WaitStrategy};
 
-/// Slots in every ring, shmlane's and rtrb's.
+/// Slots in every ring, shmlane's and rtrb's, but those of 64 KiB messages.
 const CAPACITY: usize = 1024;
+/// Slots in the rings of 64 KiB messages: 4 MiB, beyond one core's L2 cache
+/// like the 1 MiB rings of 1 KiB messages, but not a DRAM benchmark as 1024
+/// slots (64 MiB) would be.
+const CAPACITY_64KIB: usize = 64;
+/// Environment variable that shortens every measurement (a smoke test).
+const QUICK_ENV: &str = "SHMLANE_BENCH_QUICK";
 /// Environment variable that makes this binary the consumer of the ring it names.
 const CONSUMER_ENV: &str = "SHMLANE_BENCH_CONSUMER";
 /// How long the cross-process consumer may take to start and join.
@@ -50,8 +64,11 @@ fn main() -> ExitCode {
     eight_bytes_one_at_a_time(&mut criterion);
     eight_bytes_in_batches(&mut criterion, 64);
     eight_bytes_in_batches(&mut criterion, 256);
+    eight_bytes_blocking(&mut criterion);
     sixty_four_bytes_one_at_a_time(&mut criterion);
     sixty_four_bytes_across_processes(&mut criterion);
+    large_messages::<1024>(&mut criterion, "spsc-1KiB-one", CAPACITY);
+    large_messages::<65536>(&mut criterion, "spsc-64KiB-one", CAPACITY_64KIB);
     criterion.final_summary();
     ExitCode::SUCCESS
 }
@@ -62,12 +79,24 @@ fn group<'a>(
     name: &str,
 ) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut group = criterion.benchmark_group(name);
+    if quick() {
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+    } else {
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+    }
+    group.throughput(Throughput::Elements(1));
     group
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(1));
-    group
+}
+
+/// Whether [`QUICK_ENV`] asks for short measurements.
+fn quick() -> bool {
+    std::env::var_os(QUICK_ENV).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
 fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
@@ -150,6 +179,93 @@ fn eight_bytes_in_batches(criterion: &mut Criterion, batch: usize) {
     group.finish();
 }
 
+/// Blocking `send` and `recv` on both sides, each handle with the same wait
+/// strategy, beside rtrb's non-blocking one-at-a-time loop (the same as in
+/// `spsc-8B-one`).
+fn eight_bytes_blocking(criterion: &mut Criterion) {
+    let mut group = group(criterion, "spsc-8B-blocking");
+    for (bench, strategy) in [
+        ("shmlane-spinning", WaitStrategy::spinning()),
+        ("shmlane-sleeping", WaitStrategy::sleeping()),
+    ] {
+        let mut lane = BlockingLane::start(&format!("8B-{bench}"), strategy);
+        group.bench_function(bench, |b| b.iter_custom(|iters| lane.measure(iters)));
+    }
+    {
+        let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            rtrb_consume_one(consumer, consumed, |item| *item)
+        });
+        group.bench_function("rtrb", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    rtrb_send_one(p, first, count, |seq| seq)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Messages of `N` bytes (1 KiB, 64 KiB) one at a time, each filled from the
+/// same source buffer with its sequence number over the first 8 bytes: shmlane
+/// (fixed-size and variable-length rings) and rtrb written in place, beside the
+/// floor, one thread copying `N` bytes at a time into successive `N`-byte
+/// blocks of a buffer as large as the rings (`capacity` × `N` bytes).
+fn large_messages<const N: usize>(criterion: &mut Criterion, name: &str, capacity: usize) {
+    let source = source_payload(N);
+    let mut group = group(criterion, name);
+    let case = name.trim_start_matches("spsc-");
+    {
+        let options = RingOptions::spsc_fixed(capacity as u64, N as u64);
+        let (producer, consumer) = joined_pair(&format!("{case}-fixed"), &options);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_one(consumer, consumed)
+        });
+        group.bench_function("shmlane-fixed", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    shmlane_send_filled(p, first, count, &source)
+                })
+            })
+        });
+    }
+    {
+        let options = RingOptions::spsc_for_payload(capacity as u64, N as u64);
+        let (producer, consumer) = joined_pair(case, &options);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            shmlane_consume_one(consumer, consumed)
+        });
+        group.bench_function("shmlane", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    shmlane_send_filled(p, first, count, &source)
+                })
+            })
+        });
+    }
+    {
+        let (producer, consumer) = rtrb::RingBuffer::<[u8; N]>::new(capacity);
+        let mut lane = Threaded::start(producer, move |consumed| {
+            rtrb_consume_in_place(consumer, consumed)
+        });
+        group.bench_function("rtrb", |b| {
+            b.iter_custom(|iters| {
+                lane.measure(iters, |p, first, count| {
+                    rtrb_send_in_place(p, first, count, &source)
+                })
+            })
+        });
+    }
+    {
+        let mut floor = MemcpyFloor::new(capacity, N);
+        group.bench_function("memcpy", |b| {
+            b.iter_custom(|iters| floor.measure(iters, &source))
+        });
+    }
+    group.finish();
+}
+
 fn sixty_four_bytes_one_at_a_time(criterion: &mut Criterion) {
     let mut group = group(criterion, "spsc-64B-one");
     {
@@ -208,6 +324,19 @@ fn first_word(message: &[u8]) -> u64 {
     message
         .first_chunk::<8>()
         .map_or(0, |word| u64::from_le_bytes(*word))
+}
+
+/// The bytes every large message is filled from: not all zero, so that no
+/// copy can be mistaken for a zeroing.
+fn source_payload(len: usize) -> Vec<u8> {
+    (0..len).map(|index| (index % 251) as u8).collect()
+}
+
+/// Fills `destination` with `source`, then stamps `seq` over its first 8 bytes.
+#[inline]
+fn fill(destination: &mut [u8], source: &[u8], seq: u64) {
+    destination.copy_from_slice(source);
+    destination[..8].copy_from_slice(&seq.to_le_bytes());
 }
 
 // ---------------------------------------------------------------------------
@@ -289,24 +418,23 @@ fn publish_progress(progress: &AtomicU64, published: &mut u64, consumed: u64) {
 /// A fresh ring in /dev/shm for messages of `payload` bytes, joined by both
 /// sides. The file is removed at once: the mapping outlives the name.
 fn shmlane_pair(case: &str, payload: u64) -> (spsc::Producer, spsc::Consumer) {
-    let name = ring_name(case);
-    let ring = Ring::create(
-        &name,
+    joined_pair(
+        case,
         &RingOptions::spsc_for_payload(CAPACITY as u64, payload),
     )
-    .expect("creating the bench ring");
-    let _remove = RemoveOnDrop(name);
-    let producer = spsc::Producer::join(&ring).expect("joining as producer");
-    let consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
-    (producer, consumer)
 }
 
 /// As [`shmlane_pair`], for a ring of fixed-size messages of `size` bytes:
 /// slots without a length field, the layout that matches rtrb's `u64` items.
 fn shmlane_fixed_pair(case: &str, size: u64) -> (spsc::Producer, spsc::Consumer) {
+    joined_pair(case, &RingOptions::spsc_fixed(CAPACITY as u64, size))
+}
+
+/// A fresh ring in /dev/shm made with `options`, joined by both sides. The
+/// file is removed at once: the mapping outlives the name.
+fn joined_pair(case: &str, options: &RingOptions) -> (spsc::Producer, spsc::Consumer) {
     let name = ring_name(case);
-    let ring = Ring::create(&name, &RingOptions::spsc_fixed(CAPACITY as u64, size))
-        .expect("creating the bench ring");
+    let ring = Ring::create(&name, options).expect("creating the bench ring");
     let _remove = RemoveOnDrop(name);
     let producer = spsc::Producer::join(&ring).expect("joining as producer");
     let consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
@@ -337,6 +465,24 @@ fn shmlane_send_one<const N: usize>(producer: &mut spsc::Producer, first: u64, c
                 Ok(mut slot) => {
                     slot[..N].copy_from_slice(&bytes);
                     slot.commit(N).expect("message fits the slot");
+                    break;
+                }
+                Err(Error::Full) => spin_loop(),
+                Err(err) => panic!("shmlane producer: {err}"),
+            }
+        }
+    }
+}
+
+/// Reserve, fill from `source` in place, commit: one message at a time.
+#[inline]
+fn shmlane_send_filled(producer: &mut spsc::Producer, first: u64, count: u64, source: &[u8]) {
+    for seq in first..first + count {
+        loop {
+            match producer.try_reserve() {
+                Ok(mut slot) => {
+                    fill(&mut slot[..source.len()], source, seq);
+                    slot.commit(source.len()).expect("message fits the slot");
                     break;
                 }
                 Err(Error::Full) => spin_loop(),
@@ -522,6 +668,61 @@ fn rtrb_consume_one<T>(
     black_box(checksum);
 }
 
+/// One item at a time, written in place through a chunk of one slot: the
+/// zero-copy way to move a large item through rtrb (`push` would move it
+/// through the stack).
+fn rtrb_send_in_place<const N: usize>(
+    producer: &mut rtrb::Producer<[u8; N]>,
+    first: u64,
+    count: u64,
+    source: &[u8],
+) {
+    assert_eq!(source.len(), N, "one item's worth of source bytes");
+    for seq in first..first + count {
+        let mut chunk = loop {
+            match producer.write_chunk_uninit(1) {
+                Ok(chunk) => break chunk,
+                Err(rtrb::chunks::ChunkError::TooFewSlots(_)) => spin_loop(),
+            }
+        };
+        let item: *mut u8 = chunk.as_mut_slices().0[0].as_mut_ptr().cast();
+        // SAFETY: `item` points to the chunk's one slot, `N` writable bytes
+        // that nothing else touches until the commit below; `source` holds `N`
+        // bytes and does not overlap the ring's buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(source.as_ptr(), item, N);
+            std::ptr::copy_nonoverlapping(seq.to_le_bytes().as_ptr(), item, 8);
+        }
+        // SAFETY: every byte of the chunk's one item was written just above.
+        unsafe { chunk.commit_all() };
+    }
+}
+
+/// Reads one item at a time in place, through a chunk of one slot.
+fn rtrb_consume_in_place<const N: usize>(
+    mut consumer: rtrb::Consumer<[u8; N]>,
+    progress: &AtomicU64,
+) {
+    let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
+    loop {
+        match consumer.read_chunk(1) {
+            Ok(chunk) => {
+                checksum = checksum.wrapping_add(black_box(first_word(&chunk.as_slices().0[0])));
+                chunk.commit_all();
+                consumed += 1;
+            }
+            Err(rtrb::chunks::ChunkError::TooFewSlots(_)) => {
+                publish_progress(progress, &mut published, consumed);
+                if consumer.is_abandoned() && consumer.is_empty() {
+                    break;
+                }
+                spin_loop();
+            }
+        }
+    }
+    black_box(checksum);
+}
+
 fn rtrb_consume_batches(mut consumer: rtrb::Consumer<u64>, progress: &AtomicU64, batch: usize) {
     let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
     loop {
@@ -547,6 +748,127 @@ fn rtrb_consume_batches(mut consumer: rtrb::Consumer<u64>, progress: &AtomicU64,
         consumed += len as u64;
     }
     black_box(checksum);
+}
+
+// ---------------------------------------------------------------------------
+// The floor of large messages: memcpy on one thread
+
+/// One thread copying messages into successive blocks of a buffer with the
+/// footprint of a ring, so that the floor meets the same caches as the rings.
+struct MemcpyFloor {
+    destination: Vec<u8>,
+    message_size: usize,
+    /// Index of the next block to write.
+    next_block: usize,
+    /// Messages copied so far: the next sequence number.
+    copied: u64,
+}
+
+impl MemcpyFloor {
+    fn new(blocks: usize, message_size: usize) -> MemcpyFloor {
+        MemcpyFloor {
+            destination: vec![0; blocks * message_size],
+            message_size,
+            next_block: 0,
+            copied: 0,
+        }
+    }
+
+    /// Copies `iters` messages from `source`; returns the time that took.
+    fn measure(&mut self, iters: u64, source: &[u8]) -> Duration {
+        let blocks = self.destination.len() / self.message_size;
+        let started = Instant::now();
+        for seq in self.copied..self.copied + iters {
+            let start = self.next_block * self.message_size;
+            let block = &mut self.destination[start..start + self.message_size];
+            fill(block, source, seq);
+            black_box(block);
+            self.next_block = (self.next_block + 1) % blocks;
+        }
+        let elapsed = started.elapsed();
+        self.copied += iters;
+        elapsed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// shmlane with blocking calls
+
+/// A producer on the bench thread and a consumer thread, both calling the
+/// blocking `send` / `recv` with one wait strategy. The consumer has no moment
+/// at which to report its progress (it waits inside `recv`), so the producer
+/// polls the ring's `head` through [`Ring::info`] at the end of each sample.
+struct BlockingLane {
+    ring: Ring,
+    /// Dropped to tell the consumer to stop.
+    producer: Option<spsc::Producer>,
+    /// Messages sent so far.
+    sent: u64,
+    consumer: Option<JoinHandle<()>>,
+    _remove: RemoveOnDrop,
+}
+
+impl BlockingLane {
+    fn start(case: &str, strategy: WaitStrategy) -> BlockingLane {
+        let name = ring_name(case);
+        let ring = Ring::create(&name, &RingOptions::spsc_fixed(CAPACITY as u64, 8))
+            .expect("creating the bench ring");
+        let remove = RemoveOnDrop(name);
+        let mut producer = spsc::Producer::join(&ring).expect("joining as producer");
+        let mut consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
+        producer.set_wait_strategy(strategy);
+        consumer.set_wait_strategy(strategy);
+        let consumer = thread::Builder::new()
+            .name("bench-consumer".to_owned())
+            .spawn(move || {
+                let mut buffer = [0u8; 8];
+                let mut checksum = 0u64;
+                loop {
+                    match consumer.recv(&mut buffer, None) {
+                        Ok(_) => checksum = checksum.wrapping_add(black_box(first_word(&buffer))),
+                        Err(Error::Disconnected) => break,
+                        Err(err) => panic!("shmlane consumer: {err}"),
+                    }
+                }
+                black_box(checksum);
+            })
+            .expect("spawning the consumer thread");
+        BlockingLane {
+            ring,
+            producer: Some(producer),
+            sent: 0,
+            consumer: Some(consumer),
+            _remove: remove,
+        }
+    }
+
+    fn measure(&mut self, iters: u64) -> Duration {
+        let producer = self.producer.as_mut().expect("producer present until drop");
+        let started = Instant::now();
+        for seq in self.sent..self.sent + iters {
+            producer
+                .send(&seq.to_le_bytes(), None)
+                .unwrap_or_else(|err| panic!("shmlane producer: {err}"));
+        }
+        self.sent += iters;
+        // `recv` releases each slot as it copies it out, so `head` counts the
+        // messages consumed.
+        while self.ring.info().head != self.sent {
+            spin_loop();
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for BlockingLane {
+    fn drop(&mut self) {
+        drop(self.producer.take());
+        if let Some(consumer) = self.consumer.take() {
+            if consumer.join().is_err() && !thread::panicking() {
+                panic!("the consumer thread panicked");
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
