@@ -49,18 +49,51 @@ trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log"' EXIT
 make -C bindings-c lib test check-install peer examples bench 2>&1 | tee "$c_log"
 export SHMLANE_PEER_C="$PWD/bindings-c/build/bin/shmlane-peer-c"
 
+echo "== Go: gofmt, a cgo-free build, go vet, staticcheck, the tests, the tests under the race detector, the Go peer"
+# bindings-go is a pure-Go module (go 1.23 or later). staticcheck comes from the
+# Go module proxy, built once into a cache directory. The test log counts each
+# `--- PASS` (tests, subtests, examples) toward the closing line; a failed Go
+# test stops the script here.
+command -v go >/dev/null || { echo "go is not on PATH (bindings-go needs Go 1.23 or later)" >&2; exit 1; }
+go_log="$(mktemp)"
+trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$go_log"' EXIT
+staticcheck_version=v0.8.2
+staticcheck_bin="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/shmlane/gobin-staticcheck-$staticcheck_version"
+if [ ! -x "$staticcheck_bin/staticcheck" ]; then
+    GOBIN="$staticcheck_bin" go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+(
+    cd bindings-go
+    # No VCS stamping: a build must not depend on git's view of the checkout.
+    export GOFLAGS="-buildvcs=false ${GOFLAGS:-}"
+    unformatted="$(gofmt -l .)"
+    if [ -n "$unformatted" ]; then
+        echo "gofmt would change: $unformatted" >&2
+        exit 1
+    fi
+    CGO_ENABLED=0 go build ./...
+    go vet ./...
+    "$staticcheck_bin/staticcheck" ./...
+    go test -count=1 -v ./... 2>&1 | tee "$go_log"
+    go test -count=1 -race ./...
+    CGO_ENABLED=0 go build -o ../target/go/shmlane-peer ./cmd/shmlane-peer
+)
+export SHMLANE_PEER_GO="$PWD/target/go/shmlane-peer"
+
 echo "== Rust tests (the C header is regenerated and compared by ffi/tests/header.rs)"
 rust_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$rust_log"' EXIT
+trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$go_log" "$rust_log"' EXIT
 cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
 
 echo "== Cross-language conformance: every peer against every other, across processes"
 # Release build: the peers move millions of messages.
-SHMLANE_PEERS_REQUIRED=c cargo test --release -p shmlane-conformance 2>&1 | tee -a "$rust_log"
+SHMLANE_PEERS_REQUIRED=c,go cargo test --release -p shmlane-conformance 2>&1 | tee -a "$rust_log"
 
 # One closing line for the whole run: every `test result:` line of the Rust
-# tests, and each C test program that passed (the loom models are counted in
-# their own steps above; a failed C test has already stopped the script).
+# tests, each C test program that passed and each Go test that passed (the
+# loom models are counted in their own steps above; a failed C or Go test has
+# already stopped the script).
 c_passed="$(grep -c '^c-tests: .* checks passed$' "$c_log" || true)"
-awk -v c="$c_passed" '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "tests: %d passed, %d failed\n", passed + c, failed; exit failed > 0 }' "$rust_log"
+go_passed="$(grep -c -- '--- PASS' "$go_log" || true)"
+awk -v c="$c_passed" -v go="$go_passed" '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed + c + go, failed; exit failed > 0 }' "$rust_log"

@@ -1,0 +1,149 @@
+package shmlane
+
+import (
+	"encoding/binary"
+	"runtime"
+	"testing"
+)
+
+// backOff is what a benchmark loop does when the ring is full or empty: a
+// spin hint, and now and then a yield, should both goroutines share a thread.
+func backOff(idle *int) {
+	Pause()
+	if *idle++; *idle%1024 == 0 {
+		runtime.Gosched()
+	}
+}
+
+// benchSPSC moves b.N messages one at a time (TryReserve/Commit,
+// TryRead/Release) from a producer goroutine to the benchmark's goroutine.
+func benchSPSC(b *testing.B, opts Options, size int) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two threads")
+	}
+	r := testRing(b, opts)
+	p, c := mustProducer(b, r), mustConsumer(b, r)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		idle := 0
+		for i := 0; i < b.N; {
+			s, err := p.TryReserve()
+			if err != nil {
+				backOff(&idle)
+				continue
+			}
+			binary.LittleEndian.PutUint64(s.Bytes(), uint64(i))
+			s.Commit(size)
+			i++
+		}
+	}()
+	idle := 0
+	for i := 0; i < b.N; {
+		m, err := c.TryRead()
+		if err != nil {
+			backOff(&idle)
+			continue
+		}
+		if binary.LittleEndian.Uint64(m.Bytes()) != uint64(i) {
+			b.Fatal("out of order")
+		}
+		m.Release()
+		i++
+	}
+	<-done
+}
+
+func BenchmarkSPSCOneAtATimeFixed8(b *testing.B) { benchSPSC(b, SPSCFixedOptions(4096, 8), 8) }
+func BenchmarkSPSCOneAtATime64(b *testing.B)     { benchSPSC(b, SPSCOptions(4096, 72), 64) }
+
+// BenchmarkSPSCBatchFixed8 moves messages in batches of up to 256.
+func BenchmarkSPSCBatchFixed8(b *testing.B) {
+	r := testRing(b, SPSCFixedOptions(4096, 8))
+	p, c := mustProducer(b, r), mustConsumer(b, r)
+	b.SetBytes(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		idle := 0
+		for i := 0; i < b.N; {
+			batch, err := p.TryReserveBatch(min(256, b.N-i))
+			if err != nil {
+				backOff(&idle)
+				continue
+			}
+			first, second, _ := batch.Slices()
+			for j := 0; j+8 <= len(first); j += 8 {
+				binary.LittleEndian.PutUint64(first[j:], uint64(i))
+				i++
+			}
+			for j := 0; j+8 <= len(second); j += 8 {
+				binary.LittleEndian.PutUint64(second[j:], uint64(i))
+				i++
+			}
+			batch.Commit()
+		}
+	}()
+	idle := 0
+	for i := 0; i < b.N; {
+		batch, err := c.TryReadBatch(256)
+		if err != nil {
+			backOff(&idle)
+			continue
+		}
+		i += batch.Len()
+		batch.Release()
+	}
+}
+
+// BenchmarkMPMCOneAtATime: one producer goroutine, one consumer, MPMC ring.
+func BenchmarkMPMCOneAtATime(b *testing.B) {
+	r := testRing(b, MPMCFixedOptions(4096, 8, 4))
+	p, c := mustProducer(b, r), mustConsumer(b, r)
+	b.SetBytes(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		idle := 0
+		for i := 0; i < b.N; {
+			s, err := p.TryReserve()
+			if err != nil {
+				backOff(&idle)
+				continue
+			}
+			s.Commit(8)
+			i++
+		}
+	}()
+	idle := 0
+	for i := 0; i < b.N; {
+		m, err := c.TryRead()
+		if err != nil {
+			backOff(&idle)
+			continue
+		}
+		m.Release()
+		i++
+	}
+}
+
+// BenchmarkSPSCSameGoroutine: reserve, commit, read and release in one
+// goroutine: the per-message cost of the calls themselves, no cache misses.
+func BenchmarkSPSCSameGoroutine(b *testing.B) {
+	r := testRing(b, SPSCFixedOptions(1024, 8))
+	p, c := mustProducer(b, r), mustConsumer(b, r)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s, _ := p.TryReserve()
+		binary.LittleEndian.PutUint64(s.Bytes(), uint64(i))
+		s.Commit(8)
+		m, _ := c.TryRead()
+		if binary.LittleEndian.Uint64(m.Bytes()) != uint64(i) {
+			b.Fatal("wrong message")
+		}
+		m.Release()
+	}
+}

@@ -1,0 +1,31 @@
+// Package shmlane is a pure-Go implementation of shmlane rings: lock-free
+// SPSC and MPMC ring buffers in a shared-memory file, with the byte layout
+// and the protocols of the Rust crate (docs/layout.md), so a Go process can
+// produce to or consume from Rust and C processes, zero-copy. It needs no cgo
+// (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit Linux.
+//
+// A ring is created once (Create, CreateAt) and opened by every other process
+// (Open, OpenAt); producers and consumers join it:
+//
+//	ring, err := shmlane.Open("ticks")            // /dev/shm/ticks
+//	consumer, err := ring.JoinConsumer()
+//	defer consumer.Close()
+//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking
+//		if err != nil {
+//			break // ErrDisconnected once the producers are gone and the ring is drained
+//		}
+//		handle(msg) // valid until the next iteration
+//	}
+//
+// Zero-copy rules: the slice of a WriteSlot or WriteBatch is valid until its
+// Commit or Abort, and that of a ReadSlot or ReadBatch until its Release; any
+// later reserve (read) of the same handle, and Close, end it too. Copy what
+// must outlive it.
+//
+// Handles (Producer, Consumer) are not safe for concurrent use by several
+// goroutines; a Ring is. Blocking calls take a context.Context: a deadline
+// ends the wait with an error matching both ErrTimeout and
+// context.DeadlineExceeded, a cancellation with ctx.Err(). Shared memory is
+// treated as untrusted input: a corrupted or hostile mapping gives ErrCorrupt,
+// never a panic or an access outside the mapping. See docs/go.md.
+package shmlane

@@ -1,0 +1,3 @@
+module shmlane.dev/shmlane
+
+go 1.23

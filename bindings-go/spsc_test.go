@@ -1,0 +1,500 @@
+package shmlane
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestSPSCZeroCopyRoundTrip(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 64))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	slot, err := p.TryReserve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(slot.Bytes()) != 56 || p.MaxPayload() != 56 {
+		t.Fatalf("slot of %d bytes", len(slot.Bytes()))
+	}
+	copy(slot.Bytes(), "hello")
+	if err := slot.Commit(5); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.TryRead()
+	if err != nil || string(msg.Bytes()) != "hello" {
+		t.Fatalf("read %q %v", msg.Bytes(), err)
+	}
+	msg.Release()
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("after the only message: %v", err)
+	}
+}
+
+func TestSPSCReserveOnFullRingReturnsFullAndReadOnEmptyReturnsEmpty(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 16))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("empty ring: %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		if err := p.TrySend([]byte{byte(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if _, err := p.TryReserve(); err != ErrFull {
+		t.Fatalf("full ring: %v", err)
+	}
+	if err := p.TrySend([]byte{9}); err != ErrFull {
+		t.Fatalf("full ring send: %v", err)
+	}
+	buf := make([]byte, 8)
+	for i := 0; i < 4; i++ {
+		n, err := c.TryRecv(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("recv %d: %d %v %v", i, n, buf[:n], err)
+		}
+	}
+	if _, err := c.TryRecv(buf); err != ErrEmpty {
+		t.Fatalf("drained ring: %v", err)
+	}
+}
+
+func TestSPSCMessagesSurviveManyWrapsWithEveryLength(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 40))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	buf := make([]byte, 32)
+	msg := make([]byte, 32)
+	for i := 0; i < 1000; i++ {
+		n := i % 33
+		for j := range msg[:n] {
+			msg[j] = byte(i + j)
+		}
+		if err := p.TrySend(msg[:n]); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		got, err := c.TryRecv(buf)
+		if err != nil || !bytes.Equal(buf[:got], msg[:n]) {
+			t.Fatalf("message %d: %v %v", i, buf[:got], err)
+		}
+	}
+	info, err := r.Info()
+	if err != nil || info.Head != 1000 || info.Tail != 1000 {
+		t.Fatalf("info %+v %v", info, err)
+	}
+}
+
+func TestSPSCAbortAndStaleSlotsPublishNothing(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 16))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	slot, _ := p.TryReserve()
+	copy(slot.Bytes(), "x")
+	slot.Abort()
+	if err := slot.Commit(1); err != ErrStaleSlot {
+		t.Fatalf("commit after abort: %v", err)
+	}
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("aborted slot was published: %v", err)
+	}
+	first, _ := p.TryReserve()
+	second, _ := p.TryReserve() // supersedes the first
+	if err := first.Commit(1); err != ErrStaleSlot {
+		t.Fatalf("superseded slot: %v", err)
+	}
+	if err := second.Commit(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Commit(0); err != ErrStaleSlot {
+		t.Fatalf("second commit: %v", err)
+	}
+	msg, err := c.TryRead()
+	if err != nil || msg.Len() != 0 {
+		t.Fatalf("empty message: %v %v", msg.Bytes(), err)
+	}
+}
+
+func TestSPSCSizesAreChecked(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 16))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	if err := p.TrySend(make([]byte, 9)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("9 bytes into 8: %v", err)
+	}
+	slot, _ := p.TryReserve()
+	if err := slot.Commit(9); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("commit 9: %v", err)
+	}
+	if err := p.TrySend([]byte("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	small := make([]byte, 4)
+	if _, err := c.TryRecv(small); !errors.Is(err, ErrBufferTooSmall) {
+		t.Fatalf("small buffer: %v", err)
+	}
+	big := make([]byte, 8)
+	if n, err := c.TryRecv(big); err != nil || string(big[:n]) != "12345678" {
+		t.Fatalf("the kept message: %q %v", big[:n], err)
+	}
+}
+
+func TestSPSCFixedSizeRingsCarryExactMessagesContiguously(t *testing.T) {
+	r := testRing(t, SPSCFixedOptions(8, 8))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	if err := p.TrySend([]byte{1, 2, 3}); !errors.Is(err, ErrWrongMessageSize) {
+		t.Fatalf("short message: %v", err)
+	}
+	// Move to position 5 so that a batch of 6 wraps.
+	for i := 0; i < 5; i++ {
+		p.TrySend(make([]byte, 8))
+		c.TryRecv(make([]byte, 8))
+	}
+	batch, err := p.TryReserveBatch(6)
+	if err != nil || batch.Len() != 6 {
+		t.Fatalf("batch %d %v", batch.Len(), err)
+	}
+	first, second, ok := batch.Slices()
+	if !ok || len(first) != 3*8 || len(second) != 3*8 {
+		t.Fatalf("runs %d %d %v", len(first), len(second), ok)
+	}
+	for i := 0; i < 6; i++ {
+		run, at := first, i
+		if i >= 3 {
+			run, at = second, i-3
+		}
+		binary.LittleEndian.PutUint64(run[at*8:], uint64(100+i))
+	}
+	if err := batch.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	read, err := c.TryReadBatch(10)
+	if err != nil || read.Len() != 6 {
+		t.Fatalf("read batch %d %v", read.Len(), err)
+	}
+	for i := 0; i < 6; i++ {
+		if v := binary.LittleEndian.Uint64(read.Message(i)); v != uint64(100+i) {
+			t.Fatalf("message %d is %d", i, v)
+		}
+	}
+	rf, rs, ok := read.Slices()
+	if !ok || len(rf)+len(rs) != 48 {
+		t.Fatal("read runs")
+	}
+	read.Release()
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("after the batch: %v", err)
+	}
+}
+
+func TestSPSCBatchesAcrossTheWrapWithLengths(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 24))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	for i := 0; i < 6; i++ {
+		p.TrySend([]byte{1})
+		c.TryRecv(make([]byte, 16))
+	}
+	batch, err := p.TryReserveBatch(100)
+	if err != nil || batch.Len() != 8 {
+		t.Fatalf("batch of %d: %v", batch.Len(), err)
+	}
+	if _, _, ok := batch.Slices(); ok {
+		t.Fatal("runs of a variable-length ring")
+	}
+	for i := 0; i < 8; i++ {
+		if i == 3 {
+			continue // left unset: an empty message
+		}
+		if err := batch.Write(i, bytes.Repeat([]byte{byte(i)}, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.SetLen(0, 17); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("SetLen 17: %v", err)
+	}
+	if err := batch.CommitFirst(5); err != nil {
+		t.Fatal(err)
+	}
+	read, err := c.TryReadBatch(3)
+	if err != nil || read.Len() != 3 {
+		t.Fatalf("first read batch: %d %v", read.Len(), err)
+	}
+	rest, err := c.TryReadBatch(10) // releases the first batch
+	if err != nil || rest.Len() != 2 {
+		t.Fatalf("second read batch: %d %v", rest.Len(), err)
+	}
+	if len(rest.Message(0)) != 0 || !bytes.Equal(rest.Message(1), []byte{4, 4, 4, 4}) {
+		t.Fatalf("messages %v %v", rest.Message(0), rest.Message(1))
+	}
+	rest.Release()
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("after commit-first: %v", err)
+	}
+}
+
+func TestSPSCSecondProducerIsRefusedThenTakesOverAfterClose(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 16))
+	p, err := r.JoinProducer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.JoinProducer(); !errors.Is(err, ErrRoleTaken) {
+		t.Fatalf("second producer: %v", err)
+	}
+	p.TrySend([]byte("a"))
+	p.Close()
+	if err := p.Close(); err != ErrClosed {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := p.TryReserve(); err != ErrClosed {
+		t.Fatalf("closed producer: %v", err)
+	}
+	again := mustProducer(t, r)
+	again.TrySend([]byte("b"))
+	c := mustConsumer(t, r)
+	for _, want := range []string{"a", "b"} {
+		msg, err := c.TryRead()
+		if err != nil || string(msg.Bytes()) != want {
+			t.Fatalf("want %q: %q %v", want, msg.Bytes(), err)
+		}
+	}
+	info, _ := r.Info()
+	if info.Participants[0].Generation != 2 || info.Participants[0].State != ParticipantAlive {
+		t.Fatalf("producer record %+v", info.Participants[0])
+	}
+}
+
+func TestSPSCConsumerDrainsThenSeesDisconnected(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 16))
+	p, _ := r.JoinProducer()
+	c := mustConsumer(t, r)
+	p.TrySend([]byte("1"))
+	p.TrySend([]byte("2"))
+	p.Close()
+	for i := 0; i < 2; i++ {
+		if _, err := c.TryRead(); err != nil {
+			t.Fatalf("drain %d: %v", i, err)
+		}
+	}
+	if _, err := c.TryRead(); err != ErrDisconnected {
+		t.Fatalf("after the producer left: %v", err)
+	}
+	if !c.IsDisconnected() {
+		t.Fatal("IsDisconnected")
+	}
+}
+
+func TestSPSCProducerSeesDisconnectedOnlyWhenFull(t *testing.T) {
+	r := testRing(t, SPSCOptions(2, 16))
+	p := mustProducer(t, r)
+	c, _ := r.JoinConsumer()
+	c.Close()
+	for i := 0; i < 2; i++ {
+		if err := p.TrySend([]byte{1}); err != nil {
+			t.Fatalf("send %d with room: %v", i, err)
+		}
+	}
+	if err := p.TrySend([]byte{1}); err != ErrDisconnected {
+		t.Fatalf("full, consumer gone: %v", err)
+	}
+}
+
+func TestSPSCNotYetJoinedIsEmptyNotDisconnected(t *testing.T) {
+	r := testRing(t, SPSCOptions(2, 16))
+	c := mustConsumer(t, r)
+	if _, err := c.TryRead(); err != ErrEmpty {
+		t.Fatalf("no producer yet: %v", err)
+	}
+	if c.IsDisconnected() {
+		t.Fatal("disconnected before anyone joined")
+	}
+}
+
+func TestSPSCKilledProducerIsDrainedThenTakenOver(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 16))
+	c := mustConsumer(t, r)
+	child := startChild(t, "producer-sends-3", r.Path())
+	if _, err := r.JoinProducer(); !errors.Is(err, ErrRoleTaken) {
+		t.Fatalf("while the child lives: %v", err)
+	}
+	killChild(t, child)
+	for i := 0; i < 3; i++ {
+		msg, err := c.TryRead()
+		if err != nil || msg.Bytes()[0] != byte(i) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	var err error
+	for i := 0; i < 1000 && err != ErrDisconnected; i++ {
+		_, err = c.TryRead()
+	}
+	if err != ErrDisconnected {
+		t.Fatalf("after the kill: %v", err)
+	}
+	info, _ := r.Info()
+	if info.Participants[0].State != ParticipantDead {
+		t.Fatalf("dead producer's record: %+v", info.Participants[0])
+	}
+	p := mustProducer(t, r)
+	if err := p.TrySend([]byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.TryRead()
+	if err != nil || msg.Bytes()[0] != 7 {
+		t.Fatalf("after takeover: %v", err)
+	}
+}
+
+func TestSPSCKilledSleeperIsUndoneByTheNextConsumer(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 16))
+	child := startChild(t, "consumer-sleeps", r.Path())
+	info, _ := r.Info()
+	if info.DataWaits.Sleepers != 1 || info.DataWaits.Waiters != 1 {
+		t.Fatalf("the child sleeps: %+v", info.DataWaits)
+	}
+	killChild(t, child)
+	c := mustConsumer(t, r)
+	info, _ = r.Info()
+	if info.DataWaits.Sleepers != 0 || info.DataWaits.Waiters != 0 {
+		t.Fatalf("after takeover: %+v", info.DataWaits)
+	}
+	_ = c
+}
+
+// A producer and a consumer goroutine move checksummed messages of lengths
+// 0, 1, the maximum and random through a 16-slot ring, one at a time and in
+// batches, with the blocking calls, pausing now and then so that the ring
+// fills and empties often.
+func TestSPSCStreamOfEveryLengthBetweenGoroutines(t *testing.T) {
+	const messages = 200000
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, batched := range []bool{false, true} {
+		r := testRing(t, SPSCOptions(16, 64))
+		p, c := mustProducer(t, r), mustConsumer(t, r)
+		max := p.MaxPayload()
+		lengthOf := func(seq uint64) int {
+			switch seq % 4 {
+			case 0:
+				return 0
+			case 1:
+				return 1
+			case 2:
+				return max
+			}
+			return int(seq*2654435761>>7) % (max + 1)
+		}
+		fill := func(b []byte, seq uint64) {
+			for i := range b {
+				b[i] = byte(seq*31 + uint64(i))
+			}
+		}
+		errs := make(chan error, 1)
+		go func() {
+			defer p.Close()
+			msg := make([]byte, max)
+			for seq := uint64(0); seq < messages; {
+				if seq%5000 == 0 {
+					time.Sleep(50 * time.Microsecond) // let the ring empty
+				}
+				if batched {
+					b, err := p.ReserveBatch(ctx, int(min(7, messages-seq)))
+					if err != nil {
+						errs <- err
+						return
+					}
+					for i := 0; i < b.Len(); i++ {
+						n := lengthOf(seq + uint64(i))
+						fill(msg[:n], seq+uint64(i))
+						b.Write(i, msg[:n])
+					}
+					seq += uint64(b.Len())
+					b.Commit()
+					continue
+				}
+				n := lengthOf(seq)
+				fill(msg[:n], seq)
+				if err := p.Send(ctx, msg[:n]); err != nil {
+					errs <- err
+					return
+				}
+				seq++
+			}
+			errs <- nil
+		}()
+		want := make([]byte, max)
+		seq := uint64(0)
+		check := func(got []byte) {
+			n := lengthOf(seq)
+			fill(want[:n], seq)
+			if !bytes.Equal(got, want[:n]) {
+				t.Fatalf("message %d: %d bytes %v", seq, len(got), got)
+			}
+			seq++
+		}
+		for {
+			if seq%7000 == 0 {
+				time.Sleep(50 * time.Microsecond) // let the ring fill
+			}
+			if batched {
+				b, err := c.ReadBatch(ctx, 5)
+				if err == ErrDisconnected {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < b.Len(); i++ {
+					check(b.Message(i))
+				}
+				b.Release()
+				continue
+			}
+			m, err := c.Read(ctx)
+			if err == ErrDisconnected {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(m.Bytes())
+			m.Release()
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if seq != messages {
+			t.Fatalf("batched=%v: %d messages", batched, seq)
+		}
+	}
+}
+
+func TestHandlesOutliveTheirRing(t *testing.T) {
+	name := uniqueName(t)
+	r, err := Create(name, SPSCOptions(4, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	p, _ := r.JoinProducer()
+	c, _ := r.JoinConsumer()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != ErrClosed {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := r.JoinProducer(); err != ErrClosed {
+		t.Fatalf("join after close: %v", err)
+	}
+	if err := p.TrySend([]byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.TryRead(); err != nil || string(m.Bytes()) != "still" {
+		t.Fatalf("read: %v", err)
+	}
+	p.Close()
+	c.Close() // the last reference: unmaps
+	if _, err := c.TryRead(); err != ErrClosed {
+		t.Fatalf("read after close: %v", err)
+	}
+}
