@@ -306,3 +306,29 @@ func TestSleepingConsumerProcessIsWokenAcrossProcessesAndIdlesCheaply(t *testing
 	}
 	t.Logf("child: %d messages, %d us of CPU; data line %+v", count, cpuMicros, info.DataWaits)
 }
+
+// A sleeper whose producer stays idle is never acknowledged (wakers
+// acknowledge when they publish), so it naps 1, 2, 4, ... ms: the doubling
+// must stop at the peer-check interval. Unbounded, it overflowed to a zero nap
+// after 44 doublings and the wait became a busy loop of futex calls.
+func TestUnacknowledgedSleeperNapsStayBounded(t *testing.T) {
+	r := testRing(t, SPSCOptions(8, 16))
+	_, c := mustProducer(t, r), mustConsumer(t, r)
+	strategy := SleepingWaitStrategy()
+	strategy.PeerCheckInterval = time.Millisecond
+	c.SetWaitStrategy(strategy)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Read(ctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("read on an idle ring: %v", err)
+	}
+	info, err := r.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At most one nap per millisecond of the wait (with room to spare); the
+	// busy loop made hundreds of thousands.
+	if info.DataWaits.Sleeps == 0 || info.DataWaits.Sleeps > 1000 {
+		t.Fatalf("%d futex sleeps in a 300 ms wait", info.DataWaits.Sleeps)
+	}
+}

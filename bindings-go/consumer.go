@@ -313,8 +313,8 @@ func (c *Consumer) skipCorrupt(position, count uint64) error {
 	} else {
 		c.releaseSPSC(count)
 	}
-	return corruptf("message at position %d claims a length above the maximum of %d; skipped",
-		position, c.a.maxPayload)
+	return fmt.Errorf("%w: message at position %d claims a length above the maximum of %d; %w",
+		ErrCorrupt, position, c.a.maxPayload, errSkipped)
 }
 
 // ReadSlot is a message borrowed in place. It is a small value; the hot path
@@ -453,7 +453,9 @@ func (c *Consumer) copyOut(slot ReadSlot, buf []byte) (int, error) {
 // as Read does. Each slice is valid for one iteration only: it is released
 // when the loop body returns. Iteration ends after yielding an error (ctx
 // done, ErrDisconnected once the producers are gone and the ring is drained,
-// ...), except ErrCorrupt for a skipped message, after which it goes on.
+// ...), except the ErrCorrupt of a message with an impossible length, which
+// was skipped, after which it goes on; other corruption (impossible positions
+// or stamps) persists and ends it.
 //
 //	for msg, err := range consumer.Messages(ctx) {
 //		if err != nil { ... ; break }
@@ -464,7 +466,7 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 		for {
 			slot, err := c.Read(ctx)
 			if err != nil {
-				if !yield(nil, err) || !isCorrupt(err) {
+				if !yield(nil, err) || !errors.Is(err, errSkipped) {
 					return
 				}
 				continue
@@ -477,8 +479,6 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 		}
 	}
 }
-
-func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
 
 // waitable
 

@@ -20,7 +20,9 @@
 // Zero-copy rules: the slice of a WriteSlot or WriteBatch is valid until its
 // Commit or Abort, and that of a ReadSlot or ReadBatch until its Release; any
 // later reserve (read) of the same handle, and Close, end it too. Copy what
-// must outlive it.
+// must outlive it: once the Ring and every handle of it are closed, the
+// mapping is gone, and touching a slice taken earlier is a fatal fault that
+// recover cannot catch.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several
 // goroutines; a Ring is. Blocking calls take a context.Context: a deadline

@@ -72,6 +72,11 @@ var (
 // passes: it matches both ErrTimeout and context.DeadlineExceeded.
 var errDeadline = fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 
+// errSkipped marks the ErrCorrupt of a message whose length was out of bounds
+// and which was skipped: the ring is usable after it, unlike after other
+// corruption (impossible positions or stamps), which persists.
+var errSkipped = errors.New("message skipped")
+
 func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }

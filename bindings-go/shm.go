@@ -454,6 +454,11 @@ func (r *Ring) Path() string { return r.path }
 // when it returns, for a file-backed ring. Committed messages already survive
 // the crash of any process without it (they are in the page cache).
 func (r *Ring) Flush() error {
+	// Hold a reference, so that a concurrent last Close cannot unmap meanwhile.
+	if r.closed.Load() || !r.acquire() {
+		return ErrClosed
+	}
+	defer r.release()
 	_, _, errno := syscall.Syscall(syscall.SYS_MSYNC, uintptr(r.base), uintptr(len(r.data)), syscall.MS_SYNC)
 	if errno != 0 {
 		return fmt.Errorf("shmlane: msync of the ring: %w", errno)

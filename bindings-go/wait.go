@@ -474,7 +474,10 @@ func sleepUntil(h waitable, wanted uint64, done <-chan struct{}, ctx context.Con
 		}
 		if !s.wakersAcknowledged(r, epoch) {
 			nap = min(nap, unacknowledgedNap)
-			unacknowledgedNap *= 2
+			// Doubles up to the peer-check interval, as Rust's saturating
+			// doubling does: unbounded, it would overflow to a zero nap
+			// (a busy loop) after 44 doublings of an idle, unacknowledged wait.
+			unacknowledgedNap = min(2*unacknowledgedNap, strategy.PeerCheckInterval)
 		}
 		atomic.AddUint64(s.words.sleeps, 1) // a statistic
 		timedOut := futexWait(s.words.futex, futexValue, nap)
