@@ -16,9 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-// Wait forever: pass as `timeout_ns` to a blocking call.
-#define SHMLANE_FOREVER -1
+/* Wait forever: pass as `timeout_ns` to a blocking call. */
+#define SHMLANE_FOREVER ((int64_t)-1)
 
 // Kind code of an SPSC ring (one producer, one consumer).
 #define SHMLANE_KIND_SPSC 1
@@ -248,9 +247,9 @@ typedef struct shmlane_participant_info_t {
 // for `yield_ns`, then (if `sleeps`) sleep on the ring's futex, looking at the
 // peers' liveness every `peer_check_ns` (at least 1 ms).
 typedef struct shmlane_wait_strategy_t {
-  // Nanoseconds of busy polling before yielding.
+  // Nanoseconds of busy polling before yielding (`UINT64_MAX`: no limit).
   uint64_t spin_ns;
-  // Nanoseconds of polling with `sched_yield` before sleeping.
+  // Nanoseconds of polling with `sched_yield` before sleeping (`UINT64_MAX`: no limit).
   uint64_t yield_ns;
   // Non-zero: sleep on the futex after yielding; zero: keep yielding.
   uint8_t sleeps;
@@ -381,6 +380,12 @@ shmlane_status shmlane_ring_remove_at(const char *path);
 // # Safety
 // `ring` is NULL or a live handle.
 uint32_t shmlane_ring_kind(const struct shmlane_ring_t *ring);
+
+// The number of slots of a ring; 0 for NULL.
+//
+// # Safety
+// `ring` is NULL or a live handle.
+uint64_t shmlane_ring_capacity(const struct shmlane_ring_t *ring);
 
 // The largest message of a ring, in bytes; 0 for NULL.
 //
@@ -559,6 +564,23 @@ shmlane_status shmlane_producer_batch_set_len(struct shmlane_producer_t *produce
 // `producer` is a live handle, not used by another thread during the call.
 shmlane_status shmlane_producer_batch_commit(struct shmlane_producer_t *producer, size_t count);
 
+// The reserved batch's payload bytes as at most two contiguous runs, for a
+// fixed-size SPSC ring, whose consecutive slots are adjacent: `*first` and
+// `*first_len`, then `*second` and `*second_len` (length 0 unless the batch
+// wraps around the end of the ring). Message `i` of the batch is bytes
+// `i * max_payload ..` of the runs taken together. Valid until the batch is
+// committed or aborted. `SHMLANE_STATUS_WRONG_KIND` for other rings,
+// `SHMLANE_STATUS_NOTHING_PENDING` when no batch is reserved.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// the four out-pointers are valid for writing.
+shmlane_status shmlane_producer_batch_runs(struct shmlane_producer_t *producer,
+                                           uint8_t **first,
+                                           size_t *first_len,
+                                           uint8_t **second,
+                                           size_t *second_len);
+
 // Copies `len` bytes from `data` into the next slot and publishes them,
 // without waiting. Errors as `shmlane_producer_try_reserve` and
 // `shmlane_producer_commit` (a message too large is refused before anything
@@ -706,6 +728,22 @@ shmlane_status shmlane_consumer_batch_message(struct shmlane_consumer_t *consume
                                               size_t index,
                                               const uint8_t **data,
                                               size_t *len);
+
+// The borrowed batch's messages as at most two contiguous byte runs, for a
+// fixed-size SPSC ring: `*first`/`*first_len`, then `*second`/`*second_len`
+// (length 0 unless the batch wraps around the end of the ring). Message `i`
+// is bytes `i * max_payload ..` of the runs taken together. Valid until the
+// batch is released. `SHMLANE_STATUS_WRONG_KIND` for other rings,
+// `SHMLANE_STATUS_NOTHING_PENDING` when no batch is borrowed.
+//
+// # Safety
+// `consumer` is a live handle, not used by another thread during the call;
+// the four out-pointers are valid for writing.
+shmlane_status shmlane_consumer_batch_runs(struct shmlane_consumer_t *consumer,
+                                           const uint8_t **first,
+                                           size_t *first_len,
+                                           const uint8_t **second,
+                                           size_t *second_len);
 
 // Copies the next message into `buffer` (`capacity` bytes) and releases its
 // slot, without waiting; `*len` receives its length.

@@ -292,9 +292,8 @@ static int consume(const struct options *o) {
                                          : shmlane_consumer_read_batch(consumer, (size_t)wanted, BLOCK_FOR_NS, &count);
             if (status == SHMLANE_STATUS_OK) {
                 for (size_t i = 0; i < count; i++) {
-                    if (shmlane_consumer_batch_message(consumer, i, &data, &len) != SHMLANE_STATUS_OK) {
-                        fail("batch message", status);
-                    }
+                    status = shmlane_consumer_batch_message(consumer, i, &data, &len);
+                    if (status != SHMLANE_STATUS_OK) fail("batch message", status);
                     check_message(data, len);
                 }
                 shmlane_consumer_release(consumer);

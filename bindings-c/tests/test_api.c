@@ -112,6 +112,30 @@ static void check_null_arguments(void) {
     CHECK_STATUS(shmlane_consumer_try_recv(consumer, buffer, sizeof buffer, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
     CHECK_OK(shmlane_consumer_try_recv(consumer, NULL, 0, &size));
     CHECK(size == 0);
+    shmlane_producer_t *another = NULL;
+    CHECK_STATUS(shmlane_producer_open(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_consumer_open(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK(another == NULL);
+    CHECK_STATUS(shmlane_ring_info(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_ring_participants(NULL, NULL, 0, &size), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_ring_participants(live, NULL, 0, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_producer_is_disconnected(producer, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_consumer_is_disconnected(consumer, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_producer_wait_strategy(NULL, &strategy), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_consumer_wait_strategy(consumer, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_producer_try_reserve_batch(producer, 1, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_consumer_try_read_batch(consumer, 1, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    size_t one;
+    CHECK_OK(shmlane_producer_try_reserve_batch(producer, 1, &one));
+    CHECK_STATUS(shmlane_producer_batch_slot(producer, 0, NULL, &size), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_producer_batch_slot(producer, 0, &slot, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_producer_batch_runs(producer, NULL, &size, &slot, &size), SHMLANE_STATUS_INVALID_ARGUMENT);
+    /* BUSY for the calls that need the handle idle. */
+    CHECK_STATUS(shmlane_producer_set_wait_strategy(producer, &strategy), SHMLANE_STATUS_BUSY);
+    CHECK_STATUS(shmlane_producer_is_disconnected(producer, &flag), SHMLANE_STATUS_BUSY);
+    CHECK_STATUS(shmlane_producer_wait_strategy(producer, &strategy), SHMLANE_STATUS_BUSY);
+    CHECK_OK(shmlane_producer_abort(producer));
+    CHECK(shmlane_ring_capacity(live) == 4 && shmlane_ring_capacity(NULL) == 0);
     shmlane_producer_close(producer);
     shmlane_consumer_close(consumer);
     shmlane_ring_close(live);
@@ -445,6 +469,18 @@ static void check_mpmc_forms(void) {
     CHECK_OK(shmlane_consumer_release(consumer));
     CHECK_STATUS(shmlane_consumer_try_read(consumer, &data, &len), SHMLANE_STATUS_EMPTY);
 
+    /* A failed MPMC commit publishes nothing and gives the slot up: the
+     * consumer passes over it to the next message. */
+    CHECK_OK(shmlane_producer_try_reserve(first, &slot, &capacity));
+    CHECK_STATUS(shmlane_producer_try_reserve(first, &slot, &capacity), SHMLANE_STATUS_BUSY);
+    CHECK_STATUS(shmlane_producer_commit(first, 17), SHMLANE_STATUS_MESSAGE_TOO_LARGE);
+    CHECK_STATUS(shmlane_producer_commit(first, 4), SHMLANE_STATUS_NOTHING_PENDING);
+    CHECK_OK(shmlane_producer_try_send(first, "after", 5));
+    CHECK_OK(shmlane_consumer_try_read(consumer, &data, &len));
+    CHECK(len == 5 && memcmp(data, "after", 5) == 0);
+    CHECK_STATUS(shmlane_consumer_try_read(consumer, &data, &len), SHMLANE_STATUS_BUSY);
+    CHECK_OK(shmlane_consumer_release(consumer));
+
     /* Batches. */
     size_t count;
     CHECK_OK(shmlane_producer_try_reserve_batch(first, 3, &count));
@@ -545,6 +581,103 @@ static void check_close_with_something_lent(void) {
     }
 }
 
+/* Closing with a non-empty batch lent: a producer's reserved batch is never
+ * published, a consumer's borrowed batch is released. */
+static void check_close_with_a_batch_lent(void) {
+    for (uint32_t kind = SHMLANE_KIND_SPSC; kind <= SHMLANE_KIND_MPMC; kind++) {
+        shmlane_ring_t *ring = create(kind == SHMLANE_KIND_SPSC ? shmlane_ring_options_spsc(8, 32)
+                                                                 : shmlane_ring_options_mpmc(8, 32, 4));
+        shmlane_producer_t *producer = NULL;
+        shmlane_consumer_t *consumer = NULL;
+        CHECK_OK(shmlane_producer_open(ring, &producer));
+        CHECK_OK(shmlane_producer_try_send(producer, "a", 1));
+        CHECK_OK(shmlane_producer_try_send(producer, "b", 1));
+        CHECK_OK(shmlane_producer_try_send(producer, "c", 1));
+        size_t count;
+        CHECK_OK(shmlane_producer_try_reserve_batch(producer, 2, &count));
+        CHECK(count == 2);
+        for (size_t i = 0; i < count; i++) {
+            uint8_t *slot;
+            size_t capacity;
+            CHECK_OK(shmlane_producer_batch_slot(producer, i, &slot, &capacity));
+            slot[0] = 'X';
+            CHECK_OK(shmlane_producer_batch_set_len(producer, i, 1));
+        }
+        shmlane_producer_close(producer);
+        CHECK_OK(shmlane_consumer_open(ring, &consumer));
+        CHECK_OK(shmlane_consumer_try_read_batch(consumer, 2, &count));
+        CHECK(count == 2);
+        shmlane_consumer_close(consumer); /* releases "a" and "b" */
+        CHECK_OK(shmlane_consumer_open(ring, &consumer));
+        const uint8_t *data;
+        size_t len;
+        CHECK_OK(shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len));
+        CHECK(len == 1 && data[0] == 'c');
+        CHECK_OK(shmlane_consumer_release(consumer));
+        /* Nothing of the closed producer's batch arrives. */
+        CHECK_STATUS(shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len), SHMLANE_STATUS_DISCONNECTED);
+        shmlane_consumer_close(consumer);
+        shmlane_ring_close(ring);
+        CHECK_OK(shmlane_ring_remove_at(path));
+    }
+}
+
+/* Contiguous runs of a batch in a fixed-size SPSC ring, across the wrap. */
+static void check_batch_runs(void) {
+    shmlane_ring_options_t options = shmlane_ring_options_spsc(4, 8);
+    options.fixed_size = 1;
+    shmlane_ring_t *ring = create(options);
+    shmlane_producer_t *producer = NULL;
+    shmlane_consumer_t *consumer = NULL;
+    CHECK_OK(shmlane_producer_open(ring, &producer));
+    CHECK_OK(shmlane_consumer_open(ring, &consumer));
+    uint64_t value;
+    size_t len;
+    for (value = 0; value < 3; value++) {
+        CHECK_OK(shmlane_producer_try_send(producer, &value, 8));
+        CHECK_OK(shmlane_consumer_try_recv(consumer, &value, 8, &len));
+    }
+    /* Positions 3..6: slot 3, then slots 0..2 after the wrap. */
+    size_t count;
+    CHECK_OK(shmlane_producer_try_reserve_batch(producer, 4, &count));
+    CHECK(count == 4);
+    uint8_t *first, *second;
+    size_t first_len, second_len;
+    CHECK_OK(shmlane_producer_batch_runs(producer, &first, &first_len, &second, &second_len));
+    CHECK(first_len == 8 && second_len == 24);
+    for (uint64_t i = 0; i < 4; i++) {
+        value = 100 + i;
+        memcpy(i == 0 ? first : second + (i - 1) * 8, &value, 8);
+    }
+    CHECK_OK(shmlane_producer_batch_commit(producer, SIZE_MAX));
+    CHECK_OK(shmlane_consumer_try_read_batch(consumer, 4, &count));
+    CHECK(count == 4);
+    const uint8_t *run_a, *run_b;
+    CHECK_OK(shmlane_consumer_batch_runs(consumer, &run_a, &first_len, &run_b, &second_len));
+    CHECK(first_len == 8 && second_len == 24);
+    memcpy(&value, run_a, 8);
+    CHECK(value == 100);
+    memcpy(&value, run_b + 16, 8);
+    CHECK(value == 103);
+    CHECK_OK(shmlane_consumer_release(consumer));
+    CHECK_STATUS(shmlane_consumer_batch_runs(consumer, &run_a, &first_len, &run_b, &second_len),
+                 SHMLANE_STATUS_NOTHING_PENDING);
+    shmlane_producer_close(producer);
+    shmlane_consumer_close(consumer);
+    shmlane_ring_close(ring);
+    CHECK_OK(shmlane_ring_remove_at(path));
+
+    /* Other rings have no contiguous runs. */
+    ring = create(shmlane_ring_options_spsc(4, 16));
+    CHECK_OK(shmlane_producer_open(ring, &producer));
+    CHECK_OK(shmlane_producer_try_reserve_batch(producer, 2, &count));
+    CHECK_STATUS(shmlane_producer_batch_runs(producer, &first, &first_len, &second, &second_len),
+                 SHMLANE_STATUS_WRONG_KIND);
+    shmlane_producer_close(producer);
+    shmlane_ring_close(ring);
+    CHECK_OK(shmlane_ring_remove_at(path));
+}
+
 /* Names under /dev/shm. */
 static void check_named_rings(void) {
     char name[64];
@@ -568,6 +701,7 @@ static void check_named_rings(void) {
 }
 
 int main(void) {
+    alarm(120); /* a hang fails the test instead of stalling it */
     scratch_path(path, sizeof path, "api");
     check_versions_and_strings();
     check_null_arguments();
@@ -577,6 +711,8 @@ int main(void) {
     check_mpmc_forms();
     check_corruption();
     check_close_with_something_lent();
+    check_close_with_a_batch_lent();
+    check_batch_runs();
     check_named_rings();
     unlink(path);
     report("api");

@@ -34,11 +34,15 @@ static void fill(struct message *message, uint64_t sequence, uint32_t producer) 
     message->checksum = checksum_of(message);
 }
 
+/* How the threads wait: non-blocking calls retried after a yield, or the
+ * blocking calls with the sleeping or the spinning strategy. */
+enum wait_mode { TRY, SLEEPING, SPINNING };
+
 struct run {
     shmlane_ring_t *ring;
     uint64_t count;   /* messages per producer */
     size_t batch;     /* 1: single calls */
-    int sleeping;     /* blocking calls with the sleeping strategy */
+    enum wait_mode wait;
     uint32_t producer_id;
     /* consumer results */
     uint64_t received[MAX_PRODUCERS];
@@ -53,16 +57,19 @@ static void *produce(void *argument) {
         run->failed = 1;
         return NULL;
     }
-    if (run->sleeping) {
-        shmlane_wait_strategy_t sleeping = shmlane_wait_strategy_sleeping();
-        shmlane_producer_set_wait_strategy(producer, &sleeping);
+    if (run->wait != TRY) {
+        shmlane_wait_strategy_t strategy =
+            run->wait == SLEEPING ? shmlane_wait_strategy_sleeping() : shmlane_wait_strategy_spinning();
+        if (shmlane_producer_set_wait_strategy(producer, &strategy) != SHMLANE_STATUS_OK) {
+            run->failed = 1;
+        }
     }
     uint64_t next = 0;
     while (next < run->count) {
         if (run->batch == 1) {
             uint8_t *slot;
             size_t capacity;
-            shmlane_status status = run->sleeping
+            shmlane_status status = run->wait != TRY
                                         ? shmlane_producer_reserve(producer, SHMLANE_FOREVER, &slot, &capacity)
                                         : shmlane_producer_try_reserve(producer, &slot, &capacity);
             if (status == SHMLANE_STATUS_FULL) {
@@ -84,7 +91,7 @@ static void *produce(void *argument) {
         } else {
             size_t count;
             size_t wanted = run->count - next < run->batch ? (size_t)(run->count - next) : run->batch;
-            shmlane_status status = run->sleeping
+            shmlane_status status = run->wait != TRY
                                         ? shmlane_producer_reserve_batch(producer, wanted, SHMLANE_FOREVER, &count)
                                         : shmlane_producer_try_reserve_batch(producer, wanted, &count);
             if (status == SHMLANE_STATUS_FULL) {
@@ -107,7 +114,10 @@ static void *produce(void *argument) {
                 }
                 memcpy(slot, &message, MESSAGE_SIZE);
             }
-            shmlane_producer_batch_commit(producer, SIZE_MAX);
+            if (run->failed || shmlane_producer_batch_commit(producer, SIZE_MAX) != SHMLANE_STATUS_OK) {
+                run->failed = 1;
+                break;
+            }
             next += count;
         }
     }
@@ -139,9 +149,12 @@ static void *consume(void *argument) {
         run->failed = 1;
         return NULL;
     }
-    if (run->sleeping) {
-        shmlane_wait_strategy_t sleeping = shmlane_wait_strategy_sleeping();
-        shmlane_consumer_set_wait_strategy(consumer, &sleeping);
+    if (run->wait != TRY) {
+        shmlane_wait_strategy_t strategy =
+            run->wait == SLEEPING ? shmlane_wait_strategy_sleeping() : shmlane_wait_strategy_spinning();
+        if (shmlane_consumer_set_wait_strategy(consumer, &strategy) != SHMLANE_STATUS_OK) {
+            run->failed = 1;
+        }
     }
     uint64_t last_plus_one[MAX_PRODUCERS] = {0};
     for (;;) {
@@ -149,22 +162,25 @@ static void *consume(void *argument) {
         const uint8_t *data;
         size_t len;
         if (run->batch == 1) {
-            status = run->sleeping ? shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len)
+            status = run->wait != TRY ? shmlane_consumer_read(consumer, SHMLANE_FOREVER, &data, &len)
                                    : shmlane_consumer_try_read(consumer, &data, &len);
             if (status == SHMLANE_STATUS_OK) {
                 run->failed |= !take(run, last_plus_one, data, len);
-                shmlane_consumer_release(consumer);
+                run->failed |= shmlane_consumer_release(consumer) != SHMLANE_STATUS_OK;
             }
         } else {
             size_t count;
-            status = run->sleeping ? shmlane_consumer_read_batch(consumer, run->batch, SHMLANE_FOREVER, &count)
+            status = run->wait != TRY ? shmlane_consumer_read_batch(consumer, run->batch, SHMLANE_FOREVER, &count)
                                    : shmlane_consumer_try_read_batch(consumer, run->batch, &count);
             if (status == SHMLANE_STATUS_OK) {
                 for (size_t i = 0; i < count; i++) {
-                    shmlane_consumer_batch_message(consumer, i, &data, &len);
+                    if (shmlane_consumer_batch_message(consumer, i, &data, &len) != SHMLANE_STATUS_OK) {
+                        run->failed = 1;
+                        break;
+                    }
                     run->failed |= !take(run, last_plus_one, data, len);
                 }
-                shmlane_consumer_release(consumer);
+                run->failed |= shmlane_consumer_release(consumer) != SHMLANE_STATUS_OK;
             }
         }
         if (status == SHMLANE_STATUS_EMPTY) {
@@ -185,7 +201,7 @@ static void *consume(void *argument) {
  * fresh ring and checks exactly-once delivery. Consumers start first and stop
  * at DISCONNECTED, so producers are joined to the ring before they start. */
 static void exchange(shmlane_ring_options_t options, int producers, int consumers, uint64_t count,
-                     size_t batch, int sleeping) {
+                     size_t batch, enum wait_mode wait) {
     char path[256];
     scratch_path(path, sizeof path, "threads");
     shmlane_ring_t *ring = NULL;
@@ -200,12 +216,12 @@ static void exchange(shmlane_ring_options_t options, int producers, int consumer
         CHECK_OK(shmlane_producer_open(ring, &holder));
     }
     for (int i = 0; i < consumers; i++) {
-        consumer_runs[i] = (struct run){.ring = ring, .count = count, .batch = batch, .sleeping = sleeping};
+        consumer_runs[i] = (struct run){.ring = ring, .count = count, .batch = batch, .wait = wait};
         CHECK(pthread_create(&consumer_threads[i], NULL, consume, &consumer_runs[i]) == 0);
     }
     for (int i = 0; i < producers; i++) {
         producer_runs[i] = (struct run){
-            .ring = ring, .count = count, .batch = batch, .sleeping = sleeping, .producer_id = (uint32_t)i};
+            .ring = ring, .count = count, .batch = batch, .wait = wait, .producer_id = (uint32_t)i};
         CHECK(pthread_create(&producer_threads[i], NULL, produce, &producer_runs[i]) == 0);
     }
     for (int i = 0; i < producers; i++) {
@@ -231,19 +247,24 @@ static void exchange(shmlane_ring_options_t options, int producers, int consumer
 }
 
 int main(void) {
+    /* A hang (a producer that never joined leaves its consumer waiting)
+     * fails the test instead of stalling it. */
+    alarm(300);
     /* Under the sanitizers everything is slower: a tenth of the traffic. */
     uint64_t scale = getenv("SHMLANE_TEST_SHORT") ? 10 : 1;
     shmlane_ring_options_t spsc = shmlane_ring_options_spsc(256, 8 + MESSAGE_SIZE);
-    exchange(spsc, 1, 1, 1000000 / scale, 1, 0);
-    exchange(spsc, 1, 1, 1000000 / scale, 32, 0);
-    exchange(spsc, 1, 1, 100000 / scale, 1, 1);
+    exchange(spsc, 1, 1, 1000000 / scale, 1, TRY);
+    exchange(spsc, 1, 1, 1000000 / scale, 32, TRY);
+    exchange(spsc, 1, 1, 100000 / scale, 1, SLEEPING);
+    exchange(spsc, 1, 1, 300000 / scale, 1, SPINNING);
     shmlane_ring_options_t fixed = shmlane_ring_options_spsc(64, MESSAGE_SIZE);
     fixed.fixed_size = 1;
-    exchange(fixed, 1, 1, 300000 / scale, 8, 0);
+    exchange(fixed, 1, 1, 300000 / scale, 8, TRY);
     shmlane_ring_options_t mpmc = shmlane_ring_options_mpmc(64, 16 + MESSAGE_SIZE, 8);
-    exchange(mpmc, 2, 2, 200000 / scale, 1, 0);
-    exchange(mpmc, 2, 2, 200000 / scale, 16, 0);
-    exchange(mpmc, 2, 1, 50000 / scale, 1, 1);
+    exchange(mpmc, 2, 2, 200000 / scale, 1, TRY);
+    exchange(mpmc, 2, 2, 200000 / scale, 16, TRY);
+    exchange(mpmc, 2, 1, 50000 / scale, 1, SLEEPING);
+    exchange(mpmc, 2, 2, 100000 / scale, 8, SPINNING);
     report("threads");
     return 0;
 }

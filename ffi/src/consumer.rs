@@ -439,6 +439,57 @@ pub unsafe extern "C" fn shmlane_consumer_batch_message(
     })
 }
 
+/// The borrowed batch's messages as at most two contiguous byte runs, for a
+/// fixed-size SPSC ring: `*first`/`*first_len`, then `*second`/`*second_len`
+/// (length 0 unless the batch wraps around the end of the ring). Message `i`
+/// is bytes `i * max_payload ..` of the runs taken together. Valid until the
+/// batch is released. `SHMLANE_STATUS_WRONG_KIND` for other rings,
+/// `SHMLANE_STATUS_NOTHING_PENDING` when no batch is borrowed.
+///
+/// # Safety
+/// `consumer` is a live handle, not used by another thread during the call;
+/// the four out-pointers are valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_consumer_batch_runs(
+    consumer: *mut shmlane_consumer_t,
+    first: *mut *const u8,
+    first_len: *mut usize,
+    second: *mut *const u8,
+    second_len: *mut usize,
+) -> shmlane_status {
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        let (handle, first, first_len, second, second_len) = unsafe {
+            (
+                consumer_arg(consumer)?,
+                out_arg(first, "first")?,
+                out_arg(first_len, "first_len")?,
+                out_arg(second, "second")?,
+                out_arg(second_len, "second_len")?,
+            )
+        };
+        let runs = match &handle.lent {
+            Lent::SpscBatch(batch) => batch.as_slices(),
+            Lent::MpmcBatch(_) => None,
+            _ => {
+                return Err(Failure::new(
+                    shmlane_status::NothingPending,
+                    "batch runs: no batch is borrowed",
+                ))
+            }
+        };
+        let Some((head, tail)) = runs else {
+            return Err(Failure::new(
+                shmlane_status::WrongKind,
+                "contiguous runs need a ring of fixed-size SPSC messages",
+            ));
+        };
+        (*first, *first_len) = (head.as_ptr(), head.len());
+        (*second, *second_len) = (tail.as_ptr(), tail.len());
+        Ok(())
+    })
+}
+
 /// Copies the next message into `buffer` (`capacity` bytes) and releases its
 /// slot, without waiting; `*len` receives its length.
 /// `SHMLANE_STATUS_BUFFER_TOO_SMALL` when it does not fit: `*len` then

@@ -46,7 +46,9 @@ pub use wait::*;
 
 use status::Failure;
 
-/// Wait forever: pass as `timeout_ns` to a blocking call.
+/// Wait forever: pass as `timeout_ns` to a blocking call. (The header defines
+/// it as `((int64_t)-1)` itself, see cbindgen.toml: cbindgen would write a
+/// bare `-1`.)
 pub const SHMLANE_FOREVER: i64 = -1;
 
 /// The library's version as a static string, e.g. "0.1.0". Never NULL; do not free.

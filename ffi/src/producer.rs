@@ -534,6 +534,53 @@ pub unsafe extern "C" fn shmlane_producer_batch_commit(
     })
 }
 
+/// The reserved batch's payload bytes as at most two contiguous runs, for a
+/// fixed-size SPSC ring, whose consecutive slots are adjacent: `*first` and
+/// `*first_len`, then `*second` and `*second_len` (length 0 unless the batch
+/// wraps around the end of the ring). Message `i` of the batch is bytes
+/// `i * max_payload ..` of the runs taken together. Valid until the batch is
+/// committed or aborted. `SHMLANE_STATUS_WRONG_KIND` for other rings,
+/// `SHMLANE_STATUS_NOTHING_PENDING` when no batch is reserved.
+///
+/// # Safety
+/// `producer` is a live handle, not used by another thread during the call;
+/// the four out-pointers are valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_producer_batch_runs(
+    producer: *mut shmlane_producer_t,
+    first: *mut *mut u8,
+    first_len: *mut usize,
+    second: *mut *mut u8,
+    second_len: *mut usize,
+) -> shmlane_status {
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        let (handle, first, first_len, second, second_len) = unsafe {
+            (
+                producer_arg(producer)?,
+                out_arg(first, "first")?,
+                out_arg(first_len, "first_len")?,
+                out_arg(second, "second")?,
+                out_arg(second_len, "second_len")?,
+            )
+        };
+        let runs = match &mut handle.lent {
+            Lent::SpscBatch(batch) => batch.as_mut_slices(),
+            Lent::MpmcBatch(_) => None,
+            _ => return Err(nothing_lent("batch runs")),
+        };
+        let Some((head, tail)) = runs else {
+            return Err(Failure::new(
+                shmlane_status::WrongKind,
+                "contiguous runs need a ring of fixed-size SPSC messages",
+            ));
+        };
+        (*first, *first_len) = (head.as_mut_ptr(), head.len());
+        (*second, *second_len) = (tail.as_mut_ptr(), tail.len());
+        Ok(())
+    })
+}
+
 /// The message bytes of a copying send.
 ///
 /// # Safety

@@ -348,6 +348,16 @@ pub unsafe extern "C" fn shmlane_ring_kind(ring: *const shmlane_ring_t) -> u32 {
     unsafe { ring.as_ref() }.map_or(0, |ring| ring.ring.kind().code())
 }
 
+/// The number of slots of a ring; 0 for NULL.
+///
+/// # Safety
+/// `ring` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_ring_capacity(ring: *const shmlane_ring_t) -> u64 {
+    // SAFETY: the caller's contract above.
+    unsafe { ring.as_ref() }.map_or(0, |ring| ring.ring.geometry().capacity)
+}
+
 /// The largest message of a ring, in bytes; 0 for NULL.
 ///
 /// # Safety

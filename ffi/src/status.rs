@@ -152,7 +152,13 @@ thread_local! {
 
 fn remember(message: &str) {
     let message = CString::new(message.replace('\0', "?")).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+    // `try_with`: during thread teardown (a C thread-key destructor calling
+    // in) the slot may be gone; the message is then dropped, never a panic.
+    let _ = LAST_ERROR.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = message;
+        }
+    });
 }
 
 /// Runs the body of an entry point: converts its failure into a status, and a
@@ -279,5 +285,7 @@ pub extern "C" fn shmlane_strerror(status: i32) -> *const c_char {
 /// it to keep it. Each thread has its own.
 #[no_mangle]
 pub extern "C" fn shmlane_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|last| last.try_borrow().map_or(c"".as_ptr(), |last| last.as_ptr()))
+        .unwrap_or(c"".as_ptr())
 }

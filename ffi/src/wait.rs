@@ -10,9 +10,9 @@ use shmlane::WaitStrategy;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct shmlane_wait_strategy_t {
-    /// Nanoseconds of busy polling before yielding.
+    /// Nanoseconds of busy polling before yielding (`UINT64_MAX`: no limit).
     pub spin_ns: u64,
-    /// Nanoseconds of polling with `sched_yield` before sleeping.
+    /// Nanoseconds of polling with `sched_yield` before sleeping (`UINT64_MAX`: no limit).
     pub yield_ns: u64,
     /// Non-zero: sleep on the futex after yielding; zero: keep yielding.
     pub sleeps: u8,
@@ -32,14 +32,24 @@ impl From<WaitStrategy> for shmlane_wait_strategy_t {
     }
 }
 
+/// Nanoseconds as a duration; `UINT64_MAX` stands for "no limit", as
+/// `Duration::MAX` converts to it (the spinning strategy's spin phase).
+fn duration_of(nanos: u64) -> Duration {
+    if nanos == u64::MAX {
+        Duration::MAX
+    } else {
+        Duration::from_nanos(nanos)
+    }
+}
+
 impl From<&shmlane_wait_strategy_t> for WaitStrategy {
     fn from(strategy: &shmlane_wait_strategy_t) -> Self {
         WaitStrategy::new(
-            Duration::from_nanos(strategy.spin_ns),
-            Duration::from_nanos(strategy.yield_ns),
+            duration_of(strategy.spin_ns),
+            duration_of(strategy.yield_ns),
         )
         .with_sleep(strategy.sleeps != 0)
-        .with_peer_check_interval(Duration::from_nanos(strategy.peer_check_ns))
+        .with_peer_check_interval(duration_of(strategy.peer_check_ns))
     }
 }
 

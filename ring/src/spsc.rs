@@ -383,9 +383,11 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Reserves the next slot as [`Producer::try_reserve`] does, and returns a
     /// pointer to its `max_payload` payload bytes instead of a guard. The slot
-    /// stays reserved until [`Producer::commit_unguarded`]; reserving again
-    /// before that returns the same slot, and leaving it uncommitted publishes
-    /// nothing.
+    /// stays reserved until the producer next publishes, by any method;
+    /// reserving again before that returns the same slot, and leaving it
+    /// uncommitted publishes nothing. Writing through the pointer is sound for
+    /// at most `max_payload` bytes, while the slot is reserved and the
+    /// producer alive.
     ///
     /// # Errors
     /// As [`Producer::try_reserve`].
@@ -414,10 +416,15 @@ impl Producer {
     ///
     /// # Safety
     /// A slot was reserved by `try_reserve_unguarded` or `reserve_unguarded`
-    /// since the last commit of this producer, and nothing writes its bytes
-    /// any more: once published, they belong to the consumer.
+    /// since the producer last published by any method (a commit, a send, a
+    /// batch), and nothing writes its bytes any more: once published, they
+    /// belong to the consumer.
     #[inline]
     pub unsafe fn commit_unguarded(&mut self, len: usize) -> Result<(), Error> {
+        debug_assert!(
+            self.cached_free() >= 1,
+            "commit_unguarded without a reserved slot"
+        );
         // SAFETY: by the caller's contract the slot at `tail` is reserved and unpublished.
         unsafe { self.ring.set_slot_len(self.tail, len)? };
         self.publish(1);
@@ -428,8 +435,10 @@ impl Producer {
 impl Consumer {
     /// Borrows the next message as [`Consumer::try_read`] does, and returns a
     /// pointer to its bytes and its length instead of a guard. The message
-    /// stays borrowed until [`Consumer::release_unguarded`]; reading again
-    /// before that returns the same message.
+    /// stays borrowed until the consumer next releases, by any method;
+    /// reading again before that returns the same message. Reading through
+    /// the pointer is sound for the returned length, while the message is
+    /// borrowed and the consumer alive.
     ///
     /// # Errors
     /// As [`Consumer::try_read`].
@@ -463,10 +472,15 @@ impl Consumer {
     ///
     /// # Safety
     /// A message was borrowed by `try_read_unguarded` or `read_unguarded`
-    /// since the last release of this consumer, and nothing reads its bytes
-    /// any more: once released, the producer reuses the slot.
+    /// since the consumer last released by any method (a release, a receive,
+    /// a batch), and nothing reads its bytes any more: once released, the
+    /// producer reuses the slot.
     #[inline]
     pub unsafe fn release_unguarded(&mut self) {
+        debug_assert!(
+            self.cached_tail != self.head,
+            "release_unguarded without a borrowed message"
+        );
         self.release(1);
     }
 }
