@@ -442,3 +442,46 @@ fn variable_length_batches_have_no_contiguous_runs() {
     f.producer.try_send(b"a").unwrap();
     assert!(f.consumer.try_read_batch(2).unwrap().as_slices().is_none());
 }
+
+/// The unguarded calls (what the C API uses) keep the guards' rules: one slot
+/// reserved until published, one message borrowed until released.
+#[test]
+fn unguarded_calls_reserve_and_borrow_one_slot_at_a_time() {
+    let mut f = fixture(2, 16);
+    let first = f.producer.try_reserve_unguarded().unwrap();
+    // Until it is committed, reserving again hands out the same slot.
+    assert_eq!(f.producer.try_reserve_unguarded().unwrap(), first);
+    // SAFETY: the slot is reserved and holds max_payload (8) bytes.
+    unsafe { first.as_ptr().copy_from_nonoverlapping(b"abc".as_ptr(), 3) };
+    // SAFETY: a slot is reserved and nothing writes it any more.
+    assert!(matches!(
+        unsafe { f.producer.commit_unguarded(9) },
+        Err(Error::MessageTooLarge { len: 9, max: 8 })
+    ));
+    assert!(matches!(f.consumer.try_read_unguarded(), Err(Error::Empty)));
+    // SAFETY: as above; the failed commit left the slot reserved.
+    unsafe { f.producer.commit_unguarded(3).unwrap() };
+    f.producer.try_send(b"de").unwrap();
+    assert!(matches!(
+        f.producer.try_reserve_unguarded(),
+        Err(Error::Full)
+    ));
+
+    let (message, len) = f.consumer.try_read_unguarded().unwrap();
+    assert_eq!(f.consumer.try_read_unguarded().unwrap(), (message, len));
+    // SAFETY: the message is borrowed; `len` bytes are readable.
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(message.as_ptr(), len) },
+        b"abc"
+    );
+    // SAFETY: a message is borrowed and nothing reads it any more.
+    unsafe { f.consumer.release_unguarded() };
+    assert_eq!(recv(&mut f.consumer).unwrap(), b"de");
+    assert!(matches!(
+        f.consumer
+            .read_unguarded(Some(std::time::Duration::from_millis(5))),
+        Err(Error::Timeout)
+    ));
+    assert!(f.producer.reserve_unguarded(None).is_ok());
+    drop(f.ring);
+}
