@@ -454,8 +454,9 @@ fn unguarded_calls_reserve_and_borrow_one_slot_at_a_time() {
     // SAFETY: the slot is reserved and holds max_payload (8) bytes.
     unsafe { first.as_ptr().copy_from_nonoverlapping(b"abc".as_ptr(), 3) };
     // SAFETY: a slot is reserved and nothing writes it any more.
+    let too_large = unsafe { f.producer.commit_unguarded(9) };
     assert!(matches!(
-        unsafe { f.producer.commit_unguarded(9) },
+        too_large,
         Err(Error::MessageTooLarge { len: 9, max: 8 })
     ));
     assert!(matches!(f.consumer.try_read_unguarded(), Err(Error::Empty)));
