@@ -471,10 +471,8 @@ fn unguarded_calls_reserve_and_borrow_one_slot_at_a_time() {
     let (message, len) = f.consumer.try_read_unguarded().unwrap();
     assert_eq!(f.consumer.try_read_unguarded().unwrap(), (message, len));
     // SAFETY: the message is borrowed; `len` bytes are readable.
-    assert_eq!(
-        unsafe { std::slice::from_raw_parts(message.as_ptr(), len) },
-        b"abc"
-    );
+    let bytes = unsafe { std::slice::from_raw_parts(message.as_ptr(), len) };
+    assert_eq!(bytes, b"abc");
     // SAFETY: a message is borrowed and nothing reads it any more.
     unsafe { f.consumer.release_unguarded() };
     assert_eq!(recv(&mut f.consumer).unwrap(), b"de");
