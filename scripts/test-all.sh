@@ -6,6 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The logs each step is counted from.
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+weak_log="$logs/weak"
+weak_wake_log="$logs/weak-wake"
+c_log="$logs/c"
+go_log="$logs/go"
+rust_log="$logs/rust"
+
 echo "== loom: the production SPSC and MPMC code under the model checker (--cfg loom)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p shmlane-loom-tests --release --target-dir target/loom
@@ -14,8 +23,6 @@ echo "== loom: the models must fail with the publishing store weakened (--cfg sh
 # The `weakened_*` tests are `should_panic` under this cfg: they pass because
 # loom panics with a causality violation. The other models would fail and are
 # filtered out. A filter that matched nothing would pass silently, so count.
-weak_log="$(mktemp)"
-trap 'rm -f "$weak_log"' EXIT
 RUSTFLAGS="--cfg loom --cfg shmlane_weaken_commit" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p shmlane-loom-tests --release --target-dir target/loom-weak -- weakened \
     | tee "$weak_log"
@@ -30,8 +37,6 @@ echo "== loom: the wait models must fail with the waker's fence left out (--cfg 
 # under this cfg: without the SeqCst fence of `Waker::notify_slow` a wake-up
 # is lost, the sleeper stays blocked and loom reports a deadlock. Only that
 # file has such models; count them, as above.
-weak_wake_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log"' EXIT
 RUSTFLAGS="--cfg loom --cfg shmlane_weaken_wake" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p shmlane-loom-tests --release --target-dir target/loom-weak-wake --test wait \
     -- weakened_wake | tee "$weak_wake_log"
@@ -44,8 +49,6 @@ fi
 echo "== C: the libraries, the C tests (plain, then under ASan + UBSan), the C peer"
 # -Wall -Wextra -Werror throughout (bindings-c/Makefile). Each C test program
 # prints `c-tests: NAME: N checks passed` and stops at the first failed check.
-c_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log"' EXIT
 make -C bindings-c lib test check-install peer examples bench 2>&1 | tee "$c_log"
 export SHMLANE_PEER_C="$PWD/bindings-c/build/bin/shmlane-peer-c"
 
@@ -55,8 +58,6 @@ echo "== Go: gofmt, a cgo-free build, go vet, staticcheck, the tests, the tests 
 # `--- PASS` (tests, subtests, examples) toward the closing line; a failed Go
 # test stops the script here.
 command -v go >/dev/null || { echo "go is not on PATH (bindings-go needs Go 1.23 or later)" >&2; exit 1; }
-go_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$go_log"' EXIT
 staticcheck_version=v0.8.2
 staticcheck_bin="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/shmlane/gobin-staticcheck-$staticcheck_version"
 if [ ! -x "$staticcheck_bin/staticcheck" ]; then
@@ -81,8 +82,6 @@ fi
 export SHMLANE_PEER_GO="$PWD/target/go/shmlane-peer"
 
 echo "== Rust tests (the C header is regenerated and compared by ffi/tests/header.rs)"
-rust_log="$(mktemp)"
-trap 'rm -f "$weak_log" "$weak_wake_log" "$c_log" "$go_log" "$rust_log"' EXIT
 cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
 
 echo "== Cross-language conformance: every peer against every other, across processes"

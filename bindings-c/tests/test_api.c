@@ -112,10 +112,8 @@ static void check_null_arguments(void) {
     CHECK_STATUS(shmlane_consumer_try_recv(consumer, buffer, sizeof buffer, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
     CHECK_OK(shmlane_consumer_try_recv(consumer, NULL, 0, &size));
     CHECK(size == 0);
-    shmlane_producer_t *another = NULL;
     CHECK_STATUS(shmlane_producer_open(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(shmlane_consumer_open(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
-    CHECK(another == NULL);
     CHECK_STATUS(shmlane_ring_info(live, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(shmlane_ring_participants(NULL, NULL, 0, &size), SHMLANE_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(shmlane_ring_participants(live, NULL, 0, NULL), SHMLANE_STATUS_INVALID_ARGUMENT);

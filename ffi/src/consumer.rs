@@ -77,6 +77,16 @@ fn busy() -> Failure {
 }
 
 impl shmlane_consumer_t {
+    /// Records a guardless SPSC message as lent. Nothing was lent before (the
+    /// caller checked), so the old value needs no drop: forgetting it spares
+    /// the hot path the drop glue of every guard type.
+    #[inline(always)]
+    fn lend_spsc_message(&mut self) {
+        let previous = std::mem::replace(&mut self.lent, Lent::SpscMessage);
+        debug_assert!(matches!(previous, Lent::Nothing));
+        std::mem::forget(previous);
+    }
+
     /// The consumer, if nothing is lent (a guard would borrow it).
     #[inline]
     fn idle_consumer(&mut self) -> Result<&'static mut Consumer, Failure> {
@@ -171,11 +181,11 @@ pub unsafe extern "C" fn shmlane_consumer_capacity(consumer: *const shmlane_cons
 
 /// Hands a borrowed message to C and keeps its guard.
 macro_rules! lend_message {
-    ($handle:expr, $variant:ident, $message:expr, $data:expr, $len:expr) => {{
+    ($lent:expr, $variant:ident, $message:expr, $data:expr, $len:expr) => {{
         let message = $message;
         *$data = message.as_ptr();
         *$len = message.len();
-        $handle.lent = Lent::$variant(message);
+        $lent = Lent::$variant(message);
     }};
 }
 
@@ -212,10 +222,7 @@ pub unsafe extern "C" fn shmlane_consumer_try_read(
             Consumer::Spsc(c) => match c.try_read_unguarded() {
                 Ok((message, message_len)) => {
                     (*data, *len) = (message.as_ptr().cast_const(), message_len);
-                    // Nothing was lent (checked above): no drop glue for the old value.
-                    let previous = std::mem::replace(&mut handle.lent, Lent::SpscMessage);
-                    debug_assert!(matches!(previous, Lent::Nothing));
-                    std::mem::forget(previous);
+                    handle.lend_spsc_message();
                 }
                 Err(error) => return error_status(error),
             },
@@ -236,9 +243,7 @@ fn mpmc_try_read(
 ) -> shmlane_status {
     match consumer.try_read() {
         Ok(message) => {
-            *data = message.as_ptr();
-            *len = message.len();
-            *lent = Lent::MpmcMessage(message);
+            lend_message!(*lent, MpmcMessage, message, data, len);
             shmlane_status::Ok
         }
         Err(error) => error_status(error),
@@ -273,9 +278,11 @@ pub unsafe extern "C" fn shmlane_consumer_read(
             Consumer::Spsc(c) => {
                 let (message, message_len) = c.read_unguarded(timeout)?;
                 (*data, *len) = (message.as_ptr().cast_const(), message_len);
-                handle.lent = Lent::SpscMessage;
+                handle.lend_spsc_message();
             }
-            Consumer::Mpmc(c) => lend_message!(handle, MpmcMessage, c.read(timeout)?, data, len),
+            Consumer::Mpmc(c) => {
+                lend_message!(handle.lent, MpmcMessage, c.read(timeout)?, data, len)
+            }
         }
         Ok(())
     })

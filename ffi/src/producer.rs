@@ -187,11 +187,11 @@ pub unsafe extern "C" fn shmlane_producer_capacity(producer: *const shmlane_prod
 
 /// Hands a reserved slot's payload to C and keeps its guard.
 macro_rules! lend_slot {
-    ($handle:expr, $variant:ident, $slot:expr, $data:expr, $capacity:expr) => {{
+    ($lent:expr, $variant:ident, $slot:expr, $data:expr, $capacity:expr) => {{
         let mut slot = $slot;
         *$data = slot.as_mut_ptr();
         *$capacity = slot.len();
-        $handle.lent = Lent::$variant(slot);
+        $lent = Lent::$variant(slot);
     }};
 }
 
@@ -249,10 +249,8 @@ fn mpmc_try_reserve(
     capacity: &mut usize,
 ) -> shmlane_status {
     match producer.try_reserve() {
-        Ok(mut slot) => {
-            *data = slot.as_mut_ptr();
-            *capacity = slot.len();
-            *lent = Lent::MpmcSlot(slot);
+        Ok(slot) => {
+            lend_slot!(*lent, MpmcSlot, slot, data, capacity);
             shmlane_status::Ok
         }
         Err(error) => error_status(error),
@@ -287,9 +285,11 @@ pub unsafe extern "C" fn shmlane_producer_reserve(
             Producer::Spsc(p) => {
                 *data = p.reserve_unguarded(timeout)?.as_ptr();
                 *capacity = handle.max_payload;
-                handle.lent = Lent::SpscSlot;
+                handle.lend_spsc_slot();
             }
-            Producer::Mpmc(p) => lend_slot!(handle, MpmcSlot, p.reserve(timeout)?, data, capacity),
+            Producer::Mpmc(p) => {
+                lend_slot!(handle.lent, MpmcSlot, p.reserve(timeout)?, data, capacity)
+            }
         }
         Ok(())
     })

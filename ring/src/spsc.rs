@@ -444,15 +444,10 @@ impl Consumer {
     /// As [`Consumer::try_read`].
     #[inline]
     pub fn try_read_unguarded(&mut self) -> Result<(NonNull<u8>, usize), Error> {
-        self.available(1)?;
-        match self.message_at(self.head) {
-            Some((body, len)) => {
-                // SAFETY: the slot is published and not released: ours to read.
-                let message = unsafe { &body.bytes()[self.ring.len_field..] };
-                Ok((NonNull::from(message).cast(), len))
-            }
-            None => Err(self.skip_corrupt()),
-        }
+        let (body, len) = self.next_message()?;
+        // SAFETY: the slot is published and not released: ours to read.
+        let message = unsafe { &body.bytes()[self.ring.len_field..] };
+        Ok((NonNull::from(message).cast(), len))
     }
 
     /// As [`Consumer::try_read_unguarded`], waiting up to `timeout` as
@@ -776,13 +771,21 @@ impl Consumer {
     /// message length above `max_payload` (that message is skipped).
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadSlot<'_>, Error> {
+        let (body, len) = self.next_message()?;
+        Ok(ReadSlot {
+            consumer: self,
+            body,
+            len,
+        })
+    }
+
+    /// The message at `head`, if one is published; one with an impossible
+    /// length is skipped and reported.
+    #[inline]
+    fn next_message(&mut self) -> Result<(BodyRef, usize), Error> {
         self.available(1)?;
         match self.message_at(self.head) {
-            Some((body, len)) => Ok(ReadSlot {
-                consumer: self,
-                body,
-                len,
-            }),
+            Some(message) => Ok(message),
             None => Err(self.skip_corrupt()),
         }
     }
