@@ -84,13 +84,14 @@ pub enum KindArg {
     Mpmc,
 }
 
-impl KindArg {
-    pub fn name(self) -> &'static str {
-        match self {
-            KindArg::Spsc => "spsc",
-            KindArg::Mpmc => "mpmc",
-        }
-    }
+/// How a value of an option is spelled on the command line (`spsc`, `sleep`,
+/// `producer`): the name clap parses it from.
+pub fn value_name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .expect("no value of the command line is skipped")
+        .get_name()
+        .to_owned()
 }
 
 const CREATE_EXAMPLES: &str = "\
@@ -191,14 +192,6 @@ impl WaitArg {
             WaitArg::Adaptive => shmlane::WaitStrategy::default(),
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            WaitArg::Spin => "spin",
-            WaitArg::Sleep => "sleep",
-            WaitArg::Adaptive => "adaptive",
-        }
-    }
 }
 
 const SEND_EXAMPLES: &str = "\
@@ -223,7 +216,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "N")]
     pub chunk: Option<usize>,
     /// Give up with an error if the ring stays full for SECS
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
     /// How to wait for room
     #[arg(long, value_enum, default_value_t = WaitArg::Adaptive)]
@@ -256,7 +249,7 @@ pub struct RecvArgs {
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Give up with an error if no message comes for SECS
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
     /// How to wait for messages
     #[arg(long, value_enum, default_value_t = WaitArg::Adaptive)]
@@ -267,15 +260,15 @@ pub struct RecvArgs {
 }
 
 const BENCH_EXAMPLES: &str = "\
-bench creates its own rings (removed at the end), then starts separate producer
-and consumer processes (this binary, re-executed). Each message carries its send
+bench creates its own rings, starts separate producer and consumer processes
+(this binary, re-executed) and removes the ring files once all have joined. Each message carries its send
 time (CLOCK_MONOTONIC, taken once the slot is reserved), so the consumer measures
 one-way latency; under full load that includes the time a message queues in the
 ring (--rate paces the producers to measure below saturation). --pingpong
 bounces each message back through a second ring and measures the round trip,
 one message in flight. Percentiles come from an HdrHistogram (3 significant
 digits). Progress goes to stderr every second on long runs. The run fails if a
-message is lost, reordered or damaged.
+message is lost, or (with --size 16 or more) reordered or damaged.
 
 Examples:
   shmlane bench
@@ -304,7 +297,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", conflicts_with = "duration")]
     pub messages: Option<u64>,
     /// Run for SECS instead of a number of messages
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<Duration>,
     /// Send at most N messages per second in all (spread evenly over the
     /// producers), so that one-way latency is measured below saturation
@@ -410,10 +403,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| "expected a finite, non-negative number of seconds".to_owned())
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    parse_seconds(text)
-}
-
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let interval = parse_seconds(text)?;
     if interval < Duration::from_millis(10) {
@@ -448,5 +437,15 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_interval("0.001").is_err());
+    }
+
+    #[test]
+    fn values_are_named_as_clap_parses_them() {
+        assert_eq!(value_name(KindArg::Mpmc), "mpmc");
+        assert_eq!(value_name(WaitArg::Adaptive), "adaptive");
+        assert_eq!(value_name(ChildRole::Pinger), "pinger");
+        for role in ChildRole::value_variants() {
+            assert_eq!(ChildRole::from_str(&value_name(*role), false), Ok(*role));
+        }
     }
 }

@@ -16,7 +16,7 @@ const DEFAULT_MPMC_PARTICIPANTS: u32 = 16;
 /// The ring options a `create` command line asks for.
 fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
     let options = match (args.kind, args.fixed) {
-        (KindArg::Spsc, _) if args.participants.is_some_and(|p| p != 2) => {
+        (KindArg::Spsc, _) if args.participants.is_some() => {
             return Err(Failure::usage(
                 what,
                 "--participants applies only to --kind mpmc (an SPSC ring has one producer and one consumer)",
@@ -56,12 +56,11 @@ pub fn create(args: &CreateArgs) -> Outcome {
     } else {
         format!("messages of up to {} bytes", geometry.max_payload)
     };
-    let path = ring.info().path;
     // A closed stdout loses only this report; the ring is made.
     let _ = writeln!(
         std::io::stdout(),
         "created {}: {}, {} slots of {} bytes ({messages}), {} participant records, {} in all, mode {:04o}",
-        path.display(),
+        ring.path().display(),
         geometry.kind,
         units::grouped(geometry.capacity),
         geometry.slot_size,

@@ -10,8 +10,6 @@ use shmlane::{mpmc, spsc, Error, Kind, Ring, WaitStrategy};
 pub trait Writer {
     /// Largest message the ring carries.
     fn max_payload(&self) -> usize;
-    /// Sets how blocking calls wait.
-    fn set_wait(&mut self, strategy: WaitStrategy);
     /// Reserves a slot (waiting up to `timeout`), lets `fill` write the message
     /// in place and return its length, and publishes it.
     fn publish(
@@ -25,8 +23,6 @@ pub trait Writer {
 
 /// A consumer handle of either kind.
 pub trait Reader {
-    /// Sets how blocking calls wait.
-    fn set_wait(&mut self, strategy: WaitStrategy);
     /// Waits up to `timeout` for the next message and lends it to `use_message`
     /// in place; its slot is released when `use_message` returns.
     fn read_with<R>(
@@ -43,10 +39,6 @@ macro_rules! impl_ends {
         impl Writer for $kind::Producer {
             fn max_payload(&self) -> usize {
                 $kind::Producer::max_payload(self)
-            }
-
-            fn set_wait(&mut self, strategy: WaitStrategy) {
-                self.set_wait_strategy(strategy);
             }
 
             #[inline]
@@ -66,10 +58,6 @@ macro_rules! impl_ends {
         }
 
         impl Reader for $kind::Consumer {
-            fn set_wait(&mut self, strategy: WaitStrategy) {
-                self.set_wait_strategy(strategy);
-            }
-
             #[inline]
             fn read_with<R>(
                 &mut self,
@@ -107,20 +95,32 @@ pub enum AnyReader {
     Mpmc(mpmc::Consumer),
 }
 
-/// Joins `ring` as a producer of its kind.
-pub fn join_writer(ring: &Ring) -> Result<AnyWriter, Error> {
-    match ring.geometry().kind {
-        Kind::Spsc => spsc::Producer::join(ring).map(AnyWriter::Spsc),
-        Kind::Mpmc => mpmc::Producer::join(ring).map(AnyWriter::Mpmc),
+/// Joins `ring` as a producer of its kind, whose blocking calls wait as `wait` says.
+pub fn join_writer(ring: &Ring, wait: WaitStrategy) -> Result<AnyWriter, Error> {
+    match ring.kind() {
+        Kind::Spsc => spsc::Producer::join(ring).map(|mut producer| {
+            producer.set_wait_strategy(wait);
+            AnyWriter::Spsc(producer)
+        }),
+        Kind::Mpmc => mpmc::Producer::join(ring).map(|mut producer| {
+            producer.set_wait_strategy(wait);
+            AnyWriter::Mpmc(producer)
+        }),
         other => Err(unknown_kind(other)),
     }
 }
 
-/// Joins `ring` as a consumer of its kind.
-pub fn join_reader(ring: &Ring) -> Result<AnyReader, Error> {
-    match ring.geometry().kind {
-        Kind::Spsc => spsc::Consumer::join(ring).map(AnyReader::Spsc),
-        Kind::Mpmc => mpmc::Consumer::join(ring).map(AnyReader::Mpmc),
+/// Joins `ring` as a consumer of its kind, whose blocking calls wait as `wait` says.
+pub fn join_reader(ring: &Ring, wait: WaitStrategy) -> Result<AnyReader, Error> {
+    match ring.kind() {
+        Kind::Spsc => spsc::Consumer::join(ring).map(|mut consumer| {
+            consumer.set_wait_strategy(wait);
+            AnyReader::Spsc(consumer)
+        }),
+        Kind::Mpmc => mpmc::Consumer::join(ring).map(|mut consumer| {
+            consumer.set_wait_strategy(wait);
+            AnyReader::Mpmc(consumer)
+        }),
         other => Err(unknown_kind(other)),
     }
 }

@@ -65,12 +65,6 @@ impl Failure {
     }
 }
 
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.why)
-    }
-}
-
 /// Reports an error of the command-line parser in the tool's one-line form, or
 /// prints the help or version it asked for.
 pub fn clap_error(error: clap::Error) -> ExitCode {

@@ -64,7 +64,6 @@ impl<R: BufRead> FrameReader<R> {
 
     /// The next message, or `None` at the end of the input.
     pub fn next_message(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        self.message.clear();
         let more = match self.framing {
             Framing::Line => self.next_line()?,
             Framing::Length => self.next_length_prefixed()?,
@@ -78,6 +77,7 @@ impl<R: BufRead> FrameReader<R> {
     }
 
     fn next_line(&mut self) -> Result<bool, FrameError> {
+        self.message.clear();
         let read = self.input.read_until(b'\n', &mut self.message)?;
         if read == 0 {
             return Ok(false);
@@ -108,8 +108,11 @@ impl<R: BufRead> FrameReader<R> {
                 self.limit
             )));
         }
-        self.message.resize(len, 0);
-        let got = read_full(&mut self.input, &mut self.message)?;
+        self.message.clear();
+        (&mut self.input)
+            .take(len as u64)
+            .read_to_end(&mut self.message)?;
+        let got = self.message.len();
         if got < len {
             return Err(FrameError::Malformed(format!(
                 "input ends inside message {} ({got} of {len} bytes)",
@@ -120,6 +123,8 @@ impl<R: BufRead> FrameReader<R> {
     }
 
     fn next_chunk(&mut self) -> Result<bool, FrameError> {
+        // The buffer still holds the previous chunk, which is overwritten:
+        // only the first chunk grows it (with zeros), not every one.
         self.message.resize(self.limit, 0);
         let got = read_full(&mut self.input, &mut self.message)?;
         self.message.truncate(got);

@@ -83,15 +83,15 @@ pub fn stat(args: &StatArgs) -> Outcome {
     } else {
         write_report(&mut out, &info, rates.as_ref())
     };
-    if !args.watch {
+    if !args.watch || printed.is_err() {
         return finish(printed, &what);
     }
-    if !args.json && printed.is_ok() {
+    if !args.json {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", WATCH_HEADER);
     }
     let mut shown = 1u64;
-    while printed.is_ok() && args.count.is_none_or(|count| shown < count) {
+    while args.count.is_none_or(|count| shown < count) {
         std::thread::sleep(args.interval);
         let next = snapshot()?;
         let now = Instant::now();
@@ -107,7 +107,7 @@ pub fn stat(args: &StatArgs) -> Outcome {
         (info, taken) = (next, now);
         shown += 1;
     }
-    finish(printed, &what)
+    Ok(())
 }
 
 /// A closed stdout (`stat --watch | head`) ends the command quietly.
@@ -117,14 +117,6 @@ fn finish(printed: io::Result<()>, what: &str) -> Outcome {
             Err(Failure::runtime(what, format!("writing stdout: {error}")))
         }
         _ => Ok(()),
-    }
-}
-
-fn role_name(role: Option<Role>) -> &'static str {
-    match role {
-        Some(Role::Producer) => "producer",
-        Some(Role::Consumer) => "consumer",
-        None => "none",
     }
 }
 
@@ -138,7 +130,7 @@ fn state_name(state: ParticipantState) -> &'static str {
 }
 
 /// Live participants of `role`.
-fn alive(info: &RingInfo, role: Role) -> usize {
+pub fn alive(info: &RingInfo, role: Role) -> usize {
     info.participants
         .iter()
         .filter(|p| p.role == Some(role) && p.state == ParticipantState::Alive)
@@ -176,7 +168,7 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         .map(|p| {
             json!({
                 "index": p.index,
-                "role": p.role.map(|r| role_name(Some(r))),
+                "role": p.role.map(|r| r.to_string()),
                 "state": state_name(p.state),
                 "pid": p.pid,
                 "generation": p.generation,
@@ -304,7 +296,7 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
                 out,
                 "  #{:<3} {:<9} pid {:<8} {:<7} joined {} (generation {})",
                 p.index,
-                role_name(p.role),
+                p.role.map_or_else(|| "none".to_owned(), |r| r.to_string()),
                 p.pid,
                 state_name(p.state),
                 units::utc(p.joined_ns),

@@ -3,23 +3,30 @@
 use std::io::{self, BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use shmlane::{Error, OpenOptions, ParticipantState, Ring, RingInfo, Role};
+use shmlane::{Error, OpenOptions, Ring, RingInfo, Role};
 
-use crate::args::{Framing, RecvArgs, SendArgs};
+use crate::args::{Framing, RecvArgs, RingArg, SendArgs};
 use crate::ends::{join_reader, join_writer, AnyReader, AnyWriter, Reader, Writer};
 use crate::fail::Failure;
 use crate::framing::{write_message, FrameReader};
+use crate::stat::alive;
 use crate::target::Target;
 use crate::Outcome;
 
 /// Size of the stdin and stdout buffers.
 const IO_BUFFER: usize = 1 << 16;
 
-/// The open options of `send` and `recv`.
-fn open_options(allow_shared: bool) -> OpenOptions {
-    OpenOptions::new()
+/// Opens the ring of `send` or `recv` (`command`), with the library's
+/// ownership and mode checks unless `allow_shared`; returns it with what the
+/// command is called in its errors (`send ticks`).
+fn open(command: &str, ring: &RingArg, allow_shared: bool) -> Result<(Ring, String), Failure> {
+    let target = Target::from_arg(ring);
+    let what = format!("{command} {target}");
+    let options = OpenOptions::new()
         .allow_other_owner(allow_shared)
-        .allow_shared_mode(allow_shared)
+        .allow_shared_mode(allow_shared);
+    let ring = target.open(&options).map_err(|e| Failure::ring(&what, e))?;
+    Ok((ring, what))
 }
 
 /// How a timeout reads in a message.
@@ -49,7 +56,7 @@ struct PeerPresence<'a> {
 impl<'a> PeerPresence<'a> {
     fn new(ring: &'a Ring, peer: Role, met_if_not_empty: bool) -> PeerPresence<'a> {
         let info = ring.info();
-        let met = peer_alive(&info, peer) || (met_if_not_empty && !info.is_empty());
+        let met = alive(&info, peer) > 0 || (met_if_not_empty && !info.is_empty());
         PeerPresence {
             ring,
             peer,
@@ -63,7 +70,7 @@ impl<'a> PeerPresence<'a> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let info = self.ring.info();
-            if peer_alive(&info, self.peer)
+            if alive(&info, self.peer) > 0
                 || peer_position(&info, self.peer) != self.peer_position_at_join
             {
                 self.met = true;
@@ -77,12 +84,6 @@ impl<'a> PeerPresence<'a> {
     }
 }
 
-fn peer_alive(info: &RingInfo, role: Role) -> bool {
-    info.participants
-        .iter()
-        .any(|p| p.role == Some(role) && p.state == ParticipantState::Alive)
-}
-
 /// The position a peer of `role` moves: producers the tail, consumers the head.
 fn peer_position(info: &RingInfo, role: Role) -> u64 {
     match role {
@@ -93,18 +94,15 @@ fn peer_position(info: &RingInfo, role: Role) -> u64 {
 
 /// `shmlane send`: stdin to messages.
 pub fn send(args: &SendArgs) -> Outcome {
-    let target = Target::from_arg(&args.ring);
-    let what = format!("send {target}");
     if args.chunk.is_some() && args.framing != Framing::Raw {
+        // A mistake of the command line, told before the ring is looked for.
         return Err(Failure::usage(
-            &what,
+            format!("send {}", Target::from_arg(&args.ring)),
             "--chunk applies only to --framing raw",
         ));
     }
-    let ring = target
-        .open(&open_options(args.allow_shared))
-        .map_err(|e| Failure::ring(&what, e))?;
-    let writer = join_writer(&ring).map_err(|e| Failure::ring(&what, e))?;
+    let (ring, what) = open("send", &args.ring, args.allow_shared)?;
+    let writer = join_writer(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
     let consumers = PeerPresence::new(&ring, Role::Consumer, false);
     match writer {
         AnyWriter::Spsc(producer) => send_all(producer, consumers, args, &what),
@@ -118,7 +116,6 @@ fn send_all(
     args: &SendArgs,
     what: &str,
 ) -> Outcome {
-    writer.set_wait(args.wait.strategy());
     let max = writer.max_payload();
     let limit = match args.chunk {
         Some(chunk) if chunk == 0 || chunk > max => {
@@ -168,12 +165,8 @@ fn send_all(
 
 /// `shmlane recv`: messages to stdout.
 pub fn recv(args: &RecvArgs) -> Outcome {
-    let target = Target::from_arg(&args.ring);
-    let what = format!("recv {target}");
-    let ring = target
-        .open(&open_options(args.allow_shared))
-        .map_err(|e| Failure::ring(&what, e))?;
-    let reader = join_reader(&ring).map_err(|e| Failure::ring(&what, e))?;
+    let (ring, what) = open("recv", &args.ring, args.allow_shared)?;
+    let reader = join_reader(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
     // Messages already in the ring count as the visit of a producer.
     let producers = PeerPresence::new(&ring, Role::Producer, true);
     match reader {
@@ -188,7 +181,6 @@ fn recv_all(
     args: &RecvArgs,
     what: &str,
 ) -> Outcome {
-    reader.set_wait(args.wait.strategy());
     let framing = args.framing;
     let mut out = BufWriter::with_capacity(IO_BUFFER, io::stdout().lock());
     let wanted = args.count.unwrap_or(u64::MAX);

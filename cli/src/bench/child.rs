@@ -20,14 +20,17 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use shmlane::{Error, Ring};
 
-use crate::args::{ChildArgs, ChildRole};
+use crate::args::{value_name, ChildArgs, ChildRole};
 use crate::clock::monotonic_ns;
 use crate::ends::{join_reader, join_writer, AnyReader, AnyWriter, Reader, Writer};
 use crate::fail::Failure;
 use crate::Outcome;
 
 /// How long any one wait of a benchmark process may last: a peer that makes
-/// no progress for this long has failed.
+/// no progress for this long has failed, even if it is alive (a peer that dies
+/// ends the wait at once, with `Disconnected`). The price of this guard: a
+/// blocking call that has to wait reads the clock when the wait starts and
+/// every few dozen spins, inside what is measured (docs/cli.md says so).
 const IDLE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 
 /// Largest latency the histograms hold; longer ones are recorded as this.
@@ -53,7 +56,7 @@ pub fn histogram_to_json(histogram: &Histogram<u64>) -> Value {
 
 /// `shmlane __bench-child`.
 pub fn run(args: &ChildArgs) -> Outcome {
-    let what = format!("bench {:?} {}", args.role, args.index).to_lowercase();
+    let what = format!("bench {} {}", value_name(args.role), args.index);
     let result = match args.role {
         ChildRole::Producer | ChildRole::Consumer => one_way(args, &what),
         ChildRole::Pinger | ChildRole::Echo => ping_pong(args, &what),
@@ -64,8 +67,16 @@ pub fn run(args: &ChildArgs) -> Outcome {
         .map_err(|e| Failure::runtime(&what, format!("writing the result: {e}")))
 }
 
-fn open(name: &str, what: &str) -> Result<Ring, Failure> {
-    Ring::open(name).map_err(|e| Failure::ring(what, e))
+/// Opens one of the run's rings, whose slots must hold messages of `--size`.
+fn open(name: &str, args: &ChildArgs, what: &str) -> Result<Ring, Failure> {
+    let ring = Ring::open(name).map_err(|e| Failure::ring(what, e))?;
+    if args.size > ring.max_payload() {
+        return Err(Failure::usage(
+            what,
+            "the message size exceeds the ring's slots",
+        ));
+    }
+    Ok(ring)
 }
 
 /// Tells the parent this process has joined, and waits for its word to start.
@@ -86,15 +97,16 @@ fn ready_then_wait_for_go(what: &str) -> Result<(), Failure> {
 }
 
 fn one_way(args: &ChildArgs, what: &str) -> Result<Value, Failure> {
-    let ring = open(&args.ring, what)?;
+    let ring = open(&args.ring, args, what)?;
+    let wait = args.wait.strategy();
     let fail = |e| Failure::ring(what, e);
     if args.role == ChildRole::Producer {
-        match join_writer(&ring).map_err(fail)? {
+        match join_writer(&ring, wait).map_err(fail)? {
             AnyWriter::Spsc(writer) => produce(writer, args, what),
             AnyWriter::Mpmc(writer) => produce(writer, args, what),
         }
     } else {
-        match join_reader(&ring).map_err(fail)? {
+        match join_reader(&ring, wait).map_err(fail)? {
             AnyReader::Spsc(reader) => consume(reader, args, what),
             AnyReader::Mpmc(reader) => consume(reader, args, what),
         }
@@ -106,19 +118,20 @@ fn ping_pong(args: &ChildArgs, what: &str) -> Result<Value, Failure> {
         .reply_ring
         .as_deref()
         .ok_or_else(|| Failure::usage(what, "--reply-ring is needed for ping-pong"))?;
-    let ring = open(&args.ring, what)?;
-    let reply = open(reply_name, what)?;
+    let ring = open(&args.ring, args, what)?;
+    let reply = open(reply_name, args, what)?;
+    let wait = args.wait.strategy();
     let fail = |e| Failure::ring(what, e);
     // The pinger writes to the ring and reads the reply ring; the echo the other way.
     let (writer, reader) = if args.role == ChildRole::Pinger {
         (
-            join_writer(&ring).map_err(fail)?,
-            join_reader(&reply).map_err(fail)?,
+            join_writer(&ring, wait).map_err(fail)?,
+            join_reader(&reply, wait).map_err(fail)?,
         )
     } else {
         (
-            join_writer(&reply).map_err(fail)?,
-            join_reader(&ring).map_err(fail)?,
+            join_writer(&reply, wait).map_err(fail)?,
+            join_reader(&ring, wait).map_err(fail)?,
         )
     };
     macro_rules! dispatch {
@@ -128,7 +141,7 @@ fn ping_pong(args: &ChildArgs, what: &str) -> Result<Value, Failure> {
                     if args.role == ChildRole::Pinger {
                         ping(writer, reader, args, what)
                     } else {
-                        echo(writer, reader, args, what)
+                        echo(writer, reader, what)
                     }
                 })*
             }
@@ -177,14 +190,7 @@ fn ring_failure(what: &str, doing: &str, error: Error) -> Failure {
 }
 
 fn produce(mut writer: impl Writer, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
-    writer.set_wait(args.wait.strategy());
     let size = args.size;
-    if size > writer.max_payload() {
-        return Err(Failure::usage(
-            what,
-            "the message size exceeds the ring's slots",
-        ));
-    }
     ready_then_wait_for_go(what)?;
     let tag = u64::from(args.index) << NUMBER_BITS;
     let limit = args.messages.unwrap_or(u64::MAX);
@@ -233,7 +239,6 @@ fn pace(due_ns: u64) {
 }
 
 fn consume(mut reader: impl Reader, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
-    reader.set_wait(args.wait.strategy());
     ready_then_wait_for_go(what)?;
     let mut histogram = new_histogram();
     // Next number expected from each producer: numbers must grow (an SPSC
@@ -291,15 +296,7 @@ fn ping(
     args: &ChildArgs,
     what: &str,
 ) -> Result<Value, Failure> {
-    writer.set_wait(args.wait.strategy());
-    reader.set_wait(args.wait.strategy());
     let size = args.size;
-    if size > writer.max_payload() {
-        return Err(Failure::usage(
-            what,
-            "the message size exceeds the ring's slots",
-        ));
-    }
     ready_then_wait_for_go(what)?;
     let mut histogram = new_histogram();
     let limit = args.messages.unwrap_or(u64::MAX);
@@ -340,14 +337,7 @@ fn ping(
     }))
 }
 
-fn echo(
-    mut writer: impl Writer,
-    mut reader: impl Reader,
-    args: &ChildArgs,
-    what: &str,
-) -> Result<Value, Failure> {
-    writer.set_wait(args.wait.strategy());
-    reader.set_wait(args.wait.strategy());
+fn echo(mut writer: impl Writer, mut reader: impl Reader, what: &str) -> Result<Value, Failure> {
     ready_then_wait_for_go(what)?;
     let mut echoed = 0u64;
     loop {

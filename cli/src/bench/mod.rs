@@ -3,7 +3,7 @@
 //! The parent creates the rings, starts each producer and consumer as a
 //! separate process (this binary again, `__bench-child`, see `child`), waits
 //! until every one has joined, unlinks the ring files (the mappings live on, and
-//! nothing is left behind if anything dies), says `go`, shows progress from the
+//! from then on nothing is left behind if anything dies), says `go`, shows progress from the
 //! ring's positions (read without joining), then gathers each process's counts
 //! and latency histogram, checks that every message arrived in order and
 //! intact, and reports.
@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use shmlane::{Kind, Ring, RingOptions};
 
-use crate::args::{BenchArgs, ChildRole, KindArg, WaitArg};
+use crate::args::{value_name, BenchArgs, ChildRole, KindArg, WaitArg};
 use crate::fail::Failure;
 use crate::units;
 use crate::Outcome;
@@ -125,18 +125,12 @@ impl Plan {
 
     /// The arguments of a child process that all roles share.
     fn child_args(&self, role: ChildRole, index: u32, rings: &[String]) -> Vec<String> {
-        let role = match role {
-            ChildRole::Producer => "producer",
-            ChildRole::Consumer => "consumer",
-            ChildRole::Pinger => "pinger",
-            ChildRole::Echo => "echo",
-        };
         let mut args = vec![
             "__bench-child".to_owned(),
-            format!("--role={role}"),
+            format!("--role={}", value_name(role)),
             format!("--ring={}", rings[0]),
             format!("--size={}", self.size),
-            format!("--wait={}", self.wait.name()),
+            format!("--wait={}", value_name(self.wait)),
             format!("--index={index}"),
             format!("--producers={}", self.producers),
         ];
@@ -173,7 +167,6 @@ impl Plan {
 struct Rings {
     names: Vec<String>,
     rings: Vec<Ring>,
-    unlinked: bool,
 }
 
 impl Rings {
@@ -182,7 +175,6 @@ impl Rings {
         let mut made = Rings {
             names: Vec::new(),
             rings: Vec::new(),
-            unlinked: false,
         };
         let options = plan.ring_options();
         for index in 0..count {
@@ -195,12 +187,13 @@ impl Rings {
         Ok(made)
     }
 
-    /// Removes the files; the mappings of every process stay valid.
-    fn unlink(&mut self) {
+    /// Removes the files; the mappings of every process stay valid. Files
+    /// already removed are no error, so this may run more than once.
+    fn unlink(&self) {
         for name in &self.names {
+            // Nothing is left to do about a file that cannot be removed.
             let _ = shmlane::remove(name);
         }
-        self.unlinked = true;
     }
 
     /// Messages read from the first ring so far.
@@ -211,9 +204,7 @@ impl Rings {
 
 impl Drop for Rings {
     fn drop(&mut self) {
-        if !self.unlinked {
-            self.unlink();
-        }
+        self.unlink();
     }
 }
 
@@ -412,7 +403,7 @@ fn watch(handles: &[JoinHandle<Finished>], rings: &Rings, quiet: bool) {
 /// `shmlane bench`.
 pub fn bench(args: &BenchArgs) -> Outcome {
     let plan = Plan::from_args(args)?;
-    let mut rings = Rings::create(&plan)?;
+    let rings = Rings::create(&plan)?;
     let processes = wait_all_ready(spawn_all(&plan, &rings)?)?;
     rings.unlink();
     let handles: Vec<JoinHandle<Finished>> = processes

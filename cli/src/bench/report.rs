@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::child::new_histogram;
 use super::{histogram_from_json, Limit, Plan, WHAT};
-use crate::args::KindArg;
+use crate::args::value_name;
 use crate::fail::Failure;
 use crate::units;
 
@@ -137,10 +137,7 @@ impl Summary {
     /// The run in one line: kind, processes, message size.
     pub fn title(&self) -> String {
         let plan = &self.plan;
-        let kind = match plan.kind {
-            KindArg::Spsc => "SPSC",
-            KindArg::Mpmc => "MPMC",
-        };
+        let kind = value_name(plan.kind).to_uppercase();
         if plan.pingpong {
             format!(
                 "shmlane {kind} ping-pong, {}-byte messages, {}",
@@ -255,12 +252,12 @@ impl Summary {
         let round_trips = plan.pingpong.then_some(self.messages);
         let round_trips_per_sec = plan.pingpong.then(|| self.messages_per_sec());
         json!({
-            "kind": plan.kind.name(),
+            "kind": value_name(plan.kind),
             "mode": if plan.pingpong { "round-trip" } else { "one-way" },
             "size": plan.size,
             "capacity": plan.capacity,
             "fixed": plan.fixed,
-            "wait": plan.wait.name(),
+            "wait": value_name(plan.wait),
             "producers": plan.producers,
             "consumers": plan.consumers,
             "messages_asked": messages_asked,
