@@ -12,8 +12,12 @@ table, shmlane's throughput against the floor's.
 
 Usage: python3 benches/ratios.py [--criterion-dir DIR] [--estimate mean|median]
 
-The mean is the default; the median is less sensitive to a sample spoiled by a
-neighbour on a shared machine.
+The median is the default, as in the report benches/suite.py writes: it is less
+sensitive than the mean to a sample spoiled by a neighbour on a shared machine.
+
+The targets are those of the performance budget of the shared design
+(../shared/DESIGN.md, outside this repository); benches/suite.py reads them
+from here.
 """
 
 import argparse
@@ -22,7 +26,8 @@ import os
 import sys
 from pathlib import Path
 
-# Targets from the performance budget in DESIGN.md, per group; None: no target.
+# Targets from the performance budget of the shared design (../shared/DESIGN.md),
+# per group: the least ratio of shmlane's throughput to the peer's; None: no target.
 TARGETS = {
     "spsc-8B-one": 1.0,
     "spsc-8B-batch64": 1.0,
@@ -42,6 +47,19 @@ TARGETS = {
 FLOORS = {
     "spsc-1KiB-one": ("memcpy", None),
     "spsc-64KiB-one": ("memcpy", 0.8),
+}
+
+# The budget's other targets, those of benches/suite.py's steps that are not
+# criterion groups (the ping-pong targets come with the results of the pingpong
+# bench, which holds them):
+OTHER_TARGETS = {
+    # C API / Rust API, throughput of benches/c-vs-rust.sh: at least.
+    "c": 0.9,
+    # Go package / Rust API, threads, throughput of `shmlane-bench compare`: at least.
+    "go": 0.5,
+    # CPU use of an idle consumer in sleeping mode, % of a CPU: at most (the
+    # budget's "~0%"; benches/benches/idle.rs prints its own verdict at the same).
+    "idle": 1.0,
 }
 
 # Kinds of ring: group-name prefix and the peer benchmark in each of its groups.
@@ -75,6 +93,31 @@ def messages_per_second(bench_dir, estimate):
     return elements * 1e9 / time_ns
 
 
+def shmlane_variants(benches):
+    """The shmlane benchmarks among the names `benches` (`shmlane`,
+    `shmlane-fixed`, ...), sorted; `["shmlane"]` if there are none, so that a
+    missing result still gets its row."""
+    return sorted(b for b in benches if b.startswith("shmlane")) or ["shmlane"]
+
+
+def variant_rates(group_dir, estimate):
+    """[(variant, messages/s or None)] of each shmlane benchmark of a group."""
+    names = (p.name for p in group_dir.iterdir() if p.is_dir())
+    return [(variant, messages_per_second(group_dir / variant, estimate))
+            for variant in shmlane_variants(names)]
+
+
+def ratio(ours, theirs):
+    """ours / theirs, or None if either is missing."""
+    return None if ours is None or theirs is None else ours / theirs
+
+
+def ratio_text(ours, theirs):
+    """ours / theirs to two decimals, or "-" if either is missing."""
+    value = ratio(ours, theirs)
+    return "-" if value is None else f"{value:.2f}"
+
+
 def millions(rate):
     return "missing" if rate is None else f"{rate / 1e6:.1f}"
 
@@ -88,7 +131,7 @@ def significant(rate):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--criterion-dir", type=Path, default=default_criterion_dir())
-    parser.add_argument("--estimate", choices=["mean", "median"], default="mean")
+    parser.add_argument("--estimate", choices=["mean", "median"], default="median")
     args = parser.parse_args()
 
     if not args.criterion_dir.is_dir():
@@ -133,19 +176,13 @@ def print_table(args, groups, peer):
     for group in groups:
         group_dir = args.criterion_dir / group
         peer_rate = messages_per_second(group_dir / peer, args.estimate)
-        variants = sorted(p.name for p in group_dir.iterdir()
-                          if p.is_dir() and p.name.startswith("shmlane"))
         target = TARGETS.get(group)
         target_text = f">={target:.1f}" if target is not None else "-"
-        for variant in variants or ["shmlane"]:
-            shmlane = messages_per_second(group_dir / variant, args.estimate)
-            ratio_text = "-"
-            if shmlane is None or peer_rate is None:
-                missing = True
-            else:
-                ratio_text = f"{shmlane / peer_rate:.2f}"
+        for variant, shmlane in variant_rates(group_dir, args.estimate):
+            missing |= ratio(shmlane, peer_rate) is None
             print(f"{group:<20} {variant:<14} {millions(shmlane):>15} "
-                  f"{millions(peer_rate):>{width}} {ratio_text:>7} {target_text:>7}")
+                  f"{millions(peer_rate):>{width}} {ratio_text(shmlane, peer_rate):>7} "
+                  f"{target_text:>7}")
     return missing
 
 
@@ -161,18 +198,12 @@ def print_floor_table(args, groups):
         floor, target = FLOORS[group]
         group_dir = args.criterion_dir / group
         floor_rate = messages_per_second(group_dir / floor, args.estimate)
-        variants = sorted(p.name for p in group_dir.iterdir()
-                          if p.is_dir() and p.name.startswith("shmlane"))
         target_text = f">={target:.1f}" if target is not None else "-"
-        for variant in variants or ["shmlane"]:
-            shmlane = messages_per_second(group_dir / variant, args.estimate)
-            ratio_text = "-"
-            if shmlane is None or floor_rate is None:
-                missing = True
-            else:
-                ratio_text = f"{shmlane / floor_rate:.2f}"
+        for variant, shmlane in variant_rates(group_dir, args.estimate):
+            missing |= ratio(shmlane, floor_rate) is None
             print(f"{group:<20} {variant:<14} {significant(shmlane):>15} "
-                  f"{significant(floor_rate):>13} {floor:>7} {ratio_text:>7} {target_text:>7}")
+                  f"{significant(floor_rate):>13} {floor:>7} "
+                  f"{ratio_text(shmlane, floor_rate):>7} {target_text:>7}")
     return missing
 
 

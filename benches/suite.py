@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Run shmlane's whole benchmark suite and write docs/benchmarks.md.
 
-One command for every row of the performance budget (DESIGN.md) and of the
-benchmark part of issue 8, each beside its peer or floor in the same run:
+One command for every row of the performance budget of the shared design
+(../shared/DESIGN.md, outside this repository) and of the benchmark part of
+issue 8, each beside its peer or floor in the same run:
 
   1. the criterion benches `spsc` and `mpmc` (throughput against rtrb,
      crossbeam's ArrayQueue and a single-thread memcpy),
@@ -11,7 +12,8 @@ benchmark part of issue 8, each beside its peer or floor in the same run:
   3. `idle --json` (CPU use of a consumer asleep in a blocking read),
   4. benches/c-vs-rust.sh (the C API against the Rust API),
   5. the Go package against the Rust API (bindings-go/cmd/shmlane-bench
-     `compare`, and `go test -bench` for allocations per message), when Go and
+     `compare`; for allocations per message, `go test -run
+     TestHotPathAllocatesNothing` and `go test -bench -benchmem`), when Go and
      that command are there; otherwise the step is skipped with a note.
 
 It then writes the report (Markdown, with two SVG plots written as SVG text)
@@ -19,8 +21,10 @@ from that run's results only, and keeps the raw results as JSON beside the
 criterion results (<target>/shmlane-suite/).
 
 Usage:
-  python3 benches/suite.py            # full run: about 5 minutes after the build on an idle 2-core machine
-  python3 benches/suite.py --quick    # smoke test, short measurements: 1 to 3 minutes
+  python3 benches/suite.py            # full run
+  python3 benches/suite.py --quick    # smoke test, short measurements
+
+The report's "Time per step" table gives how long each step of its run took.
 
 Options:
   --quick            short measurements everywhere; the report goes to
@@ -101,6 +105,11 @@ PEER_WORDS = {
 
 IDLE_TARGET_WORDS = "~0% CPU"
 
+# Groups left out of the budget table: `spsc-8B-blocking` has no target, and its
+# ratio against rtrb's non-blocking loop says little (its figures are in the
+# table of absolute numbers).
+NO_BUDGET_ROW = {"spsc-8B-blocking"}
+
 
 class Skip(Exception):
     """A step that cannot run here; the message says why."""
@@ -119,23 +128,23 @@ class Context:
         self.quick = args.quick
         self.target_dir = target_dir
         self.work_dir = work_dir
-        self.commands = []  # (step, shell text) in the order run
+        self.commands = []  # shell text of each command, in the order run
 
-    def run(self, step, argv, cwd=ROOT, env=None, log=None, record=True):
+    def run(self, argv, cwd=ROOT, env=None, log=None):
         """Runs `argv`, echoing its output as it comes; returns the output.
         Raises StepFailed on a non-zero exit."""
         extra = env or {}
 
         def shown(arg):
-            # Paths relative to the repository where the command runs from it.
-            return display_path(arg) if isinstance(arg, Path) and cwd == ROOT else str(arg)
+            # A path relative to the directory the command runs in: the
+            # repository root, or a directory of it that the text `cd`s to.
+            return os.path.relpath(arg, cwd) if isinstance(arg, Path) else str(arg)
 
         text = " ".join(f"{k}={shlex.quote(v)}" for k, v in extra.items())
         text = (text + " " if text else "") + " ".join(shlex.quote(shown(a)) for a in argv)
         if cwd != ROOT:
-            text = f"(cd {shlex.quote(display_path(cwd))} && {text})"
-        if record:
-            self.commands.append((step, text))
+            text = f"(cd {shlex.quote(root_relative(cwd))} && {text})"
+        self.commands.append(text)
         print(f"\n$ {text}", flush=True)
         full_env = dict(os.environ, **extra)
         started = time.monotonic()
@@ -159,15 +168,22 @@ class Context:
         argv = ["cargo", "bench", "-p", "shmlane-benches", "--bench", bench]
         if bench_args:
             argv += ["--", *bench_args]
-        return self.run(step, argv, env=env, log=f"{step}.log")
+        return self.run(argv, env=env, log=f"{step}.log")
 
 
 def display_path(path):
-    """`path` relative to the repository when inside it."""
+    """`path` relative to the repository root when inside it (for the console)."""
     try:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def root_relative(path):
+    """`path` relative to the repository root, with `..` if outside it: the
+    report never shows an absolute path of the machine it ran on. A relative
+    path is one already (cargo and the suite's commands run from the root)."""
+    return os.path.relpath(path, ROOT) if os.path.isabs(path) else str(path)
 
 
 def first_line(argv):
@@ -259,8 +275,7 @@ def machine():
 
 
 def step_build(ctx):
-    ctx.run("build", ["cargo", "bench", "-p", "shmlane-benches", "--no-run"], log="build.log")
-    return {}
+    ctx.run(["cargo", "bench", "-p", "shmlane-benches", "--no-run"], log="build.log")
 
 
 def criterion_step(ctx, step, bench):
@@ -322,12 +337,7 @@ def step_c(ctx):
     if missing:
         raise Skip(f"{' and '.join(missing)} not found: the C API cannot be built here")
     rounds, messages = (3, 2_000_000) if ctx.quick else (5, 10_000_000)
-    env = {}
-    if os.environ.get("CARGO_TARGET_DIR"):
-        # The C library's Makefile runs in bindings-c/: hand it an absolute path.
-        env["CARGO_TARGET_DIR"] = str(ctx.target_dir)
-    out = ctx.run("c", ["benches/c-vs-rust.sh", str(rounds), str(messages)],
-                  env=env, log="c-vs-rust.log")
+    out = ctx.run(["benches/c-vs-rust.sh", str(rounds), str(messages)], log="c-vs-rust.log")
     result = {"rounds": rounds, "messages": messages}
     for line in out.splitlines():
         if m := re.match(r"rust msgs/s: (.*)", line):
@@ -348,6 +358,8 @@ GO_DIR = ROOT / "bindings-go"
 GO_BENCH_CMD = GO_DIR / "cmd" / "shmlane-bench"
 GO_PEER_CMD = GO_DIR / "cmd" / "shmlane-peer"
 GO_ALLOC_BENCH = "BenchmarkSPSCOneAtATimeFixed8"
+# Asserts, with testing.AllocsPerRun, that no hot-path form allocates per message.
+GO_ALLOC_TEST = "TestHotPathAllocatesNothing"
 
 
 def step_go(ctx):
@@ -355,26 +367,26 @@ def step_go(ctx):
         raise Skip("`go` not found on PATH")
     for needed in (GO_BENCH_CMD, GO_PEER_CMD):
         if not (needed / "main.go").is_file():
-            raise Skip(f"{display_path(needed)} does not exist (yet)")
+            raise Skip(f"{root_relative(needed)} does not exist (yet)")
     rounds, messages, thread_messages, alloc_n = (
         (1, 200_000, 2_000_000, 200_000) if ctx.quick else (5, 1_000_000, 10_000_000, 5_000_000))
-    ctx.run("go", ["cargo", "build", "--release", "-q", "-p", "shmlane-benches",
-                   "--bin", "spsc-throughput", "-p", "shmlane-conformance",
-                   "--bin", "shmlane-peer"], log="go-build-rust.log")
+    ctx.run(["cargo", "build", "--release", "-q", "-p", "shmlane-benches",
+             "--bin", "spsc-throughput", "-p", "shmlane-conformance",
+             "--bin", "shmlane-peer"], log="go-build-rust.log")
     bin_dir = ctx.work_dir / "go-bin"
     bin_dir.mkdir(exist_ok=True)
     bench_bin, peer_bin = bin_dir / "shmlane-bench", bin_dir / "shmlane-peer"
-    ctx.run("go", ["go", "build", "-o", bench_bin, "./cmd/shmlane-bench"], cwd=GO_DIR,
+    ctx.run(["go", "build", "-o", bench_bin, "./cmd/shmlane-bench"], cwd=GO_DIR,
             log="go-build-bench.log")
-    ctx.run("go", ["go", "build", "-o", peer_bin, "./cmd/shmlane-peer"], cwd=GO_DIR,
+    ctx.run(["go", "build", "-o", peer_bin, "./cmd/shmlane-peer"], cwd=GO_DIR,
             log="go-build-peer.log")
     release = ctx.target_dir / "release"
-    out = ctx.run("go", [bench_bin, "compare",
-                         "--rust-throughput", release / "spsc-throughput",
-                         "--rust-peer", release / "shmlane-peer",
-                         "--go-peer", peer_bin,
-                         "--rounds", str(rounds), "--messages", str(messages),
-                         "--thread-messages", str(thread_messages)],
+    out = ctx.run([bench_bin, "compare",
+                   "--rust-throughput", release / "spsc-throughput",
+                   "--rust-peer", release / "shmlane-peer",
+                   "--go-peer", peer_bin,
+                   "--rounds", str(rounds), "--messages", str(messages),
+                   "--thread-messages", str(thread_messages)],
                   log="go-compare.log")
     result = {"rounds": rounds, "messages": messages, "thread_messages": thread_messages,
               "rates": {}, "ratios": {}}
@@ -388,8 +400,18 @@ def step_go(ctx):
             result["ratios"][m.group(1).strip()] = float(m.group(2))
     if "threads go/rust" not in result["ratios"]:
         raise StepFailed("shmlane-bench compare printed no `ratio threads go/rust:` line")
-    out = ctx.run("go", ["go", "test", "-run", "^$", "-bench", f"^{GO_ALLOC_BENCH}$",
-                         "-benchmem", "-benchtime", f"{alloc_n}x", "-count", "1", "."],
+    # The verdict on allocations: the test passes, or fails naming what allocated.
+    try:
+        ctx.run(["go", "test", "-run", f"^{GO_ALLOC_TEST}$", "-count", "1", "."],
+                cwd=GO_DIR, log="go-test-allocs.log")
+        result["alloc_test"] = {"name": GO_ALLOC_TEST, "passed": True}
+    except StepFailed:
+        if f"--- FAIL: {GO_ALLOC_TEST}" not in (ctx.work_dir / "go-test-allocs.log").read_text():
+            raise  # not a failed assertion: the test did not build or run
+        result["alloc_test"] = {"name": GO_ALLOC_TEST, "passed": False}
+    # For information: -benchmem's allocs/op, which rounds down.
+    out = ctx.run(["go", "test", "-run", "^$", "-bench", f"^{GO_ALLOC_BENCH}$",
+                   "-benchmem", "-benchtime", f"{alloc_n}x", "-count", "1", "."],
                   cwd=GO_DIR, log="go-test-bench.log")
     for line in out.splitlines():
         m = re.match(rf"{GO_ALLOC_BENCH}(?:-\d+)?\s+(\d+)\s+([\d.]+) ns/op.*?"
@@ -428,20 +450,21 @@ def verdict(value, op, target):
 
 
 def budget_rows(results):
-    """Rows of the ratio table: dicts with measure, ours, peer, value (text),
-    ratio, op, target, verdict."""
+    """Rows of the ratio table: dicts with measure, source, ours, peer, ratio
+    (a number, or None if not measured), unit, op (">=" or "<="), target (None:
+    reported for information) and verdict; optionally value_text and
+    target_text, which replace the figure and the target in the table."""
     rows = []
     steps = results["steps"]
     groups = {}
     for name in ("spsc", "mpmc"):
         groups.update((steps.get(name) or {}).get("data") or {})
 
-    def criterion_row(group, peer, target, op=">=", measure=None):
+    def criterion_row(group, peer, target, measure=None):
         benches = groups.get(group, {})
-        variants = sorted(b for b in benches if b.startswith("shmlane")) or ["shmlane"]
-        for variant in variants:
-            ours, theirs = benches.get(variant), benches.get(peer)
-            ratio = ours["rate"] / theirs["rate"] if ours and theirs else None
+        for variant in ratios.shmlane_variants(benches):
+            ratio = ratios.ratio(benches.get(variant, {}).get("rate"),
+                                 benches.get(peer, {}).get("rate"))
             rows.append({
                 "measure": measure or GROUP_WORDS.get(group, group),
                 "source": f"`{group}`",
@@ -449,66 +472,90 @@ def budget_rows(results):
                 "peer": PEER_WORDS.get(peer, peer),
                 "ratio": ratio,
                 "unit": "× throughput",
-                "op": op,
+                "op": ">=",
                 "target": target,
-                "verdict": verdict(ratio, op, target),
+                "verdict": verdict(ratio, ">=", target),
             })
 
     for group in ratios.TARGETS:
-        if group.startswith("spsc-"):
+        if group.startswith("spsc-") and group not in NO_BUDGET_ROW:
             criterion_row(group, "rtrb", ratios.TARGETS[group])
     for group, (floor, target) in ratios.FLOORS.items():
         criterion_row(group, floor, target,
-                      measure=GROUP_WORDS.get(group, group) + ", against the bandwidth floor")
+                      measure=GROUP_WORDS.get(group, group) + ", against the bandwidth "
+                      "floor (the consumer reads only the first 8 bytes of each message)")
     for group in ratios.TARGETS:
         if group.startswith("mpmc-"):
             criterion_row(group, "arrayqueue", ratios.TARGETS[group])
 
     pingpong = (steps.get("pingpong") or {}).get("data")
+    # The targets come with the results: the pingpong bench holds them.
+    pingpong_targets = {(r["shmlane"], r["peer"]): r["target_max"]
+                        for r in (pingpong or {}).get("ratios", [])}
     pingpong_pairs = [
-        ("ping-pong round trip, spinning, two processes", "shmlane-spinning", "atomic", 1.5),
-        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "futex", 1.3),
-        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "socketpair", 1.0),
-        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "pipe", None),
+        ("ping-pong round trip, spinning, two processes", "shmlane-spinning", "atomic"),
+        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "futex"),
+        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "socketpair"),
+        ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "pipe"),
     ]
     peer_words = {"atomic": "raw atomic on a shared page", "futex": "raw futex (floor)",
                   "socketpair": "Unix socket pair", "pipe": "pipe pair"}
-    for measure, ours, peer, target in pingpong_pairs:
+    for measure, ours, peer in pingpong_pairs:
         ratio = pingpong_ratio(pingpong, ours, peer) if pingpong else None
+        target = pingpong_targets.get((ours, peer))
         rows.append({"measure": measure, "source": "`pingpong`", "ours": ours,
                      "peer": peer_words[peer], "ratio": ratio, "unit": "× p50",
                      "op": "<=", "target": target, "verdict": verdict(ratio, "<=", target)})
 
     c = (steps.get("c") or {}).get("data")
     ratio = c["ratio"] if c else None
+    target = ratios.OTHER_TARGETS["c"]
     rows.append({"measure": "C API, SPSC one at a time (8 B, two threads)",
                  "source": "`c-vs-rust.sh`", "ours": "C API", "peer": "the Rust API",
-                 "ratio": ratio, "unit": "× throughput", "op": ">=", "target": 0.9,
-                 "verdict": verdict(ratio, ">=", 0.9)})
+                 "ratio": ratio, "unit": "× throughput", "op": ">=", "target": target,
+                 "verdict": verdict(ratio, ">=", target)})
 
     go = (steps.get("go") or {}).get("data")
     ratio = go["ratios"].get("threads go/rust") if go else None
+    target = ratios.OTHER_TARGETS["go"]
     rows.append({"measure": "Go, SPSC one at a time (8 B, two threads)",
                  "source": "`shmlane-bench compare`", "ours": "Go package",
                  "peer": "the Rust API", "ratio": ratio, "unit": "× throughput", "op": ">=",
-                 "target": 0.5, "verdict": verdict(ratio, ">=", 0.5)})
-    allocs = go["alloc_bench"]["allocs_per_op"] if go else None
-    rows.append({"measure": "Go, allocations per message", "source": f"`{GO_ALLOC_BENCH}`",
-                 "ours": "Go package", "peer": "—", "ratio": allocs,
-                 "unit": "allocs/op", "op": "<=", "target": 0,
-                 "verdict": verdict(allocs, "<=", 0)})
+                 "target": target, "verdict": verdict(ratio, ">=", target)})
+    rows.append(go_allocations_row(go))
 
     idle = (steps.get("idle") or {}).get("data")
-    percent = None
-    target = 1.0
-    if idle:
-        percent = idle["strategies"][0]["cpu_percent"]
-        target = idle["target"]["max_cpu_percent"]
+    percent = idle["strategies"][0]["cpu_percent"] if idle else None
+    target = ratios.OTHER_TARGETS["idle"]
     rows.append({"measure": "idle consumer in sleeping mode", "source": "`idle`",
                  "ours": "sleeping", "peer": "—", "ratio": percent, "unit": "% CPU",
                  "op": "<=", "target": target, "verdict": verdict(percent, "<=", target),
                  "target_text": f"{IDLE_TARGET_WORDS} (≤ {target:g}%)"})
     return rows
+
+
+def go_allocations_row(go):
+    """The Go allocations row: the verdict is GO_ALLOC_TEST's (testing.AllocsPerRun,
+    0 allocations per message); -benchmem's allocs/op, which rounds down, is
+    shown beside it for information."""
+    test = (go or {}).get("alloc_test")
+    bench = (go or {}).get("alloc_bench")
+    parts = []
+    if test:
+        parts.append("0 allocs/message" if test["passed"] else "allocates")
+    if bench:
+        allocs = bench["allocs_per_op"]
+        benchmem = "< 1" if allocs == 0 else f"{allocs} to {allocs + 1}"
+        parts.append(f"(`-benchmem`: {benchmem} allocs/op)")
+    if test is None:
+        verdict_text = "not measured"
+    else:
+        verdict_text = "met" if test["passed"] else "**missed**"
+    return {"measure": "Go, allocations per message", "source": f"`{GO_ALLOC_TEST}`",
+            "ours": "Go package", "peer": "—", "ratio": None, "unit": "allocs/message",
+            "op": "<=", "target": 0, "verdict": verdict_text,
+            "value_text": " ".join(parts) or "—",
+            "target_text": "0 allocs/message (`testing.AllocsPerRun`)"}
 
 
 def pingpong_ratio(pingpong, ours, peer):
@@ -547,10 +594,36 @@ def log_ticks(low, high):
     return list(range(math.floor(math.log10(low) - 0.1), math.ceil(math.log10(high) + 0.1) + 1))
 
 
-def number_label(value):
-    if value >= 1:
-        return f"{value:g}"
-    return f"{value:.3g}"
+def svg_open(width, height, left, title, subtitle):
+    """The opening lines of a plot: the <svg> element, a white background, the
+    title and, below it, the subtitle."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" {FONT} font-size="12">',
+            f'<rect width="{width}" height="{height}" fill="white"/>',
+            f'<text x="{left}" y="22" font-size="15" font-weight="bold">{esc(title)}</text>',
+            f'<text x="{left}" y="40" fill="#555">{esc(subtitle)}</text>']
+
+
+def log_y_axis(values, left, top, plot_w, plot_h, label):
+    """A decimal log scale covering `values` in the plot area at (left, top) of
+    plot_w × plot_h: (y_of, the lowest value on the scale, the SVG lines of a
+    grid line and a tick label, label(10 ** n), per decade)."""
+    decades = log_ticks(min(values), max(values))
+    y_low, y_high = decades[0], decades[-1]
+    if y_low == y_high:
+        y_high += 1
+
+    def y_of(value):
+        return top + plot_h - (math.log10(value) - y_low) / (y_high - y_low) * plot_h
+
+    lines = []
+    for exponent in range(y_low, y_high + 1):
+        y = y_of(10 ** exponent)
+        lines.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                     f'stroke="#ddd"/>')
+        lines.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
+                     f'{esc(label(10 ** exponent))}</text>')
+    return y_of, 10 ** y_low, lines
 
 
 def throughput_svg(groups, title_note):
@@ -567,30 +640,16 @@ def throughput_svg(groups, title_note):
     plot_w, plot_h = width - left - right, height - top - bottom
     sizes = list(SIZED_GROUPS.values())
     values = [v for series in points.values() for _, v in series]
-    decades = log_ticks(min(values), max(values))
-    y_low, y_high = decades[0], decades[-1]
-    if y_low == y_high:
-        y_high += 1
     x_low, x_high = math.log2(sizes[0]), math.log2(sizes[-1])
 
     def x_of(size):
         return left + (math.log2(size) - x_low) / (x_high - x_low) * plot_w
 
-    def y_of(value):
-        return top + plot_h - (math.log10(value) - y_low) / (y_high - y_low) * plot_h
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" {FONT} font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="22" font-size="15" font-weight="bold">SPSC throughput by '
-           f'message size, one message at a time</text>',
-           f'<text x="{left}" y="40" fill="#555">bytes/s, log scales; {esc(title_note)}</text>']
-    for exponent in range(y_low, y_high + 1):
-        y = y_of(10 ** exponent)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
-                   f'stroke="#ddd"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{esc(bytes_per_second(10 ** exponent))}</text>')
+    y_of, _, grid = log_y_axis(values, left, top, plot_w, plot_h, bytes_per_second)
+    out = svg_open(width, height, left,
+                   "SPSC throughput by message size, one message at a time",
+                   f"bytes/s, log scales; {title_note}")
+    out += grid
     for size in sizes:
         x = x_of(size)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" '
@@ -638,34 +697,17 @@ def latency_svg(pingpong, title_note):
     width, height = 820, 440
     left, right, top, bottom = 70, 120, 50, 80
     plot_w, plot_h = width - left - right, height - top - bottom
-    decades = log_ticks(min(values), max(values))
-    y_low, y_high = decades[0], decades[-1]
-    if y_low == y_high:
-        y_high += 1
-
-    def y_of(value):
-        return top + plot_h - (math.log10(value) - y_low) / (y_high - y_low) * plot_h
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" {FONT} font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="22" font-size="15" font-weight="bold">Ping-pong round trip '
-           f'between two processes</text>',
-           f'<text x="{left}" y="40" fill="#555">µs, log scale; median over repetitions of '
-           f'each percentile; {esc(title_note)}</text>']
-    for exponent in range(y_low, y_high + 1):
-        y = y_of(10 ** exponent)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
-                   f'stroke="#ddd"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{number_label(10 ** exponent)}</text>')
+    y_of, lowest, grid = log_y_axis(values, left, top, plot_w, plot_h, lambda v: f"{v:g}")
+    out = svg_open(width, height, left, "Ping-pong round trip between two processes",
+                   f"µs, log scale; median over repetitions of each percentile; {title_note}")
+    out += grid
     slot = plot_w / len(bars)
     bar_w = slot * 0.8 / max(1, len(PERCENTILES))
     for index, (variant, figures) in enumerate(bars):
         x0 = left + index * slot + slot * 0.1
         for position, (label, value, colour) in enumerate(figures):
             x = x0 + position * bar_w
-            y = y_of(max(value, 10 ** y_low))
+            y = y_of(max(value, lowest))
             out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 1:.1f}" '
                        f'height="{top + plot_h - y:.1f}" fill="{colour}"><title>'
                        f'{esc(variant["name"])} {label}: {value:.2f} µs</title></rect>')
@@ -694,8 +736,7 @@ def size_label(size):
 def bytes_per_second(value):
     for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
         if value >= scale:
-            return f"{value / scale:g} {unit}" if value / scale == int(value / scale) \
-                else f"{value / scale:.3g} {unit}"
+            return f"{value / scale:.3g} {unit}"
     return f"{value:.3g} B/s"
 
 
@@ -704,13 +745,13 @@ def bytes_per_second(value):
 
 
 def fmt_ratio(row):
+    if "value_text" in row:
+        return row["value_text"]
     value = row["ratio"]
     if value is None:
         return "—"
     if row["unit"] == "% CPU":
         return f"{value:.3f}% CPU"
-    if row["unit"] == "allocs/op":
-        return f"{value} allocs/op"
     return f"{value:.2f}{row['unit'][0]}"
 
 
@@ -720,8 +761,6 @@ def fmt_target(row):
     if row["target"] is None:
         return "—"
     symbol = "≥" if row["op"] == ">=" else "≤"
-    if row["unit"] == "allocs/op":
-        return f"{row['target']} allocs/op"
     return f"{symbol} {row['target']:.1f}× " + row["unit"].split(" ", 1)[1]
 
 
@@ -749,7 +788,8 @@ def render_markdown(results, svg_links):
     add("")
     add("Ratios are the figures to read: on a shared machine absolute times drift from "
         "run to run, while shmlane and its peer or floor were measured side by side in the "
-        "same run (see \"Performance budget\" in the design).")
+        "same run (see the performance budget of the shared design, ../shared/DESIGN.md, "
+        "outside this repository).")
     add("")
 
     add("## Machine")
@@ -885,6 +925,10 @@ def render_markdown(results, svg_links):
         add("")
         for name, value in go["ratios"].items():
             add(f"- ratio {name}: {value:.2f}")
+        if "alloc_test" in go:
+            t = go["alloc_test"]
+            add(f"- `{t['name']}` (`go test -run`, 0 allocations per message asserted with "
+                f"`testing.AllocsPerRun`): {'passed' if t['passed'] else 'FAILED'}")
         a = go["alloc_bench"]
         add(f"- `{a['name']}` (`go test -bench -benchmem`, {a['n']:,} messages): "
             f"{a['ns_per_op']:.1f} ns/message, {a['bytes_per_op']} B/op, "
@@ -902,13 +946,15 @@ def render_markdown(results, svg_links):
 
     add("## Commands")
     add("")
+    target_env = results.get("cargo_target_dir_env")
     add("Run from the repository root, in this order"
-        + (f", with `CARGO_TARGET_DIR={results['cargo_target_dir_env']}`"
-           if results.get("cargo_target_dir_env") else "") + ":")
+        + (f", with `CARGO_TARGET_DIR={root_relative(target_env)}`" if target_env else "")
+        + "; paths are relative to the directory each command runs in:")
     add("")
     add("```sh")
-    for _, text in results["commands"]:
-        add(text)
+    for command in results["commands"]:
+        # Results of earlier runs hold (step, text) pairs.
+        add(command if isinstance(command, str) else command[1])
     add("```")
     add("")
     add("Time per step in this run:")
@@ -918,7 +964,7 @@ def render_markdown(results, svg_links):
     for name, step in steps.items():
         add(f"| {name} | {fmt_duration(step.get('seconds', 0))} |")
     add("")
-    add("What each bench does and why, and how long a run takes: `benches/README.md`.")
+    add("What each bench does and why: `benches/README.md`.")
     add("")
     return "\n".join(lines)
 
@@ -953,6 +999,14 @@ def write_report(results, out_path):
 # Main
 
 
+def default_report(quick):
+    """docs/benchmarks.md; for a quick run, <target>/shmlane-suite/quick/benchmarks.md,
+    so that a smoke test never replaces docs/benchmarks.md."""
+    if quick:
+        return cargo_target_dir() / "shmlane-suite" / "quick" / "benchmarks.md"
+    return ROOT / "docs" / "benchmarks.md"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -964,19 +1018,16 @@ def main():
                         help="re-render the report from an earlier run's results")
     args = parser.parse_args()
 
-    target_dir = cargo_target_dir()
-    work_dir = target_dir / "shmlane-suite"
-    work_dir.mkdir(parents=True, exist_ok=True)
     if args.render_only:
         results = json.loads(args.render_only.read_text())
-        args.quick = results["quick"]
-    out_path = args.out or (work_dir / "quick" / "benchmarks.md" if args.quick
-                            else ROOT / "docs" / "benchmarks.md")
-    if args.render_only:
-        written = write_report(results, out_path)
+        written = write_report(results, args.out or default_report(results["quick"]))
         print("wrote " + ", ".join(display_path(p) for p in written))
         return 0
 
+    target_dir = cargo_target_dir()
+    work_dir = target_dir / "shmlane-suite"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out_path = args.out or default_report(args.quick)
     ctx = Context(args, target_dir, work_dir)
     results = {
         "quick": args.quick,

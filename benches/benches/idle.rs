@@ -17,7 +17,7 @@
 //! | `spinning` (`WaitStrategy::spinning()`) | — (one core, ~100%) |
 //!
 //! ```sh
-//! cargo bench -p shmlane-benches --bench idle                        # ~6 s: 2 s per strategy
+//! cargo bench -p shmlane-benches --bench idle                        # 2 s per strategy
 //! cargo bench -p shmlane-benches --bench idle -- --json idle.json    # also write the results as JSON
 //! ```
 //!
@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Error, Ring, RingOptions, WaitStrategy};
 
+use common::RemoveOnDrop;
+
+mod common;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, BoxError>;
 
@@ -44,14 +48,13 @@ const IDLE_FOR_QUICK: Duration = Duration::from_millis(200);
 const TARGET_MAX_CPU_PERCENT: f64 = 1.0;
 
 /// The strategies measured, in the order of the report; the first has the target.
-const STRATEGIES: [(&str, WaitStrategy); 3] = [
-    ("sleeping", WaitStrategy::sleeping()),
-    (
-        "default",
-        WaitStrategy::new(Duration::from_micros(20), Duration::from_micros(50)),
-    ),
-    ("spinning", WaitStrategy::spinning()),
-];
+fn strategies() -> [(&'static str, WaitStrategy); 3] {
+    [
+        ("sleeping", WaitStrategy::sleeping()),
+        ("default", WaitStrategy::default()),
+        ("spinning", WaitStrategy::spinning()),
+    ]
+}
 
 fn main() -> ExitCode {
     match run() {
@@ -124,7 +127,7 @@ fn run() -> Result<()> {
         "strategy", "wall s", "cpu ms", "cpu %", "voluntary", "involuntary"
     );
     let mut results = Vec::new();
-    for (strategy, wait) in STRATEGIES {
+    for (strategy, wait) in strategies() {
         let idle = measure(strategy, wait, idle_for)?;
         println!(
             "  {:<10} {:>8.3} {:>9.3} {:>8.3} {:>10} {:>12}",
@@ -245,15 +248,4 @@ fn json(results: &[Idle], idle_for: Duration, quick: bool, met: bool) -> String 
     );
     let _ = writeln!(out, "}}");
     out
-}
-
-/// Removes the ring file of this name when dropped.
-struct RemoveOnDrop(String);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Err(err) = shmlane::remove(&self.0) {
-            eprintln!("removing ring {}: {err}", self.0);
-        }
-    }
 }

@@ -41,18 +41,22 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::Criterion;
 use crossbeam_queue::ArrayQueue;
 use shmlane::{mpmc, Error, Kind, Ring, RingOptions};
+
+use common::{group, RemoveOnDrop};
+
+mod common;
 
 /// Slots in every ring and queue.
 const CAPACITY: usize = 1024;
 /// Bytes in every message.
 const MESSAGE_SIZE: usize = 8;
-/// Environment variable that shortens every measurement (a smoke test of
-/// `benches/suite.py --quick`; a group's settings win over criterion's
-/// `--measurement-time`).
-const QUICK_ENV: &str = "SHMLANE_BENCH_QUICK";
+/// How long criterion measures each benchmark (but under `SHMLANE_BENCH_QUICK`):
+/// longer than the SPSC groups' 3 s, since with 4 threads on 2 cores, 2p2c
+/// samples depend on the scheduler and vary more.
+const MEASUREMENT_TIME: Duration = Duration::from_secs(5);
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
@@ -65,7 +69,7 @@ fn main() {
 /// ring modes and `ArrayQueue`, all under the same harness.
 fn threads(criterion: &mut Criterion, producers: usize, consumers: usize) {
     let case = format!("{producers}p{consumers}c");
-    let mut group = group(criterion, &format!("mpmc-{case}"));
+    let mut group = group(criterion, &format!("mpmc-{case}"), MEASUREMENT_TIME);
     {
         let options = RingOptions::mpmc_fixed(
             CAPACITY as u64,
@@ -99,34 +103,6 @@ fn threads(criterion: &mut Criterion, producers: usize, consumers: usize) {
         });
     }
     group.finish();
-}
-
-/// A group whose throughput is counted in messages (one per iteration).
-fn group<'a>(
-    criterion: &'a mut Criterion,
-    name: &str,
-) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
-    let mut group = criterion.benchmark_group(name);
-    if quick() {
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-    } else {
-        group
-            .sample_size(20)
-            .warm_up_time(Duration::from_secs(1))
-            // Longer than the SPSC groups': with 4 threads on 2 cores, 2p2c
-            // samples depend on the scheduler and vary more.
-            .measurement_time(Duration::from_secs(5));
-    }
-    group.throughput(Throughput::Elements(1));
-    group
-}
-
-/// Whether [`QUICK_ENV`] asks for short measurements.
-fn quick() -> bool {
-    std::env::var_os(QUICK_ENV).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
 // ---------------------------------------------------------------------------
@@ -384,17 +360,6 @@ fn shmlane_ends(
         .map(|_| mpmc::Consumer::join(&ring).expect("joining as consumer"))
         .collect();
     (producers, consumers)
-}
-
-/// Removes the ring file of this name when dropped.
-struct RemoveOnDrop(String);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Err(err) = shmlane::remove(&self.0) {
-            eprintln!("removing ring {}: {err}", self.0);
-        }
-    }
 }
 
 fn shmlane_send(producer: &mut mpmc::Producer, first: u64, count: u64) {

@@ -20,8 +20,8 @@
 //!
 //! The whole set of variants runs [`REPETITIONS`] times in one invocation,
 //! because a shared machine's speed drifts several-fold between runs (and even
-//! within one: a sleeping ping-pong is several times slower while both processes
-//! share a CPU): only figures of one repetition are compared with each other.
+//! within one: a sleeping ping-pong's p50 can jump from a few µs to tens of µs
+//! between blocks): only figures of one repetition are compared with each other.
 //! Within a repetition the variants are interleaved finely: each repetition is
 //! [`BLOCKS`] blocks, and each block runs every variant of a mode in turn (the
 //! order rotates from block to block) for a share of its rounds, after a warm-up,
@@ -31,7 +31,7 @@
 //! median of the within-repetition ratios.
 //!
 //! ```sh
-//! cargo bench -p shmlane-benches --bench pingpong   # ~15 s after the build
+//! cargo bench -p shmlane-benches --bench pingpong
 //! cargo bench -p shmlane-benches --bench pingpong -- --json results.json
 //! ```
 //!
@@ -550,6 +550,16 @@ impl Child {
         Err(format!("the responder ended early ({})", describe_status(status)).into())
     }
 
+    /// `outcome`, but if it is an error and the child has ended, the child's
+    /// end instead: the cause, where `outcome` only shows the loss of the peer
+    /// (EOF, a broken pipe, `Disconnected`, a stall).
+    fn blame<T>(&mut self, outcome: Result<T>) -> Result<T> {
+        if outcome.is_err() {
+            self.check_running()?;
+        }
+        outcome
+    }
+
     /// Waits for the child to end; an error unless it exited with status 0.
     fn wait(mut self) -> Result<()> {
         let mut status = 0;
@@ -711,22 +721,13 @@ fn shmlane_pingpong(
     // death would not end a wait (a ring whose producer never joined is just
     // empty). Once it has, `recv(.., None)` ends with `Disconnected` if it dies.
     requests.send(&request(0).to_le_bytes(), None)?;
-    if let Err(error) = receive(&mut replies, 0, Some(STALL_TIMEOUT)) {
-        child.check_running()?;
-        return Err(error);
-    }
+    child.blame(receive(&mut replies, 0, Some(STALL_TIMEOUT)))?;
     let samples = time_round_trips(warm_up - 1, rounds, |round| {
         let round = round + 1;
         requests.send(&request(round).to_le_bytes(), None)?;
         receive(&mut replies, round, None)
     });
-    let samples = match samples {
-        Ok(samples) => samples,
-        Err(error) => {
-            child.check_running()?;
-            return Err(error);
-        }
-    };
+    let samples = child.blame(samples)?;
     drop((requests, replies));
     child.wait()?;
     drop(names);
@@ -957,73 +958,23 @@ fn atomic_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
 }
 
 // ---------------------------------------------------------------------------
-// Peer: a Unix socket pair
+// Peers: byte streams (a Unix socket pair, a pipe each way)
 
-fn socket_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
-    let (ours, theirs) = UnixStream::pair()?;
+/// Ping-pong over byte streams: `ours` is the initiator's (end it reads
+/// replies from, end it writes requests to), `theirs` the responder's (end it
+/// reads requests from, end it writes replies to). Each process closes the
+/// other's ends after the fork, so that a death reads as EOF.
+fn stream_pingpong<R: Read, W: Write>(
+    ours: (R, W),
+    theirs: (R, W),
+    warm_up: usize,
+    rounds: usize,
+) -> Result<Vec<u64>> {
     let (mut ours, mut theirs) = (Some(ours), Some(theirs));
     let total = (warm_up + rounds) as u64;
-    // Each process closes its copy of the other's end, so that a death reads as EOF.
     let mut child = fork_responder(|| {
         drop(ours.take());
-        let mut theirs = theirs.take().ok_or("no socket")?;
-        let mut buffer = [0u8; MESSAGE_SIZE];
-        for round in 0..total {
-            theirs
-                .read_exact(&mut buffer)
-                .map_err(|error| format!("round {round}: reading the request: {error}"))?;
-            check_value("request", round, u64::from_le_bytes(buffer), request(round))?;
-            theirs.write_all(&reply(round).to_le_bytes())?;
-        }
-        Ok(())
-    })?;
-    drop(theirs.take());
-    let mut ours = ours.take().ok_or("no socket")?;
-    let mut buffer = [0u8; MESSAGE_SIZE];
-    let samples = time_round_trips(warm_up, rounds, |round| {
-        ours.write_all(&request(round).to_le_bytes())?;
-        ours.read_exact(&mut buffer)
-            .map_err(|error| format!("round {round}: reading the reply: {error}"))?;
-        check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
-    });
-    drop(ours);
-    let samples = match samples {
-        Ok(samples) => samples,
-        Err(error) => {
-            child.check_running()?;
-            return Err(error);
-        }
-    };
-    child.wait()?;
-    Ok(samples)
-}
-
-// ---------------------------------------------------------------------------
-// Peer: a pipe each way
-
-/// A pipe: its read end, then its write end (both close-on-exec).
-fn pipe() -> Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe2: {}", std::io::Error::last_os_error()).into());
-    }
-    // SAFETY: both descriptors are fresh from pipe2 and owned by nothing else.
-    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok((File::from(ends.0), File::from(ends.1)))
-}
-
-fn pipe_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
-    let (request_reader, request_writer) = pipe()?;
-    let (reply_reader, reply_writer) = pipe()?;
-    // Each process's (end it reads, end it writes).
-    let mut ours = Some((reply_reader, request_writer));
-    let mut theirs = Some((request_reader, reply_writer));
-    let total = (warm_up + rounds) as u64;
-    // Each process closes the other's ends, so that a death reads as EOF.
-    let mut child = fork_responder(|| {
-        drop(ours.take());
-        let (mut requests, mut replies) = theirs.take().ok_or("no pipes")?;
+        let (mut requests, mut replies) = theirs.take().ok_or("no streams")?;
         let mut buffer = [0u8; MESSAGE_SIZE];
         for round in 0..total {
             requests
@@ -1035,7 +986,7 @@ fn pipe_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
         Ok(())
     })?;
     drop(theirs.take());
-    let (mut replies, mut requests) = ours.take().ok_or("no pipes")?;
+    let (mut replies, mut requests) = ours.take().ok_or("no streams")?;
     let mut buffer = [0u8; MESSAGE_SIZE];
     let samples = time_round_trips(warm_up, rounds, |round| {
         requests.write_all(&request(round).to_le_bytes())?;
@@ -1045,13 +996,43 @@ fn pipe_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
         check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
     });
     drop((requests, replies));
-    let samples = match samples {
-        Ok(samples) => samples,
-        Err(error) => {
-            child.check_running()?;
-            return Err(error);
-        }
-    };
+    let samples = child.blame(samples)?;
     child.wait()?;
     Ok(samples)
+}
+
+/// `UnixStream::pair()`: each process reads and writes its own end (through
+/// two handles of it, so that it fits [`stream_pingpong`]).
+fn socket_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let (ours, theirs) = UnixStream::pair()?;
+    stream_pingpong(
+        (ours.try_clone()?, ours),
+        (theirs.try_clone()?, theirs),
+        warm_up,
+        rounds,
+    )
+}
+
+/// Two pipes, one per direction.
+fn pipe_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
+    let (request_reader, request_writer) = pipe()?;
+    let (reply_reader, reply_writer) = pipe()?;
+    stream_pingpong(
+        (reply_reader, request_writer),
+        (request_reader, reply_writer),
+        warm_up,
+        rounds,
+    )
+}
+
+/// A pipe: its read end, then its write end (both close-on-exec).
+fn pipe() -> Result<(File, File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe2: {}", std::io::Error::last_os_error()).into());
+    }
+    // SAFETY: both descriptors are fresh from pipe2 and owned by nothing else.
+    let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((File::from(ends.0), File::from(ends.1)))
 }

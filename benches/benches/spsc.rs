@@ -9,7 +9,7 @@
 //! | `spsc-8B-one` | 8-byte messages one at a time, two threads |
 //! | `spsc-8B-batch64`, `spsc-8B-batch256` | 8-byte messages in batches, two threads |
 //! | `spsc-8B-blocking` | 8-byte messages one at a time through the blocking `send`/`recv`, with `WaitStrategy::spinning()` and `sleeping()` |
-//! | `spsc-64B-one` | 64-byte messages one at a time, two threads |
+//! | `spsc-64B-one` | 64-byte messages one at a time, two threads; rtrb's items written and read in place, as shmlane's |
 //! | `spsc-64B-processes` | 64-byte messages one at a time; shmlane's consumer is another process, rtrb's a thread |
 //! | `spsc-1KiB-one`, `spsc-64KiB-one` | 1 KiB and 64 KiB messages one at a time, each filled from a source buffer (reserve + fill + commit); also a single-thread `memcpy` of the same size, the bandwidth floor |
 //!
@@ -37,8 +37,12 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::{BenchmarkGroup, Criterion};
 use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role, WaitStrategy};
+
+use common::{group, RemoveOnDrop};
+
+mod common;
 
 /// Slots in every ring, shmlane's and rtrb's, but those of 64 KiB messages.
 const CAPACITY: usize = 1024;
@@ -46,14 +50,14 @@ const CAPACITY: usize = 1024;
 /// like the 1 MiB rings of 1 KiB messages, but not a DRAM benchmark as 1024
 /// slots (64 MiB) would be.
 const CAPACITY_64KIB: usize = 64;
-/// Environment variable that shortens every measurement (a smoke test).
-const QUICK_ENV: &str = "SHMLANE_BENCH_QUICK";
 /// Environment variable that makes this binary the consumer of the ring it names.
 const CONSUMER_ENV: &str = "SHMLANE_BENCH_CONSUMER";
 /// How long the cross-process consumer may take to start and join.
 const CHILD_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the cross-process consumer may take to exit once the producer left.
 const CHILD_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long criterion measures each benchmark (but under `SHMLANE_BENCH_QUICK`).
+const MEASUREMENT_TIME: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
     // Checked before criterion sees the command line: the child is this binary.
@@ -73,34 +77,8 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A group whose throughput is counted in messages (one per iteration).
-fn group<'a>(
-    criterion: &'a mut Criterion,
-    name: &str,
-) -> BenchmarkGroup<'a, criterion::measurement::WallTime> {
-    let mut group = criterion.benchmark_group(name);
-    if quick() {
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-    } else {
-        group
-            .sample_size(20)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
-    }
-    group.throughput(Throughput::Elements(1));
-    group
-}
-
-/// Whether [`QUICK_ENV`] asks for short measurements.
-fn quick() -> bool {
-    std::env::var_os(QUICK_ENV).is_some_and(|value| !value.is_empty() && value != "0")
-}
-
 fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
-    let mut group = group(criterion, "spsc-8B-one");
+    let mut group = group(criterion, "spsc-8B-one", MEASUREMENT_TIME);
     {
         let (producer, consumer) = shmlane_fixed_pair("8B-one-fixed", 8);
         let mut lane = Threaded::start(producer, move |consumed| {
@@ -119,24 +97,16 @@ fn eight_bytes_one_at_a_time(criterion: &mut Criterion) {
             b.iter_custom(|iters| lane.measure(iters, shmlane_send_one::<8>))
         });
     }
-    {
-        let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-        let mut lane = Threaded::start(producer, move |consumed| {
-            rtrb_consume_one(consumer, consumed, |item| *item)
-        });
-        group.bench_function("rtrb", |b| {
-            b.iter_custom(|iters| {
-                lane.measure(iters, |p, first, count| {
-                    rtrb_send_one(p, first, count, |seq| seq)
-                })
-            })
-        });
-    }
+    rtrb_8_bytes_one_at_a_time(&mut group);
     group.finish();
 }
 
 fn eight_bytes_in_batches(criterion: &mut Criterion, batch: usize) {
-    let mut group = group(criterion, &format!("spsc-8B-batch{batch}"));
+    let mut group = group(
+        criterion,
+        &format!("spsc-8B-batch{batch}"),
+        MEASUREMENT_TIME,
+    );
     {
         let (producer, consumer) = shmlane_fixed_pair(&format!("8B-batch{batch}-fixed"), 8);
         let mut lane = Threaded::start(producer, move |consumed| {
@@ -183,7 +153,7 @@ fn eight_bytes_in_batches(criterion: &mut Criterion, batch: usize) {
 /// strategy, beside rtrb's non-blocking one-at-a-time loop (the same as in
 /// `spsc-8B-one`).
 fn eight_bytes_blocking(criterion: &mut Criterion) {
-    let mut group = group(criterion, "spsc-8B-blocking");
+    let mut group = group(criterion, "spsc-8B-blocking", MEASUREMENT_TIME);
     for (bench, strategy) in [
         ("shmlane-spinning", WaitStrategy::spinning()),
         ("shmlane-sleeping", WaitStrategy::sleeping()),
@@ -191,19 +161,7 @@ fn eight_bytes_blocking(criterion: &mut Criterion) {
         let mut lane = BlockingLane::start(&format!("8B-{bench}"), strategy);
         group.bench_function(bench, |b| b.iter_custom(|iters| lane.measure(iters)));
     }
-    {
-        let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-        let mut lane = Threaded::start(producer, move |consumed| {
-            rtrb_consume_one(consumer, consumed, |item| *item)
-        });
-        group.bench_function("rtrb", |b| {
-            b.iter_custom(|iters| {
-                lane.measure(iters, |p, first, count| {
-                    rtrb_send_one(p, first, count, |seq| seq)
-                })
-            })
-        });
-    }
+    rtrb_8_bytes_one_at_a_time(&mut group);
     group.finish();
 }
 
@@ -214,7 +172,7 @@ fn eight_bytes_blocking(criterion: &mut Criterion) {
 /// blocks of a buffer as large as the rings (`capacity` × `N` bytes).
 fn large_messages<const N: usize>(criterion: &mut Criterion, name: &str, capacity: usize) {
     let source = source_payload(N);
-    let mut group = group(criterion, name);
+    let mut group = group(criterion, name, MEASUREMENT_TIME);
     let case = name.trim_start_matches("spsc-");
     {
         let options = RingOptions::spsc_fixed(capacity as u64, N as u64);
@@ -267,7 +225,7 @@ fn large_messages<const N: usize>(criterion: &mut Criterion, name: &str, capacit
 }
 
 fn sixty_four_bytes_one_at_a_time(criterion: &mut Criterion) {
-    let mut group = group(criterion, "spsc-64B-one");
+    let mut group = group(criterion, "spsc-64B-one", MEASUREMENT_TIME);
     {
         let (producer, consumer) = shmlane_pair("64B-one", 64);
         let mut lane = Threaded::start(producer, move |consumed| {
@@ -282,7 +240,7 @@ fn sixty_four_bytes_one_at_a_time(criterion: &mut Criterion) {
 }
 
 fn sixty_four_bytes_across_processes(criterion: &mut Criterion) {
-    let mut group = group(criterion, "spsc-64B-processes");
+    let mut group = group(criterion, "spsc-64B-processes", MEASUREMENT_TIME);
     {
         let mut lane = CrossProcess::start("64B-processes", 64);
         group.bench_function("shmlane", |b| b.iter_custom(|iters| lane.measure(iters)));
@@ -293,15 +251,33 @@ fn sixty_four_bytes_across_processes(criterion: &mut Criterion) {
     group.finish();
 }
 
+/// rtrb's `u64` items one at a time through `push` / `pop`: the peer of the
+/// 8-byte groups.
+fn rtrb_8_bytes_one_at_a_time(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let (producer, consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    let mut lane = Threaded::start(producer, move |consumed| {
+        rtrb_consume_one(consumer, consumed)
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| lane.measure(iters, rtrb_send_one))
+    });
+}
+
+/// rtrb's `[u8; 64]` items one at a time, written and read in place through
+/// one-slot chunks: the work shmlane does (the producer writes the message
+/// into the slot, the consumer reads its first 8 bytes where it lies), where
+/// `push` / `pop` would move each item through the stack on both sides. The
+/// source is all zeros, so each item holds what `message::<64>` gives shmlane.
 fn rtrb_64_bytes_one_at_a_time(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let (producer, consumer) = rtrb::RingBuffer::<[u8; 64]>::new(CAPACITY);
     let mut lane = Threaded::start(producer, move |consumed| {
-        rtrb_consume_one(consumer, consumed, |item| first_word(item))
+        rtrb_consume_in_place(consumer, consumed)
     });
+    let source = [0u8; 64];
     group.bench_function("rtrb", |b| {
         b.iter_custom(|iters| {
             lane.measure(iters, |p, first, count| {
-                rtrb_send_one(p, first, count, message::<64>)
+                rtrb_send_in_place(p, first, count, &source)
             })
         })
     });
@@ -433,27 +409,18 @@ fn shmlane_fixed_pair(case: &str, size: u64) -> (spsc::Producer, spsc::Consumer)
 /// A fresh ring in /dev/shm made with `options`, joined by both sides. The
 /// file is removed at once: the mapping outlives the name.
 fn joined_pair(case: &str, options: &RingOptions) -> (spsc::Producer, spsc::Consumer) {
-    let name = ring_name(case);
-    let ring = Ring::create(&name, options).expect("creating the bench ring");
-    let _remove = RemoveOnDrop(name);
+    let (ring, _remove) = create_ring(case, options);
     let producer = spsc::Producer::join(&ring).expect("joining as producer");
     let consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
     (producer, consumer)
 }
 
-fn ring_name(case: &str) -> String {
-    format!("shmlane-bench-{}-{case}", std::process::id())
-}
-
-/// Removes the ring file of this name when dropped.
-struct RemoveOnDrop(String);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Err(err) = shmlane::remove(&self.0) {
-            eprintln!("removing ring {}: {err}", self.0);
-        }
-    }
+/// A fresh ring in /dev/shm made with `options` under a name holding the pid
+/// and `case`, and the guard that removes its file.
+fn create_ring(case: &str, options: &RingOptions) -> (Ring, RemoveOnDrop) {
+    let name = format!("shmlane-bench-{}-{case}", std::process::id());
+    let ring = Ring::create(&name, options).expect("creating the bench ring");
+    (ring, RemoveOnDrop(name))
 }
 
 #[inline]
@@ -601,22 +568,10 @@ fn shmlane_consume_batches(mut consumer: spsc::Consumer, progress: &AtomicU64, b
 // rtrb over threads
 
 #[inline]
-fn rtrb_send_one<T>(
-    producer: &mut rtrb::Producer<T>,
-    first: u64,
-    count: u64,
-    make: impl Fn(u64) -> T,
-) {
+fn rtrb_send_one(producer: &mut rtrb::Producer<u64>, first: u64, count: u64) {
     for seq in first..first + count {
-        let mut item = make(seq);
-        loop {
-            match producer.push(item) {
-                Ok(()) => break,
-                Err(rtrb::PushError::Full(returned)) => {
-                    item = returned;
-                    spin_loop();
-                }
-            }
+        while producer.push(seq).is_err() {
+            spin_loop();
         }
     }
 }
@@ -644,16 +599,12 @@ fn rtrb_send_batches(producer: &mut rtrb::Producer<u64>, first: u64, count: u64,
     }
 }
 
-fn rtrb_consume_one<T>(
-    mut consumer: rtrb::Consumer<T>,
-    progress: &AtomicU64,
-    word: impl Fn(&T) -> u64,
-) {
+fn rtrb_consume_one(mut consumer: rtrb::Consumer<u64>, progress: &AtomicU64) {
     let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
     loop {
         match consumer.pop() {
             Ok(item) => {
-                checksum = checksum.wrapping_add(black_box(word(&item)));
+                checksum = checksum.wrapping_add(black_box(item));
                 consumed += 1;
             }
             Err(rtrb::PopError::Empty) => {
@@ -810,10 +761,7 @@ struct BlockingLane {
 
 impl BlockingLane {
     fn start(case: &str, strategy: WaitStrategy) -> BlockingLane {
-        let name = ring_name(case);
-        let ring = Ring::create(&name, &RingOptions::spsc_fixed(CAPACITY as u64, 8))
-            .expect("creating the bench ring");
-        let remove = RemoveOnDrop(name);
+        let (ring, remove) = create_ring(case, &RingOptions::spsc_fixed(CAPACITY as u64, 8));
         let mut producer = spsc::Producer::join(&ring).expect("joining as producer");
         let mut consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
         producer.set_wait_strategy(strategy);
@@ -886,16 +834,11 @@ struct CrossProcess {
 
 impl CrossProcess {
     fn start(case: &str, payload: u64) -> CrossProcess {
-        let name = ring_name(case);
-        let ring = Ring::create(
-            &name,
-            &RingOptions::spsc_for_payload(CAPACITY as u64, payload),
-        )
-        .expect("creating the bench ring");
-        let remove = RemoveOnDrop(name.clone());
+        let options = RingOptions::spsc_for_payload(CAPACITY as u64, payload);
+        let (ring, remove) = create_ring(case, &options);
         let producer = spsc::Producer::join(&ring).expect("joining as producer");
         let mut child = Command::new(std::env::current_exe().expect("path of the bench binary"))
-            .env(CONSUMER_ENV, &name)
+            .env(CONSUMER_ENV, &remove.0)
             .stdin(Stdio::null())
             .spawn()
             .expect("spawning the consumer process");

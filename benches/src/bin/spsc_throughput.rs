@@ -1,7 +1,8 @@
 //! SPSC throughput of the Rust API, one 8-byte message at a time between two
 //! threads, zero-copy (reserve/commit, read/release) on a fixed-size ring of
 //! 1024 slots. `bindings-c/bench/spsc_throughput.c` runs the same loop through
-//! the C API (both poll again at once on Full and Empty, without a pause); `benches/c-vs-rust.sh` runs both alternately and reports the ratio.
+//! the C API (both poll again at once on Full and Empty, without a pause);
+//! `benches/c-vs-rust.sh` runs both alternately and reports the ratio.
 //!
 //! Usage: `spsc-throughput [MESSAGES]` (default 10,000,000); prints
 //! `rust messages=N seconds=S rate=R` (messages per second). The producer runs
