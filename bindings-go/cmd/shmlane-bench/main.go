@@ -109,8 +109,8 @@ func threads(messages uint64) (rate, seconds float64, err error) {
 		for expected := uint64(0); expected < messages; {
 			m, err := c.TryRead()
 			if err == shmlane.ErrEmpty {
-				// Let the producer goroutine run should both share a thread.
-				shmlane.Pause()
+				// Poll again at once, as the Rust and C loops do; yield now
+				// and then should both goroutines share a thread.
 				if idle++; idle%1024 == 0 {
 					runtime.Gosched()
 				}
@@ -133,7 +133,6 @@ func threads(messages uint64) (rate, seconds float64, err error) {
 	for next := uint64(0); next < messages; {
 		s, err := p.TryReserve()
 		if err == shmlane.ErrFull {
-			shmlane.Pause()
 			if idle++; idle%1024 == 0 {
 				runtime.Gosched()
 			}
