@@ -185,6 +185,14 @@ func (w *peerWatch) check(r *Ring) peerState {
 		w.lastTest = time.Now()
 		w.testedWord = word
 		w.lockHeld = recordLocked(r.fd, record)
+		if _, _, state := ownerParts(word); w.lockHeld && state == stateClosed {
+			// Closed yet locked is an instant, not a state (a leaver between
+			// its closing store and its unlock, or a newcomer between its lock
+			// and its claim). The word will not change again when the lock
+			// goes, so test the lock afresh next time: the leaver's wake-up
+			// must find it gone.
+			w.tested = false
+		}
 	}
 	if w.lockHeld {
 		return peerPresent

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -496,5 +498,37 @@ func TestHandlesOutliveTheirRing(t *testing.T) {
 	c.Close() // the last reference: unmaps
 	if _, err := c.TryRead(); err != ErrClosed {
 		t.Fatalf("read after close: %v", err)
+	}
+}
+
+// A consumer caught between closing its record and dropping its lock looks
+// present; the moment the lock is gone the producer must see it gone, not
+// trust the earlier lock test for the usual interval (a leaver's wake-up of a
+// sleeping producer relies on it).
+func TestProducerSeesALeavingConsumerGoneAsSoonAsItsLockIsReleased(t *testing.T) {
+	r := testRing(t, SPSCOptions(2, 16))
+	p := mustProducer(t, r)
+	for _, m := range []string{"a", "b"} {
+		if err := p.TrySend([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Play the leaving consumer: the record's lock on a description of its
+	// own, the owner word already closed.
+	fd, err := syscall.Open(r.Path(), syscall.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := r.geo.recordOffset(1)
+	if ok, err := tryLockRecord(fd, record); !ok || err != nil {
+		t.Fatalf("locking the consumer record: %v %v", ok, err)
+	}
+	atomic.StoreUint64(r.u64At(record+recOwner), ownerWord(1, roleConsumer, stateClosed))
+	if err := p.TrySend([]byte("c")); !errors.Is(err, ErrFull) {
+		t.Fatalf("closed but locked: %v, want ErrFull", err)
+	}
+	syscall.Close(fd) // the leaver's unlock
+	if err := p.TrySend([]byte("c")); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("the consumer's lock is gone: %v, want ErrDisconnected", err)
 	}
 }

@@ -260,6 +260,15 @@ impl PeerWatch {
         // leaver's last instant), so never a false `Disconnected`.
         if self.lock_test_due(word) {
             self.lock_held = lock_held(shared, record, word);
+            if self.lock_held && owner_parts(word).2 == STATE_CLOSED {
+                // Closed yet locked is an instant, not a state: a leaver
+                // between its closing store and its unlock (or a newcomer
+                // between its lock and its claim). The owner word will not
+                // change again when the lock goes, so look at the lock afresh
+                // next time instead of trusting this answer for the usual
+                // interval: the leaver's wake-up must find it gone.
+                self.last_lock_test = None;
+            }
         }
         if self.lock_held {
             PeerState::Present

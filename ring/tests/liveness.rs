@@ -159,3 +159,62 @@ fn child_consumer_then_hang() {
         std::thread::sleep(Duration::from_secs(1));
     }
 }
+
+/// A consumer caught between closing its record and dropping its lock looks
+/// present; the moment the lock is gone, the producer must see it gone too,
+/// not trust the earlier lock test for the usual interval. (The leaver's
+/// wake-up of a sleeping producer relies on this: the producer's watch saw
+/// the closed word while the lock was still held.)
+#[test]
+fn producer_sees_a_leaving_consumer_gone_as_soon_as_its_lock_is_released() {
+    use shmlane::layout::{owner_word, RECORD_OWNER, ROLE_CONSUMER, STATE_CLOSED};
+    use std::os::fd::AsRawFd;
+
+    let name = unique_name("leaving");
+    let _remove = RemoveRing(name.clone());
+    let ring = Ring::create(&name, &RingOptions::spsc(2, 16)).unwrap();
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    producer.try_send(b"a").unwrap();
+    producer.try_send(b"b").unwrap();
+
+    // Play the leaving consumer: the record's lock held on a description of
+    // its own, the owner word already closed.
+    let path = shmlane::path_for(&name).unwrap();
+    let open = || {
+        std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap()
+    };
+    let (lock_file, map_file) = (open(), open());
+    let record = ring.geometry().record_offset(1);
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: record as libc::off_t,
+        l_len: 128,
+        l_pid: 0,
+    };
+    // SAFETY: a valid descriptor and a valid flock structure.
+    let locked = unsafe { libc::fcntl(lock_file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(locked, 0, "{}", std::io::Error::last_os_error());
+    let map = memmap2::MmapOptions::new().map_raw(&map_file).unwrap();
+    let owner = record + RECORD_OWNER;
+    assert!(owner % 8 == 0 && owner + 8 <= map.len());
+    // SAFETY: in bounds and 8-aligned, as asserted; no Rust reference covers
+    // the owner word (the library reaches it through atomics only).
+    unsafe {
+        map.as_mut_ptr()
+            .add(owner)
+            .cast::<u64>()
+            .write_volatile(owner_word(1, ROLE_CONSUMER, STATE_CLOSED))
+    };
+
+    assert!(matches!(producer.try_send(b"c"), Err(Error::Full)));
+    drop(lock_file); // the leaver's unlock
+    assert!(
+        matches!(producer.try_send(b"c"), Err(Error::Disconnected)),
+        "the consumer's lock is gone, so is the consumer"
+    );
+}
