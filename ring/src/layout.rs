@@ -30,7 +30,7 @@ compile_error!("shmlane's layout is little-endian; big-endian targets are not su
 /// `b"SHMLANE\0"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// Major version of the layout: readers refuse any other major version.
-pub const VERSION_MAJOR: u16 = 1;
+pub const VERSION_MAJOR: u16 = 2;
 /// Minor version of the layout: readers accept any minor version of their major.
 pub const VERSION_MINOR: u16 = 0;
 /// Value of the ready word once the creator has written the whole header.
@@ -149,6 +149,12 @@ pub const HEAD_OFFSET: usize = CONSUMER_LINE_OFFSET;
 pub const PRODUCER_JOINS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET;
 /// Offset of the count of consumer joins, in the membership line (MPMC).
 pub const CONSUMER_JOINS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + 8;
+/// Offset of the count of claimed positions whose producer died before
+/// publishing them, turned into skipped slots by recovery (MPMC).
+pub const DROPPED_CLAIMS_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + 16;
+/// Offset of the count of committed messages released by recovery because the
+/// consumer that had claimed them died (MPMC).
+pub const LOST_MESSAGES_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + 24;
 
 /// Bit of an MPMC slot stamp marking a message to be skipped: its producer
 /// abandoned the reservation. The other 63 bits are the stamp's position.
@@ -218,9 +224,9 @@ pub struct ParticipantRecord {
     pub messages: u64,
     /// Reserved for counters written by the owner: bytes.
     pub bytes: u64,
-    /// Reserved for crash recovery of MPMC rings: the position the owner is
-    /// claiming or holding.
-    pub claim: u64,
+    /// MPMC crash recovery: the first position of the range the owner is
+    /// claiming or holds (`claim_start ..claim_end`), written before each claim.
+    pub claim_start: u64,
     /// The wait-line epoch this handle last acknowledged as a waker (producers:
     /// of the data line; consumers: of the space line). Reset to 0 by each claim.
     pub wake_ack: u64,
@@ -229,8 +235,11 @@ pub struct ParticipantRecord {
     /// record over can undo it: bit 0, registered as a sleeper; bit 1,
     /// announced as a waiter.
     pub wait_state: u64,
+    /// MPMC crash recovery: the end (exclusive) of the range the owner is
+    /// claiming or holds; `claim_end <= claim_start` is no range.
+    pub claim_end: u64,
     /// Reserved, zero.
-    pub reserved: [u8; 56],
+    pub reserved: [u8; 48],
 }
 
 /// Offset of [`ParticipantRecord::owner`] inside a record.
@@ -239,6 +248,10 @@ pub const RECORD_OWNER: usize = 0;
 pub const RECORD_PID: usize = 8;
 /// Offset of [`ParticipantRecord::joined_ns`] inside a record.
 pub const RECORD_JOINED_NS: usize = 16;
+/// Offset of [`ParticipantRecord::claim_start`] inside a record.
+pub const RECORD_CLAIM_START: usize = 48;
+/// Offset of [`ParticipantRecord::claim_end`] inside a record.
+pub const RECORD_CLAIM_END: usize = 72;
 /// Offset of [`ParticipantRecord::wake_ack`] inside a record.
 pub const RECORD_WAKE_ACK: usize = 56;
 /// Offset of [`ParticipantRecord::wait_state`] inside a record.
@@ -791,7 +804,8 @@ const _: () = {
     assert!(offset_of!(ParticipantRecord, cursor) == 24);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);
-    assert!(offset_of!(ParticipantRecord, claim) == 48);
+    assert!(offset_of!(ParticipantRecord, claim_start) == RECORD_CLAIM_START);
+    assert!(offset_of!(ParticipantRecord, claim_end) == RECORD_CLAIM_END);
 
     assert!(size_of::<SpscSlotHeader>() == 8);
     assert!(offset_of!(SpscSlotHeader, len) == 0);

@@ -31,14 +31,15 @@
 //!
 //! Modules, one per concern: [`layout`] (the byte layout), `sync` (std or loom
 //! atomics), `region` (the mapping), `shm` (files), `participants` (liveness),
-//! [`spsc`] and [`mpmc`] (the algorithms), `wait` (blocking waits on a futex),
-//! `info` (reading a ring without joining it).
+//! [`spsc`] and [`mpmc`] (the algorithms), `recovery` (MPMC crash recovery),
+//! `wait` (blocking waits on a futex), `info` (reading a ring without joining it).
 
 mod error;
 mod handle;
 pub mod layout;
 pub mod mpmc;
 mod participants;
+mod recovery;
 mod region;
 #[cfg_attr(loom, path = "shm_model.rs")]
 mod shm;

@@ -33,6 +33,7 @@ use crate::error::{Error, Role};
 use crate::handle::{read_len, write_len, Attached};
 use crate::layout::{Kind, STAMP_SKIP};
 use crate::participants::{count_join, Membership, PeerState, RoleWatch};
+use crate::recovery::{ClaimIntent, Cleaner, Stall};
 use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
 use crate::sync::{Arc, Ordering, PUBLISH};
@@ -90,7 +91,15 @@ pub struct Producer {
     waker: Waker,
     /// Sleeps on the space line in blocking calls.
     sleeper: Sleeper,
+    /// The positions this producer is claiming or holds, announced for recovery.
+    intent: ClaimIntent,
+    /// Frees slots whose consumer died holding them.
+    cleaner: Cleaner,
     membership: Membership,
+    /// The loom models' stand-in for a killed process: `die` sets it, and drop
+    /// then leaves everything as it was.
+    #[cfg(loom)]
+    died: bool,
 }
 
 // SAFETY: the raw pointers in `Attached` point into the region kept alive by its
@@ -113,9 +122,22 @@ impl Producer {
             consumers: RoleWatch::new(Role::Consumer),
             waker: Waker::new(region, Line::Data, membership.record()),
             sleeper: Sleeper::new(region, Line::Space, membership.record()),
+            intent: ClaimIntent::new(&ring.shared, membership.record()),
+            cleaner: Cleaner::new(Stall::Unreleased),
             membership,
             ring,
+            #[cfg(loom)]
+            died: false,
         })
+    }
+
+    /// The loom models' way to kill a producer: it stops where it is, holding
+    /// whatever it claimed, and its record's lock is released as the kernel
+    /// would. Forget a guard (`std::mem::forget`) first to die holding it.
+    #[cfg(loom)]
+    pub fn die(mut self) {
+        self.died = true;
+        self.ring.shared.mark_dead(self.membership.record());
     }
 
     /// Largest message this ring carries.
@@ -132,6 +154,16 @@ impl Producer {
     /// and the count.
     #[inline]
     fn claim(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+        let claimed = self.claim_announced(wanted);
+        if claimed.is_err() {
+            self.intent.clear();
+        }
+        claimed
+    }
+
+    /// [`Producer::claim`], announcing each attempt in the intent first.
+    #[inline]
+    fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
         let ring = &self.ring;
         for _ in 0..MAX_ATTEMPTS {
             // Ordering: Acquire, pairs with the AcqRel exchange of `tail` below
@@ -156,9 +188,11 @@ impl Producer {
                         }
                         count += 1;
                     }
+                    self.intent.announce(tail, tail.wrapping_add(count));
                     // Ordering: AcqRel. The exchange decides ownership of
                     // `[tail, tail + count)`, and passes what we saw of their
                     // stamps on to the next producer's Acquire load of `tail`.
+                    // Its Release also publishes the intent to cleaners.
                     if ring
                         .tail_word()
                         .compare_exchange(
@@ -169,6 +203,7 @@ impl Producer {
                         )
                         .is_ok()
                     {
+                        self.intent.settled();
                         return Ok((tail, count));
                     }
                 }
@@ -176,7 +211,22 @@ impl Producer {
                     if behind < -(ring.capacity as i64) {
                         return Err(corrupt_stamp(tail, stamp));
                     }
-                    // The slot still holds the message of the previous lap.
+                    // The slot still holds the message of the previous lap. If
+                    // a consumer claimed it and died, free it and look again.
+                    let previous = tail.wrapping_sub(ring.capacity);
+                    if distance(stamp, previous.wrapping_add(1)) == 0
+                        && self.cleaner.on_stall(
+                            &ring.shared,
+                            ring.slots.stamp(tail),
+                            previous,
+                            stamp,
+                            ring.head_word(),
+                            ring.capacity,
+                        )
+                    {
+                        spin_loop();
+                        continue;
+                    }
                     return Err(self.full_or_disconnected(tail));
                 }
                 // Another producer claimed `tail` first; look again.
@@ -364,11 +414,16 @@ impl Blocking for Producer {
     const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.consumers = RoleWatch::new(Role::Consumer);
+        self.cleaner.look_now();
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        #[cfg(loom)]
+        if self.died {
+            return;
+        }
         self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // Consumers asleep on an empty ring wake to see whether we were the last.
@@ -569,7 +624,14 @@ pub struct Consumer {
     waker: Waker,
     /// Sleeps on the data line in blocking calls.
     sleeper: Sleeper,
+    /// The positions this consumer is claiming or holds, announced for recovery.
+    intent: ClaimIntent,
+    /// Turns the claims of producers that died before committing into skips.
+    cleaner: Cleaner,
     membership: Membership,
+    /// As `Producer::died`.
+    #[cfg(loom)]
+    died: bool,
 }
 
 // SAFETY: as for `Producer`.
@@ -598,9 +660,20 @@ impl Consumer {
             held: None,
             waker: Waker::new(region, Line::Space, membership.record()),
             sleeper: Sleeper::new(region, Line::Data, membership.record()),
+            intent: ClaimIntent::new(&ring.shared, membership.record()),
+            cleaner: Cleaner::new(Stall::Uncommitted),
             membership,
             ring,
+            #[cfg(loom)]
+            died: false,
         })
+    }
+
+    /// As [`Producer::die`]: the consumer stops holding whatever it claimed.
+    #[cfg(loom)]
+    pub fn die(mut self) {
+        self.died = true;
+        self.ring.shared.mark_dead(self.membership.record());
     }
 
     /// Largest message this ring carries.
@@ -620,6 +693,16 @@ impl Consumer {
         if let Some(position) = self.held.take() {
             return Ok((position, 1));
         }
+        let claimed = self.claim_announced(wanted);
+        if claimed.is_err() {
+            self.intent.clear();
+        }
+        claimed
+    }
+
+    /// [`Consumer::claim`] of a new message, announcing each attempt first.
+    #[inline]
+    fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
         for _ in 0..MAX_ATTEMPTS {
             match self.claim_once(wanted)? {
                 Some(Claimed::Messages(position, count)) => return Ok((position, count)),
@@ -653,9 +736,11 @@ impl Consumer {
                     }
                     count += 1;
                 }
+                self.intent.announce(head, head.wrapping_add(count));
                 // Ordering: AcqRel. The exchange decides ownership of
                 // `[head, head + count)`, and passes what we saw of their stamps
-                // on to the next consumer's Acquire load of `head`.
+                // on to the next consumer's Acquire load of `head`. Its Release
+                // also publishes the intent to cleaners.
                 if ring
                     .head_word()
                     .compare_exchange(
@@ -668,6 +753,7 @@ impl Consumer {
                 {
                     return Ok(None);
                 }
+                self.intent.settled();
                 if skip {
                     self.release_slots(head, 1);
                     return Ok(Some(Claimed::Skipped));
@@ -678,30 +764,63 @@ impl Consumer {
                 if behind < -(ring.capacity as i64) {
                     return Err(corrupt_stamp(head, stamp));
                 }
-                // Not yet committed: empty, as far as this consumer can tell.
-                Err(self.empty_or_disconnected(head))
+                // Not yet committed. If a producer claimed it and died, mark
+                // it to be skipped and look again.
+                if stamp == head && self.clean_after_producer(head, stamp) {
+                    return Ok(None);
+                }
+                // Empty, as far as this consumer can tell.
+                self.empty_or_disconnected(head)
             }
             _ => Ok(None),
         }
     }
 
+    /// Whether the slot of `head`, found with `stamp == head` (free, not
+    /// committed), was claimed by a producer that died and is now marked to be
+    /// skipped (by us or another consumer).
+    #[inline]
+    fn clean_after_producer(&mut self, head: u64, stamp: u64) -> bool {
+        let ring = &self.ring;
+        self.cleaner.on_stall(
+            &ring.shared,
+            ring.slots.stamp(head),
+            head,
+            stamp,
+            ring.tail_word(),
+            ring.capacity,
+        )
+    }
+
+    /// `Empty`, `Disconnected`, or `Ok(None)` to look again after recovery.
     #[cold]
-    fn empty_or_disconnected(&mut self, head: u64) -> Error {
+    fn empty_or_disconnected(&mut self, head: u64) -> Result<Option<Claimed>, Error> {
         match self.producers.check(&self.ring.shared) {
             PeerState::Gone => {
                 // A producer may have committed just before it left: look again.
                 // Committed, or already taken by another consumer (our `head`
                 // was stale and the ring moved on), is not drained: `Empty`,
-                // try again; only a slot never committed means `Disconnected`.
+                // try again.
                 // Ordering: Acquire, as in `claim_once`.
                 let stamp = self.ring.slots.stamp(head).load(Ordering::Acquire);
                 if distance(stamp, head.wrapping_add(1)) >= 0 {
-                    Error::Empty
-                } else {
-                    Error::Disconnected
+                    return Err(Error::Empty);
                 }
+                // Claimed but never committed, by a producer that is gone:
+                // messages committed after it must still be delivered, so
+                // recover it now rather than after the grace period.
+                // Ordering: Acquire, pairs with the producers' exchanges of `tail`.
+                let tail = self.ring.tail_word().load(Ordering::Acquire);
+                if (tail.wrapping_sub(head) as i64) > 0 {
+                    self.cleaner.look_now();
+                    if stamp == head && self.clean_after_producer(head, stamp) {
+                        return Ok(None);
+                    }
+                    return Err(Error::Empty);
+                }
+                Err(Error::Disconnected)
             }
-            PeerState::NotYetJoined | PeerState::Present => Error::Empty,
+            PeerState::NotYetJoined | PeerState::Present => Err(Error::Empty),
         }
     }
 
@@ -915,11 +1034,16 @@ impl Blocking for Consumer {
     const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.producers = RoleWatch::new(Role::Producer);
+        self.cleaner.look_now();
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        #[cfg(loom)]
+        if self.died {
+            return;
+        }
         if let Some(position) = self.held.take() {
             self.release_slots(position, 1); // never read: lost with the consumer
         }

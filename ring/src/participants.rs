@@ -293,6 +293,26 @@ impl PeerWatch {
     }
 }
 
+/// Whether the owner of record `index`, whose owner word was `word`, is alive:
+/// the word says active and the record's lock is held. Anything else is a
+/// closed record or a dead owner. An error testing the lock counts as alive.
+pub(crate) fn owner_is_alive(shared: &Shared, index: u32, word: u64) -> bool {
+    owner_parts(word).2 == STATE_ACTIVE
+        && lock_held_by_owner(shared, index)
+}
+
+#[cfg(not(loom))]
+fn lock_held_by_owner(shared: &Shared, index: u32) -> bool {
+    let record = shared.region.geometry().record_offset(index);
+    locks::record_locked(&shared.file, record).unwrap_or(true)
+}
+
+/// The loom models' locks: held until the model marks the owner dead.
+#[cfg(loom)]
+fn lock_held_by_owner(shared: &Shared, index: u32) -> bool {
+    !shared.record_dead(index)
+}
+
 /// Whether the record at `record_offset`, whose owner word was `word`, is locked.
 #[cfg(not(loom))]
 fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
@@ -300,10 +320,12 @@ fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
     locks::record_locked(&shared.file, record_offset).unwrap_or(true)
 }
 
-/// The loom models have no locks: an owner holds its record while it is active.
+/// The loom models have no locks: an owner holds its record while it is
+/// active, until the model marks it dead.
 #[cfg(loom)]
-fn lock_held(_shared: &Shared, _record_offset: usize, word: u64) -> bool {
-    owner_parts(word).2 == STATE_ACTIVE
+fn lock_held(shared: &Shared, record_offset: usize, word: u64) -> bool {
+    let index = (record_offset - layout::PARTICIPANTS_OFFSET) / layout::PARTICIPANT_RECORD_SIZE;
+    owner_parts(word).2 == STATE_ACTIVE && !shared.record_dead(index as u32)
 }
 
 /// Whether some record is locked while its owner word is not active: a handle

@@ -349,6 +349,8 @@ mod heap {
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAKE_ACK, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAIT_STATE, AtomicU64::new(0));
+                u64s.insert(record + layout::RECORD_CLAIM_START, AtomicU64::new(0));
+                u64s.insert(record + layout::RECORD_CLAIM_END, AtomicU64::new(0));
             }
             if geometry.kind == layout::Kind::Mpmc {
                 for position in 0..geometry.capacity {
@@ -358,6 +360,8 @@ mod heap {
             }
             u64s.insert(layout::PRODUCER_JOINS_OFFSET, AtomicU64::new(0));
             u64s.insert(layout::CONSUMER_JOINS_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::DROPPED_CLAIMS_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::LOST_MESSAGES_OFFSET, AtomicU64::new(0));
             let bodies = (0..geometry.capacity)
                 .map(|_| UnsafeCell::new(vec![0u8; geometry.body_size()]))
                 .collect();

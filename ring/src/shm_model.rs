@@ -16,6 +16,13 @@ pub(crate) struct Shared {
     /// The futex model of `wait`: sleepers wait on the condition variable.
     pub(crate) futex_lock: loom::sync::Mutex<()>,
     pub(crate) futex_wakes: loom::sync::Condvar,
+    /// Whether handles look into stalled positions (the recovery models only:
+    /// the other models would grow with every scan of the records).
+    recovery: bool,
+    /// The model of the participant locks: bit `i` set once the owner of record
+    /// `i` died (its lock released by the kernel). Records of live owners hold
+    /// their lock while active, as in production.
+    dead_records: loom::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -24,7 +31,29 @@ impl Shared {
             region: Region::on_heap(geometry),
             futex_lock: loom::sync::Mutex::new(()),
             futex_wakes: loom::sync::Condvar::new(),
+            recovery: false,
+            dead_records: loom::sync::atomic::AtomicU64::new(0),
         }
+    }
+}
+
+impl Shared {
+    pub(crate) fn recovery_enabled(&self) -> bool {
+        self.recovery
+    }
+
+    /// Whether the owner of record `index` died (its lock is free).
+    pub(crate) fn record_dead(&self, index: u32) -> bool {
+        // Ordering: SeqCst, with `mark_dead`: the model of the kernel's lock table.
+        index < 64 && self.dead_records.load(loom::sync::atomic::Ordering::SeqCst) & (1 << index) != 0
+    }
+
+    /// The owner of record `index` dies: the kernel releases its lock.
+    pub(crate) fn mark_dead(&self, index: u32) {
+        assert!(index < 64, "the loom models have at most 64 records");
+        // Ordering: SeqCst, with `record_dead`.
+        self.dead_records
+            .fetch_or(1 << index, loom::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -65,6 +94,40 @@ impl Ring {
         Ok(Ring {
             shared: Arc::new(Shared::on_heap(geometry)),
         })
+    }
+
+    /// As [`Ring::mpmc_on_heap`], with crash recovery looked into at every
+    /// second sighting of a stalled position (the models of recovery).
+    ///
+    /// # Errors
+    /// [`Error::BadGeometry`] as [`Geometry::new`].
+    pub fn mpmc_on_heap_with_recovery(
+        capacity: u64,
+        slot_size: u64,
+        participants: u32,
+        fixed_size: bool,
+    ) -> Result<Ring, Error> {
+        let geometry = Geometry::new(Kind::Mpmc, capacity, slot_size, participants, fixed_size)?;
+        let mut shared = Shared::on_heap(geometry);
+        shared.recovery = true;
+        Ok(Ring {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The ring's recovery counters: claims dropped after their producer died,
+    /// messages lost with their consumer.
+    pub fn recovery_counts(&self) -> (u64, u64) {
+        let region = &self.shared.region;
+        // Ordering: SeqCst; read after the model's threads were joined.
+        (
+            region
+                .u64_at(crate::layout::DROPPED_CLAIMS_OFFSET)
+                .load(crate::sync::Ordering::SeqCst),
+            region
+                .u64_at(crate::layout::LOST_MESSAGES_OFFSET)
+                .load(crate::sync::Ordering::SeqCst),
+        )
     }
 
     /// Joins as the producer.

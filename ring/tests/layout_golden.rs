@@ -89,6 +89,16 @@ fn fields() -> Vec<Field> {
         "consumer_joins",
         layout::CONSUMER_JOINS_OFFSET,
     ));
+    all.push(line(
+        "membership",
+        "dropped_claims",
+        layout::DROPPED_CLAIMS_OFFSET,
+    ));
+    all.push(line(
+        "membership",
+        "lost_messages",
+        layout::LOST_MESSAGES_OFFSET,
+    ));
     all.extend(fields!(
         "wait_line",
         WaitLine,
@@ -101,7 +111,7 @@ fn fields() -> Vec<Field> {
         ParticipantRecord,
         0,
         true,
-        [owner, pid, joined_ns, cursor, messages, bytes, claim, wake_ack, wait_state]
+        [owner, pid, joined_ns, cursor, messages, bytes, claim_start, wake_ack, wait_state, claim_end]
     ));
     all.extend(fields!("spsc_slot", SpscSlotHeader, 0, true, [len, flags]));
     all.extend(fields!(
@@ -185,7 +195,7 @@ fn constants() -> Vec<(&'static str, u64)> {
 
 fn render() -> String {
     let mut text = String::from(
-        "# shmlane layout v1: every field and constant, one per row, tab-separated.\n\
+        "# shmlane layout v2: every field and constant, one per row, tab-separated.\n\
          # Generated from the Rust layout by ring/tests/layout_golden.rs (SHMLANE_BLESS=1\n\
          # rewrites it) and checked against docs/layout.md there; the C and Go tests\n\
          # check their own numbers against this file.\n\
