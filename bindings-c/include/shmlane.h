@@ -225,6 +225,11 @@ typedef struct shmlane_ring_info_t {
   struct shmlane_wait_info_t data_waits;
   // Wait line 1, "space available": producers sleep on it.
   struct shmlane_wait_info_t space_waits;
+  // MPMC crash recovery: claims of producers that died before committing,
+  // dropped (never delivered).
+  uint64_t dropped_claims;
+  // MPMC crash recovery: messages lost with consumers that died holding them.
+  uint64_t lost_messages;
 } shmlane_ring_info_t;
 
 // One participant record of a ring.

@@ -206,10 +206,12 @@ static void check_open_errors(void) {
     /* A header of another major version. */
     int fd = open(path, O_RDWR);
     CHECK(fd >= 0);
-    uint16_t version = 2;
+    uint16_t version, minor;
+    shmlane_layout_version(&version, &minor);
+    version++;
     CHECK(pwrite(fd, &version, sizeof version, 8) == (ssize_t)sizeof version);
     CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_UNSUPPORTED_VERSION);
-    version = 1;
+    version--;
     CHECK(pwrite(fd, &version, sizeof version, 8) == (ssize_t)sizeof version);
     /* A capacity out of range, then one that disagrees with the other fields. */
     uint64_t capacity = 3;
@@ -359,7 +361,10 @@ static void check_spsc_forms(void) {
     CHECK(info.kind == SHMLANE_KIND_SPSC && info.capacity == 4 && info.slot_size == 32);
     CHECK(info.max_payload == 24 && info.len == 0 && info.head == info.tail && info.tail == 8);
     CHECK(info.producers_alive == 1 && info.consumers_alive == 1 && info.participants_dead == 0);
-    CHECK(info.creator_pid == (uint32_t)getpid() && info.version_major == 1);
+    uint16_t layout_major = 0, layout_minor = 0;
+    shmlane_layout_version(&layout_major, &layout_minor);
+    CHECK(info.creator_pid == (uint32_t)getpid() && info.version_major == layout_major);
+    CHECK(info.dropped_claims == 0 && info.lost_messages == 0);
     shmlane_participant_info_t records[4];
     size_t record_count = 0;
     CHECK_OK(shmlane_ring_participants(ring, records, 4, &record_count));

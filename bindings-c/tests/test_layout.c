@@ -252,11 +252,12 @@ static void check_spsc(void) {
     CHECK(record_field(map, 0, "wake_ack") >= 3); /* the producer acknowledged the new registration */
     CHECK(constant("WAIT_STATE_REGISTERED") == 1 && constant("WAIT_STATE_WAITING") == 2);
 
-    /* Reserved and not yet used by layout 1.0. */
+    /* Reserved and not yet used by layout 2.0; the claim range is MPMC's. */
     CHECK(record_field(map, 0, "cursor") == 0);
     CHECK(record_field(map, 0, "messages") == 0);
     CHECK(record_field(map, 0, "bytes") == 0);
-    CHECK(record_field(map, 0, "claim") == 0);
+    CHECK(record_field(map, 0, "claim_start") == 0);
+    CHECK(record_field(map, 0, "claim_end") == 0);
 
     shmlane_producer_close(producer);
     CHECK((record_field(map, 0, "owner") & 0xff) == constant("STATE_CLOSED"));
@@ -303,6 +304,10 @@ static void check_mpmc(void) {
     CHECK_OK(shmlane_producer_abort(producer));
     CHECK(field_at(map, slots + 16, "mpmc_slot.stamp") == (2 | constant("STAMP_SKIP")));
     CHECK(field_at(map, 0, "producer_line.tail") == 2);
+    /* The producer (record 0) announced each claim before making it. */
+    CHECK(record_field(map, 0, "claim_start") == 1 && record_field(map, 0, "claim_end") == 2);
+    CHECK(field_at(map, 0, "membership.dropped_claims") == 0);
+    CHECK(field_at(map, 0, "membership.lost_messages") == 0);
 
     CHECK_OK(shmlane_consumer_open(ring, &consumer));
     CHECK(field_at(map, 0, "membership.consumer_joins") == 1);
@@ -313,8 +318,12 @@ static void check_mpmc(void) {
     /* Released: free for the same slot's next lap. */
     CHECK(field_at(map, slots, "mpmc_slot.stamp") == 0 + 8);
     CHECK(field_at(map, 0, "consumer_line.head") == 1);
+    CHECK(record_field(map, 1, "claim_start") == 0 && record_field(map, 1, "claim_end") == 1);
     CHECK_STATUS(shmlane_consumer_try_recv(consumer, &received, sizeof received, &len), SHMLANE_STATUS_EMPTY);
     CHECK(field_at(map, slots + 16, "mpmc_slot.stamp") == 1 + 8); /* the skipped slot, released */
+    /* The consumer (record 1) claimed the skipped slot last; finding nothing
+     * after it claimed nothing, so its range stays that of its last claim. */
+    CHECK(record_field(map, 1, "claim_start") == 1 && record_field(map, 1, "claim_end") == 2);
     shmlane_producer_close(producer);
     shmlane_consumer_close(consumer);
     shmlane_ring_close(ring);

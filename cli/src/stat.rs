@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use shmlane::{ParticipantState, RingInfo, Role, WaitInfo};
+use shmlane::{Kind, ParticipantState, RingInfo, Role, WaitInfo};
 
 use crate::args::StatArgs;
 use crate::fail::Failure;
@@ -211,6 +211,10 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
             "data": waits_json(&info.data_waits),
             "space": waits_json(&info.space_waits),
         },
+        "recovery": {
+            "dropped_claims": info.dropped_claims,
+            "lost_messages": info.lost_messages,
+        },
         "rates": rates,
     })
 }
@@ -306,6 +310,14 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
     }
     writeln!(out, "data waits    {}", waits_text(&info.data_waits))?;
     writeln!(out, "space waits   {}", waits_text(&info.space_waits))?;
+    if info.geometry.kind == Kind::Mpmc {
+        writeln!(
+            out,
+            "recovery      {} dropped claims of dead producers, {} messages lost with dead consumers",
+            units::grouped(info.dropped_claims),
+            units::grouped(info.lost_messages)
+        )?;
+    }
     if let Some(rates) = rates {
         let over = if rates.lifetime {
             "average since creation"

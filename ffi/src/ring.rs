@@ -449,6 +449,11 @@ pub struct shmlane_ring_info_t {
     pub data_waits: shmlane_wait_info_t,
     /// Wait line 1, "space available": producers sleep on it.
     pub space_waits: shmlane_wait_info_t,
+    /// MPMC crash recovery: claims of producers that died before committing,
+    /// dropped (never delivered).
+    pub dropped_claims: u64,
+    /// MPMC crash recovery: messages lost with consumers that died holding them.
+    pub lost_messages: u64,
 }
 
 impl From<&RingInfo> for shmlane_ring_info_t {
@@ -484,6 +489,8 @@ impl From<&RingInfo> for shmlane_ring_info_t {
             created_ns: info.created_ns,
             data_waits: info.data_waits.into(),
             space_waits: info.space_waits.into(),
+            dropped_claims: info.dropped_claims,
+            lost_messages: info.lost_messages,
         }
     }
 }

@@ -33,6 +33,12 @@ pub struct RingInfo {
     pub data_waits: WaitInfo,
     /// Wait line 1, "space available": producers sleep on it, consumers wake it.
     pub space_waits: WaitInfo,
+    /// MPMC: positions claimed by producers that died before committing them,
+    /// dropped by crash recovery (0 for SPSC).
+    pub dropped_claims: u64,
+    /// MPMC: committed messages lost with consumers that died holding them,
+    /// released unread by crash recovery (0 for SPSC).
+    pub lost_messages: u64,
 }
 
 /// What a wait line says: who waits on it and how often sleeping happened.
@@ -156,6 +162,13 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
         participants,
         data_waits: wait_line(region, layout::DATA_WAIT_LINE_OFFSET),
         space_waits: wait_line(region, layout::SPACE_WAIT_LINE_OFFSET),
+        // Ordering: Relaxed; counters, read as a snapshot.
+        dropped_claims: region
+            .u64_at(layout::DROPPED_CLAIMS_OFFSET)
+            .load(Ordering::Relaxed),
+        lost_messages: region
+            .u64_at(layout::LOST_MESSAGES_OFFSET)
+            .load(Ordering::Relaxed),
     }
 }
 

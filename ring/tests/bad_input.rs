@@ -27,6 +27,9 @@ use common::{unique_name, Scratch};
 use shmlane::layout::{header_hash, Header, HEADER_SIZE, TAIL_OFFSET};
 use shmlane::{spsc, Error, Kind, OpenOptions, Ring, RingOptions, Role, SHM_DIR};
 
+/// A major layout version no reader of this build accepts.
+const NEXT_MAJOR: u16 = shmlane::layout::VERSION_MAJOR + 1;
+
 /// Geometry of the valid rings the cases start from: 16 slots of 64 bytes.
 const CAPACITY: u64 = 16;
 const SLOT_SIZE: u64 = 64;
@@ -293,9 +296,12 @@ fn cases() -> Vec<Case> {
         // Versions and kinds.
         case!(
             "an unsupported major version",
-            Error::UnsupportedVersion { major: 2, minor: 0 },
+            Error::UnsupportedVersion {
+                major: NEXT_MAJOR,
+                minor: 0
+            },
             |s| {
-                let path = ring_with_header(s, |header| header.version_major = 2)?;
+                let path = ring_with_header(s, |header| header.version_major = NEXT_MAJOR)?;
                 Ok(open(&path))
             }
         ),

@@ -1,7 +1,7 @@
 //! The layout's numbers as one table every language checks itself against.
 //!
 //! `docs/layout-golden.tsv` lists every field's offset and width and every
-//! constant of layout v1. This test derives the table from the Rust layout
+//! constant of layout v2. This test derives the table from the Rust layout
 //! (`offset_of!` on the `#[repr(C)]` structs and the `layout` constants), fails
 //! if the checked-in file differs, and checks each field row against the tables
 //! of `docs/layout.md`. The C tests (`bindings-c/tests`) and the Go tests
