@@ -126,6 +126,51 @@ fn producer_sees_disconnected_on_a_full_ring_after_consumer_is_killed() {
     assert_eq!(&*consumer.try_read().unwrap(), b"x");
 }
 
+/// SPSC is at-least-once for a message its consumer died borrowing: the
+/// release never happened, so the next consumer reads that message again.
+#[test]
+fn a_message_borrowed_by_a_killed_spsc_consumer_is_read_again_by_the_next() {
+    let name = unique_name("kill-borrowing-consumer");
+    let ring = Ring::create(&name, &RingOptions::spsc(8, 64)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let mut producer = spsc::Producer::join(&ring).unwrap();
+    producer.try_send(b"first").unwrap();
+    producer.try_send(b"second").unwrap();
+    let mut child = spawn_child(
+        "child_consumer_borrowing_then_hang",
+        &[("SHMLANE_TEST_RING", name.clone())],
+    );
+    wait_for_line(&mut child, "BORROWING");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut consumer = retry(Duration::from_secs(10), || {
+        spsc::Consumer::join(&ring).map_err(|e| match e {
+            Error::RoleTaken { .. } => Error::Empty, // the lock is not gone yet
+            e => e,
+        })
+    })
+    .unwrap();
+    assert_eq!(&*consumer.try_read().unwrap(), b"first");
+    assert_eq!(&*consumer.try_read().unwrap(), b"second");
+    assert!(matches!(consumer.try_read(), Err(Error::Empty)));
+}
+
+#[test]
+#[ignore = "run as a child process by the borrowing-consumer-kill test"]
+fn child_consumer_borrowing_then_hang() {
+    let Ok(name) = std::env::var("SHMLANE_TEST_RING") else {
+        return;
+    };
+    let ring = Ring::open(&name).unwrap();
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    let message = consumer.try_read().unwrap();
+    assert_eq!(&*message, b"first");
+    println!("\nBORROWING");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 #[test]
 #[ignore = "run as a child process by the producer-kill test"]
 fn child_producer_then_hang() {
