@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shmlane.h"
 
@@ -23,7 +24,7 @@ struct options {
     const char *path;
     const char *kind;
     uint64_t capacity, slot_size, participants, count, id, size, batch, stop_after, producers;
-    int fixed;
+    int fixed, die_holding;
     enum wait_mode wait;
 };
 
@@ -59,6 +60,10 @@ static struct options parse(int argc, char **argv) {
         name += 2;
         if (strcmp(name, "fixed") == 0) {
             o.fixed = 1;
+            continue;
+        }
+        if (strcmp(name, "die-holding") == 0) {
+            o.die_holding = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -257,6 +262,19 @@ static int produce(const struct options *o) {
         }
         if (status == SHMLANE_STATUS_FULL) sched_yield();
         else if (status != SHMLANE_STATUS_TIMEOUT) fail("reserve", status);
+    }
+    if (o->die_holding) {
+        /* Write the next message whole but never commit it; wait to be killed. */
+        uint8_t *slot;
+        size_t capacity;
+        do {
+            status = shmlane_producer_reserve(producer, BLOCK_FOR_NS, &slot, &capacity);
+        } while (status == SHMLANE_STATUS_TIMEOUT);
+        if (status != SHMLANE_STATUS_OK) fail("reserve", status);
+        write_message(slot, size, o->count, (uint32_t)o->id);
+        printf("holding id=%" PRIu64 " count=%" PRIu64 "\n", o->id, o->count);
+        fflush(stdout);
+        for (;;) pause();
     }
     shmlane_producer_close(producer);
     shmlane_ring_close(ring);

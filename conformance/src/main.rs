@@ -43,7 +43,7 @@ impl Args {
             let name = word
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument {word}"))?;
-            if name == "fixed" {
+            if name == "fixed" || name == "die-holding" {
                 flags.push(name.to_owned());
             } else {
                 let value = words
@@ -172,6 +172,13 @@ trait Writer {
         wait: Wait,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> Result<bool, Error>;
+    /// Reserves one more slot (waiting as long as it takes), writes part of
+    /// it with `fill`, calls `holding`, then sleeps holding it until killed.
+    fn die_holding(
+        &mut self,
+        fill: &mut dyn FnMut(&mut [u8]),
+        holding: &mut dyn FnMut(),
+    ) -> Result<std::convert::Infallible, Error>;
     /// Writes up to `max` messages with `fill(index, slot)`; returns how many.
     fn write_batch(
         &mut self,
@@ -225,6 +232,23 @@ macro_rules! impl_writer {
                 let len = fill(&mut slot);
                 slot.commit(len)?;
                 Ok(true)
+            }
+
+            fn die_holding(
+                &mut self,
+                fill: &mut dyn FnMut(&mut [u8]),
+                holding: &mut dyn FnMut(),
+            ) -> Result<std::convert::Infallible, Error> {
+                let mut slot = loop {
+                    if let Some(slot) = nothing_now(self.reserve(BLOCK_FOR))? {
+                        break slot;
+                    }
+                };
+                fill(&mut slot);
+                holding();
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             }
 
             fn write_batch(
@@ -353,6 +377,16 @@ fn produce(args: &Args) -> Result<(), Failure> {
         if written == 0 && wait == Wait::Try {
             std::thread::yield_now();
         }
+    }
+    if args.flags.iter().any(|flag| flag == "die-holding") {
+        // Write the first half of the next message, then wait to be killed.
+        writer.die_holding(
+            &mut |slot| message::write(&mut slot[..size], count, id),
+            &mut || {
+                println!("holding id={id} count={count}");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            },
+        )?;
     }
     drop(writer);
     println!("produced id={id} count={count}");

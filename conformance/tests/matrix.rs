@@ -370,9 +370,9 @@ fn mpmc_with_every_language_at_once() {
 #[test]
 fn consumer_sees_disconnected_when_a_producer_of_another_language_is_killed() {
     for (producer, consumer) in pairs() {
-        // SPSC only: an MPMC producer killed between its claim and its commit
-        // stalls the ring's consumers until crash recovery (issue 5) lands.
-        for kind in ["spsc"] {
+        // MPMC too: a producer killed between its claim and its commit leaves
+        // a claimed slot that the consumer's crash recovery marks to be skipped.
+        for kind in ["spsc", "mpmc"] {
             let scratch = Scratch::new(&format!(
                 "kill-{kind}-{}-{}",
                 producer.language, consumer.language
@@ -417,5 +417,135 @@ fn consumer_sees_disconnected_when_a_producer_of_another_language_is_killed() {
                 "a gap before the kill"
             );
         }
+    }
+}
+
+/// MPMC crash recovery across languages: producer A of one language is
+/// SIGKILLed mid-stream (perhaps between a claim and its commit) while producer
+/// B of the same language keeps sending; the consumer of another language must
+/// get every message of B, A's messages up to its death without a gap, and then
+/// `Disconnected`. The ring's `dropped_claims` counts at most A's one open claim.
+#[test]
+fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
+    const SURVIVOR_COUNT: u64 = 100_000;
+    for (producer, consumer) in pairs() {
+        let scratch = Scratch::new(&format!(
+            "recover-{}-{}",
+            producer.language, consumer.language
+        ));
+        let path = scratch.0.display().to_string();
+        run_ok(
+            &consumer,
+            &words(&format!(
+                "create --path {path} --kind mpmc --capacity 64 --slot-size 80 --participants 4"
+            )),
+        );
+        let started = Instant::now();
+        let reader = spawn(
+            &consumer,
+            &words(&format!("consume --path {path} --wait block --producers 2")),
+        );
+        let mut doomed = spawn(
+            &producer,
+            &words(&format!(
+                "produce --path {path} --count 1000000000 --id 0 --wait try"
+            )),
+        );
+        let survivor = spawn(
+            &producer,
+            &words(&format!(
+                "produce --path {path} --count {SURVIVOR_COUNT} --id 1 --wait block"
+            )),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        finish(&producer, survivor, started);
+        let (seen, _, end) = parse_report(&finish(&consumer, reader, started));
+        let pair = format!("{}-to-{}", producer.language, consumer.language);
+        assert_eq!(end, "disconnected", "{pair}");
+        let survivor = &seen[&1];
+        assert_eq!(
+            (survivor.count, survivor.first, survivor.last),
+            (SURVIVOR_COUNT, 0, SURVIVOR_COUNT - 1),
+            "{pair}: the surviving producer's messages"
+        );
+        let doomed = seen.get(&0).expect("nothing of the killed producer arrived");
+        assert_eq!(
+            (doomed.first, doomed.last),
+            (0, doomed.count - 1),
+            "{pair}: a gap before the kill"
+        );
+        let info = shmlane::info_at(&scratch.0).unwrap();
+        assert!(
+            info.dropped_claims <= 1 && info.lost_messages == 0,
+            "{pair}: dropped {} claims and lost {} messages",
+            info.dropped_claims,
+            info.lost_messages
+        );
+        eprintln!(
+            "{pair}: killed producer delivered {} messages, dropped claims {}",
+            doomed.count, info.dropped_claims
+        );
+    }
+}
+
+/// The same, with the death placed exactly: producer A of one language writes
+/// a message into a claimed slot, never commits it, and is SIGKILLed
+/// (`produce --die-holding`); a consumer of another language, asleep in a
+/// blocking read, must skip that slot and deliver what producer B of A's
+/// language sends after it. Exactly one claim is dropped.
+#[test]
+fn mpmc_claim_of_a_producer_killed_holding_it_is_skipped_by_another_language() {
+    const BEFORE: u64 = 10;
+    const AFTER: u64 = 1_000;
+    for (producer, consumer) in pairs() {
+        let pair = format!("{}-to-{}", producer.language, consumer.language);
+        let scratch = Scratch::new(&format!("hold-{pair}"));
+        let path = scratch.0.display().to_string();
+        run_ok(
+            &consumer,
+            &words(&format!(
+                "create --path {path} --kind mpmc --capacity 64 --slot-size 80 --participants 4"
+            )),
+        );
+        let started = Instant::now();
+        let reader = spawn(
+            &consumer,
+            &words(&format!("consume --path {path} --wait sleep --producers 2")),
+        );
+        let mut doomed = spawn(
+            &producer,
+            &words(&format!(
+                "produce --path {path} --count {BEFORE} --id 0 --wait block --die-holding"
+            )),
+        );
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(doomed.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), format!("holding id=0 count={BEFORE}"), "{pair}");
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        let survivor = run_ok(
+            &producer,
+            &words(&format!(
+                "produce --path {path} --count {AFTER} --id 1 --wait block"
+            )),
+        );
+        assert_eq!(survivor.trim(), format!("produced id=1 count={AFTER}"));
+        let (seen, total, end) = parse_report(&finish(&consumer, reader, started));
+        assert_eq!(end, "disconnected", "{pair}");
+        assert_eq!(total, BEFORE + AFTER, "{pair}");
+        assert_eq!((seen[&0].count, seen[&0].last), (BEFORE, BEFORE - 1), "{pair}");
+        assert_eq!((seen[&1].count, seen[&1].last), (AFTER, AFTER - 1), "{pair}");
+        let info = shmlane::info_at(&scratch.0).unwrap();
+        assert_eq!(
+            (info.dropped_claims, info.lost_messages),
+            (1, 0),
+            "{pair}: the held claim is dropped, nothing else"
+        );
     }
 }
