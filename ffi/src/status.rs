@@ -96,6 +96,10 @@ pub(crate) fn status_of(error: &Error) -> shmlane_status {
         Error::WrongMessageSize { .. } => S::WrongMessageSize,
         Error::BufferTooSmall { .. } => S::BufferTooSmall,
         Error::Corrupt { .. } => S::Corrupt,
+        // The file lost pages under the mapping: the shared memory no longer
+        // holds the ring. `shmlane_last_error_message` says which; a status of
+        // its own would change the C and Go ABI.
+        Error::Truncated { .. } => S::Corrupt,
         Error::Io { .. } => S::Io,
         _ => S::Internal,
     }

@@ -143,6 +143,24 @@ pub enum Error {
     Disconnected,
     /// A blocking call's timeout passed before a message (or a free slot) came.
     Timeout,
+    /// The ring's file was truncated while the ring was open: it is now (or
+    /// was at some check) shorter than the ring. Pages past the new end are
+    /// lost, and touching them raises SIGBUS; the ring is lost for good (see
+    /// [`crate::Ring::check_size`]).
+    Truncated {
+        /// Size of the file when the truncation was found.
+        file_size: u64,
+        /// Size of the ring.
+        needed: u64,
+    },
+    /// The ring's file can still shrink (it lacks the `F_SEAL_SHRINK` seal),
+    /// and [`crate::OpenOptions::require_sealed`] asked for a sealed one.
+    NotSealed {
+        /// The path of the ring file (`/proc/self/fd/<N>` for a descriptor).
+        path: PathBuf,
+        /// Why it is not sealed.
+        reason: String,
+    },
     /// Shared memory holds values that break the ring's invariants.
     Corrupt {
         /// What was found.
@@ -202,6 +220,15 @@ impl fmt::Display for Error {
             Error::Empty => f.write_str("ring is empty"),
             Error::Disconnected => f.write_str("the other side of the ring has closed or died"),
             Error::Timeout => f.write_str("timed out waiting on the ring"),
+            Error::Truncated { file_size, needed } => write!(
+                f,
+                "ring file was truncated to {file_size} bytes while open, but the ring needs {needed}: its lost pages raise SIGBUS when touched"
+            ),
+            Error::NotSealed { path, reason } => write!(
+                f,
+                "{} is not sealed against shrinking: {reason}",
+                path.display()
+            ),
             Error::Corrupt { reason } => write!(f, "ring is corrupt: {reason}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }

@@ -30,8 +30,11 @@ pub(crate) struct Attached {
 }
 
 impl Attached {
-    /// Attaches to a ring that must be of `kind`.
+    /// Attaches to a ring that must be of `kind`, and whose file still holds
+    /// all of it: joining is a cheap time to look (one `fstat` among the
+    /// system calls of taking a record's lock).
     pub(crate) fn new(shared: Arc<Shared>, kind: Kind) -> Result<Attached, Error> {
+        shared.check_size()?;
         let geometry = *shared.region.geometry();
         if geometry.kind != kind {
             return Err(Error::WrongKind {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Role};
-use crate::layout::{self, owner_parts, Geometry, Header, HEADER_SIZE};
+use crate::layout::{self, owner_parts, Geometry};
 use crate::participants::locks;
 use crate::region::Region;
 use crate::shm::{self, Ring};
@@ -13,7 +13,8 @@ use crate::sync::{fence, Ordering};
 /// A snapshot of a ring: geometry, positions and participants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingInfo {
-    /// Path of the ring's file.
+    /// Path of the ring's file (`/proc/self/fd/<N>` for a ring reached through
+    /// a descriptor, as [`Ring::path`]).
     pub path: PathBuf,
     /// The validated geometry (kind, capacity, slot size, ...).
     pub geometry: Geometry,
@@ -138,11 +139,9 @@ impl Ring {
 
 fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
     let geometry = *region.geometry();
-    let mut bytes = [0u8; HEADER_SIZE];
-    // SAFETY: the region holds a validated header, written once before the ready
-    // word and never again.
-    unsafe { std::ptr::copy_nonoverlapping(region.base(), bytes.as_mut_ptr(), HEADER_SIZE) };
-    let header = Header::from_bytes(&bytes);
+    // The copy validated at open: a peer may have written over the header in
+    // the mapping since, and header fields are never read from it again.
+    let header = region.header();
     // Ordering: Relaxed; a snapshot needs no more than a recent value of each,
     // and `info_at` maps the ring read-only, where only Relaxed loads are
     // promised to work.

@@ -116,7 +116,7 @@ pub struct Header {
     pub slots_offset: u64,
     /// Size of the whole ring in bytes.
     pub total_size: u64,
-    /// Flag bits: [`FLAG_FIXED_SIZE`]; every other bit is zero in layout 1.0.
+    /// Flag bits: [`FLAG_FIXED_SIZE`]; every other bit is zero in layout 2.0.
     pub flags: u32,
     /// Reserved, zero.
     pub reserved0: u32,

@@ -30,13 +30,16 @@
 //! ```
 //!
 //! Modules, one per concern: [`layout`] (the byte layout), `sync` (std or loom
-//! atomics), `region` (the mapping), `shm` (files), `participants` (liveness),
+//! atomics), `region` (the mapping), `shm` (files), `memfd` (sealed rings and
+//! rings reached through a descriptor), `participants` (liveness),
 //! [`spsc`] and [`mpmc`] (the algorithms), `recovery` (MPMC crash recovery),
 //! `wait` (blocking waits on a futex), `info` (reading a ring without joining it).
 
 mod error;
 mod handle;
 pub mod layout;
+#[cfg(not(loom))]
+mod memfd;
 pub mod mpmc;
 mod participants;
 mod recovery;

@@ -424,6 +424,11 @@ impl Drop for Producer {
         if self.died {
             return;
         }
+        if self.ring.shared.region.truncated_to().is_some() {
+            // The file lost pages under us: touching the record could raise
+            // SIGBUS. Leave as a dead process would; the kernel drops our lock.
+            return;
+        }
         self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // Consumers asleep on an empty ring wake to see whether we were the last.
@@ -1042,6 +1047,11 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         #[cfg(loom)]
         if self.died {
+            return;
+        }
+        if self.ring.shared.region.truncated_to().is_some() {
+            // As for `Producer`: leave like a dead process; a held message is
+            // then lost to crash recovery.
             return;
         }
         if let Some(position) = self.held.take() {

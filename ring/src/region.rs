@@ -90,8 +90,14 @@ pub(crate) use mapped::{Region, SlotTable};
 #[cfg(not(loom))]
 mod mapped {
     use super::*;
+    use crate::layout::Header;
+    use crate::sync::Ordering;
     use memmap2::MmapRaw;
     use std::ptr::NonNull;
+
+    /// `Region::truncated_to` while no truncation has been found (no file is
+    /// `u64::MAX` bytes long).
+    const INTACT: u64 = u64::MAX;
 
     /// Where the slot bodies are: copied into each handle so the hot path reads
     /// no shared or heap state to find a slot.
@@ -194,6 +200,15 @@ mod mapped {
         base: NonNull<u8>,
         len: usize,
         geometry: Geometry,
+        /// The header as validated at open (or as written at creation): what
+        /// `info` reports, since header fields are never read from the mapping
+        /// again once validated.
+        header: Header,
+        /// The file size a check found shorter than the ring, or [`INTACT`]:
+        /// once set, pages of the mapping may be gone, and handles stop
+        /// touching it where they can (drops, sleeps). Process-local, not in
+        /// the mapping.
+        truncated_to: AtomicU64,
         // Kept last: the mapping outlives every pointer computed from it because
         // handles hold the region (through `Arc`) for their whole life.
         _mapping: MmapRaw,
@@ -207,10 +222,11 @@ mod mapped {
     unsafe impl Sync for Region {}
 
     impl Region {
-        /// Wraps a mapping at least `geometry.total_size` bytes long.
+        /// Wraps a mapping at least `geometry.total_size` bytes long, whose
+        /// header was validated as `header` (`geometry` derives from it).
         ///
         /// Panics if the mapping is shorter: callers validate the file size first.
-        pub(crate) fn over_mapping(mapping: MmapRaw, geometry: Geometry) -> Region {
+        pub(crate) fn over_mapping(mapping: MmapRaw, geometry: Geometry, header: Header) -> Region {
             let len = mapping.len();
             assert!(
                 len as u64 >= geometry.total_size,
@@ -221,14 +237,43 @@ mod mapped {
                 base,
                 len,
                 geometry,
+                header,
+                truncated_to: AtomicU64::new(INTACT),
                 _mapping: mapping,
             }
+        }
+
+        /// The file size at which a check found the ring's file truncated, if
+        /// one has (`Shared::check_size`): then the mapping must not be touched.
+        #[inline]
+        pub(crate) fn truncated_to(&self) -> Option<u64> {
+            // Ordering: Relaxed; a process-local flag that guards no other data.
+            let size = self.truncated_to.load(Ordering::Relaxed);
+            (size != INTACT).then_some(size)
+        }
+
+        /// Records that the ring's file was found `file_size` bytes long,
+        /// shorter than the ring; the first finding stays.
+        pub(crate) fn mark_truncated(&self, file_size: u64) {
+            // Ordering: Relaxed, as in `truncated_to`.
+            let _ = self.truncated_to.compare_exchange(
+                INTACT,
+                file_size,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
 
         /// The validated geometry of the ring.
         #[inline]
         pub(crate) fn geometry(&self) -> &Geometry {
             &self.geometry
+        }
+
+        /// The header as validated when the ring was opened (or written when
+        /// it was created; its ready word is then still zero).
+        pub(crate) fn header(&self) -> &Header {
+            &self.header
         }
 
         /// The `u64` atomic at a layout offset.
@@ -375,6 +420,11 @@ mod heap {
 
         pub(crate) fn geometry(&self) -> &Geometry {
             &self.geometry
+        }
+
+        /// The heap model has no file to truncate.
+        pub(crate) fn truncated_to(&self) -> Option<u64> {
+            None
         }
 
         pub(crate) fn u64_at(&self, offset: usize) -> &AtomicU64 {

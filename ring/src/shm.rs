@@ -6,6 +6,11 @@
 //! ready word, copies the header, and validates every field against values it
 //! recomputes itself and against the file size; from then on it uses only its
 //! own validated [`Geometry`].
+//!
+//! A ring may also live in a sealed memfd, reached through a descriptor rather
+//! than a path (`memfd`); it is initialized and validated by the same code.
+//! `Ring::check_size` looks for a file that was truncated under its mappings
+//! (`docs/guarantees.md`, "A truncated backing file").
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -29,8 +34,38 @@ pub(crate) struct Shared {
     /// The ring's file; it never holds locks itself, so it can test everyone's.
     #[cfg(not(loom))]
     pub(crate) file: File,
+    /// The path the ring was created or opened at, or `/proc/self/fd/<N>` of
+    /// `file` for a ring reached through a descriptor.
     #[cfg(not(loom))]
     pub(crate) path: PathBuf,
+    /// Whether `path` names the file for other processes too (not a descriptor's
+    /// `/proc/self/fd/<N>`).
+    #[cfg(not(loom))]
+    pub(crate) named: bool,
+}
+
+impl Shared {
+    /// Looks at the file's size (one `fstat`): [`Error::Truncated`] if it is
+    /// now shorter than the ring, and from then on for good, since pages a
+    /// truncation dropped come back as zeros, not as the ring, if the file grows
+    /// again. The finding is kept in the region, so that handles stop touching
+    /// the mapping (`Region::truncated_to`).
+    pub(crate) fn check_size(&self) -> Result<(), Error> {
+        let needed = self.region.geometry().total_size;
+        if let Some(file_size) = self.region.truncated_to() {
+            return Err(Error::Truncated { file_size, needed });
+        }
+        let file_size = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("fstat of the ring file", e))?
+            .len();
+        if file_size < needed {
+            self.region.mark_truncated(file_size);
+            return Err(Error::Truncated { file_size, needed });
+        }
+        Ok(())
+    }
 }
 
 /// Nanoseconds since the Unix epoch, or 0 if the clock is before it.
@@ -91,7 +126,7 @@ pub struct RingOptions {
     capacity: u64,
     slot_size: u64,
     participants: u32,
-    mode: u32,
+    pub(crate) mode: u32,
 }
 
 impl RingOptions {
@@ -182,6 +217,17 @@ impl RingOptions {
         self.slot_size
             .saturating_sub(self.kind.slot_header_size(self.fixed_size) as u64)
     }
+
+    /// The geometry of a ring made with these options.
+    pub(crate) fn geometry(&self) -> Result<Geometry, Error> {
+        Geometry::new(
+            self.kind,
+            self.capacity,
+            self.slot_size,
+            self.participants,
+            self.fixed_size,
+        )
+    }
 }
 
 /// How to open a ring.
@@ -191,6 +237,7 @@ pub struct OpenOptions {
     expect_kind: Option<Kind>,
     allow_other_owner: bool,
     allow_shared_mode: bool,
+    require_sealed: bool,
 }
 
 impl Default for OpenOptions {
@@ -200,6 +247,7 @@ impl Default for OpenOptions {
             expect_kind: None,
             allow_other_owner: false,
             allow_shared_mode: false,
+            require_sealed: false,
         }
     }
 }
@@ -231,6 +279,33 @@ impl OpenOptions {
     /// Accept a ring file writable by group or others (refused by default).
     pub fn allow_shared_mode(mut self, allow: bool) -> OpenOptions {
         self.allow_shared_mode = allow;
+        self
+    }
+
+    /// Refuse, with [`Error::NotSealed`], a ring whose file can still shrink:
+    /// one without the `F_SEAL_SHRINK` seal (off by default).
+    ///
+    /// Only a memfd can carry that seal, so with this option only a ring made
+    /// by [`Ring::create_sealed`] (or another creator that seals its memfd)
+    /// opens, through [`Ring::open_fd_with`]; a ring file opened by name or
+    /// path never does. A sealed ring cannot be truncated under its mappings,
+    /// so touching it never raises SIGBUS (`docs/guarantees.md`).
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{OpenOptions, Ring, RingOptions};
+    /// # let name = format!("doc-require-sealed-{}", std::process::id());
+    /// let named = Ring::create(&name, &RingOptions::spsc(8, 64))?;
+    /// let sealed_only = OpenOptions::new().require_sealed(true);
+    /// assert!(matches!(
+    ///     Ring::open_with(&name, &sealed_only),
+    ///     Err(shmlane::Error::NotSealed { .. })
+    /// ));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn require_sealed(mut self, require: bool) -> OpenOptions {
+        self.require_sealed = require;
         self
     }
 }
@@ -281,13 +356,7 @@ impl Ring {
     /// As [`Ring::create`], less the name check.
     pub fn create_at(path: impl AsRef<Path>, options: &RingOptions) -> Result<Ring, Error> {
         let path = path.as_ref();
-        let geometry = Geometry::new(
-            options.kind,
-            options.capacity,
-            options.slot_size,
-            options.participants,
-            options.fixed_size,
-        )?;
+        let geometry = options.geometry()?;
         check_create_mode(path, options.mode)?;
         // Created private, then given its final mode before the ready word, so no
         // opener ever checks a mode the creator did not ask for.
@@ -302,24 +371,36 @@ impl Ring {
         let mut cleanup = RemoveOnFailure(Some(path.to_owned()));
         set_mode(&file, options.mode)?;
         allocate(&file, geometry.total_size)?;
+        let ring = Ring::initialize(file, path.to_owned(), true, geometry)?;
+        cleanup.0 = None;
+        Ok(ring)
+    }
+
+    /// Maps a new ring's file, already given its mode and allocated to
+    /// `geometry.total_size`, writes the slot stamps (MPMC) and the header, and
+    /// stores the ready word last: the one initialization of every creator.
+    pub(crate) fn initialize(
+        file: File,
+        path: PathBuf,
+        named: bool,
+        geometry: Geometry,
+    ) -> Result<Ring, Error> {
         let mapping = memmap2::MmapOptions::new()
             .len(geometry.total_size as usize)
             .map_raw(&file)
             .map_err(|e| Error::io("mapping the new ring", e))?;
-        let region = Region::over_mapping(mapping, geometry);
+        let header = geometry.header(std::process::id(), unix_time_ns());
+        let region = Region::over_mapping(mapping, geometry, header);
         if geometry.kind == Kind::Mpmc {
             initialize_stamps(&region);
         }
-        write_header(
-            &region,
-            &geometry.header(std::process::id(), unix_time_ns()),
-        );
-        cleanup.0 = None;
+        write_header(&region, &header);
         Ok(Ring {
             shared: Arc::new(Shared {
                 region,
                 file,
-                path: path.to_owned(),
+                path,
+                named,
             }),
         })
     }
@@ -363,16 +444,33 @@ impl Ring {
             .custom_flags(OPEN_FLAGS)
             .open(path)
             .map_err(|e| open_error(path, e))?;
-        require_regular_file(&file, path)?;
-        check_owner_and_mode(&file, path, options)?;
+        Ring::open_file(file, path.to_owned(), true, options)
+    }
+
+    /// Validates an open read-write ring file and maps it: the checks of every
+    /// opener, by path or by descriptor.
+    pub(crate) fn open_file(
+        file: File,
+        path: PathBuf,
+        named: bool,
+        options: &OpenOptions,
+    ) -> Result<Ring, Error> {
+        require_regular_file(&file, &path)?;
+        check_owner_and_mode(&file, &path, options)?;
         let region = map_validated(&file, options, Access::ReadWrite)?;
         // Again once ready: the creator sets the final mode before its ready word.
-        check_owner_and_mode(&file, path, options)?;
+        check_owner_and_mode(&file, &path, options)?;
+        // Once ready too: a sealing creator seals before its ready word, and
+        // seals are never taken off.
+        if options.require_sealed {
+            crate::memfd::require_shrink_seal(&file, &path)?;
+        }
         Ok(Ring {
             shared: Arc::new(Shared {
                 region,
                 file,
-                path: path.to_owned(),
+                path,
+                named,
             }),
         })
     }
@@ -393,8 +491,81 @@ impl Ring {
     }
 
     /// The path of the ring's file.
+    ///
+    /// For a ring reached through a descriptor ([`Ring::create_sealed`],
+    /// [`Ring::open_fd`]) it is `/proc/self/fd/<N>`, `N` being the descriptor the
+    /// ring keeps open: it names the file in this process only, and only while
+    /// the ring lives, and it is a symbolic link, so [`Ring::open_at`] and
+    /// [`remove_at`] refuse it with [`Error::Symlink`]. [`Ring::file_path`]
+    /// tells the two cases apart.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// The path other processes can open the ring at: `Some` for a ring created
+    /// or opened by name or path, `None` for one reached through a descriptor,
+    /// which has no name (pass the descriptor instead, see [`Ring::create_sealed`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{Ring, RingOptions};
+    /// # let name = format!("doc-file-path-{}", std::process::id());
+    /// let named = Ring::create(&name, &RingOptions::spsc(8, 64))?;
+    /// assert_eq!(named.file_path(), Some(named.path()));
+    /// let sealed = Ring::create_sealed(&RingOptions::spsc(8, 64))?;
+    /// assert_eq!(sealed.file_path(), None);
+    /// assert!(sealed.path().starts_with("/proc/self/fd"));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn file_path(&self) -> Option<&Path> {
+        self.shared.named.then_some(self.shared.path.as_path())
+    }
+
+    /// Checks that the ring's file is still as long as the ring (one `fstat`).
+    ///
+    /// Another process with write access to a ring file (by default only the
+    /// same uid: the mode is `0600`) can truncate it; every later access to a
+    /// page past the new end then raises SIGBUS, in every process that maps it.
+    /// This check lets a process find out before it touches the ring again.
+    /// Blocking calls make it themselves, once per nap that runs out while they
+    /// sleep (at most once per [`crate::WaitStrategy::peer_check_interval`]
+    /// while nothing happens), and joining makes it; non-blocking calls never
+    /// do.
+    ///
+    /// Once a truncation is found, this ring and its handles in this process
+    /// treat the ring as lost for good: the check keeps failing (a file grown
+    /// again holds zeros, not the ring), joins fail, and handles leave
+    /// without touching the mapping when dropped, as if their process had
+    /// died. Do not call anything else on the ring or its
+    /// handles: it touches the mapping. A truncation
+    /// between two checks is not caught: the next access to a lost page raises
+    /// SIGBUS. Only a sealed ring ([`Ring::create_sealed`]) rules truncation
+    /// out; `docs/guarantees.md` has the whole story.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when the file is (or once was) shorter than
+    /// [`Geometry::total_size`]; [`Error::Io`] if `fstat` fails.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{Error, Ring, RingOptions};
+    /// # let name = format!("doc-check-size-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc(64, 64))?;
+    /// ring.check_size()?;
+    /// // Another process (of the same uid) truncates the file...
+    /// # let path = ring.path().to_owned();
+    /// std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    /// // ...and the next check says so, before anything touches the lost pages.
+    /// assert!(matches!(
+    ///     ring.check_size(),
+    ///     Err(Error::Truncated { file_size: 4096, .. })
+    /// ));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn check_size(&self) -> Result<(), Error> {
+        self.shared.check_size()
     }
 
     /// Writes the mapping back to the file's storage and waits for it
@@ -577,7 +748,7 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
             });
         }
     }
-    Ok(Region::over_mapping(mapping, geometry))
+    Ok(Region::over_mapping(mapping, geometry, header))
 }
 
 /// Sets every MPMC slot's stamp to its index: slot `i` is free for position `i`.
@@ -637,7 +808,7 @@ fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
 
 /// A ring's mode must let its owner read and write it (every handle reopens the
 /// file read-write) and hold only permission bits.
-fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
+pub(crate) fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
     if mode & 0o600 != 0o600 || mode & !0o777 != 0 {
         return Err(Error::Permission {
             path: path.to_owned(),
@@ -676,7 +847,7 @@ fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Resu
     Ok(())
 }
 
-fn set_mode(file: &File, mode: u32) -> Result<(), Error> {
+pub(crate) fn set_mode(file: &File, mode: u32) -> Result<(), Error> {
     // SAFETY: a valid descriptor; fchmod has no memory preconditions.
     if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
         return Err(Error::last_os("setting the ring file's mode"));
@@ -686,7 +857,7 @@ fn set_mode(file: &File, mode: u32) -> Result<(), Error> {
 
 /// Reserves the file's blocks, so that a full tmpfs fails here rather than with
 /// SIGBUS on a later write. File systems without `fallocate` get `ftruncate`.
-fn allocate(file: &File, size: u64) -> Result<(), Error> {
+pub(crate) fn allocate(file: &File, size: u64) -> Result<(), Error> {
     // SAFETY: a valid descriptor; fallocate has no memory preconditions.
     let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) };
     if rc == 0 {

@@ -359,6 +359,12 @@ impl Blocking for Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        if self.ring.shared.region.truncated_to().is_some() {
+            // The ring's file was found truncated: its pages may be gone, so
+            // leave as a dead process does, by the lock alone (released when
+            // the membership's description closes).
+            return;
+        }
         self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // A consumer asleep on an empty ring wakes to find us gone.
@@ -947,6 +953,10 @@ impl Blocking for Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        if self.ring.shared.region.truncated_to().is_some() {
+            // As in `Producer::drop`: a truncated ring is left untouched.
+            return;
+        }
         self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
         // A producer asleep on a full ring wakes to find us gone.

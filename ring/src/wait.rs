@@ -30,6 +30,9 @@
 //!
 //! A peer that dies never wakes anyone, so every sleep is bounded by the
 //! strategy's peer-check interval, after which the peer's lock is tested again.
+//! A nap that runs out is also when a sleeper looks at the ring file's size
+//! (one `fstat`), before it touches the mapping again: a file truncated under
+//! it gives [`Error::Truncated`] instead of SIGBUS (`docs/guarantees.md`).
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -429,7 +432,13 @@ impl Sleeper {
         self.words.sleepers().fetch_add(1, Ordering::Relaxed);
         // Ordering: AcqRel; Release pairs with the Acquire epoch loads in
         // `Waker`, so a waker that sees this epoch sees the count above.
-        let epoch = self.words.epoch().fetch_add(1, Ordering::AcqRel) + 1;
+        // Wrapping: the epoch lives in shared memory, where a broken peer may
+        // have left `u64::MAX` (an overflow check would panic).
+        let epoch = self
+            .words
+            .epoch()
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
         // Ordering: SeqCst fence, paired with the one in `Waker::new`: see there.
         fence(Ordering::SeqCst);
         self.set_wait_state(layout::WAIT_STATE_REGISTERED, true);
@@ -456,6 +465,12 @@ impl Sleeper {
         if self.registered.is_some() {
             self.deregister_now();
         }
+    }
+
+    /// Drops the registration without touching the mapping, whose pages may
+    /// be gone: the ring's file was found truncated, and the ring is lost.
+    fn forget_registration(&mut self) {
+        self.registered = None;
     }
 
     #[cold]
@@ -703,6 +718,18 @@ fn sleep_until<H: Blocking, T>(
             nap,
             acknowledged,
         );
+        if timed_out {
+            // Nothing woke us for a whole nap (at most once per peer-check
+            // interval while nothing happens): a cheap time to look at the
+            // file's size before touching the mapping again, where a truncated
+            // file's lost pages would raise SIGBUS. Our announcement and
+            // registration stay behind in the lost ring. A failing fstat says
+            // nothing about the mapping; the next nap looks again.
+            if let Err(truncated @ Error::Truncated { .. }) = handle.shared().check_size() {
+                handle.sleeper_mut().forget_registration();
+                return Err(truncated);
+            }
+        }
         leave_waiters(handle);
         // A dead peer wakes nobody: after a nap that ran out, look at the
         // peers' locks afresh. A leaving one wakes us, which a watch that does
@@ -731,7 +758,9 @@ mod futex {
 
     /// Sleeps while `word` holds `expected`, for at most `timeout`. Returns on a
     /// wake, a timeout, a signal, or at once if the word already differs;
-    /// `true` if the timeout ran out.
+    /// `true` if the timeout ran out, or if the word is out of the kernel's
+    /// reach (`EFAULT`: its page went with a truncated file just before the
+    /// call), so that the caller looks at the file's size either way.
     pub(super) fn wait(
         _shared: &Shared,
         word: &AtomicU32,
@@ -758,7 +787,11 @@ mod futex {
                 0u32,
             )
         };
-        result == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT)
+        result == -1
+            && matches!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::ETIMEDOUT | libc::EFAULT)
+            )
     }
 
     /// Wakes every thread sleeping on `word`, in any process.

@@ -292,7 +292,10 @@ fn info_reports_geometry_positions_and_participants() {
     let info = shmlane::info_at(f.ring.path()).unwrap();
     assert_eq!(info.geometry.capacity, 16);
     assert_eq!(info.geometry.max_payload, 32);
-    assert_eq!(info.version, (1, 0));
+    assert_eq!(
+        info.version,
+        (shmlane::layout::VERSION_MAJOR, shmlane::layout::VERSION_MINOR)
+    );
     assert_eq!((info.head, info.tail, info.len()), (1, 2, 1));
     assert_eq!(info.creator_pid, std::process::id());
     let roles: Vec<_> = info
