@@ -611,19 +611,60 @@ impl ChildProcess {
 
     /// Waits until the child prints `wanted` on a line of its own.
     pub fn wait_for_line(&mut self, wanted: &str) {
+        self.wait_for_line_where(wanted, |line| line == wanted);
+    }
+
+    /// Waits until the child prints a line starting with `prefix`; returns the
+    /// rest of that line.
+    pub fn wait_for_line_starting(&mut self, prefix: &str) -> String {
+        let line = self.wait_for_line_where(prefix, |line| line.starts_with(prefix));
+        line[prefix.len()..].to_owned()
+    }
+
+    /// Reads the child's stdout up to the first line (trimmed) that `matches`,
+    /// and returns it. Output after that line that was already read is dropped:
+    /// children print nothing more until the test acts.
+    fn wait_for_line_where(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
         let stdout = self.child().stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         loop {
             line.clear();
             match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => panic!("{} ended before printing {wanted:?}", self.what),
-                Ok(_) if line.trim() == wanted => break,
+                Ok(0) | Err(_) => panic!("{} ended before printing {what:?}", self.what),
+                Ok(_) if matches(line.trim()) => break,
                 Ok(_) => continue,
             }
         }
         // Keep the pipe open: a child writing to a closed pipe would die.
         self.child().stdout = Some(reader.into_inner());
+        line.trim().to_owned()
+    }
+
+    /// Stops the child with SIGSTOP and waits until the kernel reports it stopped.
+    pub fn stop(&mut self) {
+        let pid = self.child().id() as libc::pid_t;
+        // SAFETY: `kill` takes no pointers; `pid` is our child, not yet reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert_eq!(sent, 0, "SIGSTOP: {}", std::io::Error::last_os_error());
+        let mut status = 0;
+        // SAFETY: `status` is a valid place for the status. `WUNTRACED` reports
+        // the stop without reaping the child, which `Child::wait` still does.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        assert_eq!(waited, pid, "waitpid: {}", std::io::Error::last_os_error());
+        assert!(
+            libc::WIFSTOPPED(status),
+            "{} did not stop: status {status:#x}",
+            self.what
+        );
+    }
+
+    /// Lets a stopped child go on (SIGCONT).
+    pub fn resume(&mut self) {
+        let pid = self.child().id() as libc::pid_t;
+        // SAFETY: as in `stop`.
+        let sent = unsafe { libc::kill(pid, libc::SIGCONT) };
+        assert_eq!(sent, 0, "SIGCONT: {}", std::io::Error::last_os_error());
     }
 
     /// Panics if the child has exited.
