@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the loom models of the production SPSC and
 # MPMC code (loom-tests/), the checks that they fail when the publishing store
-# is weakened and when the waker's fence is left out, the C tests, then the
-# Rust unit, integration and doc tests and the cross-language conformance tests.
+# is weakened, when the waker's fence is left out and when crash recovery skips
+# its liveness test, the C tests, then the Rust unit, integration and doc tests
+# and the cross-language conformance tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 weak_log="$logs/weak"
 weak_wake_log="$logs/weak-wake"
+weak_recovery_log="$logs/weak-recovery"
 c_log="$logs/c"
 go_log="$logs/go"
 rust_log="$logs/rust"
@@ -43,6 +45,20 @@ RUSTFLAGS="--cfg loom --cfg shmlane_weaken_wake" LOOM_MAX_PREEMPTIONS=2 \
 caught="$(grep -c '^test weakened_wake_.* - should panic \.\.\. ok$' "$weak_wake_log" || true)"
 if [ "$caught" -ne 3 ]; then
     echo "expected 3 weakened wait models to catch the lost wake-up, saw $caught" >&2
+    exit 1
+fi
+
+echo "== loom: the recovery models must fail with the liveness test left out (--cfg shmlane_weaken_recovery)"
+# The `weakened_recovery_*` tests of loom-tests/tests/recovery.rs are
+# `should_panic` under this cfg: with every covering owner taken for dead, a
+# live producer's claim is skipped and a slot is freed under its live reader.
+# Only that file has such models; count them, as above.
+RUSTFLAGS="--cfg loom --cfg shmlane_weaken_recovery" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test -p shmlane-loom-tests --release --target-dir target/loom-weak-recovery \
+    --test recovery -- weakened_recovery | tee "$weak_recovery_log"
+caught="$(grep -c '^test weakened_recovery_.* - should panic \.\.\. ok$' "$weak_recovery_log" || true)"
+if [ "$caught" -ne 2 ]; then
+    echo "expected 2 weakened recovery models to catch the bug, saw $caught" >&2
     exit 1
 fi
 

@@ -937,10 +937,12 @@ impl Consumer {
     /// [`Consumer::try_read`].
     #[inline]
     pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
-        let message = self.try_read()?;
+        let mut message = self.try_read()?;
         let len = message.len();
         if len > buffer.len() {
             let position = message.position;
+            // Kept claimed, not borrowed: under loom the access ends here.
+            message.body.end_access();
             std::mem::forget(message);
             self.held = Some(position);
             return Err(Error::BufferTooSmall {

@@ -39,9 +39,7 @@
 #[cfg(not(loom))]
 use std::time::Instant;
 
-use crate::layout::{
-    self, owner_parts, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE,
-};
+use crate::layout::{self, owner_parts, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
 use crate::participants::owner_is_alive;
 #[cfg(not(loom))]
 use crate::participants::LOCK_CHECK_INTERVAL;
@@ -318,6 +316,7 @@ fn covering_owner_alive(shared: &Shared, index: u32, word: u64) -> bool {
 /// [`STALL_GRACE`] is looked into, at most once per [`LOCK_CHECK_INTERVAL`].
 struct StallWatch {
     position: u64,
+    #[cfg(not(loom))]
     sightings: u32,
     /// Look at the next sighting, whatever the grace period.
     force: bool,
@@ -333,6 +332,7 @@ impl StallWatch {
     fn new() -> StallWatch {
         StallWatch {
             position: u64::MAX,
+            #[cfg(not(loom))]
             sightings: 0,
             force: false,
             eager: false,
@@ -378,22 +378,13 @@ impl StallWatch {
         false
     }
 
-    /// The loom models have no clock: a position is looked into at its second
+    /// The loom models have no clock: a position is looked into at every
     /// sighting, and only in rings whose model asks for recovery.
     #[cfg(loom)]
     fn due(&mut self, shared: &Shared, position: u64) -> bool {
-        if !shared.recovery_enabled() {
-            return false;
-        }
-        if position != self.position {
-            self.position = position;
-            self.sightings = 0;
-            if self.eager || std::mem::take(&mut self.force) {
-                return true;
-            }
-        }
-        self.sightings = self.sightings.wrapping_add(1);
-        self.sightings >= 1
+        self.position = position;
+        self.force = false;
+        shared.recovery_enabled()
     }
 
     fn nothing_to_clean(&mut self) {
