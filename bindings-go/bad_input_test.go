@@ -124,7 +124,7 @@ func TestInfoReadsWithoutJoining(t *testing.T) {
 	if info.Participants[1].State != ParticipantFree {
 		t.Fatalf("participant %+v", info.Participants[1])
 	}
-	if info.VersionMajor != 1 || info.CreatorPid != uint32(os.Getpid()) {
+	if info.VersionMajor != VersionMajor || info.CreatorPid != uint32(os.Getpid()) {
 		t.Fatalf("header %+v", info)
 	}
 }

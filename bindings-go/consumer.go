@@ -7,7 +7,10 @@ package shmlane
 // looks empty. Releasing is one release store of head, for one message or a
 // batch. MPMC: a consumer claims position head when its stamp says committed
 // (stamp == head+1), by a compare-and-swap of head, reads in place, and
-// releases the slot with the release store of stamp = head+capacity.
+// releases the slot with the release store of stamp = head+capacity. Each
+// claim is announced in the consumer's participant record first, and a
+// consumer that finds the ring empty at a position a dead producer claimed
+// marks it to be skipped (recovery.go).
 
 import (
 	"context"
@@ -32,11 +35,16 @@ type Consumer struct {
 	producer   peerWatch
 	producers  roleWatch
 	// MPMC: a claimed message handed back unread by TryRecv (its buffer was
-	// too small): the next read returns it.
+	// too small): the next read returns it. The intent still covers it.
 	held    bool
 	heldPos uint64
 	waker   waker   // wakes producers sleeping on the space line
 	sleeper sleeper // sleeps on the data line in blocking calls
+	// MPMC: the positions this consumer is claiming or holds, announced for
+	// crash recovery, and the cleaner that turns the claims of producers that
+	// died before committing into skips.
+	intent  claimIntent
+	cleaner cleaner
 	m       membership
 
 	token        uint64
@@ -75,6 +83,8 @@ func joinConsumer(r *Ring) (*Consumer, error) {
 		}
 		countJoin(r, roleConsumer)
 		c.producers = newRoleWatch(roleProducer)
+		c.intent = newClaimIntent(r, c.m.record)
+		c.cleaner = newCleaner(roleProducer)
 	} else {
 		if c.m, err = claimRecord(r, 1, roleConsumer); err != nil {
 			return nil, err
@@ -197,24 +207,38 @@ func (c *Consumer) releaseSPSC(count uint64) {
 // ---- MPMC ----
 
 // claim claims up to wanted consecutive committed messages (a slot to be
-// skipped is claimed alone and released at once).
+// skipped is claimed alone and released at once). Each attempt is announced
+// in the intent first; every return without a claim goes through noClaim.
 func (c *Consumer) claim(wanted uint64) (uint64, uint64, error) {
 	if c.held {
+		// Claimed (and announced) by an earlier call; the intent covers it.
 		c.held = false
 		return c.heldPos, 1, nil
 	}
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		position, count, err := c.claimOnce(wanted)
-		if err != nil || count > 0 {
-			return position, count, err
+		if err != nil {
+			return 0, 0, c.noClaim(err)
+		}
+		if count > 0 {
+			return position, count, nil
 		}
 		cpuRelax()
 	}
-	return 0, 0, ErrEmpty
+	return 0, 0, c.noClaim(ErrEmpty)
+}
+
+// noClaim ends a claim call that returns err without a claim: it leaves no
+// announcement behind, so that a position another handle won is not taken
+// for ours.
+func (c *Consumer) noClaim(err error) error {
+	c.intent.clear()
+	return err
 }
 
 // claimOnce is one attempt: count 0 when another consumer moved head first,
-// or when the slot was to be skipped (and has been released).
+// when the slot was to be skipped (and has been released), or when recovery
+// moved the slot at head on.
 func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 	a := &c.a
 	// Ordering: acquire, pairs with the exchange of head below, as in
@@ -236,10 +260,13 @@ func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 			}
 			count++
 		}
-		// Ordering: AcqRel in Rust. Decides ownership of [head, head+count).
+		c.intent.announce(head, head+count)
+		// Ordering: AcqRel in Rust. Decides ownership of [head, head+count);
+		// its release also publishes the intent to cleaners.
 		if !atomic.CompareAndSwapUint64(a.headWord, head, head+count) {
 			return 0, 0, nil
 		}
+		c.intent.settled()
 		if skip {
 			c.releaseSlots(head, 1)
 			return 0, 0, nil
@@ -250,23 +277,52 @@ func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 		if d < -int64(a.capacity) {
 			return 0, 0, corruptStamp(head, stamp)
 		}
-		// Not yet committed: empty, as far as this consumer can tell.
-		return 0, 0, c.emptyOrDisconnected(head)
+		// Not yet committed (nil: recovery moved it on, look again).
+		return 0, 0, c.emptyOrDisconnected(head, stamp)
 	}
 	return 0, 0, nil
 }
 
+// cleanAfterProducer reports whether the slot of head, found with stamp ==
+// head (free, not committed), was claimed by a producer that died and is now
+// marked to be skipped (by us or another consumer).
+func (c *Consumer) cleanAfterProducer(head, stamp uint64) bool {
+	return c.cleaner.onStall(c.a.ring, c.a.stamp(head), head, stamp, c.a.tailWord, c.a.capacity)
+}
+
+// emptyOrDisconnected is ErrEmpty, ErrDisconnected, or nil to look again
+// after recovery moved the slot of head, found holding stamp (not committed),
+// on.
+//
 //go:noinline
-func (c *Consumer) emptyOrDisconnected(head uint64) error {
-	if c.producers.check(c.a.ring) == peerGone {
-		// A producer may have committed just before it left: look again.
-		// Committed, or taken by another consumer, is not drained.
-		if distance(atomic.LoadUint64(c.a.stamp(head)), head+1) >= 0 {
-			return ErrEmpty
-		}
-		return ErrDisconnected
+func (c *Consumer) emptyOrDisconnected(head, stamp uint64) error {
+	// If a producer claimed it and died, mark it to be skipped.
+	if stamp == head && c.cleanAfterProducer(head, stamp) {
+		return nil
 	}
-	return ErrEmpty
+	// Empty, as far as this consumer can tell, unless the producers are gone.
+	if c.producers.check(c.a.ring) != peerGone {
+		return ErrEmpty
+	}
+	// A producer may have committed just before it left: look again.
+	// Committed, or taken by another consumer, is not drained.
+	// Ordering: acquire, as in claimOnce.
+	stamp = atomic.LoadUint64(c.a.stamp(head))
+	if distance(stamp, head+1) >= 0 {
+		return ErrEmpty
+	}
+	// Claimed but never committed, by a producer that is gone: messages
+	// committed after it must still be delivered, so recover it now rather
+	// than after the grace period; never Disconnected while tail > head.
+	// Ordering: acquire, pairs with the producers' exchanges of tail.
+	if tail := atomic.LoadUint64(c.a.tailWord); int64(tail-head) > 0 {
+		c.cleaner.lookNow()
+		if stamp == head && c.cleanAfterProducer(head, stamp) {
+			return nil
+		}
+		return ErrEmpty
+	}
+	return ErrDisconnected
 }
 
 // releaseSlots frees count slots from position for the producers of the next
@@ -350,7 +406,11 @@ func (s ReadSlot) Release() {
 // ErrEmpty when no message is published; ErrDisconnected when the ring is
 // drained and the producers have closed or died; ErrCorrupt when shared memory
 // holds an impossible position or stamp, or a message length above the
-// maximum (that message is skipped); ErrClosed.
+// maximum (that message is skipped); ErrClosed. In an MPMC ring, a position
+// whose producer died before committing it is skipped (counted in
+// RingInfo.DroppedClaims) once it has kept the ring empty for a millisecond,
+// or at once when every producer is gone: the messages after it are delivered
+// before ErrDisconnected.
 func (c *Consumer) TryRead() (ReadSlot, error) {
 	if c.a.closed {
 		return ReadSlot{}, ErrClosed
@@ -501,6 +561,7 @@ func (c *Consumer) mayBeReady() bool {
 func (c *Consumer) lookAtPeersNow() {
 	if c.a.mpmc {
 		c.producers = newRoleWatch(roleProducer)
+		c.cleaner.lookNow()
 	} else {
 		c.producer = newPeerWatch(0)
 	}

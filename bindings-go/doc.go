@@ -1,8 +1,9 @@
 // Package shmlane is a pure-Go implementation of shmlane rings: lock-free
 // SPSC and MPMC ring buffers in a shared-memory file, with the byte layout
-// and the protocols of the Rust crate (docs/layout.md), so a Go process can
-// produce to or consume from Rust and C processes, zero-copy. It needs no cgo
-// (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit Linux.
+// (version 2) and the protocols of the Rust crate (docs/layout.md), so a Go
+// process can produce to or consume from Rust and C processes, zero-copy. It
+// needs no cgo (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit
+// Linux.
 //
 // A ring is created once (Create, CreateAt) and opened by every other process
 // (Open, OpenAt); producers and consumers join it:
@@ -23,6 +24,15 @@
 // must outlive it: once the Ring and every handle of it are closed, the
 // mapping is gone, and touching a slice taken earlier is a fatal fault that
 // recover cannot catch.
+//
+// MPMC rings recover from a handle that dies holding a slot: a position a
+// dead producer claimed and never committed is skipped by the consumers, and
+// a message a dead consumer claimed and never released is released unread by
+// the producers, once it has stalled the ring for a millisecond (at once after
+// a sleep, and once every producer is gone); RingInfo.DroppedClaims and
+// RingInfo.LostMessages count them. Every MPMC claim is announced in the
+// handle's participant record first, so the slots of a live handle, however
+// long it keeps them, are never taken, whichever language's handle cleans up.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several
 // goroutines; a Ring is. Blocking calls take a context.Context: a deadline

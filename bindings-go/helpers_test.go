@@ -147,6 +147,28 @@ func runChild(role, path string) int {
 			fmt.Fprintln(os.Stderr, "child join:", err)
 			return 1
 		}
+	case "mpmc-producer-reserves":
+		// Claims the next position and dies holding it, uncommitted.
+		p, err := r.JoinProducer()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child join:", err)
+			return 1
+		}
+		if _, err := p.TryReserve(); err != nil {
+			fmt.Fprintln(os.Stderr, "child reserve:", err)
+			return 1
+		}
+	case "mpmc-consumer-reads":
+		// Claims the next message and dies holding it, unreleased.
+		c, err := r.JoinConsumer()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child join:", err)
+			return 1
+		}
+		if _, err := c.TryRead(); err != nil {
+			fmt.Fprintln(os.Stderr, "child read:", err)
+			return 1
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child role", role)
 		return 2

@@ -20,6 +20,12 @@ type RingInfo struct {
 	Participants []ParticipantInfo
 	DataWaits    WaitInfo // line 0: consumers sleep, producers wake
 	SpaceWaits   WaitInfo // line 1: producers sleep, consumers wake
+	// DroppedClaims (MPMC): positions claimed by producers that died before
+	// committing them, turned into skipped slots by crash recovery (0 for SPSC).
+	DroppedClaims uint64
+	// LostMessages (MPMC): committed messages whose consumer died after
+	// claiming them, released unread by crash recovery (0 for SPSC).
+	LostMessages uint64
 }
 
 // Len is the number of messages published and not yet released, bounded by
@@ -110,6 +116,9 @@ func (r *Ring) snapshot() RingInfo {
 		CreatedNs:  le.Uint64(r.data[hdrCreationTimeNs:]),
 		DataWaits:  r.waitInfo(dataWaitLineOffset),
 		SpaceWaits: r.waitInfo(spaceWaitLineOffset),
+		// Counters, read as a snapshot (Rust: Relaxed loads).
+		DroppedClaims: atomic.LoadUint64(r.u64At(droppedClaimsOffset)),
+		LostMessages:  atomic.LoadUint64(r.u64At(lostMessagesOffset)),
 	}
 	info.Participants = make([]ParticipantInfo, 0, g.ParticipantCount)
 	for index := uint32(0); index < g.ParticipantCount; index++ {

@@ -1,6 +1,6 @@
 package shmlane
 
-// Layout v1 of a ring file: the Go description of docs/layout.md.
+// Layout v2 of a ring file: the Go description of docs/layout.md.
 //
 // Every number here is the one in docs/layout.md; layout_test.go checks them
 // against docs/layout-golden.tsv, the table the Rust crate's numbers are
@@ -18,7 +18,7 @@ const (
 	// Magic is the bytes "SHMLANE\0" read as a little-endian uint64.
 	Magic uint64 = 0x00454E414C4D4853
 	// VersionMajor is the layout's major version: readers refuse any other.
-	VersionMajor uint16 = 1
+	VersionMajor uint16 = 2
 	// VersionMinor is the layout's minor version: readers accept any minor of their major.
 	VersionMinor uint16 = 0
 	// ReadyValue is the ready word once the creator has written the header ("REDY").
@@ -46,6 +46,10 @@ const (
 	spaceWaitLineOffset = waitLinesOffset + LineSize
 	producerJoinsOffset = membershipLineOffset
 	consumerJoinsOffset = membershipLineOffset + 8
+	// MPMC crash recovery's counters (recovery.go): claims of dead producers
+	// turned into skipped slots, and messages released unread for dead consumers.
+	droppedClaimsOffset = membershipLineOffset + 16
+	lostMessagesOffset  = membershipLineOffset + 24
 )
 
 // Header field offsets.
@@ -90,15 +94,18 @@ const (
 
 // Participant record field offsets, relative to the record.
 const (
-	recOwner     = 0
-	recPid       = 8
-	recJoinedNs  = 16
-	recCursor    = 24
-	recMessages  = 32
-	recBytes     = 40
-	recClaim     = 48
-	recWakeAck   = 56
-	recWaitState = 64
+	recOwner    = 0
+	recPid      = 8
+	recJoinedNs = 16
+	recCursor   = 24
+	recMessages = 32
+	recBytes    = 40
+	// recClaimStart and recClaimEnd: the range of positions an MPMC owner is
+	// claiming or holds, claim_start .. claim_end (recovery.go).
+	recClaimStart = 48
+	recWakeAck    = 56
+	recWaitState  = 64
+	recClaimEnd   = 72
 
 	waitStateRegistered uint64 = 1
 	waitStateWaiting    uint64 = 2

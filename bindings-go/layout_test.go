@@ -51,6 +51,8 @@ func goFields() map[string]fieldSpec {
 		"consumer_line.head":             {headOffset, u64w},
 		"membership.producer_joins":      {producerJoinsOffset, u64w},
 		"membership.consumer_joins":      {consumerJoinsOffset, u64w},
+		"membership.dropped_claims":      {droppedClaimsOffset, u64w},
+		"membership.lost_messages":       {lostMessagesOffset, u64w},
 		"wait_line.futex":                {waitFutex, u32w},
 		"wait_line.waiters":              {waitWaiters, u32w},
 		"wait_line.sleeps":               {waitSleeps, u64w},
@@ -63,9 +65,10 @@ func goFields() map[string]fieldSpec {
 		"participant.cursor":             {recCursor, u64w},
 		"participant.messages":           {recMessages, u64w},
 		"participant.bytes":              {recBytes, u64w},
-		"participant.claim":              {recClaim, u64w},
+		"participant.claim_start":        {recClaimStart, u64w},
 		"participant.wake_ack":           {recWakeAck, u64w},
 		"participant.wait_state":         {recWaitState, u64w},
+		"participant.claim_end":          {recClaimEnd, u64w},
 		"spsc_slot.len":                  {0, u32w}, // lenWord: *uint32 at the body's start
 		"spsc_slot.flags":                {4, u32w},
 		"mpmc_slot.stamp":                {0, u64w}, // stamp: *uint64 at the slot's start
@@ -134,7 +137,7 @@ func TestLayoutMatchesGoldenFile(t *testing.T) {
 	}
 	header := g.headerBytes(4242, 123456789)
 	headerValues := map[string]uint64{
-		"header.magic": Magic, "header.version_major": 1, "header.version_minor": 0, "header.kind": 2,
+		"header.magic": Magic, "header.version_major": uint64(VersionMajor), "header.version_minor": 0, "header.kind": 2,
 		"header.line_size": 128, "header.slot_header_size": 16, "header.capacity": 1024, "header.slot_size": 80,
 		"header.max_payload": 64, "header.producer_line_offset": 256, "header.consumer_line_offset": 384,
 		"header.wait_lines_offset": 512, "header.participants_offset": 896, "header.participant_count": 7,
@@ -270,9 +273,17 @@ func TestHeaderRoundTripsAndEveryChangeIsCaught(t *testing.T) {
 		}
 	}
 	bad := header
-	binary.LittleEndian.PutUint16(bad[hdrVersionMajor:], 2)
+	binary.LittleEndian.PutUint16(bad[hdrVersionMajor:], VersionMajor+1)
+	binary.LittleEndian.PutUint64(bad[hdrLayoutHash:], layoutHash(&bad))
 	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrVersion) {
-		t.Errorf("major version 2: %v", err)
+		t.Errorf("major version %d: %v", VersionMajor+1, err)
+	}
+	// Layout 1 handles do not announce their MPMC claims: refused too.
+	bad = header
+	binary.LittleEndian.PutUint16(bad[hdrVersionMajor:], 1)
+	binary.LittleEndian.PutUint64(bad[hdrLayoutHash:], layoutHash(&bad))
+	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrVersion) {
+		t.Errorf("major version 1: %v", err)
 	}
 	bad = header
 	binary.LittleEndian.PutUint32(bad[hdrFlags:], 4)

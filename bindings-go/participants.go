@@ -200,6 +200,15 @@ func (w *peerWatch) check(r *Ring) peerState {
 	return peerGone
 }
 
+// ownerIsAlive reports whether the owner of record index, whose owner word
+// was word, is alive: the word says active and the record's lock is held.
+// Anything else is a closed record or a dead owner. An error testing the lock
+// counts as alive (recordLocked).
+func ownerIsAlive(r *Ring, index uint32, word uint64) bool {
+	_, _, state := ownerParts(word)
+	return state == stateActive && recordLocked(r.fd, r.geo.recordOffset(index))
+}
+
 // roleWatch watches every record for live participants of one role (MPMC),
 // and the ring's count of that role's joins, so "never joined" is not "all gone".
 type roleWatch struct {

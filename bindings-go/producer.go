@@ -12,6 +12,9 @@ package shmlane
 // compare-and-swap of tail (several consecutive free slots at once for a
 // batch), writes the slot in place and publishes it with the release store of
 // stamp = position+1, or (position+1)|SKIP when the reservation is abandoned.
+// Each claim is announced in the producer's participant record first, and a
+// producer that finds the ring full at a slot a dead consumer holds releases
+// it (recovery.go).
 
 import (
 	"context"
@@ -36,7 +39,11 @@ type Producer struct {
 	consumers  roleWatch
 	waker      waker   // wakes consumers sleeping on the data line
 	sleeper    sleeper // sleeps on the space line in blocking calls
-	m          membership
+	// MPMC: the positions this producer is claiming or holds, announced for
+	// crash recovery, and the cleaner of slots whose consumer died holding them.
+	intent  claimIntent
+	cleaner cleaner
+	m       membership
 
 	token        uint64 // identifies the outstanding reservation
 	pending      uint8
@@ -74,6 +81,8 @@ func joinProducer(r *Ring) (*Producer, error) {
 		}
 		countJoin(r, roleProducer)
 		p.consumers = newRoleWatch(roleConsumer)
+		p.intent = newClaimIntent(r, p.m.record)
+		p.cleaner = newCleaner(roleConsumer)
 	} else {
 		if p.m, err = claimRecord(r, 0, roleProducer); err != nil {
 			return nil, err
@@ -191,7 +200,8 @@ func (p *Producer) publishSPSC(count uint64) {
 // ---- MPMC ----
 
 // claim claims up to wanted consecutive free slots; returns the first
-// position and the count.
+// position and the count. Each attempt is announced in the intent first; every
+// return without a claim goes through noClaim.
 func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 	a := &p.a
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
@@ -213,25 +223,50 @@ func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 				}
 				count++
 			}
-			// Ordering: AcqRel in Rust. Decides ownership of [tail, tail+count).
+			p.intent.announce(tail, tail+count)
+			// Ordering: AcqRel in Rust. Decides ownership of [tail, tail+count);
+			// its release also publishes the intent to cleaners.
 			if atomic.CompareAndSwapUint64(a.tailWord, tail, tail+count) {
+				p.intent.settled()
 				return tail, count, nil
 			}
 		} else if d < 0 {
 			if d < -int64(a.capacity) {
-				return 0, 0, corruptStamp(tail, stamp)
+				return 0, 0, p.noClaim(corruptStamp(tail, stamp))
 			}
 			// The slot still holds the message of the previous lap.
-			return 0, 0, p.fullOrDisconnected(tail)
+			if err := p.fullOrDisconnected(tail, stamp); err != nil {
+				return 0, 0, p.noClaim(err)
+			}
 		}
-		// Another producer claimed tail first; look again.
+		// Another producer claimed tail first, or recovery freed the slot;
+		// look again.
 		cpuRelax()
 	}
-	return 0, 0, ErrFull
+	return 0, 0, p.noClaim(ErrFull)
 }
 
+// noClaim ends a claim call that returns err without a claim: it leaves no
+// announcement behind, so that a position another handle won is not taken
+// for ours.
+func (p *Producer) noClaim(err error) error {
+	p.intent.clear()
+	return err
+}
+
+// fullOrDisconnected is ErrFull, ErrDisconnected, or nil to look again after
+// recovery freed the slot of tail, found holding stamp, the message of the
+// previous lap.
+//
 //go:noinline
-func (p *Producer) fullOrDisconnected(tail uint64) error {
+func (p *Producer) fullOrDisconnected(tail, stamp uint64) error {
+	// If a consumer claimed the previous lap's message and died, free the slot.
+	a := &p.a
+	previous := tail - a.capacity
+	if distance(stamp, previous+1) == 0 &&
+		p.cleaner.onStall(a.ring, a.stamp(tail), previous, stamp, a.headWord, a.capacity) {
+		return nil
+	}
 	if p.consumers.check(p.a.ring) == peerGone {
 		// A consumer may have released the slot just before it left.
 		if distance(atomic.LoadUint64(p.a.stamp(tail)), tail) >= 0 {
@@ -338,7 +373,9 @@ func (s WriteSlot) Abort() {
 // TryReserve reserves the next slot for writing in place, without waiting.
 // Errors: ErrFull when no slot is free; ErrDisconnected when the ring is full
 // and the consumers have closed or died; ErrCorrupt when shared memory holds
-// an impossible position or stamp; ErrClosed.
+// an impossible position or stamp; ErrClosed. In an MPMC ring, a slot whose
+// consumer died holding its message is released (the message counted lost in
+// RingInfo.LostMessages) once it has kept the ring full for a millisecond.
 func (p *Producer) TryReserve() (WriteSlot, error) {
 	if p.a.closed {
 		return WriteSlot{}, ErrClosed
@@ -433,6 +470,7 @@ func (p *Producer) mayBeReady() bool {
 func (p *Producer) lookAtPeersNow() {
 	if p.a.mpmc {
 		p.consumers = newRoleWatch(roleConsumer)
+		p.cleaner.lookNow()
 	} else {
 		p.consumer = newPeerWatch(1)
 	}

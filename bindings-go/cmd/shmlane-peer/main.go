@@ -4,7 +4,7 @@
 // of conformance/README.md, shared with the Rust and C peers:
 //
 //	shmlane-peer create  --path FILE --kind spsc|mpmc --capacity N --slot-size B [--participants P] [--fixed]
-//	shmlane-peer produce --path FILE --count N --id K [--size S] [--wait try|block|sleep] [--batch B]
+//	shmlane-peer produce --path FILE --count N --id K [--size S] [--wait try|block|sleep] [--batch B] [--die-holding]
 //	shmlane-peer consume --path FILE [--wait try|block|sleep] [--batch B] [--stop-after N] [--producers N]
 package main
 
@@ -37,9 +37,10 @@ const blockFor = time.Second
 type usageError struct{ error }
 
 type args struct {
-	command string
-	options map[string]string
-	fixed   bool
+	command    string
+	options    map[string]string
+	fixed      bool
+	dieHolding bool // produce: end holding a written, uncommitted slot until killed
 }
 
 func parseArgs(words []string) (*args, error) {
@@ -54,6 +55,10 @@ func parseArgs(words []string) (*args, error) {
 		}
 		if name == "fixed" {
 			a.fixed = true
+			continue
+		}
+		if name == "die-holding" {
+			a.dieHolding = true
 			continue
 		}
 		if i+1 >= len(words) {
@@ -298,11 +303,35 @@ func produce(a *args) error {
 			yield()
 		}
 	}
+	if a.dieHolding {
+		return dieHolding(p, &wt, size, count, uint32(id))
+	}
 	if err := p.Close(); err != nil {
 		return err
 	}
 	fmt.Printf("produced id=%d count=%d\n", id, count)
 	return nil
+}
+
+// dieHolding reserves one more slot (waiting as long as it takes), writes the
+// message of sequence count into it, never commits it, says so, and sleeps
+// until the process is killed: a claimed, uncommitted slot for MPMC crash
+// recovery to find.
+func dieHolding(p *shmlane.Producer, wt *waiter, size int, count uint64, id uint32) error {
+	for {
+		slot, err := p.Reserve(wt.context())
+		if err == nil {
+			writeMessage(slot.Bytes()[:size], count, id)
+			break
+		}
+		if !nothingNow(err) {
+			return err
+		}
+	}
+	fmt.Printf("holding id=%d count=%d\n", id, count) // os.Stdout is unbuffered
+	for {
+		time.Sleep(time.Second)
+	}
 }
 
 // seen is what a consumer saw of one producer.
