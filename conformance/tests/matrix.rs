@@ -470,7 +470,9 @@ fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
             (SURVIVOR_COUNT, 0, SURVIVOR_COUNT - 1),
             "{pair}: the surviving producer's messages"
         );
-        let doomed = seen.get(&0).expect("nothing of the killed producer arrived");
+        let doomed = seen
+            .get(&0)
+            .expect("nothing of the killed producer arrived");
         assert_eq!(
             (doomed.first, doomed.last),
             (0, doomed.count - 1),
@@ -526,7 +528,11 @@ fn mpmc_claim_of_a_producer_killed_holding_it_is_skipped_by_another_language() {
             &mut line,
         )
         .unwrap();
-        assert_eq!(line.trim(), format!("holding id=0 count={BEFORE}"), "{pair}");
+        assert_eq!(
+            line.trim(),
+            format!("holding id=0 count={BEFORE}"),
+            "{pair}"
+        );
         doomed.kill().unwrap();
         doomed.wait().unwrap();
         let survivor = run_ok(
@@ -539,8 +545,16 @@ fn mpmc_claim_of_a_producer_killed_holding_it_is_skipped_by_another_language() {
         let (seen, total, end) = parse_report(&finish(&consumer, reader, started));
         assert_eq!(end, "disconnected", "{pair}");
         assert_eq!(total, BEFORE + AFTER, "{pair}");
-        assert_eq!((seen[&0].count, seen[&0].last), (BEFORE, BEFORE - 1), "{pair}");
-        assert_eq!((seen[&1].count, seen[&1].last), (AFTER, AFTER - 1), "{pair}");
+        assert_eq!(
+            (seen[&0].count, seen[&0].last),
+            (BEFORE, BEFORE - 1),
+            "{pair}"
+        );
+        assert_eq!(
+            (seen[&1].count, seen[&1].last),
+            (AFTER, AFTER - 1),
+            "{pair}"
+        );
         let info = shmlane::info_at(&scratch.0).unwrap();
         assert_eq!(
             (info.dropped_claims, info.lost_messages),

@@ -297,8 +297,7 @@ impl PeerWatch {
 /// the word says active and the record's lock is held. Anything else is a
 /// closed record or a dead owner. An error testing the lock counts as alive.
 pub(crate) fn owner_is_alive(shared: &Shared, index: u32, word: u64) -> bool {
-    owner_parts(word).2 == STATE_ACTIVE
-        && lock_held_by_owner(shared, index)
+    owner_parts(word).2 == STATE_ACTIVE && lock_held_by_owner(shared, index)
 }
 
 #[cfg(not(loom))]

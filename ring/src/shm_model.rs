@@ -50,7 +50,8 @@ impl Shared {
     /// Whether the owner of record `index` died (its lock is free).
     pub(crate) fn record_dead(&self, index: u32) -> bool {
         // Ordering: SeqCst, with `mark_dead`: the model of the kernel's lock table.
-        index < 64 && self.dead_records.load(loom::sync::atomic::Ordering::SeqCst) & (1 << index) != 0
+        index < 64
+            && self.dead_records.load(loom::sync::atomic::Ordering::SeqCst) & (1 << index) != 0
     }
 
     /// The owner of record `index` dies: the kernel releases its lock.

@@ -111,7 +111,18 @@ fn fields() -> Vec<Field> {
         ParticipantRecord,
         0,
         true,
-        [owner, pid, joined_ns, cursor, messages, bytes, claim_start, wake_ack, wait_state, claim_end]
+        [
+            owner,
+            pid,
+            joined_ns,
+            cursor,
+            messages,
+            bytes,
+            claim_start,
+            wake_ack,
+            wait_state,
+            claim_end
+        ]
     ));
     all.extend(fields!("spsc_slot", SpscSlotHeader, 0, true, [len, flags]));
     all.extend(fields!(

@@ -294,7 +294,10 @@ fn info_reports_geometry_positions_and_participants() {
     assert_eq!(info.geometry.max_payload, 32);
     assert_eq!(
         info.version,
-        (shmlane::layout::VERSION_MAJOR, shmlane::layout::VERSION_MINOR)
+        (
+            shmlane::layout::VERSION_MAJOR,
+            shmlane::layout::VERSION_MINOR
+        )
     );
     assert_eq!((info.head, info.tail, info.len()), (1, 2, 1));
     assert_eq!(info.creator_pid, std::process::id());

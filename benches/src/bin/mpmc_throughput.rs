@@ -22,10 +22,7 @@ fn main() {
     let producers = number(1);
     let consumers = number(1);
     let messages = number(10_000_000);
-    let path = std::env::temp_dir().join(format!(
-        "shmlane-mpmc-throughput-{}",
-        std::process::id()
-    ));
+    let path = std::env::temp_dir().join(format!("shmlane-mpmc-throughput-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let participants = (producers + consumers) as u32;
     let ring = Ring::create_at(&path, &RingOptions::mpmc_fixed(1024, 8, participants))
