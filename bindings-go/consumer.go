@@ -280,7 +280,22 @@ func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 		// Not yet committed (nil: recovery moved it on, look again).
 		return 0, 0, c.emptyOrDisconnected(head, stamp)
 	}
+	// Another consumer claimed head first; look again.
+	if positionDidNotMove(a.headWord, head) {
+		return 0, 0, corruptStamp(head, stamp)
+	}
 	return 0, 0, nil
+}
+
+// positionDidNotMove reports whether word still holds position although the
+// slot of position bore a stamp ahead of it. On a sound ring that never
+// happens: whoever stored that stamp did so after the exchange that moved the
+// word past position, and the acquire load of the stamp made that exchange
+// visible. An unmoved word means a stamp nobody wrote by the protocol, so the
+// claim reports corruption at once instead of retrying MaxAttempts times.
+func positionDidNotMove(word *uint64, position uint64) bool {
+	// Ordering: acquire, as the loads of the word in the claims.
+	return atomic.LoadUint64(word) == position
 }
 
 // cleanAfterProducer reports whether the slot of head, found with stamp ==

@@ -238,6 +238,8 @@ func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 			if err := p.fullOrDisconnected(tail, stamp); err != nil {
 				return 0, 0, p.noClaim(err)
 			}
+		} else if positionDidNotMove(a.tailWord, tail) {
+			return 0, 0, p.noClaim(corruptStamp(tail, stamp))
 		}
 		// Another producer claimed tail first, or recovery freed the slot;
 		// look again.

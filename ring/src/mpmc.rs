@@ -36,7 +36,7 @@ use crate::participants::{count_join, Membership, PeerState, RoleWatch};
 use crate::recovery::{ClaimIntent, Cleaner, Stall};
 use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
-use crate::sync::{Arc, Ordering, PUBLISH};
+use crate::sync::{Arc, AtomicU64, Ordering, PUBLISH};
 use crate::wait::{block_on, Blocking, Line, Sleeper, WaitStrategy, Waker};
 
 // A lost race is retried at once. Under loom the hint is a yield: the model
@@ -56,6 +56,18 @@ pub const MAX_ATTEMPTS: u32 = 1 << 16;
 #[inline(always)]
 fn distance(stamp: u64, target: u64) -> i64 {
     (stamp & !STAMP_SKIP).wrapping_sub(target) as i64
+}
+
+/// Whether `word` still holds `position` although the slot of `position` bore
+/// a stamp ahead of it. On a sound ring that never happens: whoever stored that
+/// stamp did so after the exchange that moved the word past `position`, and our
+/// Acquire load of the stamp made that exchange visible. So an unmoved word
+/// means a stamp nobody wrote by the protocol, and the call reports corruption
+/// at once instead of retrying [`MAX_ATTEMPTS`] times.
+#[cold]
+fn position_did_not_move(word: &AtomicU64, position: u64) -> bool {
+    // Ordering: Acquire, as the loads of the word in the claims.
+    word.load(Ordering::Acquire) == position
 }
 
 fn corrupt_stamp(position: u64, stamp: u64) -> Error {
@@ -179,7 +191,7 @@ impl Producer {
             match distance(stamp, tail) {
                 0 => {
                     let mut count = 1;
-                    while count < wanted {
+                    while count < wanted && count < ring.capacity {
                         let position = tail.wrapping_add(count);
                         // Ordering: Acquire, as above.
                         let next = ring.slots.stamp(position).load(Ordering::Acquire);
@@ -230,7 +242,11 @@ impl Producer {
                     return Err(self.full_or_disconnected(tail));
                 }
                 // Another producer claimed `tail` first; look again.
-                _ => {}
+                _ => {
+                    if position_did_not_move(ring.tail_word(), tail) {
+                        return Err(corrupt_stamp(tail, stamp));
+                    }
+                }
             }
             spin_loop();
         }
@@ -732,7 +748,7 @@ impl Consumer {
             0 => {
                 let skip = stamp & STAMP_SKIP != 0;
                 let mut count = 1;
-                while !skip && count < wanted {
+                while !skip && count < wanted && count < ring.capacity {
                     let position = head.wrapping_add(count);
                     // Ordering: Acquire, as above.
                     let next = ring.slots.stamp(position).load(Ordering::Acquire);
@@ -777,6 +793,8 @@ impl Consumer {
                 // Empty, as far as this consumer can tell.
                 self.empty_or_disconnected(head)
             }
+            // Another consumer claimed `head` first; look again.
+            _ if position_did_not_move(ring.head_word(), head) => Err(corrupt_stamp(head, stamp)),
             _ => Ok(None),
         }
     }

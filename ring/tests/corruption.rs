@@ -732,3 +732,33 @@ fn a_batch_bounds_a_length_changed_while_it_is_held() -> Result<(), Box<dyn StdE
     assert_eq!(batch.get(0), b"first");
     Ok(())
 }
+
+/// An MPMC stamp ahead of the position (which no handle writes by protocol:
+/// a stamp only moves past a position after the position did) is reported as
+/// `Corrupt` at once, by producers and consumers, instead of being retried as
+/// a lost race until the attempts run out.
+#[test]
+fn an_mpmc_stamp_ahead_of_its_position_is_corrupt_at_once() -> Result<(), Box<dyn StdError>> {
+    use std::os::unix::fs::FileExt;
+    let scratch = Scratch::new("stamp-ahead")?;
+    let path = scratch.path("ring");
+    let ring = Ring::create_at(&path, &RingOptions::mpmc(4, 32, 2))?;
+    let mut producer = shmlane::mpmc::Producer::join(&ring)?;
+    let mut consumer = shmlane::mpmc::Consumer::join(&ring)?;
+    let geometry = ring.geometry();
+    let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+    let stamp_of_slot = |index: u64| geometry.slots_offset + index * geometry.slot_size;
+
+    // Slot 0 claims to be free for position 5, although `tail` is 0.
+    file.write_at(&5u64.to_le_bytes(), stamp_of_slot(0))?;
+    let reserved = producer.try_reserve().map(|_| ());
+    assert!(
+        matches!(reserved, Err(Error::Corrupt { .. })),
+        "{reserved:?}"
+    );
+    // And to hold the message of position 7, although `head` is 0.
+    file.write_at(&8u64.to_le_bytes(), stamp_of_slot(0))?;
+    let read = consumer.try_read().map(|message| message.len());
+    assert!(matches!(read, Err(Error::Corrupt { .. })), "{read:?}");
+    Ok(())
+}

@@ -68,7 +68,7 @@ fn main() {
                     Ok(message) => {
                         let value = u64::from_le_bytes(message[..8].try_into().unwrap());
                         let (id, seq) = ((value >> 48) as usize, value & ((1 << 48) - 1));
-                        assert!(last[id].is_none_or(|l| l < seq), "out of order");
+                        assert!(last[id].map_or(true, |l| l < seq), "out of order");
                         last[id] = Some(seq);
                         mine += 1;
                         if mine % 1024 == 0 {
