@@ -36,7 +36,7 @@ use crate::participants::{count_join, Membership, PeerState, RoleWatch};
 use crate::recovery::{ClaimIntent, Cleaner, Stall};
 use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
-use crate::sync::{Arc, AtomicU64, Ordering, PUBLISH};
+use crate::sync::{Arc, Ordering, PUBLISH};
 use crate::wait::{block_on, Blocking, Line, Sleeper, WaitStrategy, Waker};
 
 // A lost race is retried at once. Under loom the hint is a yield: the model
@@ -58,16 +58,19 @@ fn distance(stamp: u64, target: u64) -> i64 {
     (stamp & !STAMP_SKIP).wrapping_sub(target) as i64
 }
 
-/// Whether `word` still holds `position` although the slot of `position` bore
-/// a stamp ahead of it. On a sound ring that never happens: whoever stored that
-/// stamp did so after the exchange that moved the word past `position`, and our
-/// Acquire load of the stamp made that exchange visible. So an unmoved word
-/// means a stamp nobody wrote by the protocol, and the call reports corruption
-/// at once instead of retrying [`MAX_ATTEMPTS`] times.
+/// The slot of `position` bore a stamp ahead of it while the position word
+/// still held `position`. On a sound ring that never happens: whoever stored
+/// that stamp did so after the exchange that moved the word past `position`,
+/// and our Acquire load of the stamp made that exchange visible to the load of
+/// the word after it. So it is a stamp nobody wrote by the protocol, reported
+/// at once instead of retried [`MAX_ATTEMPTS`] times.
 #[cold]
-fn position_did_not_move(word: &AtomicU64, position: u64) -> bool {
-    // Ordering: Acquire, as the loads of the word in the claims.
-    word.load(Ordering::Acquire) == position
+fn stamp_ahead(position: u64, stamp: u64) -> Error {
+    Error::Corrupt {
+        reason: format!(
+            "slot stamp {stamp:#x} is ahead of position {position}, which did not move"
+        ),
+    }
 }
 
 fn corrupt_stamp(position: u64, stamp: u64) -> Error {
@@ -176,15 +179,16 @@ impl Producer {
     /// [`Producer::claim`], announcing each attempt in the intent first.
     #[inline]
     fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
-        let ring = &self.ring;
+        // Ordering: Acquire, pairs with the AcqRel exchange of `tail` below
+        // (by whichever producer moved it here): every claim of a position
+        // before `tail`, and the stamp it saw, happens before this load. So
+        // the stamp of slot `tail` reads at least as what its claimer saw one
+        // lap ago, never more than a lap behind on a sound ring; with a Relaxed
+        // load a stale stamp would pass for corruption. Each retry takes `tail`
+        // afresh in the same way (a failed exchange gives it, Acquire).
+        let mut tail = self.ring.tail_word().load(Ordering::Acquire);
         for _ in 0..MAX_ATTEMPTS {
-            // Ordering: Acquire, pairs with the AcqRel exchange of `tail` below
-            // (by whichever producer moved it here): every claim of a position
-            // before `tail`, and the stamp it saw, happens before this load. So
-            // the stamp of slot `tail` reads at least as what its claimer saw
-            // one lap ago, never more than a lap behind on a sound ring; with a
-            // Relaxed load a stale stamp would pass for corruption.
-            let tail = ring.tail_word().load(Ordering::Acquire);
+            let ring = &self.ring;
             // Ordering: Acquire, pairs with the Release store of the stamp in
             // `Consumer::release_slots`: the last lap's reader is done with the slot.
             let stamp = ring.slots.stamp(tail).load(Ordering::Acquire);
@@ -205,47 +209,41 @@ impl Producer {
                     // `[tail, tail + count)`, and passes what we saw of their
                     // stamps on to the next producer's Acquire load of `tail`.
                     // Its Release also publishes the intent to cleaners.
-                    if ring
-                        .tail_word()
-                        .compare_exchange(
-                            tail,
-                            tail.wrapping_add(count),
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        self.intent.settled();
-                        return Ok((tail, count));
+                    match ring.tail_word().compare_exchange(
+                        tail,
+                        tail.wrapping_add(count),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            self.intent.settled();
+                            return Ok((tail, count));
+                        }
+                        // Another producer claimed `tail` first.
+                        Err(now) => tail = now,
                     }
                 }
                 behind if behind < 0 => {
                     if behind < -(ring.capacity as i64) {
                         return Err(corrupt_stamp(tail, stamp));
                     }
-                    // The slot still holds the message of the previous lap. If
-                    // a consumer claimed it and died, free it and look again.
-                    let previous = tail.wrapping_sub(ring.capacity);
-                    if distance(stamp, previous.wrapping_add(1)) == 0
-                        && self.cleaner.on_stall(
-                            &ring.shared,
-                            ring.slots.stamp(tail),
-                            previous,
-                            stamp,
-                            ring.head_word(),
-                            ring.capacity,
-                        )
-                    {
-                        spin_loop();
-                        continue;
+                    // The slot still holds the message of the previous lap.
+                    match self.full_or_disconnected(tail, stamp) {
+                        // Its consumer had died; the slot is free now.
+                        None => {}
+                        Some(error) => return Err(error),
                     }
-                    return Err(self.full_or_disconnected(tail));
+                    // Ordering: Acquire, as the first load.
+                    tail = self.ring.tail_word().load(Ordering::Acquire);
                 }
                 // Another producer claimed `tail` first; look again.
                 _ => {
-                    if position_did_not_move(ring.tail_word(), tail) {
-                        return Err(corrupt_stamp(tail, stamp));
+                    // Ordering: Acquire, as the first load.
+                    let now = ring.tail_word().load(Ordering::Acquire);
+                    if now == tail {
+                        return Err(stamp_ahead(tail, stamp));
                     }
+                    tail = now;
                 }
             }
             spin_loop();
@@ -253,9 +251,26 @@ impl Producer {
         Err(Error::Full)
     }
 
+    /// `Full` or `Disconnected` for a slot found holding `stamp`, the message
+    /// of the previous lap; `None` to look again, when that message's
+    /// consumer had claimed it and died, and the slot was freed.
     #[cold]
-    fn full_or_disconnected(&mut self, tail: u64) -> Error {
-        match self.consumers.check(&self.ring.shared) {
+    fn full_or_disconnected(&mut self, tail: u64, stamp: u64) -> Option<Error> {
+        let ring = &self.ring;
+        let previous = tail.wrapping_sub(ring.capacity);
+        if distance(stamp, previous.wrapping_add(1)) == 0
+            && self.cleaner.on_stall(
+                &ring.shared,
+                ring.slots.stamp(tail),
+                previous,
+                stamp,
+                ring.head_word(),
+                ring.capacity,
+            )
+        {
+            return None;
+        }
+        Some(match self.consumers.check(&self.ring.shared) {
             PeerState::Gone => {
                 // A consumer may have released the slot just before it left:
                 // look again. Free (or taken by another producer) means the
@@ -269,7 +284,7 @@ impl Producer {
                 }
             }
             PeerState::NotYetJoined | PeerState::Present => Error::Full,
-        }
+        })
     }
 
     /// Publishes the slot of `position`, or marks it to be skipped.
@@ -658,12 +673,16 @@ pub struct Consumer {
 // SAFETY: as for `Producer`.
 unsafe impl Send for Consumer {}
 
-/// What a consumer's claim found.
+/// What a consumer's claim attempt found.
 enum Claimed {
     /// Consecutive committed messages from this position.
     Messages(u64, u64),
-    /// A slot whose producer dropped its reservation; released, nothing to read.
+    /// A slot whose producer dropped its reservation (or died holding it);
+    /// released, nothing to read.
     Skipped,
+    /// Another consumer claimed the position first, or recovery moved its
+    /// slot on: look again at `head`, which is now this.
+    Lost(u64),
 }
 
 impl Consumer {
@@ -724,23 +743,29 @@ impl Consumer {
     /// [`Consumer::claim`] of a new message, announcing each attempt first.
     #[inline]
     fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+        // Ordering: Acquire, pairs with the AcqRel exchange of `head` in
+        // `claim_once`, for the reason given in `Producer::claim_announced`:
+        // the stamp of slot `head` then reads at least as what its claimer saw
+        // one lap ago. Each retry takes `head` afresh in the same way.
+        let mut head = self.ring.head_word().load(Ordering::Acquire);
         for _ in 0..MAX_ATTEMPTS {
-            match self.claim_once(wanted)? {
-                Some(Claimed::Messages(position, count)) => return Ok((position, count)),
-                Some(Claimed::Skipped) | None => spin_loop(),
+            match self.claim_once(wanted, head)? {
+                Claimed::Messages(position, count) => return Ok((position, count)),
+                Claimed::Skipped => {
+                    // Ordering: Acquire, as the first load.
+                    head = self.ring.head_word().load(Ordering::Acquire);
+                }
+                Claimed::Lost(now) => head = now,
             }
+            spin_loop();
         }
         Err(Error::Empty)
     }
 
-    /// One attempt; `None` when another consumer moved `head` first.
+    /// One attempt at `head`.
     #[inline]
-    fn claim_once(&mut self, wanted: u64) -> Result<Option<Claimed>, Error> {
+    fn claim_once(&mut self, wanted: u64, head: u64) -> Result<Claimed, Error> {
         let ring = &self.ring;
-        // Ordering: Acquire, pairs with the AcqRel exchange of `head` below,
-        // for the reason given in `Producer::claim`: the stamp of slot `head`
-        // then reads at least as what its claimer saw one lap ago.
-        let head = ring.head_word().load(Ordering::Acquire);
         // Ordering: Acquire, pairs with the Release store in `Producer::publish`:
         // the committed message's bytes are visible once we see its stamp.
         let stamp = ring.slots.stamp(head).load(Ordering::Acquire);
@@ -762,40 +787,38 @@ impl Consumer {
                 // `[head, head + count)`, and passes what we saw of their stamps
                 // on to the next consumer's Acquire load of `head`. Its Release
                 // also publishes the intent to cleaners.
-                if ring
-                    .head_word()
-                    .compare_exchange(
-                        head,
-                        head.wrapping_add(count),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-                {
-                    return Ok(None);
+                if let Err(now) = ring.head_word().compare_exchange(
+                    head,
+                    head.wrapping_add(count),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    return Ok(Claimed::Lost(now));
                 }
                 self.intent.settled();
                 if skip {
                     self.release_slots(head, 1);
-                    return Ok(Some(Claimed::Skipped));
+                    return Ok(Claimed::Skipped);
                 }
-                Ok(Some(Claimed::Messages(head, count)))
+                Ok(Claimed::Messages(head, count))
             }
             behind if behind < 0 => {
                 if behind < -(ring.capacity as i64) {
                     return Err(corrupt_stamp(head, stamp));
                 }
-                // Not yet committed. If a producer claimed it and died, mark
-                // it to be skipped and look again.
-                if stamp == head && self.clean_after_producer(head, stamp) {
-                    return Ok(None);
-                }
-                // Empty, as far as this consumer can tell.
-                self.empty_or_disconnected(head)
+                // Not yet committed: empty, as far as this consumer can tell
+                // (or claimed by a producer that died; see there).
+                self.empty_or_disconnected(head, stamp)
             }
             // Another consumer claimed `head` first; look again.
-            _ if position_did_not_move(ring.head_word(), head) => Err(corrupt_stamp(head, stamp)),
-            _ => Ok(None),
+            _ => {
+                // Ordering: Acquire, as the loads in `claim_announced`.
+                let now = ring.head_word().load(Ordering::Acquire);
+                if now == head {
+                    return Err(stamp_ahead(head, stamp));
+                }
+                Ok(Claimed::Lost(now))
+            }
         }
     }
 
@@ -815,9 +838,14 @@ impl Consumer {
         )
     }
 
-    /// `Empty`, `Disconnected`, or `Ok(None)` to look again after recovery.
+    /// `Empty`, `Disconnected`, or `Claimed::Lost(head)` to look again after
+    /// recovery, for the slot of `head` found holding `stamp`, not committed.
     #[cold]
-    fn empty_or_disconnected(&mut self, head: u64) -> Result<Option<Claimed>, Error> {
+    fn empty_or_disconnected(&mut self, head: u64, stamp: u64) -> Result<Claimed, Error> {
+        // Claimed by a producer that died: mark it to be skipped, look again.
+        if stamp == head && self.clean_after_producer(head, stamp) {
+            return Ok(Claimed::Lost(head));
+        }
         match self.producers.check(&self.ring.shared) {
             PeerState::Gone => {
                 // A producer may have committed just before it left: look again.
@@ -837,7 +865,7 @@ impl Consumer {
                 if (tail.wrapping_sub(head) as i64) > 0 {
                     self.cleaner.look_now();
                     if stamp == head && self.clean_after_producer(head, stamp) {
-                        return Ok(None);
+                        return Ok(Claimed::Lost(head));
                     }
                     return Err(Error::Empty);
                 }

@@ -82,15 +82,22 @@ fn main() {
                             mine = 0;
                         }
                     }
+                    // Every producer is done and the ring is drained (the
+                    // other consumers may not have counted theirs yet).
+                    Err(Error::Disconnected) => break,
                     Err(e) => panic!("read: {e}"),
                 }
             }
+            received.fetch_add(mine, std::sync::atomic::Ordering::Relaxed);
         }));
     }
     for thread in threads {
         thread.join().expect("a thread panicked");
     }
     let seconds = started.elapsed().as_secs_f64();
+    // Relaxed: every thread was joined.
+    let counted = received.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(counted, total, "messages lost or duplicated");
     let _ = std::fs::remove_file(&path);
     println!(
         "mpmc producers={producers} consumers={consumers} messages={total} seconds={seconds:.4} rate={:.0}",
