@@ -94,18 +94,18 @@ const (
 
 // Participant record field offsets, relative to the record.
 const (
-	recOwner    = 0
-	recPid      = 8
-	recJoinedNs = 16
-	recCursor   = 24
-	recMessages = 32
-	recBytes    = 40
+	recOwner     = 0
+	recPid       = 8
+	recJoinedNs  = 16
+	recCursor    = 24
+	recMessages  = 32
+	recBytes     = 40
+	recWakeAck   = 56
+	recWaitState = 64
 	// recClaimStart and recClaimEnd: the range of positions an MPMC owner is
 	// claiming or holds, claim_start .. claim_end (recovery.go).
-	recClaimStart = 48
-	recWakeAck    = 56
-	recWaitState  = 64
-	recClaimEnd   = 72
+	recClaimStart = 72
+	recClaimEnd   = 80
 
 	waitStateRegistered uint64 = 1
 	waitStateWaiting    uint64 = 2

@@ -99,6 +99,9 @@ func claimOwnerWord(r *Ring, index uint32, role uint64) (uint64, error) {
 	atomic.StoreUint64(r.u64At(record+recJoinedNs), uint64(time.Now().UnixNano()))
 	// A new owner has acknowledged no wait-line epoch yet.
 	atomic.StoreUint64(r.u64At(record+recWakeAck), 0)
+	// Nor claimed anything: a dead previous owner's claim range must not
+	// outlive it, since we are alive and would seem to hold it (recovery.go).
+	atomic.StoreUint64(r.u64At(record+recClaimEnd), 0)
 	// Ordering: AcqRel in Rust; sequentially consistent here. Publishes pid and
 	// join time to readers that acquire the owner word (Info).
 	if !atomic.CompareAndSwapUint64(owner, previous, claimed) {

@@ -60,13 +60,11 @@ type claimIntent struct {
 	unsettled bool
 }
 
-// newClaimIntent is the intent of record, emptied: a record taken over from a
-// dead owner must not go on announcing the dead owner's claim.
+// newClaimIntent is the intent of record, which the claim of the record
+// emptied (claimOwnerWord).
 func newClaimIntent(r *Ring, record uint32) claimIntent {
 	offset := r.geo.recordOffset(record)
-	intent := claimIntent{start: r.u64At(offset + recClaimStart), end: r.u64At(offset + recClaimEnd)}
-	intent.clearNow()
-	return intent
+	return claimIntent{start: r.u64At(offset + recClaimStart), end: r.u64At(offset + recClaimEnd)}
 }
 
 // announce announces a claim of start .. end, just before the exchange that

@@ -224,9 +224,8 @@ pub struct ParticipantRecord {
     pub messages: u64,
     /// Reserved for counters written by the owner: bytes.
     pub bytes: u64,
-    /// MPMC crash recovery: the first position of the range the owner is
-    /// claiming or holds (`claim_start ..claim_end`), written before each claim.
-    pub claim_start: u64,
+    /// Reserved, zero.
+    pub reserved1: u64,
     /// The wait-line epoch this handle last acknowledged as a waker (producers:
     /// of the data line; consumers: of the space line). Reset to 0 by each claim.
     pub wake_ack: u64,
@@ -235,11 +234,16 @@ pub struct ParticipantRecord {
     /// record over can undo it: bit 0, registered as a sleeper; bit 1,
     /// announced as a waiter.
     pub wait_state: u64,
+    /// MPMC crash recovery: the first position of the range the owner is
+    /// claiming or holds (`claim_start ..claim_end`), written before each
+    /// claim. In the record's second 64 bytes, with `claim_end`, away from the
+    /// words other handles read.
+    pub claim_start: u64,
     /// MPMC crash recovery: the end (exclusive) of the range the owner is
     /// claiming or holds; `claim_end <= claim_start` is no range.
     pub claim_end: u64,
     /// Reserved, zero.
-    pub reserved: [u8; 48],
+    pub reserved: [u8; 40],
 }
 
 /// Offset of [`ParticipantRecord::owner`] inside a record.
@@ -249,9 +253,9 @@ pub const RECORD_PID: usize = 8;
 /// Offset of [`ParticipantRecord::joined_ns`] inside a record.
 pub const RECORD_JOINED_NS: usize = 16;
 /// Offset of [`ParticipantRecord::claim_start`] inside a record.
-pub const RECORD_CLAIM_START: usize = 48;
+pub const RECORD_CLAIM_START: usize = 72;
 /// Offset of [`ParticipantRecord::claim_end`] inside a record.
-pub const RECORD_CLAIM_END: usize = 72;
+pub const RECORD_CLAIM_END: usize = 80;
 /// Offset of [`ParticipantRecord::wake_ack`] inside a record.
 pub const RECORD_WAKE_ACK: usize = 56;
 /// Offset of [`ParticipantRecord::wait_state`] inside a record.

@@ -33,7 +33,7 @@ use crate::error::{Error, Role};
 use crate::handle::{read_len, write_len, Attached};
 use crate::layout::{Kind, STAMP_SKIP};
 use crate::participants::{count_join, Membership, PeerState, RoleWatch};
-use crate::recovery::{ClaimIntent, Cleaner, Stall};
+use crate::recovery::{ClaimIntent, Cleaner};
 use crate::region::{BodyMut, BodyRef};
 use crate::shm::Shared;
 use crate::sync::{Arc, Ordering, PUBLISH};
@@ -111,10 +111,6 @@ pub struct Producer {
     /// Frees slots whose consumer died holding them.
     cleaner: Cleaner,
     membership: Membership,
-    /// The loom models' stand-in for a killed process: `die` sets it, and drop
-    /// then leaves everything as it was.
-    #[cfg(loom)]
-    died: bool,
 }
 
 // SAFETY: the raw pointers in `Attached` point into the region kept alive by its
@@ -138,11 +134,9 @@ impl Producer {
             waker: Waker::new(region, Line::Data, membership.record()),
             sleeper: Sleeper::new(region, Line::Space, membership.record()),
             intent: ClaimIntent::new(&ring.shared, membership.record()),
-            cleaner: Cleaner::new(Stall::Unreleased),
+            cleaner: Cleaner::new(Role::Consumer),
             membership,
             ring,
-            #[cfg(loom)]
-            died: false,
         })
     }
 
@@ -150,8 +144,7 @@ impl Producer {
     /// whatever it claimed, and its record's lock is released as the kernel
     /// would. Forget a guard (`std::mem::forget`) first to die holding it.
     #[cfg(loom)]
-    pub fn die(mut self) {
-        self.died = true;
+    pub fn die(self) {
         self.ring.shared.mark_dead(self.membership.record());
     }
 
@@ -169,8 +162,10 @@ impl Producer {
     /// and the count.
     #[inline]
     fn claim(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
-        let claimed = self.claim_announced(wanted);
-        if claimed.is_err() {
+        // Whether a range was announced and not claimed (a lost race).
+        let mut announced = false;
+        let claimed = self.claim_announced(wanted, &mut announced);
+        if claimed.is_err() && announced {
             self.intent.clear();
         }
         claimed
@@ -178,7 +173,8 @@ impl Producer {
 
     /// [`Producer::claim`], announcing each attempt in the intent first.
     #[inline]
-    fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+    fn claim_announced(&mut self, wanted: u64, announced: &mut bool) -> Result<(u64, u64), Error> {
+        let wanted = wanted.min(self.ring.capacity);
         // Ordering: Acquire, pairs with the AcqRel exchange of `tail` below
         // (by whichever producer moved it here): every claim of a position
         // before `tail`, and the stamp it saw, happens before this load. So
@@ -195,7 +191,7 @@ impl Producer {
             match distance(stamp, tail) {
                 0 => {
                     let mut count = 1;
-                    while count < wanted && count < ring.capacity {
+                    while count < wanted {
                         let position = tail.wrapping_add(count);
                         // Ordering: Acquire, as above.
                         let next = ring.slots.stamp(position).load(Ordering::Acquire);
@@ -205,6 +201,7 @@ impl Producer {
                         count += 1;
                     }
                     self.intent.announce(tail, tail.wrapping_add(count));
+                    *announced = true;
                     // Ordering: AcqRel. The exchange decides ownership of
                     // `[tail, tail + count)`, and passes what we saw of their
                     // stamps on to the next producer's Acquire load of `tail`.
@@ -216,7 +213,6 @@ impl Producer {
                         Ordering::Acquire,
                     ) {
                         Ok(_) => {
-                            self.intent.settled();
                             return Ok((tail, count));
                         }
                         // Another producer claimed `tail` first.
@@ -259,14 +255,7 @@ impl Producer {
         let ring = &self.ring;
         let previous = tail.wrapping_sub(ring.capacity);
         if distance(stamp, previous.wrapping_add(1)) == 0
-            && self.cleaner.on_stall(
-                &ring.shared,
-                ring.slots.stamp(tail),
-                previous,
-                stamp,
-                ring.head_word(),
-                ring.capacity,
-            )
+            && self.cleaner.on_stall(ring, previous, stamp)
         {
             return None;
         }
@@ -445,19 +434,15 @@ impl Blocking for Producer {
     const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.consumers = RoleWatch::new(Role::Consumer);
+    }
+    fn after_a_quiet_nap(&mut self) {
         self.cleaner.look_now();
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        #[cfg(loom)]
-        if self.died {
-            return;
-        }
-        if self.ring.shared.region.truncated_to().is_some() {
-            // The file lost pages under us: touching the record could raise
-            // SIGBUS. Leave as a dead process would; the kernel drops our lock.
+        if self.ring.left_for_dead(self.membership.record()) {
             return;
         }
         self.sleeper.deregister();
@@ -665,9 +650,6 @@ pub struct Consumer {
     /// Turns the claims of producers that died before committing into skips.
     cleaner: Cleaner,
     membership: Membership,
-    /// As `Producer::died`.
-    #[cfg(loom)]
-    died: bool,
 }
 
 // SAFETY: as for `Producer`.
@@ -701,18 +683,15 @@ impl Consumer {
             waker: Waker::new(region, Line::Space, membership.record()),
             sleeper: Sleeper::new(region, Line::Data, membership.record()),
             intent: ClaimIntent::new(&ring.shared, membership.record()),
-            cleaner: Cleaner::new(Stall::Uncommitted),
+            cleaner: Cleaner::new(Role::Producer),
             membership,
             ring,
-            #[cfg(loom)]
-            died: false,
         })
     }
 
     /// As [`Producer::die`]: the consumer stops holding whatever it claimed.
     #[cfg(loom)]
-    pub fn die(mut self) {
-        self.died = true;
+    pub fn die(self) {
         self.ring.shared.mark_dead(self.membership.record());
     }
 
@@ -733,8 +712,10 @@ impl Consumer {
         if let Some(position) = self.held.take() {
             return Ok((position, 1));
         }
-        let claimed = self.claim_announced(wanted);
-        if claimed.is_err() {
+        // Whether a range was announced and not claimed (a lost race).
+        let mut announced = false;
+        let claimed = self.claim_announced(wanted, &mut announced);
+        if claimed.is_err() && announced {
             self.intent.clear();
         }
         claimed
@@ -742,14 +723,15 @@ impl Consumer {
 
     /// [`Consumer::claim`] of a new message, announcing each attempt first.
     #[inline]
-    fn claim_announced(&mut self, wanted: u64) -> Result<(u64, u64), Error> {
+    fn claim_announced(&mut self, wanted: u64, announced: &mut bool) -> Result<(u64, u64), Error> {
+        let wanted = wanted.min(self.ring.capacity);
         // Ordering: Acquire, pairs with the AcqRel exchange of `head` in
         // `claim_once`, for the reason given in `Producer::claim_announced`:
         // the stamp of slot `head` then reads at least as what its claimer saw
         // one lap ago. Each retry takes `head` afresh in the same way.
         let mut head = self.ring.head_word().load(Ordering::Acquire);
         for _ in 0..MAX_ATTEMPTS {
-            match self.claim_once(wanted, head)? {
+            match self.claim_once(wanted, head, announced)? {
                 Claimed::Messages(position, count) => return Ok((position, count)),
                 Claimed::Skipped => {
                     // Ordering: Acquire, as the first load.
@@ -764,7 +746,12 @@ impl Consumer {
 
     /// One attempt at `head`.
     #[inline]
-    fn claim_once(&mut self, wanted: u64, head: u64) -> Result<Claimed, Error> {
+    fn claim_once(
+        &mut self,
+        wanted: u64,
+        head: u64,
+        announced: &mut bool,
+    ) -> Result<Claimed, Error> {
         let ring = &self.ring;
         // Ordering: Acquire, pairs with the Release store in `Producer::publish`:
         // the committed message's bytes are visible once we see its stamp.
@@ -773,7 +760,7 @@ impl Consumer {
             0 => {
                 let skip = stamp & STAMP_SKIP != 0;
                 let mut count = 1;
-                while !skip && count < wanted && count < ring.capacity {
+                while !skip && count < wanted {
                     let position = head.wrapping_add(count);
                     // Ordering: Acquire, as above.
                     let next = ring.slots.stamp(position).load(Ordering::Acquire);
@@ -783,6 +770,7 @@ impl Consumer {
                     count += 1;
                 }
                 self.intent.announce(head, head.wrapping_add(count));
+                *announced = true;
                 // Ordering: AcqRel. The exchange decides ownership of
                 // `[head, head + count)`, and passes what we saw of their stamps
                 // on to the next consumer's Acquire load of `head`. Its Release
@@ -795,7 +783,7 @@ impl Consumer {
                 ) {
                     return Ok(Claimed::Lost(now));
                 }
-                self.intent.settled();
+                *announced = false; // claimed: the range now says what we hold
                 if skip {
                     self.release_slots(head, 1);
                     return Ok(Claimed::Skipped);
@@ -827,26 +815,22 @@ impl Consumer {
     /// skipped (by us or another consumer).
     #[inline]
     fn clean_after_producer(&mut self, head: u64, stamp: u64) -> bool {
-        let ring = &self.ring;
-        self.cleaner.on_stall(
-            &ring.shared,
-            ring.slots.stamp(head),
-            head,
-            stamp,
-            ring.tail_word(),
-            ring.capacity,
-        )
+        self.cleaner.on_stall(&self.ring, head, stamp)
     }
 
     /// `Empty`, `Disconnected`, or `Claimed::Lost(head)` to look again after
     /// recovery, for the slot of `head` found holding `stamp`, not committed.
     #[cold]
     fn empty_or_disconnected(&mut self, head: u64, stamp: u64) -> Result<Claimed, Error> {
-        // Claimed by a producer that died: mark it to be skipped, look again.
-        if stamp == head && self.clean_after_producer(head, stamp) {
-            return Ok(Claimed::Lost(head));
-        }
         match self.producers.check(&self.ring.shared) {
+            PeerState::NotYetJoined | PeerState::Present => {
+                // Claimed by a producer that died: mark it to be skipped,
+                // look again.
+                if stamp == head && self.clean_after_producer(head, stamp) {
+                    return Ok(Claimed::Lost(head));
+                }
+                Err(Error::Empty)
+            }
             PeerState::Gone => {
                 // A producer may have committed just before it left: look again.
                 // Committed, or already taken by another consumer (our `head`
@@ -871,7 +855,6 @@ impl Consumer {
                 }
                 Err(Error::Disconnected)
             }
-            PeerState::NotYetJoined | PeerState::Present => Err(Error::Empty),
         }
     }
 
@@ -1087,20 +1070,16 @@ impl Blocking for Consumer {
     const WATCH_SEES_LEAVING: bool = false;
     fn look_at_peers_now(&mut self) {
         self.producers = RoleWatch::new(Role::Producer);
+    }
+    fn after_a_quiet_nap(&mut self) {
         self.cleaner.look_now();
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        #[cfg(loom)]
-        if self.died {
-            return;
-        }
-        if self.ring.shared.region.truncated_to().is_some() {
-            // As for `Producer`: leave like a dead process; a held message is
-            // then lost to crash recovery.
-            return;
+        if self.ring.left_for_dead(self.membership.record()) {
+            return; // a held message is then lost to crash recovery
         }
         if let Some(position) = self.held.take() {
             self.release_slots(position, 1); // never read: lost with the consumer

@@ -131,6 +131,7 @@ impl Membership {
                 continue;
             }
             let claimed = owner_word(generation.wrapping_add(1), role_code(role), STATE_ACTIVE);
+            forget_claim(region, region.geometry().record_offset(index));
             // Ordering: AcqRel, as in `claim_owner_word`.
             if owner
                 .compare_exchange(previous, claimed, Ordering::AcqRel, Ordering::Relaxed)
@@ -199,6 +200,7 @@ fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Erro
     region
         .u64_at(record + layout::RECORD_WAKE_ACK)
         .store(0, Ordering::Relaxed);
+    forget_claim(region, record);
     // Ordering: AcqRel. Release publishes pid and join time to readers that
     // Acquire the owner word (`info`); Acquire as for the load above.
     owner
@@ -293,28 +295,20 @@ impl PeerWatch {
     }
 }
 
-/// Whether the owner of record `index`, whose owner word was `word`, is alive:
-/// the word says active and the record's lock is held. Anything else is a
-/// closed record or a dead owner. An error testing the lock counts as alive.
-pub(crate) fn owner_is_alive(shared: &Shared, index: u32, word: u64) -> bool {
-    owner_parts(word).2 == STATE_ACTIVE && lock_held_by_owner(shared, index)
+/// Empties the MPMC claim range of the record at `record` before it is claimed:
+/// a dead previous owner's range must not outlive it, since the new owner is
+/// alive and would seem to hold it (`recovery`). Relaxed: published by the
+/// Release of the claim's exchange of the owner word.
+fn forget_claim(region: &Region, record: usize) {
+    region
+        .u64_at(record + layout::RECORD_CLAIM_END)
+        .store(0, Ordering::Relaxed);
 }
 
+/// Whether the record at `record_offset`, whose owner word was `word`, is
+/// locked: for an active word, whether its owner is alive.
 #[cfg(not(loom))]
-fn lock_held_by_owner(shared: &Shared, index: u32) -> bool {
-    let record = shared.region.geometry().record_offset(index);
-    locks::record_locked(&shared.file, record).unwrap_or(true)
-}
-
-/// The loom models' locks: held until the model marks the owner dead.
-#[cfg(loom)]
-fn lock_held_by_owner(shared: &Shared, index: u32) -> bool {
-    !shared.record_dead(index)
-}
-
-/// Whether the record at `record_offset`, whose owner word was `word`, is locked.
-#[cfg(not(loom))]
-fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
+pub(crate) fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
     // An error is taken as "held": calling a live peer dead is the worse mistake.
     locks::record_locked(&shared.file, record_offset).unwrap_or(true)
 }
@@ -322,7 +316,7 @@ fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
 /// The loom models have no locks: an owner holds its record while it is
 /// active, until the model marks it dead.
 #[cfg(loom)]
-fn lock_held(shared: &Shared, record_offset: usize, word: u64) -> bool {
+pub(crate) fn lock_held(shared: &Shared, record_offset: usize, word: u64) -> bool {
     let index = (record_offset - layout::PARTICIPANTS_OFFSET) / layout::PARTICIPANT_RECORD_SIZE;
     owner_parts(word).2 == STATE_ACTIVE && !shared.record_dead(index as u32)
 }

@@ -34,15 +34,17 @@
 //!
 //! **Cost.** An owner pays two stores to its own record line per claim. Cleaning runs only on
 //! the full/empty path, after the same position has stalled for
-//! [`STALL_GRACE`], at most once per [`LOCK_CHECK_INTERVAL`].
+//! [`STALL_GRACE`], at most once per [`STALL_GRACE`].
 
 #[cfg(not(loom))]
 use std::time::Instant;
 
+use crate::error::Role;
+use crate::handle::Attached;
 use crate::layout::{self, owner_parts, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
-use crate::participants::owner_is_alive;
 #[cfg(not(loom))]
 use crate::participants::LOCK_CHECK_INTERVAL;
+use crate::participants::{lock_held, role_code};
 use crate::shm::Shared;
 use crate::sync::{AtomicU64, Ordering};
 
@@ -61,23 +63,18 @@ const DEAD_OWNERS_REMEMBERED: usize = 4;
 pub(crate) struct ClaimIntent {
     start: *const AtomicU64,
     end: *const AtomicU64,
-    /// An intent was announced and not yet settled by a claim or cleared.
-    unsettled: bool,
 }
 
 impl ClaimIntent {
-    /// The intent fields of record `record`, emptied: a record taken over from
-    /// a dead owner must not keep announcing the dead owner's claim.
+    /// The intent fields of record `record`, which the claim of the record
+    /// emptied (`participants::claim_owner_word`).
     pub(crate) fn new(shared: &Shared, record: u32) -> ClaimIntent {
         let region = &shared.region;
         let offset = region.geometry().record_offset(record);
-        let intent = ClaimIntent {
+        ClaimIntent {
             start: region.u64_at(offset + layout::RECORD_CLAIM_START),
             end: region.u64_at(offset + layout::RECORD_CLAIM_END),
-            unsettled: true,
-        };
-        intent.clear_now();
-        intent
+        }
     }
 
     fn start(&self) -> &AtomicU64 {
@@ -91,9 +88,13 @@ impl ClaimIntent {
         unsafe { &*self.end }
     }
 
-    /// Announces a claim of `start .. end`, just before the exchange that makes it.
+    /// Announces a claim of `start .. end`, just before the exchange that makes
+    /// it. The range stays after the claim succeeded: it then covers what the
+    /// handle holds, and once that is published or released, only positions
+    /// that are no longer stalled. The claim call tracks whether it announced
+    /// (a local, so the hot path writes no handle state for it).
     #[inline(always)]
-    pub(crate) fn announce(&mut self, start: u64, end: u64) {
+    pub(crate) fn announce(&self, start: u64, end: u64) {
         // Ordering: Release, pairs with the Acquire loads in `Cleaner::owner_alive`:
         // a cleaner that sees the new range also sees everything this handle did
         // with its previous claim (its stamp stores), so it never takes a slot we
@@ -101,27 +102,13 @@ impl ClaimIntent {
         // publishes them to anyone who sees the position moved (module header).
         self.start().store(start, Ordering::Release);
         self.end().store(end, Ordering::Release);
-        self.unsettled = true;
     }
 
-    /// After the exchange that claimed the announced range: the intent says
-    /// exactly what is held until the next announcement.
-    #[inline(always)]
-    pub(crate) fn settled(&mut self) {
-        self.unsettled = false;
-    }
-
-    /// After giving up without a claim: announce nothing, so that a position
-    /// another handle won is not taken for ours.
-    #[inline]
-    pub(crate) fn clear(&mut self) {
-        if self.unsettled {
-            self.clear_now();
-            self.unsettled = false;
-        }
-    }
-
-    fn clear_now(&self) {
+    /// After a claim call that announced a range gave up without claiming it:
+    /// announce nothing, so that a position another handle won is not taken
+    /// for ours.
+    #[cold]
+    pub(crate) fn clear(&self) {
         // Ordering: Release, as in `announce`. An end of 0 is no range.
         self.end().store(0, Ordering::Release);
     }
@@ -130,15 +117,6 @@ impl ClaimIntent {
 // SAFETY: the pointers refer to atomics in a shared mapping kept alive by the
 // handle that owns this intent; atomics may be used from any thread.
 unsafe impl Send for ClaimIntent {}
-
-/// What a stalled position is waiting for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stall {
-    /// A producer claimed it and has not committed it.
-    Uncommitted,
-    /// A consumer claimed the message and has not released its slot.
-    Unreleased,
-}
 
 /// The cleaner's side: kept by every MPMC handle, used on the full/empty path.
 pub(crate) struct Cleaner {
@@ -151,14 +129,12 @@ pub(crate) struct Cleaner {
 }
 
 impl Cleaner {
-    /// A consumer cleans up after producers (`Stall::Uncommitted`), a producer
-    /// after consumers (`Stall::Unreleased`).
-    pub(crate) fn new(stall: Stall) -> Cleaner {
+    /// A cleaner of the claims of `owners`: a consumer cleans up after
+    /// producers (claimed, never committed), a producer after consumers
+    /// (claimed, never released).
+    pub(crate) fn new(owners: Role) -> Cleaner {
         Cleaner {
-            owner_role: match stall {
-                Stall::Uncommitted => layout::ROLE_PRODUCER,
-                Stall::Unreleased => layout::ROLE_CONSUMER,
-            },
+            owner_role: role_code(owners),
             watch: StallWatch::new(),
             dead: [(u32::MAX, 0); DEAD_OWNERS_REMEMBERED],
             dead_next: 0,
@@ -172,76 +148,59 @@ impl Cleaner {
     }
 
     /// Called when position `position` is found stalled with `stamp` in its slot
-    /// (the caller checked the stamp's shape: `position` itself for
-    /// `Uncommitted`, committed for `Unreleased`). Returns whether the slot was
+    /// (the caller checked the stamp's shape: `position` itself when cleaning
+    /// after producers, committed when cleaning after consumers). Returns whether the slot was
     /// moved on, by us or by another cleaner: the caller should look again.
-    ///
-    /// `claimed_past` loads the position word of the stalled role (`tail` for
-    /// `Uncommitted`, `head` for `Unreleased`), Acquire.
     #[inline]
-    pub(crate) fn on_stall(
-        &mut self,
-        shared: &Shared,
-        slot_stamp: &AtomicU64,
-        position: u64,
-        stamp: u64,
-        claimed_past: &AtomicU64,
-        capacity: u64,
-    ) -> bool {
-        if !self.watch.due(shared, position) {
+    pub(crate) fn on_stall(&mut self, ring: &Attached, position: u64, stamp: u64) -> bool {
+        if !self.watch.due(&ring.shared, position) {
             return false;
         }
-        self.clean(shared, slot_stamp, position, stamp, claimed_past, capacity)
+        self.clean(ring, position, stamp)
     }
 
     #[cold]
-    fn clean(
-        &mut self,
-        shared: &Shared,
-        slot_stamp: &AtomicU64,
-        position: u64,
-        stamp: u64,
-        claimed_past: &AtomicU64,
-        capacity: u64,
-    ) -> bool {
+    fn clean(&mut self, ring: &Attached, position: u64, stamp: u64) -> bool {
+        let cleaning_after_producers = self.owner_role == layout::ROLE_PRODUCER;
+        // The word the stalled position's owner moved past it when it claimed it.
+        let claimed_past = if cleaning_after_producers {
+            ring.tail_word()
+        } else {
+            ring.head_word()
+        };
         // Ordering: Acquire, pairs with the AcqRel exchange that claimed
         // `position` (and the exchanges after it, its release sequence): if the
         // word is past `position`, the claimer's intent is visible below.
         let claimed = claimed_past.load(Ordering::Acquire);
         if (claimed.wrapping_sub(position) as i64) <= 0 {
             // Nobody claimed it: an ordinary empty (or full) ring.
-            self.watch.nothing_to_clean();
             return false;
         }
+        let shared = &ring.shared;
         if self.owner_alive(shared, position) {
-            self.watch.nothing_to_clean();
             return false;
         }
-        let (moved_on, lost) = if self.owner_role == layout::ROLE_PRODUCER {
-            (position.wrapping_add(1) | STAMP_SKIP, false)
+        let (moved_on, counter) = if cleaning_after_producers {
+            let skip = position.wrapping_add(1) | STAMP_SKIP;
+            (skip, Some(layout::DROPPED_CLAIMS_OFFSET))
         } else {
-            (position.wrapping_add(capacity), stamp & STAMP_SKIP == 0)
+            // A slot marked to be skipped held no message: nothing is lost.
+            let lost = (stamp & STAMP_SKIP == 0).then_some(layout::LOST_MESSAGES_OFFSET);
+            (position.wrapping_add(ring.capacity), lost)
         };
         // Ordering: AcqRel. Release: consumers (Acquire on the stamp) see the
         // skip mark; producers see the released slot, and since its owner is
         // dead nobody reads it any more. Acquire: a cleaner that loses sees the
         // winner's stamp. The exchange from exactly the stalled value fails if
         // the owner finished after all, or another cleaner won.
-        let won = slot_stamp
+        let won = ring
+            .slots
+            .stamp(position)
             .compare_exchange(stamp, moved_on, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        if won {
-            let counter = if self.owner_role == layout::ROLE_PRODUCER {
-                Some(layout::DROPPED_CLAIMS_OFFSET)
-            } else if lost {
-                Some(layout::LOST_MESSAGES_OFFSET)
-            } else {
-                None
-            };
-            if let Some(offset) = counter {
-                // Ordering: Relaxed; a statistic.
-                shared.region.u64_at(offset).fetch_add(1, Ordering::Relaxed);
-            }
+        if let (true, Some(offset)) = (won, counter) {
+            // Ordering: Relaxed; a statistic.
+            shared.region.u64_at(offset).fetch_add(1, Ordering::Relaxed);
         }
         // Whoever moved it, the slot after may belong to the same dead owner:
         // look at the next stall at once.
@@ -285,7 +244,7 @@ impl Cleaner {
             if self.dead.contains(&(index, word)) {
                 continue;
             }
-            if covering_owner_alive(shared, index, word) {
+            if covering_owner_alive(shared, record, word) {
                 return true;
             }
             // Dead under `word`; a newcomer taking the record over changes it.
@@ -300,32 +259,30 @@ impl Cleaner {
     }
 }
 
-/// Whether the owner of record `index`, found active under `word` with an
-/// intent covering a stalled position, is alive (its record's lock is held).
+/// Whether the owner of the record at `record`, found active under `word`
+/// with an intent covering a stalled position, is alive (its lock is held).
 ///
 /// Built with `--cfg shmlane_weaken_recovery` the lock test is left out and
 /// every covering owner counts as dead: a deliberate bug, which the live-owner
 /// models of `loom-tests/tests/recovery.rs` must catch (a live producer's
 /// claim skipped, a slot freed under its reader). That shows they can fail.
 #[inline]
-fn covering_owner_alive(shared: &Shared, index: u32, word: u64) -> bool {
-    !cfg!(shmlane_weaken_recovery) && owner_is_alive(shared, index, word)
+fn covering_owner_alive(shared: &Shared, record: usize, word: u64) -> bool {
+    !cfg!(shmlane_weaken_recovery) && lock_held(shared, record, word)
 }
 
 /// Rate-limits cleaning: only a position that stays stalled for
-/// [`STALL_GRACE`] is looked into, at most once per [`LOCK_CHECK_INTERVAL`].
+/// [`STALL_GRACE`] is looked into, and at most once per [`STALL_GRACE`].
 struct StallWatch {
     position: u64,
     #[cfg(not(loom))]
     sightings: u32,
-    /// Look at the next sighting, whatever the grace period.
+    /// Look at the next sighting at once: after a sleep that ran out, when
+    /// every peer is gone, or after a clean (a dead batch's next slot).
     force: bool,
-    /// Look at the next stall at once (a dead owner's next slot).
-    eager: bool,
+    /// When the stall at `position` was first timed, or last looked into.
     #[cfg(not(loom))]
-    first_seen: Option<Instant>,
-    #[cfg(not(loom))]
-    last_look: Option<Instant>,
+    since: Option<Instant>,
 }
 
 impl StallWatch {
@@ -335,11 +292,8 @@ impl StallWatch {
             #[cfg(not(loom))]
             sightings: 0,
             force: false,
-            eager: false,
             #[cfg(not(loom))]
-            first_seen: None,
-            #[cfg(not(loom))]
-            last_look: None,
+            since: None,
         }
     }
 
@@ -349,10 +303,7 @@ impl StallWatch {
         if position != self.position {
             self.position = position;
             self.sightings = 0;
-            self.first_seen = None;
-            if self.eager {
-                return true;
-            }
+            self.since = None;
         }
         self.sightings = self.sightings.wrapping_add(1);
         if !self.force && self.sightings % SIGHTINGS_PER_CLOCK_READ != 0 {
@@ -364,15 +315,10 @@ impl StallWatch {
     #[cfg(not(loom))]
     #[cold]
     fn due_now(&mut self) -> bool {
-        let forced = std::mem::take(&mut self.force);
         let now = Instant::now();
-        let first_seen = *self.first_seen.get_or_insert(now);
-        let stalled_long = forced || now.duration_since(first_seen) >= STALL_GRACE;
-        let rested = self
-            .last_look
-            .map_or(true, |last| now.duration_since(last) >= LOCK_CHECK_INTERVAL);
-        if stalled_long && (rested || forced) {
-            self.last_look = Some(now);
+        let since = *self.since.get_or_insert(now);
+        if std::mem::take(&mut self.force) || now.duration_since(since) >= STALL_GRACE {
+            self.since = Some(now);
             return true;
         }
         false
@@ -387,12 +333,8 @@ impl StallWatch {
         shared.recovery_enabled()
     }
 
-    fn nothing_to_clean(&mut self) {
-        self.eager = false;
-    }
-
     fn cleaned(&mut self) {
-        self.eager = true;
+        self.force = true;
         self.position = u64::MAX;
     }
 }

@@ -96,14 +96,11 @@ impl Ring {
         participants: u32,
         fixed_size: bool,
     ) -> Result<Ring, Error> {
-        let geometry = Geometry::new(Kind::Mpmc, capacity, slot_size, participants, fixed_size)?;
-        Ok(Ring {
-            shared: Arc::new(Shared::on_heap(geometry)),
-        })
+        Ring::mpmc(capacity, slot_size, participants, fixed_size, false)
     }
 
     /// As [`Ring::mpmc_on_heap`], with crash recovery looked into at every
-    /// second sighting of a stalled position (the models of recovery).
+    /// sighting of a stalled position (the models of recovery).
     ///
     /// # Errors
     /// [`Error::BadGeometry`] as [`Geometry::new`].
@@ -113,9 +110,19 @@ impl Ring {
         participants: u32,
         fixed_size: bool,
     ) -> Result<Ring, Error> {
+        Ring::mpmc(capacity, slot_size, participants, fixed_size, true)
+    }
+
+    fn mpmc(
+        capacity: u64,
+        slot_size: u64,
+        participants: u32,
+        fixed_size: bool,
+        recovery: bool,
+    ) -> Result<Ring, Error> {
         let geometry = Geometry::new(Kind::Mpmc, capacity, slot_size, participants, fixed_size)?;
         let mut shared = Shared::on_heap(geometry);
-        shared.recovery = true;
+        shared.recovery = recovery;
         Ok(Ring {
             shared: Arc::new(shared),
         })

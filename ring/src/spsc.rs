@@ -359,10 +359,7 @@ impl Blocking for Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        if self.ring.shared.region.truncated_to().is_some() {
-            // The ring's file was found truncated: its pages may be gone, so
-            // leave as a dead process does, by the lock alone (released when
-            // the membership's description closes).
+        if self.ring.left_for_dead(PRODUCER_RECORD) {
             return;
         }
         self.sleeper.deregister();
@@ -953,8 +950,7 @@ impl Blocking for Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        if self.ring.shared.region.truncated_to().is_some() {
-            // As in `Producer::drop`: a truncated ring is left untouched.
+        if self.ring.left_for_dead(CONSUMER_RECORD) {
             return;
         }
         self.sleeper.deregister();

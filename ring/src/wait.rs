@@ -523,6 +523,9 @@ pub(crate) trait Blocking {
     const WATCH_SEES_LEAVING: bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
+    /// After a nap that ran out with nothing waking it: a dead peer wakes
+    /// nobody, so an MPMC handle looks for dead owners at its next attempt.
+    fn after_a_quiet_nap(&mut self) {}
     /// A cheap hint, one load of the peer's position word: `false` when an
     /// attempt would surely find the ring as full or empty as before.
     fn may_be_ready(&self) -> bool {
@@ -736,6 +739,9 @@ fn sleep_until<H: Blocking, T>(
         // not notice leaving must also be told.
         if timed_out || !H::WATCH_SEES_LEAVING {
             handle.look_at_peers_now();
+        }
+        if timed_out {
+            handle.after_a_quiet_nap();
         }
     }
 }
