@@ -14,9 +14,9 @@ import (
 // word active, a claim range covering the stalled position, no lock held),
 // and the position word moved past the position, as its claim did.
 
-// recoveryWait bounds how long a test waits for recovery: far above the
-// grace period of 1 ms, far below anything a test runner would notice.
-const recoveryWait = 5 * time.Second
+// recoveryWait bounds how long a test waits for recovery: a hang detector,
+// far above the grace period of 1 ms and the 50 ms peer check.
+const recoveryWait = 60 * time.Second
 
 // deadOwnerRecord writes into record index the state a killed owner of role
 // leaves behind: active, claiming from .. to, nobody holding the lock.

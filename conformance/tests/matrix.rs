@@ -451,18 +451,27 @@ fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
                 "produce --path {path} --count 1000000000 --id 0 --wait try"
             )),
         );
+        let pair = format!("{}-to-{}", producer.language, consumer.language);
+        // Let the doomed producer get going (it has claimed 100 positions)
+        // before the survivor starts, then kill it where it is.
+        let until = Instant::now() + HANG_LIMIT;
+        while shmlane::info_at(&scratch.0).unwrap().tail < 100 {
+            assert!(
+                Instant::now() < until,
+                "{pair}: the doomed producer never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let survivor = spawn(
             &producer,
             &words(&format!(
                 "produce --path {path} --count {SURVIVOR_COUNT} --id 1 --wait block"
             )),
         );
-        std::thread::sleep(Duration::from_millis(200));
         doomed.kill().unwrap();
         doomed.wait().unwrap();
         finish(&producer, survivor, started);
-        let (seen, _, end) = parse_report(&finish(&consumer, reader, started));
-        let pair = format!("{}-to-{}", producer.language, consumer.language);
+        let (seen, total, end) = parse_report(&finish(&consumer, reader, started));
         assert_eq!(end, "disconnected", "{pair}");
         let survivor = &seen[&1];
         assert_eq!(
@@ -479,6 +488,8 @@ fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
             "{pair}: a gap before the kill"
         );
         let info = shmlane::info_at(&scratch.0).unwrap();
+        // Every claimed position was delivered or dropped, nothing else.
+        assert_eq!(info.tail, total + info.dropped_claims, "{pair}");
         assert!(
             info.dropped_claims <= 1 && info.lost_messages == 0,
             "{pair}: dropped {} claims and lost {} messages",

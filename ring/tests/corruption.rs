@@ -16,15 +16,11 @@
 mod common;
 
 use std::error::Error as StdError;
-use std::fs::File;
-use std::io;
-use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Scratch;
-use memmap2::{MmapOptions, MmapRaw};
+use common::{Scratch, Scribbler};
 use shmlane::layout::{
     owner_word, HEAD_OFFSET, LINE_SIZE, PRODUCER_LINE_OFFSET, RECORD_OWNER, ROLE_CONSUMER,
     ROLE_PRODUCER, STATE_ACTIVE, STATE_CLOSED, STATE_FREE, TAIL_OFFSET,
@@ -62,59 +58,6 @@ impl XorShift {
     /// True once in `n` calls on average.
     fn one_in(&mut self, n: u64) -> bool {
         self.below(n) == 0
-    }
-}
-
-/// The hostile peer: its own mapping of the ring file.
-struct Scribbler {
-    map: MmapRaw,
-}
-
-impl Scribbler {
-    fn open(path: &Path) -> io::Result<Scribbler> {
-        let file = File::options().read(true).write(true).open(path)?;
-        let map = MmapOptions::new().map_raw(&file)?;
-        Ok(Scribbler { map })
-    }
-
-    fn write(&self, offset: usize, bytes: &[u8]) {
-        assert!(
-            offset
-                .checked_add(bytes.len())
-                .is_some_and(|end| end <= self.map.len()),
-            "scribble at {offset}+{} outside the mapping",
-            bytes.len()
-        );
-        // SAFETY: the range is inside our own live mapping, as just asserted. No
-        // Rust reference covers these bytes at this moment: the library reaches
-        // shared memory through atomics and raw pointers, and the tests never
-        // scribble while it has lent out a slice of a slot.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.map.as_mut_ptr().add(offset),
-                bytes.len(),
-            );
-        }
-    }
-
-    fn write_u64(&self, offset: usize, value: u64) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn write_u32(&self, offset: usize, value: u32) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn read_u64(&self, offset: usize) -> u64 {
-        assert!(
-            offset % 8 == 0 && offset + 8 <= self.map.len(),
-            "u64 at {offset} outside the mapping or unaligned"
-        );
-        // SAFETY: in bounds and 8-aligned (the mapping is page-aligned), as just
-        // asserted. Volatile, because the library writes the same bytes through
-        // its own mapping, which the compiler cannot see alias ours.
-        unsafe { self.map.as_ptr().add(offset).cast::<u64>().read_volatile() }
     }
 }
 
@@ -559,7 +502,7 @@ fn scribbling_over_the_mapping_gives_errors_never_panics_or_hangs() -> Result<()
         );
     }
     let scribbler = Scribbler::open(&path)?;
-    assert_eq!(scribbler.map.len() as u64, geometry.total_size);
+    assert_eq!(scribbler.len() as u64, geometry.total_size);
     let fuzz = Fuzz {
         rng: XorShift(SEED),
         max_payload: ring.max_payload(),

@@ -31,13 +31,13 @@
 //! covers.
 //!
 //! By default each property runs a fixed number of cases from a fixed seed, so
-//! that CI is repeatable and takes well under a minute (most of it in MPMC
-//! calls that spin through their retry bound on scribbled stamps). To search
+//! that CI is repeatable and takes a few seconds. To search
 //! further, `SHMLANE_FUZZ_CASES=N` runs N cases of each property and
 //! `SHMLANE_FUZZ_SEED=S` starts from seed S (a number, or `random`):
 //!
 //! ```text
 //! SHMLANE_FUZZ_CASES=10000 SHMLANE_FUZZ_SEED=random \
+//! CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true \
 //!     cargo test --release -p shmlane --test hostile_bytes -- --nocapture
 //! ```
 //!
@@ -60,8 +60,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Scratch;
-use memmap2::{MmapOptions, MmapRaw};
+use common::{Scratch, Scribbler};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestCaseError, TestRunner};
 use shmlane::layout::{self, Header, HEADER_SIZE, READY, READY_OFFSET};
@@ -69,8 +68,8 @@ use shmlane::{mpmc, spsc, Error, Geometry, Kind, OpenOptions, Ring, RingOptions,
 
 /// Cases of the open property by default (some tens of milliseconds each).
 const DEFAULT_OPEN_CASES: u32 = 512;
-/// Cases of the live property by default (about 0.1 s each in release, 0.3 s
-/// in debug).
+/// Cases of the live property by default (tens of milliseconds each in a
+/// debug build).
 const DEFAULT_LIVE_CASES: u32 = 128;
 /// Environment variable that sets the number of cases of each property.
 const CASES_VARIABLE: &str = "SHMLANE_FUZZ_CASES";
@@ -79,10 +78,8 @@ const SEED_VARIABLE: &str = "SHMLANE_FUZZ_SEED";
 /// The seed when [`SEED_VARIABLE`] is not set.
 const DEFAULT_SEED: u64 = 0x5348_4d4c_414e_4532;
 /// A case still running after this long is taken for a hang: a detector, not
-/// a timing requirement. Most cases take milliseconds; the slowest seen took 4 s
-/// in a debug build (MPMC blocking calls on scribbled stamps, each attempt of
-/// which spins through `mpmc::MAX_ATTEMPTS`), so the bound leaves room for a
-/// loaded machine.
+/// a timing requirement. Most cases take milliseconds and the slowest a few
+/// seconds in a debug build, so the bound leaves room for a loaded machine.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 /// How long an open waits for a ready word that a mutation cleared.
 const READY_TIMEOUT: Duration = Duration::from_millis(2);
@@ -1214,50 +1211,6 @@ fn read_unguarded(consumer: &mut spsc::Consumer, check: &mut Checker, wait: Opti
 // ---------------------------------------------------------------------------
 // The hostile peer.
 
-/// A second mapping of the ring file, written with plain stores between calls.
-struct Scribbler {
-    map: MmapRaw,
-}
-
-impl Scribbler {
-    fn open(path: &Path) -> io::Result<Scribbler> {
-        let file = File::options().read(true).write(true).open(path)?;
-        let map = MmapOptions::new().map_raw(&file)?;
-        Ok(Scribbler { map })
-    }
-
-    fn start(&self) -> usize {
-        self.map.as_ptr() as usize
-    }
-
-    fn read(&self, offset: usize, width: usize) -> u64 {
-        assert!(offset + width <= self.map.len() && width <= 8);
-        let mut bytes = [0u8; 8];
-        // SAFETY: in bounds of our own live mapping, as just asserted; no other
-        // thread writes the ring while a case runs, and a byte copy needs no
-        // alignment.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.map.as_ptr().add(offset), bytes.as_mut_ptr(), width)
-        };
-        u64::from_le_bytes(bytes)
-    }
-
-    fn write(&self, offset: usize, width: usize, value: u64) {
-        assert!(offset + width <= self.map.len() && width <= 8);
-        // SAFETY: in bounds of our own live mapping, as just asserted. No Rust
-        // reference covers these bytes now: the library reaches shared memory
-        // through atomics and raw pointers, and scribbles happen only between
-        // calls, while no slice of a slot is lent out.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                value.to_le_bytes().as_ptr(),
-                self.map.as_mut_ptr().add(offset),
-                width,
-            )
-        };
-    }
-}
-
 /// Where a scribble lands; indices are taken modulo what the ring has.
 #[derive(Clone, Debug)]
 enum Target {
@@ -1444,7 +1397,7 @@ fn apply(scribbler: &Scribbler, geometry: &Geometry, scribble: &Scribble) {
             state,
         } => layout::owner_word(generation, u64::from(role), u64::from(state)),
     };
-    scribbler.write(offset, width, value);
+    scribbler.write_le(offset, width, value);
 }
 
 // ---------------------------------------------------------------------------
@@ -1569,7 +1522,7 @@ fn sleeping_on_a_line_whose_epoch_is_at_its_maximum_times_out() {
         consumer.set_wait_strategy(WaitStrategy::sleeping());
         let (offset, width) = place(&Target::Wait { space, word: 5 }, &ring.geometry());
         assert_eq!(offset % layout::LINE_SIZE, layout::WAIT_EPOCH);
-        scribbler.write(offset, width, u64::MAX);
+        scribbler.write_le(offset, width, u64::MAX);
         let briefly = Some(Duration::from_millis(1));
         if space {
             producer.try_send(b"one").expect("a free slot");
@@ -1602,9 +1555,9 @@ fn info_reports_the_header_validated_at_open() {
     let before = (created.info(), opened.info());
     let scribbler = Scribbler::open(&path).expect("second mapping");
     // Version (8..12), creator pid (120) and creation time (136).
-    scribbler.write(8, 4, 0x0007_0009);
-    scribbler.write(120, 4, 0);
-    scribbler.write(136, 8, u64::MAX);
+    scribbler.write_le(8, 4, 0x0007_0009);
+    scribbler.write_le(120, 4, 0);
+    scribbler.write_le(136, 8, u64::MAX);
     for (ring, info) in [(&created, &before.0), (&opened, &before.1)] {
         let now = ring.info();
         assert_eq!(now.version, (layout::VERSION_MAJOR, layout::VERSION_MINOR));

@@ -68,7 +68,7 @@ const CONSUMER_BATCH: usize = 3;
 const STREAM_BATCH: u64 = 4;
 /// Timeout of every blocking call of the test process: recovery takes
 /// milliseconds, so a call that waits this long has stalled.
-const STALL: Duration = Duration::from_secs(5);
+const STALL: Duration = Duration::from_secs(60);
 /// How long a child is kept stopped: well past the grace period of recovery
 /// (1 ms) and the peer-check interval of a sleeping handle (50 ms).
 const STOPPED_FOR: Duration = Duration::from_millis(300);
@@ -831,6 +831,10 @@ fn producers_killed_at_random_times_while_streaming_lose_no_committed_message() 
     let info = parent.info();
     assert_eq!(parent.ledger.received, parent.sent + child_messages);
     assert_eq!(info.tail, parent.ledger.received + info.dropped_claims);
+    assert!(
+        deaths_with_a_claim > 0,
+        "no random kill landed inside a claim: recovery was never exercised"
+    );
     eprintln!(
         "producer killed at random    : {RANDOM_TRIALS} trials, {child_messages} messages of the children delivered, {deaths_with_a_claim} deaths with a claim, dropped_claims {}, lost_messages {}; kill to marker delivered: {}",
         info.dropped_claims,
@@ -937,6 +941,10 @@ fn consumers_killed_at_random_times_while_streaming_lose_only_what_they_held() {
         parent.ledger.received + child_messages + missing_total
     );
     assert_eq!(info.tail, parent.sent);
+    assert!(
+        deaths_with_a_claim > 0,
+        "no random kill landed while holding a message: recovery was never exercised"
+    );
     eprintln!(
         "consumer killed at random    : {RANDOM_TRIALS} trials, {child_messages} messages to the children, {} to the test, {deaths_with_a_claim} deaths with a claim, {missing_total} unread and lost_messages {}, dropped_claims {}; kill to marker delivered: {}",
         parent.ledger.received,
@@ -1346,6 +1354,7 @@ fn child_producer_streaming() {
     let mut next = 0;
     tell("STREAMING");
     let deadline = Instant::now() + CHILD_LIMIT;
+    let mut rounds = 0u64;
     loop {
         match stream_step(
             &mut producer,
@@ -1358,7 +1367,8 @@ fn child_producer_streaming() {
             Ok(()) | Err(Error::Full) => {}
             Err(other) => panic!("producer {id}: {other}"),
         }
-        if next % 1024 == 0 {
+        rounds += 1;
+        if rounds % 1024 == 0 {
             assert!(
                 Instant::now() < deadline,
                 "streamed for {CHILD_LIMIT:?} and was never killed"

@@ -734,3 +734,85 @@ pub fn report<'a>(stdout: &'a str, prefix: &str) -> Vec<&'a str> {
         .split_whitespace()
         .collect()
 }
+
+/// A hostile peer: a second mapping of a ring file, read and written with
+/// plain memory accesses behind the library's back, between its calls.
+pub struct Scribbler {
+    map: memmap2::MmapRaw,
+}
+
+impl Scribbler {
+    pub fn open(path: &std::path::Path) -> std::io::Result<Scribbler> {
+        let file = std::fs::File::options().read(true).write(true).open(path)?;
+        let map = memmap2::MmapOptions::new().map_raw(&file)?;
+        Ok(Scribbler { map })
+    }
+
+    /// Bytes mapped: the file's size when it was opened.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Where the mapping starts in this process.
+    pub fn start(&self) -> usize {
+        self.map.as_ptr() as usize
+    }
+
+    pub fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(
+            offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= self.map.len()),
+            "scribble at {offset}+{} outside the mapping",
+            bytes.len()
+        );
+        // SAFETY: the range is inside our own live mapping, as just asserted. No
+        // Rust reference covers these bytes at this moment: the library reaches
+        // shared memory through atomics and raw pointers, and the tests never
+        // scribble while it has lent out a slice of a slot.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+    }
+
+    /// Writes the low `width` bytes of `value` (little-endian) at `offset`.
+    pub fn write_le(&self, offset: usize, width: usize, value: u64) {
+        assert!(width <= 8);
+        self.write(offset, &value.to_le_bytes()[..width]);
+    }
+
+    pub fn write_u64(&self, offset: usize, value: u64) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    pub fn write_u32(&self, offset: usize, value: u32) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    /// Reads `width` bytes at `offset` as a little-endian number.
+    pub fn read(&self, offset: usize, width: usize) -> u64 {
+        assert!(offset + width <= self.map.len() && width <= 8);
+        let mut bytes = [0u8; 8];
+        // SAFETY: in bounds of our own live mapping, as just asserted; a byte
+        // copy needs no alignment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.map.as_ptr().add(offset), bytes.as_mut_ptr(), width)
+        };
+        u64::from_le_bytes(bytes)
+    }
+
+    pub fn read_u64(&self, offset: usize) -> u64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.map.len(),
+            "u64 at {offset} outside the mapping or unaligned"
+        );
+        // SAFETY: in bounds and 8-aligned (the mapping is page-aligned), as just
+        // asserted. Volatile, because the library writes the same bytes through
+        // its own mapping, which the compiler cannot see alias ours.
+        unsafe { self.map.as_ptr().add(offset).cast::<u64>().read_volatile() }
+    }
+}
