@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shmlane::{spsc, Error, Ring, RingOptions, WaitStrategy};
+use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
 
 use common::RemoveOnDrop;
 
@@ -172,12 +172,14 @@ fn measure(strategy: &'static str, wait: WaitStrategy, idle_for: Duration) -> Re
         .spawn(move || -> Result<Idle> {
             let before = thread_usage()?;
             let started = Instant::now();
-            let outcome = consumer.read(Some(idle_for)).map(drop);
+            let outcome = consumer
+                .read(Some(idle_for))
+                .map(|message| message.map(drop));
             let wall = started.elapsed();
             let after = thread_usage()?;
             match outcome {
-                Err(Error::Timeout) => {}
-                Ok(()) => return Err("a message arrived on a ring nobody writes".into()),
+                Ok(None) => {}
+                Ok(Some(())) => return Err("a message arrived on a ring nobody writes".into()),
                 Err(error) => return Err(format!("read: {error}").into()),
             }
             Ok(Idle {

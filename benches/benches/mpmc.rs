@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use crossbeam_queue::ArrayQueue;
-use shmlane::{mpmc, Error, Kind, Ring, RingOptions};
+use shmlane::{mpmc, ErrorKind, Kind, Ring, RingOptions};
 
 use common::{group, RemoveOnDrop};
 
@@ -367,12 +367,12 @@ fn shmlane_send(producer: &mut mpmc::Producer, first: u64, count: u64) {
         let mut backoff = Backoff::new();
         loop {
             match producer.try_reserve() {
-                Ok(mut slot) => {
+                Ok(Some(mut slot)) => {
                     slot[..MESSAGE_SIZE].copy_from_slice(&seq.to_le_bytes());
                     slot.commit(MESSAGE_SIZE).expect("message fits the slot");
                     break;
                 }
-                Err(Error::Full) => backoff.snooze(),
+                Ok(None) => backoff.snooze(),
                 Err(err) => panic!("shmlane producer: {err}"),
             }
         }
@@ -384,16 +384,16 @@ fn shmlane_consume(mut consumer: mpmc::Consumer, progress: &AtomicU64) {
     let mut backoff = Backoff::new();
     loop {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 checksum = checksum.wrapping_add(black_box(first_word(&message)));
                 consumed += 1;
                 backoff.reset();
             }
-            Err(Error::Empty) => {
+            Ok(None) => {
                 publish_progress(progress, &mut published, consumed);
                 backoff.snooze();
             }
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(err) => panic!("shmlane consumer: {err}"),
         }
     }

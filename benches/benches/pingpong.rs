@@ -700,10 +700,12 @@ fn shmlane_pingpong(
         replies.set_wait_strategy(strategy);
         let mut buffer = [0u8; MESSAGE_SIZE];
         for round in 0..total {
-            let len = requests.recv(&mut buffer, None)?;
+            let len = requests
+                .recv(&mut buffer, None)?
+                .ok_or("a wait without a timeout ended")?;
             check_value("request length", round, len as u64, MESSAGE_SIZE as u64)?;
             check_value("request", round, u64::from_le_bytes(buffer), request(round))?;
-            replies.send(&reply(round).to_le_bytes(), None)?;
+            assert!(replies.send(&reply(round).to_le_bytes(), None)?);
         }
         Ok(())
     })?;
@@ -713,18 +715,20 @@ fn shmlane_pingpong(
     replies.set_wait_strategy(strategy);
     let mut buffer = [0u8; MESSAGE_SIZE];
     let mut receive = |replies: &mut spsc::Consumer, round: u64, timeout| -> Result<()> {
-        let len = replies.recv(&mut buffer, timeout)?;
+        let len = replies
+            .recv(&mut buffer, timeout)?
+            .ok_or("the wait for the reply ran out")?;
         check_value("reply length", round, len as u64, MESSAGE_SIZE as u64)?;
         check_value("reply", round, u64::from_le_bytes(buffer), reply(round))
     };
     // Round 0, untimed, with a timeout: until the responder has joined, its
     // death would not end a wait (a ring whose producer never joined is just
     // empty). Once it has, `recv(.., None)` ends with `Disconnected` if it dies.
-    requests.send(&request(0).to_le_bytes(), None)?;
+    assert!(requests.send(&request(0).to_le_bytes(), None)?);
     child.blame(receive(&mut replies, 0, Some(STALL_TIMEOUT)))?;
     let samples = time_round_trips(warm_up - 1, rounds, |round| {
         let round = round + 1;
-        requests.send(&request(round).to_le_bytes(), None)?;
+        assert!(requests.send(&request(round).to_le_bytes(), None)?);
         receive(&mut replies, round, None)
     });
     let samples = child.blame(samples)?;

@@ -38,7 +38,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion};
-use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role, WaitStrategy};
+use shmlane::{spsc, ErrorKind, ParticipantState, Ring, RingOptions, Role, WaitStrategy};
 
 use common::{group, RemoveOnDrop};
 
@@ -429,12 +429,12 @@ fn shmlane_send_one<const N: usize>(producer: &mut spsc::Producer, first: u64, c
         let bytes = message::<N>(seq);
         loop {
             match producer.try_reserve() {
-                Ok(mut slot) => {
+                Ok(Some(mut slot)) => {
                     slot[..N].copy_from_slice(&bytes);
                     slot.commit(N).expect("message fits the slot");
                     break;
                 }
-                Err(Error::Full) => spin_loop(),
+                Ok(None) => spin_loop(),
                 Err(err) => panic!("shmlane producer: {err}"),
             }
         }
@@ -447,12 +447,12 @@ fn shmlane_send_filled(producer: &mut spsc::Producer, first: u64, count: u64, so
     for seq in first..first + count {
         loop {
             match producer.try_reserve() {
-                Ok(mut slot) => {
+                Ok(Some(mut slot)) => {
                     fill(&mut slot[..source.len()], source, seq);
                     slot.commit(source.len()).expect("message fits the slot");
                     break;
                 }
-                Err(Error::Full) => spin_loop(),
+                Ok(None) => spin_loop(),
                 Err(err) => panic!("shmlane producer: {err}"),
             }
         }
@@ -465,6 +465,7 @@ fn shmlane_send_batches(producer: &mut spsc::Producer, first: u64, count: u64, b
     while seq < end {
         let wanted = (end - seq).min(batch as u64) as usize;
         match producer.try_reserve_batch(wanted) {
+            Ok(ref batch) if batch.is_empty() => spin_loop(),
             Ok(mut slots) => {
                 for index in 0..slots.len() {
                     let bytes = message::<8>(seq + index as u64);
@@ -473,7 +474,6 @@ fn shmlane_send_batches(producer: &mut spsc::Producer, first: u64, count: u64, b
                 seq += slots.len() as u64;
                 slots.commit();
             }
-            Err(Error::Full) => spin_loop(),
             Err(err) => panic!("shmlane producer: {err}"),
         }
     }
@@ -486,6 +486,7 @@ fn shmlane_send_fixed_batches(producer: &mut spsc::Producer, first: u64, count: 
     while seq < end {
         let wanted = (end - seq).min(batch as u64) as usize;
         match producer.try_reserve_batch(wanted) {
+            Ok(ref batch) if batch.is_empty() => spin_loop(),
             Ok(mut slots) => {
                 let len = slots.len();
                 let (head, wrapped) = slots.as_mut_slices().expect("fixed-size ring");
@@ -496,7 +497,6 @@ fn shmlane_send_fixed_batches(producer: &mut spsc::Producer, first: u64, count: 
                 seq += len as u64;
                 slots.commit();
             }
-            Err(Error::Full) => spin_loop(),
             Err(err) => panic!("shmlane producer: {err}"),
         }
     }
@@ -506,6 +506,10 @@ fn shmlane_consume_fixed_batches(mut consumer: spsc::Consumer, progress: &Atomic
     let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
     loop {
         match consumer.try_read_batch(batch) {
+            Ok(ref batch) if batch.is_empty() => {
+                publish_progress(progress, &mut published, consumed);
+                spin_loop();
+            }
             Ok(messages) => {
                 let (head, wrapped) = messages.as_slices().expect("fixed-size ring");
                 for record in head.chunks_exact(8).chain(wrapped.chunks_exact(8)) {
@@ -513,11 +517,7 @@ fn shmlane_consume_fixed_batches(mut consumer: spsc::Consumer, progress: &Atomic
                 }
                 consumed += messages.len() as u64;
             }
-            Err(Error::Empty) => {
-                publish_progress(progress, &mut published, consumed);
-                spin_loop();
-            }
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(err) => panic!("shmlane consumer: {err}"),
         }
     }
@@ -528,15 +528,15 @@ fn shmlane_consume_one(mut consumer: spsc::Consumer, progress: &AtomicU64) {
     let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
     loop {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 checksum = checksum.wrapping_add(black_box(first_word(&message)));
                 consumed += 1;
             }
-            Err(Error::Empty) => {
+            Ok(None) => {
                 publish_progress(progress, &mut published, consumed);
                 spin_loop();
             }
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(err) => panic!("shmlane consumer: {err}"),
         }
     }
@@ -547,17 +547,17 @@ fn shmlane_consume_batches(mut consumer: spsc::Consumer, progress: &AtomicU64, b
     let (mut consumed, mut published, mut checksum) = (0u64, 0u64, 0u64);
     loop {
         match consumer.try_read_batch(batch) {
+            Ok(ref batch) if batch.is_empty() => {
+                publish_progress(progress, &mut published, consumed);
+                spin_loop();
+            }
             Ok(messages) => {
                 for message in messages.iter() {
                     checksum = checksum.wrapping_add(black_box(first_word(message)));
                 }
                 consumed += messages.len() as u64;
             }
-            Err(Error::Empty) => {
-                publish_progress(progress, &mut published, consumed);
-                spin_loop();
-            }
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(err) => panic!("shmlane consumer: {err}"),
         }
     }
@@ -774,7 +774,7 @@ impl BlockingLane {
                 loop {
                     match consumer.recv(&mut buffer, None) {
                         Ok(_) => checksum = checksum.wrapping_add(black_box(first_word(&buffer))),
-                        Err(Error::Disconnected) => break,
+                        Err(e) if e.kind() == ErrorKind::Disconnected => break,
                         Err(err) => panic!("shmlane consumer: {err}"),
                     }
                 }
@@ -918,9 +918,9 @@ fn consume_in_child(name: &str) -> ExitCode {
     let mut checksum = 0u64;
     loop {
         match consumer.try_read() {
-            Ok(message) => checksum = checksum.wrapping_add(black_box(first_word(&message))),
-            Err(Error::Empty) => spin_loop(),
-            Err(Error::Disconnected) => break,
+            Ok(Some(message)) => checksum = checksum.wrapping_add(black_box(first_word(&message))),
+            Ok(None) => spin_loop(),
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(err) => {
                 eprintln!("bench consumer: reading ring {name}: {err}");
                 return ExitCode::FAILURE;

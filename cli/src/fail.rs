@@ -46,8 +46,8 @@ impl Failure {
     /// command line's fault, everything else happened at run time.
     pub fn ring(what: impl Into<String>, error: shmlane::Error) -> Failure {
         let usage = matches!(
-            error,
-            shmlane::Error::BadName { .. } | shmlane::Error::BadGeometry { .. }
+            error.kind(),
+            shmlane::ErrorKind::BadName | shmlane::ErrorKind::BadGeometry
         );
         Failure {
             what: what.into(),
@@ -153,14 +153,13 @@ mod tests {
 
     #[test]
     fn bad_names_and_geometry_are_usage_errors() {
-        let failure = Failure::ring(
-            "create x",
-            shmlane::Error::BadGeometry {
-                reason: "capacity 3 is not a power of two".into(),
-            },
-        );
-        assert!(failure.usage);
-        let failure = Failure::ring("open x", shmlane::Error::Timeout);
-        assert!(!failure.usage);
+        let refused =
+            shmlane::Ring::create("cli-fail-geometry-test", &shmlane::RingOptions::spsc(3, 64))
+                .unwrap_err();
+        assert_eq!(refused.kind(), shmlane::ErrorKind::BadGeometry);
+        assert!(Failure::ring("create x", refused).usage);
+        let missing = shmlane::Ring::open(std::path::Path::new("/nonexistent/ring")).unwrap_err();
+        assert_eq!(missing.kind(), shmlane::ErrorKind::NotFound);
+        assert!(!Failure::ring("open x", missing).usage);
     }
 }

@@ -30,14 +30,14 @@ impl Target {
     pub fn create(&self, options: &RingOptions) -> Result<Ring, Error> {
         match self {
             Target::Name(name) => Ring::create(name, options),
-            Target::Path(path) => Ring::create_at(path, options),
+            Target::Path(path) => Ring::create(path, options),
         }
     }
 
     pub fn open(&self, options: &OpenOptions) -> Result<Ring, Error> {
         match self {
-            Target::Name(name) => Ring::open_with(name, options),
-            Target::Path(path) => Ring::open_at_with(path, options),
+            Target::Name(name) => options.open(name),
+            Target::Path(path) => options.open(path),
         }
     }
 
@@ -45,14 +45,14 @@ impl Target {
     pub fn info(&self) -> Result<RingInfo, Error> {
         match self {
             Target::Name(name) => shmlane::info(name),
-            Target::Path(path) => shmlane::info_at(path),
+            Target::Path(path) => shmlane::info(path),
         }
     }
 
     pub fn remove(&self) -> Result<(), Error> {
         match self {
             Target::Name(name) => shmlane::remove(name),
-            Target::Path(path) => shmlane::remove_at(path),
+            Target::Path(path) => shmlane::remove(path),
         }
     }
 }

@@ -3,10 +3,10 @@
 use std::io::{self, BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use shmlane::{Error, OpenOptions, Ring, RingInfo, Role};
+use shmlane::{AnyConsumer, AnyProducer, ErrorKind, OpenOptions, Ring, RingInfo, Role};
 
 use crate::args::{Framing, RecvArgs, RingArg, SendArgs};
-use crate::ends::{join_reader, join_writer, AnyReader, AnyWriter, Reader, Writer};
+use crate::ends::{join_reader, join_writer, read_with, try_read_with};
 use crate::fail::Failure;
 use crate::framing::{write_message, FrameReader};
 use crate::stat::alive;
@@ -65,8 +65,9 @@ impl<'a> PeerPresence<'a> {
         }
     }
 
-    /// Waits until a peer has been here, for at most `timeout`.
-    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+    /// Waits until a peer has been here, for at most `timeout`; `false` when
+    /// none came in time.
+    fn wait(&mut self, timeout: Option<Duration>) -> bool {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             let info = self.ring.info();
@@ -74,10 +75,10 @@ impl<'a> PeerPresence<'a> {
                 || peer_position(&info, self.peer) != self.peer_position_at_join
             {
                 self.met = true;
-                return Ok(());
+                return true;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::Timeout);
+                return false;
             }
             std::thread::sleep(PEER_POLL);
         }
@@ -104,14 +105,11 @@ pub fn send(args: &SendArgs) -> Outcome {
     let (ring, what) = open("send", &args.ring, args.allow_shared)?;
     let writer = join_writer(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
     let consumers = PeerPresence::new(&ring, Role::Consumer, false);
-    match writer {
-        AnyWriter::Spsc(producer) => send_all(producer, consumers, args, &what),
-        AnyWriter::Mpmc(producer) => send_all(producer, consumers, args, &what),
-    }
+    send_all(writer, consumers, args, &what)
 }
 
 fn send_all(
-    mut writer: impl Writer,
+    mut writer: AnyProducer,
     mut consumers: PeerPresence<'_>,
     args: &SendArgs,
     what: &str,
@@ -136,29 +134,34 @@ fn send_all(
             Err(error) => return Err(Failure::runtime(what, error)),
         };
         let mut sent = writer.send(message, args.timeout);
-        while matches!(sent, Err(Error::Disconnected)) && !consumers.met {
+        while matches!(&sent, Err(e) if e.kind() == ErrorKind::Disconnected) && !consumers.met {
             // Full, and the consumers that left did so before we came: wait
             // for one to join.
-            sent = consumers
-                .wait(args.timeout)
-                .and_then(|()| writer.send(message, args.timeout));
+            sent = if consumers.wait(args.timeout) {
+                writer.send(message, args.timeout)
+            } else {
+                Ok(false)
+            };
         }
-        if let Err(error) = sent {
-            let number = frames.count();
-            return Err(match error {
-                Error::Timeout => Failure::runtime(
+        let number = frames.count();
+        match sent {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Failure::runtime(
                     what,
                     format!(
                         "message {number}: the ring stayed full for {}",
                         seconds(args.timeout)
                     ),
-                ),
-                Error::Disconnected => Failure::runtime(
+                ))
+            }
+            Err(error) if error.kind() == ErrorKind::Disconnected => {
+                return Err(Failure::runtime(
                     what,
                     format!("message {number}: the ring is full and its consumers have left"),
-                ),
-                other => Failure::ring(format!("{what}: message {number}"), other),
-            });
+                ))
+            }
+            Err(other) => return Err(Failure::ring(format!("{what}: message {number}"), other)),
         }
     }
 }
@@ -169,14 +172,11 @@ pub fn recv(args: &RecvArgs) -> Outcome {
     let reader = join_reader(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
     // Messages already in the ring count as the visit of a producer.
     let producers = PeerPresence::new(&ring, Role::Producer, true);
-    match reader {
-        AnyReader::Spsc(consumer) => recv_all(consumer, producers, args, &what),
-        AnyReader::Mpmc(consumer) => recv_all(consumer, producers, args, &what),
-    }
+    recv_all(reader, producers, args, &what)
 }
 
 fn recv_all(
-    mut reader: impl Reader,
+    mut reader: AnyConsumer,
     mut producers: PeerPresence<'_>,
     args: &RecvArgs,
     what: &str,
@@ -188,34 +188,36 @@ fn recv_all(
     while received < wanted {
         // Take what is there without waiting; flush before a wait, so that a
         // reader of the pipe sees every message that has come so far.
-        let written = match reader.try_read_with(|m| write_message(&mut out, framing, m)) {
-            Err(Error::Empty) => {
+        let written = match try_read_with(&mut reader, |m| write_message(&mut out, framing, m)) {
+            Ok(None) => {
                 if let Err(error) = out.flush() {
                     return output_error(error, what);
                 }
-                reader.read_with(args.timeout, |m| write_message(&mut out, framing, m))
+                read_with(&mut reader, args.timeout, |m| {
+                    write_message(&mut out, framing, m)
+                })
             }
             other => other,
         };
         match written {
-            Ok(Ok(())) => received += 1,
-            Ok(Err(error)) => return output_error(error, what),
-            Err(Error::Disconnected) if !producers.met => {
+            Ok(Some(Ok(()))) => received += 1,
+            Ok(Some(Err(error))) => return output_error(error, what),
+            Ok(None) => {
+                // What came before the timeout still reaches stdout.
+                let _ = out.flush();
+                return Err(recv_timeout(args.timeout, received, what));
+            }
+            Err(error) if error.kind() == ErrorKind::Disconnected && !producers.met => {
                 // Drained, and the producers that left did so before we came:
                 // wait for one to join.
                 if let Err(error) = out.flush() {
                     return output_error(error, what);
                 }
-                if producers.wait(args.timeout).is_err() {
+                if !producers.wait(args.timeout) {
                     return Err(recv_timeout(args.timeout, received, what));
                 }
             }
-            Err(Error::Disconnected) => break,
-            Err(Error::Timeout) => {
-                // What came before the timeout still reaches stdout.
-                let _ = out.flush();
-                return Err(recv_timeout(args.timeout, received, what));
-            }
+            Err(error) if error.kind() == ErrorKind::Disconnected => break,
             Err(error) => return Err(Failure::ring(what, error)),
         }
     }

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use shmlane::{mpmc, spsc, Error, Kind, OpenOptions, Ring, RingOptions, WaitStrategy};
+use shmlane::{
+    AnyConsumer, AnyProducer, Error, ErrorKind, OpenOptions, Ring, RingOptions, WaitStrategy,
+};
 
 /// How a peer waits for room or for messages.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,16 +146,15 @@ fn create(args: &Args) -> Result<(), Failure> {
             )))
         }
     };
-    Ring::create_at(path, &options)?;
+    Ring::create(std::path::Path::new(path), &options)?;
     Ok(())
 }
 
 fn open(args: &Args) -> Result<Ring, Failure> {
     let path = args.text("path").map_err(Failure::Usage)?;
-    Ok(Ring::open_at_with(
-        path,
-        &OpenOptions::new().ready_timeout(Duration::from_secs(10)),
-    )?)
+    Ok(OpenOptions::new()
+        .ready_timeout(Duration::from_secs(10))
+        .open(std::path::Path::new(path))?)
 }
 
 fn strategy(wait: Wait) -> WaitStrategy {
@@ -163,161 +164,94 @@ fn strategy(wait: Wait) -> WaitStrategy {
     }
 }
 
-/// The producing half of either kind, writing in place.
-trait Writer {
-    /// Writes one message with `fill` (which returns its length); `false` when
-    /// the ring had no room (non-blocking) or the wait timed out.
-    fn write_one(
-        &mut self,
-        wait: Wait,
-        fill: &mut dyn FnMut(&mut [u8]) -> usize,
-    ) -> Result<bool, Error>;
-    /// Reserves one more slot (waiting as long as it takes), writes part of
-    /// it with `fill`, calls `holding`, then sleeps holding it until killed.
-    fn die_holding(
-        &mut self,
-        fill: &mut dyn FnMut(&mut [u8]),
-        holding: &mut dyn FnMut(),
-    ) -> Result<std::convert::Infallible, Error>;
-    /// Writes up to `max` messages with `fill(index, slot)`; returns how many.
-    fn write_batch(
-        &mut self,
-        wait: Wait,
-        max: usize,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
-    ) -> Result<usize, Error>;
+/// Writes one message with `fill` (which returns its length); `false` when
+/// the ring had no room (non-blocking) or the wait timed out.
+fn write_one(
+    writer: &mut AnyProducer,
+    wait: Wait,
+    fill: impl FnOnce(&mut [u8]) -> usize,
+) -> Result<bool, Error> {
+    let slot = match wait {
+        Wait::Try => writer.try_reserve()?,
+        Wait::Block | Wait::Sleep => writer.reserve(BLOCK_FOR)?,
+    };
+    let Some(mut slot) = slot else {
+        return Ok(false);
+    };
+    let len = fill(&mut slot);
+    slot.commit(len)?;
+    Ok(true)
 }
 
-/// The consuming half of either kind, reading in place.
-trait Reader {
-    /// Reads one message with `look`; `false` when there was none.
-    fn read_one(
-        &mut self,
-        wait: Wait,
-        look: &mut dyn FnMut(&[u8]) -> Result<(), String>,
-    ) -> Result<Result<bool, String>, Error>;
-    /// Reads up to `max` messages with `look`; returns how many.
-    fn read_batch(
-        &mut self,
-        wait: Wait,
-        max: usize,
-        look: &mut dyn FnMut(&[u8]) -> Result<(), String>,
-    ) -> Result<Result<usize, String>, Error>;
-}
-
-/// `Ok(None)` for "nothing now" (Full, Empty or Timeout), the value otherwise.
-fn nothing_now<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(Error::Full | Error::Empty | Error::Timeout) => Ok(None),
-        Err(error) => Err(error),
+/// Reserves one more slot (waiting as long as it takes), writes part of it
+/// with `fill`, calls `holding`, then sleeps holding it until killed.
+fn die_holding(
+    writer: &mut AnyProducer,
+    fill: impl FnOnce(&mut [u8]),
+    holding: impl FnOnce(),
+) -> Result<std::convert::Infallible, Error> {
+    let mut slot = loop {
+        if let Some(slot) = writer.reserve(BLOCK_FOR)? {
+            break slot;
+        }
+    };
+    fill(&mut slot);
+    holding();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
-macro_rules! impl_writer {
-    ($producer:ty) => {
-        impl Writer for $producer {
-            fn write_one(
-                &mut self,
-                wait: Wait,
-                fill: &mut dyn FnMut(&mut [u8]) -> usize,
-            ) -> Result<bool, Error> {
-                let slot = match wait {
-                    Wait::Try => self.try_reserve(),
-                    Wait::Block | Wait::Sleep => self.reserve(BLOCK_FOR),
-                };
-                let Some(mut slot) = nothing_now(slot)? else {
-                    return Ok(false);
-                };
-                let len = fill(&mut slot);
-                slot.commit(len)?;
-                Ok(true)
-            }
-
-            fn die_holding(
-                &mut self,
-                fill: &mut dyn FnMut(&mut [u8]),
-                holding: &mut dyn FnMut(),
-            ) -> Result<std::convert::Infallible, Error> {
-                let mut slot = loop {
-                    if let Some(slot) = nothing_now(self.reserve(BLOCK_FOR))? {
-                        break slot;
-                    }
-                };
-                fill(&mut slot);
-                holding();
-                loop {
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-
-            fn write_batch(
-                &mut self,
-                wait: Wait,
-                max: usize,
-                fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
-            ) -> Result<usize, Error> {
-                let batch = match wait {
-                    Wait::Try => self.try_reserve_batch(max),
-                    Wait::Block | Wait::Sleep => self.reserve_batch(max, BLOCK_FOR),
-                };
-                let Some(mut batch) = nothing_now(batch)? else {
-                    return Ok(0);
-                };
-                for index in 0..batch.len() {
-                    let len = fill(index, batch.slot_mut(index));
-                    batch.set_len(index, len)?;
-                }
-                let count = batch.len();
-                batch.commit();
-                Ok(count)
-            }
-        }
+/// Writes up to `max` messages with `fill(index, slot)`; returns how many.
+fn write_batch(
+    writer: &mut AnyProducer,
+    wait: Wait,
+    max: usize,
+    mut fill: impl FnMut(usize, &mut [u8]) -> usize,
+) -> Result<usize, Error> {
+    let mut batch = match wait {
+        Wait::Try => writer.try_reserve_batch(max)?,
+        Wait::Block | Wait::Sleep => writer.reserve_batch(max, BLOCK_FOR)?,
     };
+    for index in 0..batch.len() {
+        let len = fill(index, batch.slot_mut(index));
+        batch.set_len(index, len)?;
+    }
+    let count = batch.len();
+    batch.commit();
+    Ok(count)
 }
 
-macro_rules! impl_reader {
-    ($consumer:ty) => {
-        impl Reader for $consumer {
-            fn read_one(
-                &mut self,
-                wait: Wait,
-                look: &mut dyn FnMut(&[u8]) -> Result<(), String>,
-            ) -> Result<Result<bool, String>, Error> {
-                let message = match wait {
-                    Wait::Try => self.try_read(),
-                    Wait::Block | Wait::Sleep => self.read(BLOCK_FOR),
-                };
-                Ok(match nothing_now(message)? {
-                    Some(message) => look(&message).map(|()| true),
-                    None => Ok(false),
-                })
-            }
-
-            fn read_batch(
-                &mut self,
-                wait: Wait,
-                max: usize,
-                look: &mut dyn FnMut(&[u8]) -> Result<(), String>,
-            ) -> Result<Result<usize, String>, Error> {
-                let batch = match wait {
-                    Wait::Try => self.try_read_batch(max),
-                    Wait::Block | Wait::Sleep => self.read_batch(max, BLOCK_FOR),
-                };
-                let Some(batch) = nothing_now(batch)? else {
-                    return Ok(Ok(0));
-                };
-                let checked = batch.iter().try_for_each(|message| look(message));
-                Ok(checked.map(|()| batch.len()))
-            }
-        }
+/// Reads one message with `look`; `false` when there was none.
+fn read_one(
+    reader: &mut AnyConsumer,
+    wait: Wait,
+    look: impl FnOnce(&[u8]) -> Result<(), String>,
+) -> Result<Result<bool, String>, Error> {
+    let message = match wait {
+        Wait::Try => reader.try_read()?,
+        Wait::Block | Wait::Sleep => reader.read(BLOCK_FOR)?,
     };
+    Ok(match message {
+        Some(message) => look(&message).map(|()| true),
+        None => Ok(false),
+    })
 }
 
-impl_writer!(spsc::Producer);
-impl_writer!(mpmc::Producer);
-impl_reader!(spsc::Consumer);
-impl_reader!(mpmc::Consumer);
+/// Reads up to `max` messages with `look`; returns how many.
+fn read_batch(
+    reader: &mut AnyConsumer,
+    wait: Wait,
+    max: usize,
+    mut look: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<Result<usize, String>, Error> {
+    let batch = match wait {
+        Wait::Try => reader.try_read_batch(max)?,
+        Wait::Block | Wait::Sleep => reader.read_batch(max, BLOCK_FOR)?,
+    };
+    let checked = batch.iter().try_for_each(&mut look);
+    Ok(checked.map(|()| batch.len()))
+}
 
 fn produce(args: &Args) -> Result<(), Failure> {
     let count = args.number("count", None).map_err(Failure::Usage)?;
@@ -345,30 +279,20 @@ fn produce(args: &Args) -> Result<(), Failure> {
             ring.max_payload()
         )));
     }
-    let mut writer: Box<dyn Writer> = match ring.kind() {
-        Kind::Spsc => {
-            let mut producer = spsc::Producer::join(&ring)?;
-            producer.set_wait_strategy(strategy(wait));
-            Box::new(producer)
-        }
-        _ => {
-            let mut producer = mpmc::Producer::join(&ring)?;
-            producer.set_wait_strategy(strategy(wait));
-            Box::new(producer)
-        }
-    };
+    let mut writer = AnyProducer::join(&ring)?;
+    writer.set_wait_strategy(strategy(wait));
     let mut next = 0u64;
     while next < count {
         let wanted = (count - next).min(batch as u64) as usize;
         let written = if wanted == 1 {
             let sequence = next;
-            usize::from(writer.write_one(wait, &mut |slot| {
+            usize::from(write_one(&mut writer, wait, |slot| {
                 message::write(&mut slot[..size], sequence, id);
                 size
             })?)
         } else {
             let first = next;
-            writer.write_batch(wait, wanted, &mut |index, slot| {
+            write_batch(&mut writer, wait, wanted, |index, slot| {
                 message::write(&mut slot[..size], first + index as u64, id);
                 size
             })?
@@ -380,9 +304,10 @@ fn produce(args: &Args) -> Result<(), Failure> {
     }
     if args.flags.iter().any(|flag| flag == "die-holding") {
         // Write the first half of the next message, then wait to be killed.
-        writer.die_holding(
-            &mut |slot| message::write(&mut slot[..size], count, id),
-            &mut || {
+        die_holding(
+            &mut writer,
+            |slot| message::write(&mut slot[..size], count, id),
+            || {
                 println!("holding id={id} count={count}");
                 let _ = std::io::Write::flush(&mut std::io::stdout());
             },
@@ -444,18 +369,8 @@ fn consume(args: &Args) -> Result<(), Failure> {
     let producers = args.number("producers", Some(0)).map_err(Failure::Usage)?;
     let wait = args.wait().map_err(Failure::Usage)?;
     let ring = open(args)?;
-    let mut reader: Box<dyn Reader> = match ring.kind() {
-        Kind::Spsc => {
-            let mut consumer = spsc::Consumer::join(&ring)?;
-            consumer.set_wait_strategy(strategy(wait));
-            Box::new(consumer)
-        }
-        _ => {
-            let mut consumer = mpmc::Consumer::join(&ring)?;
-            consumer.set_wait_strategy(strategy(wait));
-            Box::new(consumer)
-        }
-    };
+    let mut reader = AnyConsumer::join(&ring)?;
+    reader.set_wait_strategy(strategy(wait));
     let mut tally = Tally::default();
     let mut received = 0u64;
     let end = loop {
@@ -464,11 +379,9 @@ fn consume(args: &Args) -> Result<(), Failure> {
         }
         let wanted = (stop_after - received).min(batch as u64) as usize;
         let outcome = if wanted == 1 {
-            reader
-                .read_one(wait, &mut |bytes| tally.check(bytes))
-                .map(|r| r.map(usize::from))
+            read_one(&mut reader, wait, |bytes| tally.check(bytes)).map(|r| r.map(usize::from))
         } else {
-            reader.read_batch(wait, wanted, &mut |bytes| tally.check(bytes))
+            read_batch(&mut reader, wait, wanted, |bytes| tally.check(bytes))
         };
         match outcome {
             Ok(Ok(0)) => {
@@ -478,11 +391,16 @@ fn consume(args: &Args) -> Result<(), Failure> {
             }
             Ok(Ok(read)) => received += read as u64,
             Ok(Err(invalid)) => return Err(Failure::Run(invalid)),
-            Err(Error::Disconnected) if tally.producers.len() as u64 >= producers => {
+            Err(error)
+                if error.kind() == ErrorKind::Disconnected
+                    && tally.producers.len() as u64 >= producers =>
+            {
                 break "disconnected"
             }
             // Not every producer has been heard from: one may not have joined yet.
-            Err(Error::Disconnected) => std::thread::sleep(Duration::from_millis(1)),
+            Err(error) if error.kind() == ErrorKind::Disconnected => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
             Err(error) => return Err(error.into()),
         }
     };

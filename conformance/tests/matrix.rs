@@ -455,7 +455,7 @@ fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
         // Let the doomed producer get going (it has claimed 100 positions)
         // before the survivor starts, then kill it where it is.
         let until = Instant::now() + HANG_LIMIT;
-        while shmlane::info_at(&scratch.0).unwrap().tail < 100 {
+        while shmlane::info(&scratch.0).unwrap().tail < 100 {
             assert!(
                 Instant::now() < until,
                 "{pair}: the doomed producer never started"
@@ -487,7 +487,7 @@ fn mpmc_consumer_recovers_from_a_killed_producer_of_another_language() {
             (0, doomed.count - 1),
             "{pair}: a gap before the kill"
         );
-        let info = shmlane::info_at(&scratch.0).unwrap();
+        let info = shmlane::info(&scratch.0).unwrap();
         // Every claimed position was delivered or dropped, nothing else.
         assert_eq!(info.tail, total + info.dropped_claims, "{pair}");
         assert!(
@@ -566,7 +566,7 @@ fn mpmc_claim_of_a_producer_killed_holding_it_is_skipped_by_another_language() {
             (AFTER, AFTER - 1),
             "{pair}"
         );
-        let info = shmlane::info_at(&scratch.0).unwrap();
+        let info = shmlane::info(&scratch.0).unwrap();
         assert_eq!(
             (info.dropped_claims, info.lost_messages),
             (1, 0),

@@ -2,35 +2,24 @@
 //! time, or copy them out.
 //!
 //! The handle keeps the Rust guard of what it lent (a `ReadSlot` or
-//! `ReadBatch`) next to the consumer the guard borrows, as producers do (see
-//! `producer.rs` for why that is sound).
+//! `ReadBatch`) next to the consumer the guard borrows (see `lending.rs` for
+//! why that is sound). A guard is only ever dropped: that releases its slots.
 
 use std::ffi::c_void;
-use std::ptr::NonNull;
 
-use shmlane::{mpmc, spsc, Error, Kind, WaitStrategy};
+use shmlane::{AnyConsumer, AnyKind, Error, ErrorKind, ReadBatch, ReadSlot};
 
-use crate::ring::ring_arg;
+use crate::lending::{busy, nothing_lent, shared, Lender};
 use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
-use crate::{in_arg, out_arg, timeout_arg};
+use crate::{out_arg, timeout_arg};
 
-/// The consumer of either kind.
-enum Consumer {
-    Spsc(spsc::Consumer),
-    Mpmc(mpmc::Consumer),
-}
-
-/// What the handle has lent to C. A message guard is only ever dropped: that
-/// releases its slot.
-#[allow(dead_code)]
-enum Lent {
-    Nothing,
-    /// An SPSC message borrowed without a guard (`try_read_unguarded`).
-    SpscMessage,
-    MpmcMessage(mpmc::ReadSlot<'static>),
-    SpscBatch(spsc::ReadBatch<'static>),
-    MpmcBatch(mpmc::ReadBatch<'static>),
+/// What a consumer lends to C.
+pub(crate) enum Loan {
+    // Kept only to be dropped: dropping it releases the message.
+    #[allow(dead_code)]
+    Message(ReadSlot<'static, AnyKind>),
+    Batch(ReadBatch<'static, AnyKind>),
 }
 
 /// A consuming handle of a ring, SPSC or MPMC.
@@ -38,66 +27,12 @@ enum Lent {
 /// Made by `shmlane_consumer_open`, freed by `shmlane_consumer_close`. A
 /// handle may move between threads but must not be used by two threads at
 /// once.
-pub struct shmlane_consumer_t {
-    /// Declared first: dropped before `consumer`, which it may borrow.
-    lent: Lent,
-    consumer: NonNull<Consumer>,
-    max_payload: usize,
-    capacity: usize,
-}
-
-impl Drop for shmlane_consumer_t {
-    fn drop(&mut self) {
-        // A borrowed message is released.
-        if let Lent::SpscMessage = std::mem::replace(&mut self.lent, Lent::Nothing) {
-            if let Ok(Consumer::Spsc(c)) = self.idle_consumer() {
-                // SAFETY: the message was borrowed and not released, and C
-                // gives the handle up with it.
-                unsafe { c.release_unguarded() };
-            }
-        }
-        // SAFETY: made by `Box::into_raw` in `shmlane_consumer_open`; no guard
-        // borrows it any more, and it is freed once, here.
-        drop(unsafe { Box::from_raw(self.consumer.as_ptr()) });
-    }
-}
+pub struct shmlane_consumer_t(Lender<AnyConsumer, Loan>);
 
 #[cold]
 #[inline(never)]
 fn busy_status() -> shmlane_status {
-    busy().report()
-}
-
-#[cold]
-fn busy() -> Failure {
-    Failure::new(
-        shmlane_status::Busy,
-        "the consumer holds a borrowed message or batch: release it first",
-    )
-}
-
-impl shmlane_consumer_t {
-    /// Records a guardless SPSC message as lent. Nothing was lent before (the
-    /// caller checked), so the old value needs no drop: forgetting it spares
-    /// the hot path the drop glue of every guard type.
-    #[inline(always)]
-    fn lend_spsc_message(&mut self) {
-        let previous = std::mem::replace(&mut self.lent, Lent::SpscMessage);
-        debug_assert!(matches!(previous, Lent::Nothing));
-        std::mem::forget(previous);
-    }
-
-    /// The consumer, if nothing is lent (a guard would borrow it).
-    #[inline]
-    fn idle_consumer(&mut self) -> Result<&'static mut Consumer, Failure> {
-        if !matches!(self.lent, Lent::Nothing) {
-            return Err(busy());
-        }
-        // SAFETY: as in `shmlane_producer_t::idle_producer`: the allocation
-        // outlives every guard made from this reference, and nothing else
-        // reaches the consumer while one is kept.
-        Ok(unsafe { &mut *self.consumer.as_ptr() })
-    }
+    busy::<AnyConsumer>().report()
 }
 
 /// Borrows a consumer handle.
@@ -107,9 +42,9 @@ impl shmlane_consumer_t {
 #[inline]
 unsafe fn consumer_arg<'a>(
     consumer: *mut shmlane_consumer_t,
-) -> Result<&'a mut shmlane_consumer_t, Failure> {
+) -> Result<&'a mut Lender<AnyConsumer, Loan>, Failure> {
     // SAFETY: the caller's contract above.
-    unsafe { out_arg(consumer, "consumer") }
+    Ok(&mut unsafe { out_arg(consumer, "consumer") }?.0)
 }
 
 /// Joins a ring as a consumer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
@@ -124,22 +59,8 @@ pub unsafe extern "C" fn shmlane_consumer_open(
     ring: *const crate::shmlane_ring_t,
     out: *mut *mut shmlane_consumer_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (ring, out) = unsafe { (ring_arg(ring)?, out_arg(out, "out")?) };
-        let consumer = match ring.kind() {
-            Kind::Spsc => Consumer::Spsc(spsc::Consumer::join(ring)?),
-            _ => Consumer::Mpmc(mpmc::Consumer::join(ring)?),
-        };
-        let handle = shmlane_consumer_t {
-            lent: Lent::Nothing,
-            consumer: NonNull::from(Box::leak(Box::new(consumer))),
-            max_payload: ring.max_payload(),
-            capacity: ring.geometry().capacity as usize,
-        };
-        *out = Box::into_raw(Box::new(handle));
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_consumer_t)) })
 }
 
 /// Releases any borrowed message, leaves the ring and frees the handle. NULL
@@ -149,12 +70,8 @@ pub unsafe extern "C" fn shmlane_consumer_open(
 /// `consumer` is NULL or a live handle; it is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn shmlane_consumer_close(consumer: *mut shmlane_consumer_t) {
-    if !consumer.is_null() {
-        let _ = std::panic::catch_unwind(|| {
-            // SAFETY: made by `Box::into_raw` in `shmlane_consumer_open`, not closed before.
-            drop(unsafe { Box::from_raw(consumer) });
-        });
-    }
+    // SAFETY: the caller's contract above.
+    unsafe { shared::close(consumer) }
 }
 
 /// The largest message the consumer's ring carries; 0 for NULL.
@@ -166,7 +83,7 @@ pub unsafe extern "C" fn shmlane_consumer_max_payload(
     consumer: *const shmlane_consumer_t,
 ) -> usize {
     // SAFETY: the caller's contract above.
-    unsafe { consumer.as_ref() }.map_or(0, |c| c.max_payload)
+    unsafe { consumer.as_ref() }.map_or(0, |c| c.0.max_payload)
 }
 
 /// The number of slots of the consumer's ring; 0 for NULL.
@@ -176,17 +93,19 @@ pub unsafe extern "C" fn shmlane_consumer_max_payload(
 #[no_mangle]
 pub unsafe extern "C" fn shmlane_consumer_capacity(consumer: *const shmlane_consumer_t) -> usize {
     // SAFETY: the caller's contract above.
-    unsafe { consumer.as_ref() }.map_or(0, |c| c.capacity)
+    unsafe { consumer.as_ref() }.map_or(0, |c| c.0.capacity)
 }
 
 /// Hands a borrowed message to C and keeps its guard.
-macro_rules! lend_message {
-    ($lent:expr, $variant:ident, $message:expr, $data:expr, $len:expr) => {{
-        let message = $message;
-        *$data = message.as_ptr();
-        *$len = message.len();
-        $lent = Lent::$variant(message);
-    }};
+#[inline(always)]
+fn lend_message(
+    lender: &mut Lender<AnyConsumer, Loan>,
+    message: ReadSlot<'static, AnyKind>,
+    data: &mut *const u8,
+    len: &mut usize,
+) {
+    (*data, *len) = (message.as_ptr(), message.len());
+    lender.lend(Loan::Message(message));
 }
 
 /// Borrows the next message in place without waiting: `*data` points to its
@@ -214,40 +133,20 @@ pub unsafe extern "C" fn shmlane_consumer_try_read(
         else {
             return null_argument("consumer, data or len");
         };
-        if !matches!(handle.lent, Lent::Nothing) {
+        let lender = &mut handle.0;
+        if !lender.is_idle() {
             return busy_status();
         }
-        // SAFETY: nothing is lent (checked above), so no guard borrows the consumer.
-        match unsafe { &mut *handle.consumer.as_ptr() } {
-            Consumer::Spsc(c) => match c.try_read_unguarded() {
-                Ok((message, message_len)) => {
-                    (*data, *len) = (message.as_ptr().cast_const(), message_len);
-                    handle.lend_spsc_message();
-                }
-                Err(error) => return error_status(error),
-            },
-            Consumer::Mpmc(c) => return mpmc_try_read(&mut handle.lent, c, data, len),
+        // SAFETY: nothing is lent, checked above.
+        match unsafe { lender.handle_unchecked() }.try_read() {
+            Ok(Some(message)) => {
+                lend_message(lender, message, data, len);
+                shmlane_status::Ok
+            }
+            Ok(None) => shmlane_status::Empty,
+            Err(error) => error_status(error),
         }
-        shmlane_status::Ok
     })
-}
-
-/// The MPMC half of `shmlane_consumer_try_read`, out of line (see
-/// `mpmc_try_reserve` in producer.rs).
-#[inline(never)]
-fn mpmc_try_read(
-    lent: &mut Lent,
-    consumer: &'static mut mpmc::Consumer,
-    data: &mut *const u8,
-    len: &mut usize,
-) -> shmlane_status {
-    match consumer.try_read() {
-        Ok(message) => {
-            lend_message!(*lent, MpmcMessage, message, data, len);
-            shmlane_status::Ok
-        }
-        Err(error) => error_status(error),
-    }
 }
 
 /// Borrows the next message, waiting up to `timeout_ns` nanoseconds for one
@@ -266,23 +165,16 @@ pub unsafe extern "C" fn shmlane_consumer_read(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, len) = unsafe {
+        let (lender, data, len) = unsafe {
             (
                 consumer_arg(consumer)?,
                 out_arg(data, "data")?,
                 out_arg(len, "len")?,
             )
         };
-        let timeout = timeout_arg(timeout_ns);
-        match handle.idle_consumer()? {
-            Consumer::Spsc(c) => {
-                let (message, message_len) = c.read_unguarded(timeout)?;
-                (*data, *len) = (message.as_ptr().cast_const(), message_len);
-                handle.lend_spsc_message();
-            }
-            Consumer::Mpmc(c) => {
-                lend_message!(handle.lent, MpmcMessage, c.read(timeout)?, data, len)
-            }
+        match lender.idle()?.read(timeout_arg(timeout_ns))? {
+            Some(message) => lend_message(lender, message, data, len),
+            None => return Err(Failure::timeout()),
         }
         Ok(())
     })
@@ -303,37 +195,33 @@ pub unsafe extern "C" fn shmlane_consumer_release(
         let Some(handle) = (unsafe { consumer.as_mut() }) else {
             return null_argument("consumer");
         };
-        if !matches!(handle.lent, Lent::SpscMessage) {
-            return release_other(&mut handle.lent);
+        // Dropping the guard releases its slots.
+        match handle.0.lent.take() {
+            Some(_) => shmlane_status::Ok,
+            None => nothing_lent("release").report(),
         }
-        // A guardless message has nothing to drop.
-        std::mem::forget(std::mem::replace(&mut handle.lent, Lent::Nothing));
-        // SAFETY: nothing is lent any more, so nothing else reaches the consumer.
-        let Consumer::Spsc(c) = (unsafe { &mut *handle.consumer.as_ptr() }) else {
-            unreachable!("an SPSC message is lent by an SPSC consumer")
-        };
-        // SAFETY: `lent` said a message was borrowed by `try_read_unguarded`
-        // and not released; it is cleared above, so it is released once.
-        unsafe { c.release_unguarded() };
-        shmlane_status::Ok
     })
 }
 
-/// The rest of `shmlane_consumer_release`, out of line (see
-/// `mpmc_try_reserve` in producer.rs): dropping a guard releases its slots.
-#[inline(never)]
-fn release_other(lent: &mut Lent) -> shmlane_status {
-    match std::mem::replace(lent, Lent::Nothing) {
-        Lent::Nothing => Failure::new(
-            shmlane_status::NothingPending,
-            "release: no message is borrowed",
-        )
-        .report(),
-        guard => {
-            drop(guard);
-            shmlane_status::Ok
-        }
+/// Lends `batch` unless it is empty although messages were asked for: then
+/// the ring was empty (or the wait ran out).
+fn lend_batch(
+    lender: &mut Lender<AnyConsumer, Loan>,
+    batch: ReadBatch<'static, AnyKind>,
+    max: usize,
+    blocking: bool,
+    count: &mut usize,
+) -> Result<(), Failure> {
+    if batch.is_empty() && max > 0 {
+        return Err(if blocking {
+            Failure::timeout()
+        } else {
+            Failure::outcome(shmlane_status::Empty)
+        });
     }
+    *count = batch.len();
+    lender.lend(Loan::Batch(batch));
+    Ok(())
 }
 
 /// Borrows up to `max` consecutive messages without waiting; `*count`
@@ -353,13 +241,9 @@ pub unsafe extern "C" fn shmlane_consumer_try_read_batch(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
-        handle.lent = match handle.idle_consumer()? {
-            Consumer::Spsc(c) => Lent::SpscBatch(c.try_read_batch(max)?),
-            Consumer::Mpmc(c) => Lent::MpmcBatch(c.try_read_batch(max)?),
-        };
-        *count = batch_len(&handle.lent);
-        Ok(())
+        let (lender, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
+        let batch = lender.idle()?.try_read_batch(max)?;
+        lend_batch(lender, batch, max, false, count)
     })
 }
 
@@ -377,22 +261,20 @@ pub unsafe extern "C" fn shmlane_consumer_read_batch(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
-        let timeout = timeout_arg(timeout_ns);
-        handle.lent = match handle.idle_consumer()? {
-            Consumer::Spsc(c) => Lent::SpscBatch(c.read_batch(max, timeout)?),
-            Consumer::Mpmc(c) => Lent::MpmcBatch(c.read_batch(max, timeout)?),
-        };
-        *count = batch_len(&handle.lent);
-        Ok(())
+        let (lender, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
+        let batch = lender.idle()?.read_batch(max, timeout_arg(timeout_ns))?;
+        lend_batch(lender, batch, max, true, count)
     })
 }
 
-fn batch_len(lent: &Lent) -> usize {
+/// The borrowed batch, if any.
+fn lent_batch<'a>(
+    lent: &'a Option<Loan>,
+    what: &str,
+) -> Result<&'a ReadBatch<'static, AnyKind>, Failure> {
     match lent {
-        Lent::SpscBatch(batch) => batch.len(),
-        Lent::MpmcBatch(batch) => batch.len(),
-        _ => 0,
+        Some(Loan::Batch(batch)) => Ok(batch),
+        _ => Err(nothing_lent(what)),
     }
 }
 
@@ -413,35 +295,22 @@ pub unsafe extern "C" fn shmlane_consumer_batch_message(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, len) = unsafe {
+        let (lender, data, len) = unsafe {
             (
                 consumer_arg(consumer)?,
                 out_arg(data, "data")?,
                 out_arg(len, "len")?,
             )
         };
-        let count = match &handle.lent {
-            Lent::SpscBatch(batch) => batch.len(),
-            Lent::MpmcBatch(batch) => batch.len(),
-            _ => {
-                return Err(Failure::new(
-                    shmlane_status::NothingPending,
-                    "batch access: no batch is borrowed",
-                ))
-            }
-        };
-        if index >= count {
+        let batch = lent_batch(&lender.lent, "batch access")?;
+        if index >= batch.len() {
             return Err(Failure::invalid(format!(
-                "message {index} is outside a batch of {count}"
+                "message {index} is outside a batch of {}",
+                batch.len()
             )));
         }
-        let message = match &handle.lent {
-            Lent::SpscBatch(batch) => batch.get(index),
-            Lent::MpmcBatch(batch) => batch.get(index),
-            _ => unreachable!("checked for a batch above"),
-        };
-        *data = message.as_ptr();
-        *len = message.len();
+        let message = batch.get(index);
+        (*data, *len) = (message.as_ptr(), message.len());
         Ok(())
     })
 }
@@ -466,7 +335,7 @@ pub unsafe extern "C" fn shmlane_consumer_batch_runs(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, first, first_len, second, second_len) = unsafe {
+        let (lender, first, first_len, second, second_len) = unsafe {
             (
                 consumer_arg(consumer)?,
                 out_arg(first, "first")?,
@@ -475,16 +344,7 @@ pub unsafe extern "C" fn shmlane_consumer_batch_runs(
                 out_arg(second_len, "second_len")?,
             )
         };
-        let runs = match &handle.lent {
-            Lent::SpscBatch(batch) => batch.as_slices(),
-            Lent::MpmcBatch(_) => None,
-            _ => {
-                return Err(Failure::new(
-                    shmlane_status::NothingPending,
-                    "batch runs: no batch is borrowed",
-                ))
-            }
-        };
+        let runs = lent_batch(&lender.lent, "batch runs")?.as_slices();
         let Some((head, tail)) = runs else {
             return Err(Failure::new(
                 shmlane_status::WrongKind,
@@ -516,18 +376,15 @@ pub unsafe extern "C" fn shmlane_consumer_try_recv(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, buffer, len) = unsafe {
+        let (lender, buffer, len) = unsafe {
             (
                 consumer_arg(consumer)?,
                 buffer_arg(buffer, capacity)?,
                 out_arg(len, "len")?,
             )
         };
-        let received = match handle.idle_consumer()? {
-            Consumer::Spsc(c) => c.try_recv(buffer),
-            Consumer::Mpmc(c) => c.try_recv(buffer),
-        };
-        *len = received_len(received, len)?;
+        let received = lender.idle()?.try_recv(buffer);
+        *len = received_len(received, len, Failure::outcome(shmlane_status::Empty))?;
         Ok(())
     })
 }
@@ -547,31 +404,32 @@ pub unsafe extern "C" fn shmlane_consumer_recv(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, buffer, len) = unsafe {
+        let (lender, buffer, len) = unsafe {
             (
                 consumer_arg(consumer)?,
                 buffer_arg(buffer, capacity)?,
                 out_arg(len, "len")?,
             )
         };
-        let timeout = timeout_arg(timeout_ns);
-        let received = match handle.idle_consumer()? {
-            Consumer::Spsc(c) => c.recv(buffer, timeout),
-            Consumer::Mpmc(c) => c.recv(buffer, timeout),
-        };
-        *len = received_len(received, len)?;
+        let received = lender.idle()?.recv(buffer, timeout_arg(timeout_ns));
+        *len = received_len(received, len, Failure::timeout())?;
         Ok(())
     })
 }
 
-/// The length received, or the failure; for a buffer too small, the length
-/// needed goes to `*len` first.
-fn received_len(received: Result<usize, Error>, len: &mut usize) -> Result<usize, Failure> {
+/// The length received, `nothing` when there was no message, or the
+/// failure; for a buffer too small, the length needed goes to `*len` first.
+fn received_len(
+    received: Result<Option<usize>, Error>,
+    len: &mut usize,
+    nothing: Failure,
+) -> Result<usize, Failure> {
     match received {
-        Ok(received) => Ok(received),
+        Ok(Some(received)) => Ok(received),
+        Ok(None) => Err(nothing),
         Err(error) => {
-            if let Error::BufferTooSmall { needed, .. } = error {
-                *len = needed;
+            if let (ErrorKind::BufferTooSmall, Some((needed, _))) = (error.kind(), error.sizes()) {
+                *len = needed as usize;
             }
             Err(error.into())
         }
@@ -603,17 +461,8 @@ pub unsafe extern "C" fn shmlane_consumer_set_wait_strategy(
     consumer: *mut shmlane_consumer_t,
     strategy: *const shmlane_wait_strategy_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, strategy) =
-            unsafe { (consumer_arg(consumer)?, in_arg(strategy, "strategy")?) };
-        let strategy = WaitStrategy::from(strategy);
-        match handle.idle_consumer()? {
-            Consumer::Spsc(c) => c.set_wait_strategy(strategy),
-            Consumer::Mpmc(c) => c.set_wait_strategy(strategy),
-        }
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::set_wait_strategy(consumer_arg(consumer)?, strategy) })
 }
 
 /// Whether every producer has closed or died: writes 1 or 0 to
@@ -627,20 +476,8 @@ pub unsafe extern "C" fn shmlane_consumer_is_disconnected(
     consumer: *mut shmlane_consumer_t,
     disconnected: *mut u8,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, disconnected) = unsafe {
-            (
-                consumer_arg(consumer)?,
-                out_arg(disconnected, "disconnected")?,
-            )
-        };
-        *disconnected = u8::from(match handle.idle_consumer()? {
-            Consumer::Spsc(c) => c.is_disconnected(),
-            Consumer::Mpmc(c) => c.is_disconnected(),
-        });
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::is_disconnected(consumer_arg(consumer)?, disconnected) })
 }
 
 /// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
@@ -654,15 +491,6 @@ pub unsafe extern "C" fn shmlane_consumer_wait_strategy(
     consumer: *mut shmlane_consumer_t,
     strategy: *mut shmlane_wait_strategy_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, strategy) =
-            unsafe { (consumer_arg(consumer)?, out_arg(strategy, "strategy")?) };
-        *strategy = match handle.idle_consumer()? {
-            Consumer::Spsc(h) => h.wait_strategy(),
-            Consumer::Mpmc(h) => h.wait_strategy(),
-        }
-        .into();
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::wait_strategy(consumer_arg(consumer)?, strategy) })
 }

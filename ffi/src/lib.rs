@@ -31,6 +31,8 @@ mod producer;
 
 mod consumer;
 
+mod lending;
+
 mod wait;
 
 use std::ffi::{c_char, CStr, OsStr};

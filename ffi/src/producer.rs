@@ -1,36 +1,21 @@
 //! Producers: reserve slots in place and commit them, one or a batch at a time.
 //!
-//! A C caller cannot hold a Rust borrow, so the handle keeps the Rust guard of
-//! the slot it lent (a `WriteSlot` or `WriteBatch`) next to the producer the
-//! guard borrows. The producer lives in its own heap allocation, reached
-//! through a raw pointer; while a guard is kept, the handle reaches the
-//! producer only through that guard, and the guard is dropped before the
-//! producer is freed. That is what the `'static` lifetimes below stand for.
+//! The handle keeps the Rust guard of the slot or batch it lent next to the
+//! producer the guard borrows (see `lending.rs` for why that is sound).
 
 use std::ffi::c_void;
-use std::ptr::NonNull;
 
-use shmlane::{mpmc, spsc, Kind, WaitStrategy};
+use shmlane::{AnyKind, AnyProducer, WriteBatch, WriteSlot};
 
-use crate::ring::ring_arg;
+use crate::lending::{busy, nothing_lent, shared, Lender};
 use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
-use crate::{in_arg, out_arg, timeout_arg};
+use crate::{out_arg, timeout_arg};
 
-/// The producer of either kind.
-enum Producer {
-    Spsc(spsc::Producer),
-    Mpmc(mpmc::Producer),
-}
-
-/// What the handle has lent to C.
-enum Lent {
-    Nothing,
-    /// An SPSC slot reserved without a guard (`try_reserve_unguarded`).
-    SpscSlot,
-    MpmcSlot(mpmc::WriteSlot<'static>),
-    SpscBatch(spsc::WriteBatch<'static>),
-    MpmcBatch(mpmc::WriteBatch<'static>),
+/// What a producer lends to C.
+pub(crate) enum Loan {
+    Slot(WriteSlot<'static, AnyKind>),
+    Batch(WriteBatch<'static, AnyKind>),
 }
 
 /// A producing handle of a ring, SPSC or MPMC.
@@ -38,71 +23,12 @@ enum Lent {
 /// Made by `shmlane_producer_open`, freed by `shmlane_producer_close`. A
 /// handle may move between threads but must not be used by two threads at
 /// once: give each producing thread its own handle (MPMC) or serialize.
-pub struct shmlane_producer_t {
-    /// Declared first: dropped before `producer`, which it may borrow.
-    lent: Lent,
-    producer: NonNull<Producer>,
-    max_payload: usize,
-    capacity: usize,
-}
-
-impl Drop for shmlane_producer_t {
-    fn drop(&mut self) {
-        // An uncommitted slot is given up: SPSC publishes nothing, MPMC hands
-        // it on marked to be skipped.
-        self.lent = Lent::Nothing;
-        // SAFETY: made by `Box::into_raw` in `shmlane_producer_open`; no guard
-        // borrows it any more, and it is freed once, here.
-        drop(unsafe { Box::from_raw(self.producer.as_ptr()) });
-    }
-}
-
-impl shmlane_producer_t {
-    /// The producer, if nothing is lent (a guard would borrow it).
-    #[inline]
-    fn idle_producer(&mut self) -> Result<&'static mut Producer, Failure> {
-        if !matches!(self.lent, Lent::Nothing) {
-            return Err(busy());
-        }
-        // SAFETY: the allocation lives until `drop`, which first drops every
-        // guard made from this reference; nothing else reaches the producer
-        // while a guard is kept (`lent` is checked above by every path).
-        Ok(unsafe { &mut *self.producer.as_ptr() })
-    }
-}
-
-impl shmlane_producer_t {
-    /// Records a guardless SPSC slot as lent. Nothing was lent before (the
-    /// caller checked), so the old value needs no drop: forgetting it spares
-    /// the hot path the drop glue of every guard type.
-    #[inline(always)]
-    fn lend_spsc_slot(&mut self) {
-        let previous = std::mem::replace(&mut self.lent, Lent::SpscSlot);
-        debug_assert!(matches!(previous, Lent::Nothing));
-        std::mem::forget(previous);
-    }
-}
+pub struct shmlane_producer_t(Lender<AnyProducer, Loan>);
 
 #[cold]
 #[inline(never)]
 fn busy_status() -> shmlane_status {
-    busy().report()
-}
-
-#[cold]
-fn busy() -> Failure {
-    Failure::new(
-        shmlane_status::Busy,
-        "the producer holds a reserved slot or batch: commit or abort it first",
-    )
-}
-
-#[cold]
-fn nothing_lent(what: &str) -> Failure {
-    Failure::new(
-        shmlane_status::NothingPending,
-        format!("{what}: no slot is reserved"),
-    )
+    busy::<AnyProducer>().report()
 }
 
 /// Borrows a producer handle.
@@ -112,9 +38,9 @@ fn nothing_lent(what: &str) -> Failure {
 #[inline]
 unsafe fn producer_arg<'a>(
     producer: *mut shmlane_producer_t,
-) -> Result<&'a mut shmlane_producer_t, Failure> {
+) -> Result<&'a mut Lender<AnyProducer, Loan>, Failure> {
     // SAFETY: the caller's contract above.
-    unsafe { out_arg(producer, "producer") }
+    Ok(&mut unsafe { out_arg(producer, "producer") }?.0)
 }
 
 /// Joins a ring as a producer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
@@ -130,22 +56,8 @@ pub unsafe extern "C" fn shmlane_producer_open(
     ring: *const crate::shmlane_ring_t,
     out: *mut *mut shmlane_producer_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (ring, out) = unsafe { (ring_arg(ring)?, out_arg(out, "out")?) };
-        let producer = match ring.kind() {
-            Kind::Spsc => Producer::Spsc(spsc::Producer::join(ring)?),
-            _ => Producer::Mpmc(mpmc::Producer::join(ring)?),
-        };
-        let handle = shmlane_producer_t {
-            lent: Lent::Nothing,
-            producer: NonNull::from(Box::leak(Box::new(producer))),
-            max_payload: ring.max_payload(),
-            capacity: ring.geometry().capacity as usize,
-        };
-        *out = Box::into_raw(Box::new(handle));
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_producer_t)) })
 }
 
 /// Leaves the ring and frees the handle. A reserved, uncommitted slot is
@@ -155,12 +67,8 @@ pub unsafe extern "C" fn shmlane_producer_open(
 /// `producer` is NULL or a live handle; it is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn shmlane_producer_close(producer: *mut shmlane_producer_t) {
-    if !producer.is_null() {
-        let _ = std::panic::catch_unwind(|| {
-            // SAFETY: made by `Box::into_raw` in `shmlane_producer_open`, not closed before.
-            drop(unsafe { Box::from_raw(producer) });
-        });
-    }
+    // SAFETY: the caller's contract above.
+    unsafe { shared::close(producer) }
 }
 
 /// The largest message the producer's ring carries; 0 for NULL.
@@ -172,7 +80,7 @@ pub unsafe extern "C" fn shmlane_producer_max_payload(
     producer: *const shmlane_producer_t,
 ) -> usize {
     // SAFETY: the caller's contract above.
-    unsafe { producer.as_ref() }.map_or(0, |p| p.max_payload)
+    unsafe { producer.as_ref() }.map_or(0, |p| p.0.max_payload)
 }
 
 /// The number of slots of the producer's ring; 0 for NULL.
@@ -182,17 +90,19 @@ pub unsafe extern "C" fn shmlane_producer_max_payload(
 #[no_mangle]
 pub unsafe extern "C" fn shmlane_producer_capacity(producer: *const shmlane_producer_t) -> usize {
     // SAFETY: the caller's contract above.
-    unsafe { producer.as_ref() }.map_or(0, |p| p.capacity)
+    unsafe { producer.as_ref() }.map_or(0, |p| p.0.capacity)
 }
 
 /// Hands a reserved slot's payload to C and keeps its guard.
-macro_rules! lend_slot {
-    ($lent:expr, $variant:ident, $slot:expr, $data:expr, $capacity:expr) => {{
-        let mut slot = $slot;
-        *$data = slot.as_mut_ptr();
-        *$capacity = slot.len();
-        $lent = Lent::$variant(slot);
-    }};
+#[inline(always)]
+fn lend_slot(
+    lender: &mut Lender<AnyProducer, Loan>,
+    mut slot: WriteSlot<'static, AnyKind>,
+    data: &mut *mut u8,
+    capacity: &mut usize,
+) {
+    (*data, *capacity) = (slot.as_mut_ptr(), slot.len());
+    lender.lend(Loan::Slot(slot));
 }
 
 /// Reserves the next slot without waiting. On success `*data` points to the
@@ -219,42 +129,20 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve(
         else {
             return null_argument("producer, data or capacity");
         };
-        if !matches!(handle.lent, Lent::Nothing) {
+        let lender = &mut handle.0;
+        if !lender.is_idle() {
             return busy_status();
         }
-        // SAFETY: nothing is lent (checked above), so no guard borrows the producer.
-        match unsafe { &mut *handle.producer.as_ptr() } {
-            Producer::Spsc(p) => match p.try_reserve_unguarded() {
-                Ok(slot) => {
-                    *data = slot.as_ptr();
-                    *capacity = handle.max_payload;
-                    handle.lend_spsc_slot();
-                }
-                Err(error) => return error_status(error),
-            },
-            Producer::Mpmc(p) => return mpmc_try_reserve(&mut handle.lent, p, data, capacity),
+        // SAFETY: nothing is lent, checked above.
+        match unsafe { lender.handle_unchecked() }.try_reserve() {
+            Ok(Some(slot)) => {
+                lend_slot(lender, slot, data, capacity);
+                shmlane_status::Ok
+            }
+            Ok(None) => shmlane_status::Full,
+            Err(error) => error_status(error),
         }
-        shmlane_status::Ok
     })
-}
-
-/// The MPMC half of `shmlane_producer_try_reserve`, out of line: the SPSC
-/// path then needs few registers and little stack, and a call costs fewer
-/// stores (which wait behind the last slot's write).
-#[inline(never)]
-fn mpmc_try_reserve(
-    lent: &mut Lent,
-    producer: &'static mut mpmc::Producer,
-    data: &mut *mut u8,
-    capacity: &mut usize,
-) -> shmlane_status {
-    match producer.try_reserve() {
-        Ok(slot) => {
-            lend_slot!(*lent, MpmcSlot, slot, data, capacity);
-            shmlane_status::Ok
-        }
-        Err(error) => error_status(error),
-    }
 }
 
 /// Reserves the next slot, waiting up to `timeout_ns` nanoseconds for one
@@ -273,23 +161,16 @@ pub unsafe extern "C" fn shmlane_producer_reserve(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, capacity) = unsafe {
+        let (lender, data, capacity) = unsafe {
             (
                 producer_arg(producer)?,
                 out_arg(data, "data")?,
                 out_arg(capacity, "capacity")?,
             )
         };
-        let timeout = timeout_arg(timeout_ns);
-        match handle.idle_producer()? {
-            Producer::Spsc(p) => {
-                *data = p.reserve_unguarded(timeout)?.as_ptr();
-                *capacity = handle.max_payload;
-                handle.lend_spsc_slot();
-            }
-            Producer::Mpmc(p) => {
-                lend_slot!(handle.lent, MpmcSlot, p.reserve(timeout)?, data, capacity)
-            }
+        match lender.idle()?.reserve(timeout_arg(timeout_ns))? {
+            Some(slot) => lend_slot(lender, slot, data, capacity),
+            None => return Err(Failure::timeout()),
         }
         Ok(())
     })
@@ -316,39 +197,17 @@ pub unsafe extern "C" fn shmlane_producer_commit(
         let Some(handle) = (unsafe { producer.as_mut() }) else {
             return null_argument("producer");
         };
-        if !matches!(handle.lent, Lent::SpscSlot) {
-            return commit_other(&mut handle.lent, len);
-        }
-        // A guardless slot has nothing to drop (see `lend_spsc_slot`).
-        std::mem::forget(std::mem::replace(&mut handle.lent, Lent::Nothing));
-        // SAFETY: nothing is lent any more (the guardless slot was the only
-        // loan), so nothing else reaches the producer.
-        let Producer::Spsc(p) = (unsafe { &mut *handle.producer.as_ptr() }) else {
-            unreachable!("an SPSC slot is lent by an SPSC producer")
-        };
-        // SAFETY: `lent` said a slot was reserved by `try_reserve_unguarded` and
-        // not committed; it is cleared above, so it is committed once. On an
-        // error nothing is published, as `shmlane_producer_abort` would.
-        match unsafe { p.commit_unguarded(len) } {
-            Ok(()) => shmlane_status::Ok,
-            Err(error) => error_status(error),
+        match handle.0.lent.take() {
+            Some(Loan::Slot(slot)) => match slot.commit(len) {
+                Ok(()) => shmlane_status::Ok,
+                Err(error) => error_status(error),
+            },
+            other => {
+                handle.0.lent = other;
+                nothing_lent("commit").report()
+            }
         }
     })
-}
-
-/// The rest of `shmlane_producer_commit`, out of line (see `mpmc_try_reserve`).
-#[inline(never)]
-fn commit_other(lent: &mut Lent, len: usize) -> shmlane_status {
-    match std::mem::replace(lent, Lent::Nothing) {
-        Lent::MpmcSlot(slot) => match slot.commit(len) {
-            Ok(()) => shmlane_status::Ok,
-            Err(error) => error_status(error),
-        },
-        other => {
-            *lent = other;
-            nothing_lent("commit").report()
-        }
-    }
 }
 
 /// Gives up the reserved slot or batch: consumers never see it.
@@ -362,13 +221,35 @@ pub unsafe extern "C" fn shmlane_producer_abort(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let handle = unsafe { producer_arg(producer)? };
-        match std::mem::replace(&mut handle.lent, Lent::Nothing) {
-            Lent::Nothing => Err(nothing_lent("abort")),
-            // Dropping the guard gives the slots up.
-            _ => Ok(()),
-        }
+        let lender = unsafe { producer_arg(producer)? };
+        // Dropping the guard gives the slots up.
+        lender
+            .lent
+            .take()
+            .map(drop)
+            .ok_or_else(|| nothing_lent("abort"))
     })
+}
+
+/// Lends `batch` unless it is empty although slots were asked for: then the
+/// ring was full (or the wait ran out).
+fn lend_batch(
+    lender: &mut Lender<AnyProducer, Loan>,
+    batch: WriteBatch<'static, AnyKind>,
+    max: usize,
+    blocking: bool,
+    count: &mut usize,
+) -> Result<(), Failure> {
+    if batch.is_empty() && max > 0 {
+        return Err(if blocking {
+            Failure::timeout()
+        } else {
+            Failure::outcome(shmlane_status::Full)
+        });
+    }
+    *count = batch.len();
+    lender.lend(Loan::Batch(batch));
+    Ok(())
 }
 
 /// Reserves up to `max` consecutive slots without waiting, to be published
@@ -389,13 +270,9 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve_batch(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
-        handle.lent = match handle.idle_producer()? {
-            Producer::Spsc(p) => Lent::SpscBatch(p.try_reserve_batch(max)?),
-            Producer::Mpmc(p) => Lent::MpmcBatch(p.try_reserve_batch(max)?),
-        };
-        *count = batch_len(&handle.lent);
-        Ok(())
+        let (lender, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
+        let batch = lender.idle()?.try_reserve_batch(max)?;
+        lend_batch(lender, batch, max, false, count)
     })
 }
 
@@ -413,38 +290,27 @@ pub unsafe extern "C" fn shmlane_producer_reserve_batch(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
-        let timeout = timeout_arg(timeout_ns);
-        handle.lent = match handle.idle_producer()? {
-            Producer::Spsc(p) => Lent::SpscBatch(p.reserve_batch(max, timeout)?),
-            Producer::Mpmc(p) => Lent::MpmcBatch(p.reserve_batch(max, timeout)?),
-        };
-        *count = batch_len(&handle.lent);
-        Ok(())
+        let (lender, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
+        let batch = lender.idle()?.reserve_batch(max, timeout_arg(timeout_ns))?;
+        lend_batch(lender, batch, max, true, count)
     })
 }
 
-fn batch_len(lent: &Lent) -> usize {
-    match lent {
-        Lent::SpscBatch(batch) => batch.len(),
-        Lent::MpmcBatch(batch) => batch.len(),
-        _ => 0,
-    }
-}
-
-/// The reserved batch's slot `index`, checked against its length.
-fn batch_index(lent: &Lent, index: usize) -> Result<(), Failure> {
-    let len = match lent {
-        Lent::SpscBatch(batch) => batch.len(),
-        Lent::MpmcBatch(batch) => batch.len(),
-        _ => return Err(nothing_lent("batch access")),
+/// The reserved batch, with slot `index` checked against its length.
+fn batch_at(
+    lent: &mut Option<Loan>,
+    index: usize,
+) -> Result<&mut WriteBatch<'static, AnyKind>, Failure> {
+    let Some(Loan::Batch(batch)) = lent else {
+        return Err(nothing_lent("batch access"));
     };
-    if index >= len {
+    if index >= batch.len() {
         return Err(Failure::invalid(format!(
-            "slot {index} is outside a batch of {len}"
+            "slot {index} is outside a batch of {}",
+            batch.len()
         )));
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// Slot `index` of the reserved batch: `*data` points to its `*capacity` (=
@@ -463,21 +329,15 @@ pub unsafe extern "C" fn shmlane_producer_batch_slot(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, data, capacity) = unsafe {
+        let (lender, data, capacity) = unsafe {
             (
                 producer_arg(producer)?,
                 out_arg(data, "data")?,
                 out_arg(capacity, "capacity")?,
             )
         };
-        batch_index(&handle.lent, index)?;
-        let slot = match &mut handle.lent {
-            Lent::SpscBatch(batch) => batch.slot_mut(index),
-            Lent::MpmcBatch(batch) => batch.slot_mut(index),
-            _ => unreachable!("batch_index checked for a batch"),
-        };
-        *data = slot.as_mut_ptr();
-        *capacity = slot.len();
+        let slot = batch_at(&mut lender.lent, index)?.slot_mut(index);
+        (*data, *capacity) = (slot.as_mut_ptr(), slot.len());
         Ok(())
     })
 }
@@ -497,13 +357,8 @@ pub unsafe extern "C" fn shmlane_producer_batch_set_len(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let handle = unsafe { producer_arg(producer)? };
-        batch_index(&handle.lent, index)?;
-        match &mut handle.lent {
-            Lent::SpscBatch(batch) => batch.set_len(index, len)?,
-            Lent::MpmcBatch(batch) => batch.set_len(index, len)?,
-            _ => unreachable!("batch_index checked for a batch"),
-        }
+        let lender = unsafe { producer_arg(producer)? };
+        batch_at(&mut lender.lent, index)?.set_len(index, len)?;
         Ok(())
     })
 }
@@ -521,12 +376,11 @@ pub unsafe extern "C" fn shmlane_producer_batch_commit(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let handle = unsafe { producer_arg(producer)? };
-        match std::mem::replace(&mut handle.lent, Lent::Nothing) {
-            Lent::SpscBatch(batch) => batch.commit_first(count),
-            Lent::MpmcBatch(batch) => batch.commit_first(count),
+        let lender = unsafe { producer_arg(producer)? };
+        match lender.lent.take() {
+            Some(Loan::Batch(batch)) => batch.commit_first(count),
             other => {
-                handle.lent = other;
+                lender.lent = other;
                 return Err(nothing_lent("batch commit"));
             }
         }
@@ -555,7 +409,7 @@ pub unsafe extern "C" fn shmlane_producer_batch_runs(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, first, first_len, second, second_len) = unsafe {
+        let (lender, first, first_len, second, second_len) = unsafe {
             (
                 producer_arg(producer)?,
                 out_arg(first, "first")?,
@@ -564,12 +418,10 @@ pub unsafe extern "C" fn shmlane_producer_batch_runs(
                 out_arg(second_len, "second_len")?,
             )
         };
-        let runs = match &mut handle.lent {
-            Lent::SpscBatch(batch) => batch.as_mut_slices(),
-            Lent::MpmcBatch(_) => None,
-            _ => return Err(nothing_lent("batch runs")),
+        let Some(Loan::Batch(batch)) = &mut lender.lent else {
+            return Err(nothing_lent("batch runs"));
         };
-        let Some((head, tail)) = runs else {
+        let Some((head, tail)) = batch.as_mut_slices() else {
             return Err(Failure::new(
                 shmlane_status::WrongKind,
                 "contiguous runs need a ring of fixed-size SPSC messages",
@@ -612,10 +464,9 @@ pub unsafe extern "C" fn shmlane_producer_try_send(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, message) = unsafe { (producer_arg(producer)?, message_arg(data, len)?) };
-        match handle.idle_producer()? {
-            Producer::Spsc(p) => p.try_send(message)?,
-            Producer::Mpmc(p) => p.try_send(message)?,
+        let (lender, message) = unsafe { (producer_arg(producer)?, message_arg(data, len)?) };
+        if !lender.idle()?.try_send(message)? {
+            return Err(Failure::outcome(shmlane_status::Full));
         }
         Ok(())
     })
@@ -635,11 +486,9 @@ pub unsafe extern "C" fn shmlane_producer_send(
 ) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        let (handle, message) = unsafe { (producer_arg(producer)?, message_arg(data, len)?) };
-        let timeout = timeout_arg(timeout_ns);
-        match handle.idle_producer()? {
-            Producer::Spsc(p) => p.send(message, timeout)?,
-            Producer::Mpmc(p) => p.send(message, timeout)?,
+        let (lender, message) = unsafe { (producer_arg(producer)?, message_arg(data, len)?) };
+        if !lender.idle()?.send(message, timeout_arg(timeout_ns))? {
+            return Err(Failure::timeout());
         }
         Ok(())
     })
@@ -655,17 +504,8 @@ pub unsafe extern "C" fn shmlane_producer_set_wait_strategy(
     producer: *mut shmlane_producer_t,
     strategy: *const shmlane_wait_strategy_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, strategy) =
-            unsafe { (producer_arg(producer)?, in_arg(strategy, "strategy")?) };
-        let strategy = WaitStrategy::from(strategy);
-        match handle.idle_producer()? {
-            Producer::Spsc(p) => p.set_wait_strategy(strategy),
-            Producer::Mpmc(p) => p.set_wait_strategy(strategy),
-        }
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::set_wait_strategy(producer_arg(producer)?, strategy) })
 }
 
 /// Whether every consumer has closed or died: writes 1 or 0 to `*disconnected`.
@@ -678,20 +518,8 @@ pub unsafe extern "C" fn shmlane_producer_is_disconnected(
     producer: *mut shmlane_producer_t,
     disconnected: *mut u8,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, disconnected) = unsafe {
-            (
-                producer_arg(producer)?,
-                out_arg(disconnected, "disconnected")?,
-            )
-        };
-        *disconnected = u8::from(match handle.idle_producer()? {
-            Producer::Spsc(p) => p.is_disconnected(),
-            Producer::Mpmc(p) => p.is_disconnected(),
-        });
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::is_disconnected(producer_arg(producer)?, disconnected) })
 }
 
 /// Writes the handle's wait strategy to `*strategy`; `SHMLANE_STATUS_BUSY`
@@ -705,15 +533,6 @@ pub unsafe extern "C" fn shmlane_producer_wait_strategy(
     producer: *mut shmlane_producer_t,
     strategy: *mut shmlane_wait_strategy_t,
 ) -> shmlane_status {
-    entry(|| {
-        // SAFETY: the caller's contract above.
-        let (handle, strategy) =
-            unsafe { (producer_arg(producer)?, out_arg(strategy, "strategy")?) };
-        *strategy = match handle.idle_producer()? {
-            Producer::Spsc(h) => h.wait_strategy(),
-            Producer::Mpmc(h) => h.wait_strategy(),
-        }
-        .into();
-        Ok(())
-    })
+    // SAFETY: the caller's contract above.
+    entry(|| unsafe { shared::wait_strategy(producer_arg(producer)?, strategy) })
 }

@@ -211,7 +211,7 @@ pub unsafe extern "C" fn shmlane_ring_create_at(
                 out_arg(out, "out")?,
             )
         };
-        give(Ring::create_at(path, &ring_options(options)?)?, out);
+        give(Ring::create(path, &ring_options(options)?)?, out);
         Ok(())
     })
 }
@@ -247,7 +247,7 @@ pub unsafe extern "C" fn shmlane_ring_open_at(
     entry(|| {
         // SAFETY: the caller's contract above.
         let (path, out) = unsafe { (path_arg(path, "path")?, out_arg(out, "out")?) };
-        give(Ring::open_at(path)?, out);
+        give(Ring::open(path)?, out);
         Ok(())
     })
 }
@@ -271,9 +271,9 @@ pub unsafe extern "C" fn shmlane_ring_open_with(
         let options = open_options(options)?;
         let ring = match (name.is_null(), path.is_null()) {
             // SAFETY: non-null, NUL-terminated by the caller's contract.
-            (false, true) => Ring::open_with(unsafe { text_arg(name, "name")? }, &options)?,
+            (false, true) => options.open(unsafe { text_arg(name, "name")? })?,
             // SAFETY: as above.
-            (true, false) => Ring::open_at_with(unsafe { path_arg(path, "path")? }, &options)?,
+            (true, false) => options.open(unsafe { path_arg(path, "path")? })?,
             _ => {
                 return Err(Failure::invalid(
                     "exactly one of name and path must be given",
@@ -324,7 +324,7 @@ pub unsafe extern "C" fn shmlane_ring_remove(name: *const c_char) -> shmlane_sta
 pub unsafe extern "C" fn shmlane_ring_remove_at(path: *const c_char) -> shmlane_status {
     entry(|| {
         // SAFETY: the caller's contract above.
-        shmlane::remove_at(unsafe { path_arg(path, "path")? })?;
+        shmlane::remove(unsafe { path_arg(path, "path")? })?;
         Ok(())
     })
 }
@@ -542,7 +542,7 @@ pub unsafe extern "C" fn shmlane_info_at(
     entry(|| {
         // SAFETY: the caller's contract above.
         let (path, info) = unsafe { (path_arg(path, "path")?, out_arg(info, "info")?) };
-        *info = (&shmlane::info_at(path)?).into();
+        *info = (&shmlane::info(path)?).into();
         Ok(())
     })
 }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use shmlane::Error;
+use shmlane::{Error, ErrorKind};
 
 /// What a call returns: `SHMLANE_STATUS_OK` (0) on success, a positive code
 /// otherwise. `shmlane_strerror` names each code;
@@ -74,33 +74,33 @@ pub enum shmlane_status {
 /// The status code of an error.
 pub(crate) fn status_of(error: &Error) -> shmlane_status {
     use shmlane_status as S;
-    match error {
-        Error::Full => S::Full,
-        Error::Empty => S::Empty,
-        Error::Timeout => S::Timeout,
-        Error::Disconnected => S::Disconnected,
-        Error::NotFound { .. } => S::NotFound,
-        Error::AlreadyExists { .. } => S::AlreadyExists,
-        Error::BadName { .. } => S::BadName,
-        Error::Symlink { .. } => S::Symlink,
-        Error::NotARing { .. } => S::NotARing,
-        Error::UnsupportedVersion { .. } => S::UnsupportedVersion,
-        Error::WrongKind { .. } => S::WrongKind,
-        Error::BadGeometry { .. } => S::BadGeometry,
-        Error::FileTooSmall { .. } => S::FileTooSmall,
-        Error::NotReady { .. } => S::NotReady,
-        Error::Permission { .. } => S::Permission,
-        Error::RoleTaken { .. } => S::RoleTaken,
-        Error::TooManyParticipants { .. } => S::TooManyParticipants,
-        Error::MessageTooLarge { .. } => S::MessageTooLarge,
-        Error::WrongMessageSize { .. } => S::WrongMessageSize,
-        Error::BufferTooSmall { .. } => S::BufferTooSmall,
-        Error::Corrupt { .. } => S::Corrupt,
+    use ErrorKind as K;
+    match error.kind() {
+        K::Disconnected => S::Disconnected,
+        K::NotFound => S::NotFound,
+        K::AlreadyExists => S::AlreadyExists,
+        K::BadName => S::BadName,
+        K::Symlink => S::Symlink,
+        K::NotARing => S::NotARing,
+        K::UnsupportedVersion => S::UnsupportedVersion,
+        K::WrongKind => S::WrongKind,
+        K::BadGeometry => S::BadGeometry,
+        K::FileTooSmall => S::FileTooSmall,
+        K::NotReady => S::NotReady,
+        K::Permission => S::Permission,
+        K::RoleTaken => S::RoleTaken,
+        K::TooManyParticipants => S::TooManyParticipants,
+        K::MessageTooLarge => S::MessageTooLarge,
+        K::WrongMessageSize => S::WrongMessageSize,
+        K::BufferTooSmall => S::BufferTooSmall,
+        K::Corrupt => S::Corrupt,
         // The file lost pages under the mapping: the shared memory no longer
         // holds the ring. `shmlane_last_error_message` says which; a status of
-        // its own would change the C and Go ABI.
-        Error::Truncated { .. } => S::Corrupt,
-        Error::Io { .. } => S::Io,
+        // its own would change the C and Go ABI. A sealed-ring requirement
+        // unmet is a refusal to open, as a permission is.
+        K::Truncated => S::Corrupt,
+        K::NotSealed => S::Permission,
+        K::Io => S::Io,
         _ => S::Internal,
     }
 }
@@ -119,6 +119,22 @@ impl Failure {
         }
     }
 
+    /// A blocking call waited in vain: an outcome, with a message as before.
+    #[cold]
+    pub(crate) fn timeout() -> Failure {
+        Failure::new(shmlane_status::Timeout, "timed out waiting on the ring")
+    }
+
+    /// The ring was full or empty: an outcome, which the non-blocking calls
+    /// meet in every spin, so it leaves the last error message as it is.
+    #[inline(always)]
+    pub(crate) fn outcome(status: shmlane_status) -> Failure {
+        Failure {
+            status,
+            message: String::new(),
+        }
+    }
+
     #[inline]
     pub(crate) fn new(status: shmlane_status, message: impl Into<String>) -> Failure {
         Failure {
@@ -129,15 +145,9 @@ impl Failure {
 }
 
 impl From<Error> for Failure {
-    /// Full and Empty, the ordinary results of non-blocking calls that spin,
-    /// convert without a call or a message; the rest out of line.
     #[inline(always)]
     fn from(error: Error) -> Failure {
-        match error {
-            Error::Full => Failure::new(shmlane_status::Full, String::new()),
-            Error::Empty => Failure::new(shmlane_status::Empty, String::new()),
-            other => Failure::described(other),
-        }
+        Failure::described(error)
     }
 }
 
@@ -210,15 +220,10 @@ impl Failure {
     }
 }
 
-/// The status of an error of the ring: Full and Empty at once, the others
-/// recorded out of line.
+/// The status of an error of the ring, its message recorded out of line.
 #[inline(always)]
 pub(crate) fn error_status(error: Error) -> shmlane_status {
-    match error {
-        Error::Full => shmlane_status::Full,
-        Error::Empty => shmlane_status::Empty,
-        other => Failure::described(other).report(),
-    }
+    Failure::described(error).report()
 }
 
 /// The status of a NULL argument.

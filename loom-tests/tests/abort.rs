@@ -11,7 +11,7 @@ use common::{
     attempt_a_few, check_delivery, decode, drain, encode, mpmc_slot_size, retry, spsc_slot_size,
     JUNK, PAYLOAD,
 };
-use shmlane::{mpmc, spsc, Error, Ring};
+use shmlane::{mpmc, spsc, ErrorKind, Ring};
 
 #[test]
 fn spsc_dropped_reservation_publishes_nothing() {
@@ -23,8 +23,10 @@ fn spsc_dropped_reservation_publishes_nothing() {
         let sender = loom::thread::spawn(move || {
             // A single reservation dropped, then message 0 in the same slot.
             retry(|| {
-                producer.try_reserve().map(|mut slot| {
-                    slot.copy_from_slice(&JUNK);
+                producer.try_reserve().map(|slot| {
+                    slot.map(|mut slot| {
+                        slot.copy_from_slice(&JUNK);
+                    })
                 })
             });
             retry(|| producer.try_send(&encode(0, 0, false)));
@@ -34,14 +36,17 @@ fn spsc_dropped_reservation_publishes_nothing() {
                     for index in 0..batch.len() {
                         batch.write(index, &JUNK).unwrap();
                     }
+                    (!batch.is_empty()).then_some(())
                 })
             });
             let refused = retry(|| {
-                let mut slot = producer.try_reserve()?;
+                let Some(mut slot) = producer.try_reserve()? else {
+                    return Ok(None);
+                };
                 slot.copy_from_slice(&JUNK);
-                Ok(slot.commit(PAYLOAD + 1))
+                Ok(Some(slot.commit(PAYLOAD + 1)))
             });
-            assert!(matches!(refused, Err(Error::MessageTooLarge { .. })));
+            assert!(matches!(refused, Err(ref e) if e.kind() == ErrorKind::MessageTooLarge));
             // Message 1 after them; the producer then leaves.
             retry(|| producer.try_send(&encode(0, 1, false)));
         });
@@ -49,9 +54,9 @@ fn spsc_dropped_reservation_publishes_nothing() {
         let mut received = Vec::new();
         loop {
             match consumer.try_read() {
-                Ok(message) => received.push(decode(&message, false)),
-                Err(Error::Empty) => loom::thread::yield_now(),
-                Err(Error::Disconnected) => break,
+                Ok(Some(message)) => received.push(decode(&message, false)),
+                Ok(None) => loom::thread::yield_now(),
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
@@ -77,7 +82,7 @@ fn mpmc_dropped_reservation_is_skipped() {
             let dropped = attempt_a_few(&mut first, |producer| {
                 producer
                     .try_reserve()
-                    .map(|mut slot| slot.copy_from_slice(&JUNK))
+                    .map(|slot| slot.map(|mut slot| slot.copy_from_slice(&JUNK)))
             });
             if dropped.is_some()
                 && attempt_a_few(&mut first, |producer| {
@@ -94,12 +99,15 @@ fn mpmc_dropped_reservation_is_skipped() {
         let batcher = loom::thread::spawn(move || {
             let committed = attempt_a_few(&mut second, |producer| {
                 let mut batch = producer.try_reserve_batch(2)?;
+                if batch.is_empty() {
+                    return Ok(None);
+                }
                 batch.write(0, &encode(1, 0, false))?;
                 if batch.len() == 2 {
                     batch.write(1, &JUNK)?;
                 }
                 batch.commit_first(1);
-                Ok(())
+                Ok(Some(()))
             });
             (u8::from(committed.is_some()), second)
         });
@@ -108,7 +116,9 @@ fn mpmc_dropped_reservation_is_skipped() {
         let mut received = Vec::new();
         while received.len() < 2 {
             match attempt_a_few(&mut consumer, |consumer| {
-                consumer.try_read().map(|message| decode(&message, false))
+                consumer
+                    .try_read()
+                    .map(|message| message.map(|message| decode(&message, false)))
             }) {
                 Some(message) => received.push(message),
                 None => break,
@@ -121,12 +131,12 @@ fn mpmc_dropped_reservation_is_skipped() {
 
         // With the ring drained, a reservation refused at commit is skipped too.
         let refused = {
-            let mut slot = first.try_reserve().unwrap();
+            let mut slot = first.try_reserve().unwrap().unwrap();
             slot.copy_from_slice(&JUNK);
             slot.commit(PAYLOAD + 1)
         };
-        assert!(matches!(refused, Err(Error::MessageTooLarge { .. })));
-        assert!(matches!(consumer.try_read(), Err(Error::Empty)));
+        assert!(matches!(refused, Err(ref e) if e.kind() == ErrorKind::MessageTooLarge));
+        assert!(matches!(consumer.try_read(), Ok(None)));
         drop((first, second));
     });
 }

@@ -15,7 +15,7 @@
 mod common;
 
 use common::{check_delivery, decode, encode, mpmc_slot_size, retry, spsc_slot_size, ATTEMPTS};
-use shmlane::{mpmc, spsc, Error, Ring};
+use shmlane::{mpmc, spsc, ErrorKind, Ring};
 
 const CAPACITY: u64 = 2;
 
@@ -35,15 +35,18 @@ fn spsc_consumer_drains_then_sees_disconnected() {
 
         let mut received = Vec::new();
         loop {
-            match consumer.try_read().map(|message| decode(&message, false)) {
-                Ok(message) => received.push(message),
-                Err(Error::Empty) => loom::thread::yield_now(),
-                Err(Error::Disconnected) => break,
+            match consumer
+                .try_read()
+                .map(|message| message.map(|message| decode(&message, false)))
+            {
+                Ok(Some(message)) => received.push(message),
+                Ok(None) => loom::thread::yield_now(),
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
         assert_eq!(received, [(0, 0), (0, 1), (0, 2)]);
-        assert!(matches!(consumer.try_read(), Err(Error::Disconnected)));
+        assert!(matches!(consumer.try_read(), Err(ref e) if e.kind() == ErrorKind::Disconnected));
         sender.join().unwrap();
     });
 }
@@ -56,7 +59,11 @@ fn spsc_producer_sees_disconnected_once_full() {
         let mut consumer = spsc::Consumer::join(&ring).unwrap();
 
         let reader = loom::thread::spawn(move || {
-            let message = retry(|| consumer.try_read().map(|message| message.to_vec()));
+            let message = retry(|| {
+                consumer
+                    .try_read()
+                    .map(|message| message.map(|m| m.to_vec()))
+            });
             assert_eq!(decode(&message, false), (0, 0));
             // The consumer leaves here, having released one slot.
         });
@@ -64,18 +71,16 @@ fn spsc_producer_sees_disconnected_once_full() {
         let mut sent = 0u8;
         loop {
             match producer.try_send(&encode(0, sent, false)) {
-                Ok(()) => sent += 1,
-                Err(Error::Full) => loom::thread::yield_now(),
-                Err(Error::Disconnected) => break,
+                Ok(true) => sent += 1,
+                Ok(false) => loom::thread::yield_now(),
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
         // One message read and released, then the ring filled: no more, no less.
         assert_eq!(u64::from(sent), CAPACITY + 1);
         assert!(matches!(
-            producer.try_send(&encode(0, sent, false)),
-            Err(Error::Disconnected)
-        ));
+            producer.try_send(&encode(0, sent, false)), Err(ref e) if e.kind() == ErrorKind::Disconnected));
         reader.join().unwrap();
     });
 }
@@ -93,8 +98,8 @@ fn mpmc_consumer_drains_then_sees_disconnected() {
             for seq in 0..3 {
                 loop {
                     match producer.try_send(&encode(0, seq, false)) {
-                        Ok(()) => break,
-                        Err(Error::Full) => {
+                        Ok(true) => break,
+                        Ok(false) => {
                             assert!(!producer.is_disconnected(), "the consumer is still there");
                             loom::thread::yield_now();
                         }
@@ -106,21 +111,24 @@ fn mpmc_consumer_drains_then_sees_disconnected() {
 
         let mut received = Vec::new();
         loop {
-            match consumer.try_read().map(|message| decode(&message, false)) {
-                Ok(message) => received.push(message),
-                Err(Error::Empty) => {
+            match consumer
+                .try_read()
+                .map(|message| message.map(|message| decode(&message, false)))
+            {
+                Ok(Some(message)) => received.push(message),
+                Ok(None) => {
                     // A fresh look: once it says gone, the next read drains or
                     // reports `Disconnected`.
                     if !consumer.is_disconnected() {
                         loom::thread::yield_now();
                     }
                 }
-                Err(Error::Disconnected) => break,
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
         assert_eq!(received, [(0, 0), (0, 1), (0, 2)]);
-        assert!(matches!(consumer.try_read(), Err(Error::Disconnected)));
+        assert!(matches!(consumer.try_read(), Err(ref e) if e.kind() == ErrorKind::Disconnected));
         sender.join().unwrap();
     });
 }
@@ -140,11 +148,11 @@ fn mpmc_disconnected_is_final_for_each_consumer() {
             'messages: for seq in 0..3 {
                 for _ in 0..ATTEMPTS {
                     match producer.try_send(&encode(0, seq, false)) {
-                        Ok(()) => {
+                        Ok(true) => {
                             sent += 1;
                             continue 'messages;
                         }
-                        Err(Error::Full) => loom::thread::yield_now(),
+                        Ok(false) => loom::thread::yield_now(),
                         Err(error) => panic!("unexpected error: {error}"),
                     }
                 }
@@ -157,17 +165,20 @@ fn mpmc_disconnected_is_final_for_each_consumer() {
             let mut received = Vec::new();
             let mut disconnected = false;
             for _ in 0..ATTEMPTS + 1 {
-                match consumer.try_read().map(|message| decode(&message, false)) {
-                    Ok(message) => {
+                match consumer
+                    .try_read()
+                    .map(|message| message.map(|message| decode(&message, false)))
+                {
+                    Ok(Some(message)) => {
                         assert!(!disconnected, "a message after Disconnected");
                         received.push(message);
                     }
-                    Err(Error::Empty) => {
+                    Ok(None) => {
                         if !consumer.is_disconnected() {
                             loom::thread::yield_now();
                         }
                     }
-                    Err(Error::Disconnected) => disconnected = true,
+                    Err(e) if e.kind() == ErrorKind::Disconnected => disconnected = true,
                     Err(error) => panic!("unexpected error: {error}"),
                 }
             }
@@ -182,9 +193,13 @@ fn mpmc_disconnected_is_final_for_each_consumer() {
         let (theirs, other) = reader.join().unwrap();
         assert!(consumer.is_disconnected(), "the producer has left");
         loop {
-            match consumer.try_read().map(|message| decode(&message, false)) {
-                Ok(message) => mine.push(message),
-                Err(Error::Disconnected) => break,
+            match consumer
+                .try_read()
+                .map(|message| message.map(|message| decode(&message, false)))
+            {
+                Ok(Some(message)) => mine.push(message),
+                Ok(None) => panic!("empty, not disconnected, after the producer left"),
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error while draining: {error}"),
             }
         }
@@ -201,28 +216,30 @@ fn mpmc_producer_sees_disconnected_once_full() {
         let mut consumer = mpmc::Consumer::join(&ring).unwrap();
 
         let reader = loom::thread::spawn(move || {
-            let message = retry(|| consumer.try_read().map(|message| message.to_vec()));
+            let message = retry(|| {
+                consumer
+                    .try_read()
+                    .map(|message| message.map(|m| m.to_vec()))
+            });
             assert_eq!(decode(&message, false), (0, 0));
         });
 
         let mut sent = 0u8;
         loop {
             match producer.try_send(&encode(0, sent, false)) {
-                Ok(()) => sent += 1,
-                Err(Error::Full) => {
+                Ok(true) => sent += 1,
+                Ok(false) => {
                     if !producer.is_disconnected() {
                         loom::thread::yield_now();
                     }
                 }
-                Err(Error::Disconnected) => break,
+                Err(e) if e.kind() == ErrorKind::Disconnected => break,
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
         assert_eq!(u64::from(sent), CAPACITY + 1);
         assert!(matches!(
-            producer.try_send(&encode(0, sent, false)),
-            Err(Error::Disconnected)
-        ));
+            producer.try_send(&encode(0, sent, false)), Err(ref e) if e.kind() == ErrorKind::Disconnected));
         reader.join().unwrap();
     });
 }

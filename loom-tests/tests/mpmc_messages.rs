@@ -87,9 +87,11 @@ fn mpmc_delivery(
                             attempt_a_few(&mut producer, |producer| producer.try_send(&message))
                         } else {
                             attempt_a_few(&mut producer, |producer| {
-                                let mut slot = producer.try_reserve()?;
+                                let Some(mut slot) = producer.try_reserve()? else {
+                                    return Ok(None);
+                                };
                                 slot[..message.len()].copy_from_slice(&message);
-                                slot.commit(message.len())
+                                slot.commit(message.len()).map(Some)
                             })
                         };
                         if published.is_none() {
@@ -108,13 +110,15 @@ fn mpmc_delivery(
                 // Both ways to read: in place, or a copy.
                 let message = if received.len() % 2 == 0 {
                     attempt_a_few(consumer, |consumer| {
-                        consumer.try_read().map(|message| message.to_vec())
+                        consumer
+                            .try_read()
+                            .map(|message| message.map(|m| m.to_vec()))
                     })
                 } else {
                     attempt_a_few(consumer, |consumer| {
                         let mut buffer = [0u8; PAYLOAD];
                         let len = consumer.try_recv(&mut buffer)?;
-                        Ok(buffer[..len].to_vec())
+                        Ok(len.map(|len| buffer[..len].to_vec()))
                     })
                 };
                 match message {
@@ -166,13 +170,16 @@ fn mpmc_batches() {
                 loom::thread::spawn(move || {
                     let published = attempt_a_few(&mut producer, |producer| {
                         let mut batch = producer.try_reserve_batch(2)?;
-                        assert!(!batch.is_empty() && batch.len() <= 2);
+                        if batch.is_empty() {
+                            return Ok(None);
+                        }
+                        assert!(batch.len() <= 2);
                         batch.write(0, &encode(id, 0, false))?;
                         if batch.len() == 2 {
                             batch.write(1, &JUNK)?;
                         }
                         batch.commit_first(1);
-                        Ok(())
+                        Ok(Some(()))
                     });
                     (u8::from(published.is_some()), producer)
                 })
@@ -184,11 +191,16 @@ fn mpmc_batches() {
         while received.len() < usize::from(PRODUCERS) {
             let batch = attempt_a_few(&mut consumer, |consumer| {
                 let batch = consumer.try_read_batch(2)?;
-                assert!(!batch.is_empty() && batch.len() <= 2);
-                Ok(batch
-                    .iter()
-                    .map(|message| decode(message, false))
-                    .collect::<Vec<_>>())
+                if batch.is_empty() {
+                    return Ok(None);
+                }
+                assert!(batch.len() <= 2);
+                Ok(Some(
+                    batch
+                        .iter()
+                        .map(|message| decode(message, false))
+                        .collect::<Vec<_>>(),
+                ))
             });
             match batch {
                 Some(batch) => received.extend(batch),

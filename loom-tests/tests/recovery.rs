@@ -50,7 +50,7 @@
 mod common;
 
 use common::{check_delivery, decode, encode, mpmc_slot_size, retry, ATTEMPTS, JUNK};
-use shmlane::{mpmc, Error, Ring};
+use shmlane::{mpmc, ErrorKind, Ring};
 
 /// Two slots, so that the slot a dead consumer held is the next lap's.
 const CAPACITY: u64 = 2;
@@ -79,8 +79,8 @@ fn poll_reads(consumer: &mut mpmc::Consumer, polls: usize) -> Vec<(u8, u8)> {
     let mut received = Vec::new();
     for _ in 0..polls {
         match consumer.try_read() {
-            Ok(message) => received.push(decode(&message, false)),
-            Err(Error::Empty) => loom::thread::yield_now(),
+            Ok(Some(message)) => received.push(decode(&message, false)),
+            Ok(None) => loom::thread::yield_now(),
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -92,8 +92,8 @@ fn poll_reads(consumer: &mut mpmc::Consumer, polls: usize) -> Vec<(u8, u8)> {
 fn poll_send(producer: &mut mpmc::Producer, message: &[u8], polls: usize) -> bool {
     for _ in 0..polls {
         match producer.try_send(message) {
-            Ok(()) => return true,
-            Err(Error::Full) => loom::thread::yield_now(),
+            Ok(true) => return true,
+            Ok(false) => loom::thread::yield_now(),
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -104,12 +104,12 @@ fn poll_send(producer: &mut mpmc::Producer, message: &[u8], polls: usize) -> boo
 fn poll_reserve(producer: &mut mpmc::Producer, message: &[u8], polls: usize) -> bool {
     for _ in 0..polls {
         match producer.try_reserve() {
-            Ok(mut slot) => {
+            Ok(Some(mut slot)) => {
                 slot[..message.len()].copy_from_slice(message);
                 slot.commit(message.len()).unwrap();
                 return true;
             }
-            Err(Error::Full) => loom::thread::yield_now(),
+            Ok(None) => loom::thread::yield_now(),
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -124,11 +124,11 @@ fn drain_after_recovery(consumer: &mut mpmc::Consumer) -> Vec<(u8, u8)> {
     let mut empty = 0;
     while empty < SIGHTINGS {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 received.push(decode(&message, false));
                 empty = 0;
             }
-            Err(Error::Empty) => empty += 1,
+            Ok(None) => empty += 1,
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -204,7 +204,7 @@ fn slow_producer(reservation: SlowReservation) {
             let sent = match reservation {
                 SlowReservation::Slot => {
                     let message = encode(0, 0, false);
-                    let mut slot = slow.try_reserve().unwrap();
+                    let mut slot = slow.try_reserve().unwrap().unwrap();
                     slot[..message.len()].copy_from_slice(&message);
                     for _ in 0..POLLS {
                         loom::thread::yield_now();
@@ -292,16 +292,18 @@ fn slow_consumer() {
         let reader = loom::thread::spawn(move || {
             // Two threads: the producer is never stalled, so waiting is fine.
             let first = retry(|| {
-                let message = consumer.try_read()?;
+                let Some(message) = consumer.try_read()? else {
+                    return Ok(None);
+                };
                 for _ in 0..POLLS {
                     loom::thread::yield_now();
                 }
-                Ok(decode(&message, false))
+                Ok(Some(decode(&message, false)))
             });
             (first, consumer)
         });
-        producer.try_send(&encode(0, 0, false)).unwrap();
-        producer.try_send(&encode(0, 1, false)).unwrap();
+        assert!(producer.try_send(&encode(0, 0, false)).unwrap());
+        assert!(producer.try_send(&encode(0, 1, false)).unwrap());
         let mut sent = 2;
         if poll_reserve(&mut producer, &encode(0, 2, false), POLLS) {
             sent += 1;
@@ -374,7 +376,7 @@ fn dead_producer(death: ProducerDeath) {
             let (dropped, sent) = match death {
                 ProducerDeath::BeforeClaiming => (0, 0),
                 ProducerDeath::HoldingAClaim => {
-                    let mut slot = dying.try_reserve().unwrap();
+                    let mut slot = dying.try_reserve().unwrap().unwrap();
                     slot.copy_from_slice(&JUNK);
                     std::mem::forget(slot);
                     (1, 0)
@@ -391,7 +393,7 @@ fn dead_producer(death: ProducerDeath) {
                     (claimed, 0)
                 }
                 ProducerDeath::AfterCommitting => {
-                    dying.try_send(&encode(0, 0, false)).unwrap();
+                    assert!(dying.try_send(&encode(0, 0, false)).unwrap());
                     (0, 1)
                 }
             };
@@ -412,7 +414,7 @@ fn dead_producer(death: ProducerDeath) {
         received.extend(drain_after_recovery(&mut consumer));
         if !sent_by_other {
             // The dead batch held the whole ring; the drain passed over it.
-            other.try_send(&encode(1, 0, false)).unwrap();
+            assert!(other.try_send(&encode(1, 0, false)).unwrap());
             sent_by_other = true;
             received.extend(drain_after_recovery(&mut consumer));
         }
@@ -437,14 +439,14 @@ fn dead_claim_is_skipped_once_every_producer_is_gone() {
         let ring = ring(3);
         let mut dying = mpmc::Producer::join(&ring).unwrap();
         let killer = loom::thread::spawn(move || {
-            let mut slot = dying.try_reserve().unwrap();
+            let mut slot = dying.try_reserve().unwrap().unwrap();
             slot.copy_from_slice(&JUNK);
             std::mem::forget(slot);
             dying.die();
         });
         let mut leaving = mpmc::Producer::join(&ring).unwrap();
         let sender = loom::thread::spawn(move || {
-            leaving.try_send(&encode(1, 0, false)).unwrap();
+            assert!(leaving.try_send(&encode(1, 0, false)).unwrap());
             // Dropped here: the producer leaves.
         });
 
@@ -489,13 +491,13 @@ impl ReadsUntilDisconnected {
     /// `Disconnected` fails the model.
     fn read(&mut self, consumer: &mut mpmc::Consumer) -> bool {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 assert!(!self.disconnected, "a message after Disconnected");
                 self.received.push(decode(&message, false));
                 true
             }
-            Err(Error::Empty) => true,
-            Err(Error::Disconnected) => {
+            Ok(None) => true,
+            Err(e) if e.kind() == ErrorKind::Disconnected => {
                 self.disconnected = true;
                 false
             }
@@ -541,8 +543,8 @@ fn dead_consumer(death: ConsumerDeath) {
     loom::model(move || {
         let ring = ring(3);
         let mut producer = mpmc::Producer::join(&ring).unwrap();
-        producer.try_send(&encode(0, 0, false)).unwrap();
-        producer.try_send(&encode(0, 1, false)).unwrap();
+        assert!(producer.try_send(&encode(0, 0, false)).unwrap());
+        assert!(producer.try_send(&encode(0, 1, false)).unwrap());
         // Joined now, so that the producer never sees the ring disconnected.
         let mut survivor = mpmc::Consumer::join(&ring).unwrap();
 
@@ -597,7 +599,7 @@ fn two_consumers_skip_a_dead_claim_once() {
         let mut dying = mpmc::Producer::join(&ring).unwrap();
         let killer = loom::thread::spawn(move || {
             // Never full: two slots, one message beside the dead claim.
-            let mut slot = dying.try_reserve().unwrap();
+            let mut slot = dying.try_reserve().unwrap().unwrap();
             slot.copy_from_slice(&JUNK);
             std::mem::forget(slot);
             dying.die();
@@ -605,7 +607,7 @@ fn two_consumers_skip_a_dead_claim_once() {
         let mut second = mpmc::Consumer::join(&ring).unwrap();
         let reader = loom::thread::spawn(move || (poll_reads(&mut second, ATTEMPTS), second));
         let mut other = mpmc::Producer::join(&ring).unwrap();
-        other.try_send(&encode(1, 0, false)).unwrap();
+        assert!(other.try_send(&encode(1, 0, false)).unwrap());
         let mut first = mpmc::Consumer::join(&ring).unwrap();
         let mut mine = poll_reads(&mut first, ATTEMPTS);
 
@@ -633,8 +635,8 @@ fn two_producers_free_a_dead_consumers_slot_once() {
     loom::model(|| {
         let ring = ring(4);
         let mut first = mpmc::Producer::join(&ring).unwrap();
-        first.try_send(&encode(0, 0, false)).unwrap();
-        first.try_send(&encode(0, 1, false)).unwrap();
+        assert!(first.try_send(&encode(0, 0, false)).unwrap());
+        assert!(first.try_send(&encode(0, 1, false)).unwrap());
         let mut survivor = mpmc::Consumer::join(&ring).unwrap();
         let mut dying = mpmc::Consumer::join(&ring).unwrap();
         let killer = loom::thread::spawn(move || {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{decode, encode, spsc_slot_size, JUNK};
-use shmlane::{spsc, Error, Ring};
+use shmlane::{spsc, Ring};
 
 #[test]
 fn spsc_batches_cross_the_wrap_in_order() {
@@ -43,6 +43,7 @@ fn spsc_batches(fixed_size: bool) {
             while next < MESSAGES {
                 let wanted = (MESSAGES - next).min(MAX_BATCH);
                 match producer.try_reserve_batch(usize::from(wanted)) {
+                    Ok(ref batch) if batch.is_empty() => loom::thread::yield_now(),
                     Ok(mut batch) => {
                         assert!(!batch.is_empty() && batch.len() <= usize::from(wanted));
                         for index in 0..batch.len() {
@@ -58,7 +59,6 @@ fn spsc_batches(fixed_size: bool) {
                         next += batch.len() as u8;
                         batch.commit();
                     }
-                    Err(Error::Full) => loom::thread::yield_now(),
                     Err(error) => panic!("unexpected error: {error}"),
                 }
             }
@@ -67,6 +67,7 @@ fn spsc_batches(fixed_size: bool) {
         let mut expected = 0u8;
         while expected < MESSAGES {
             match consumer.try_read_batch(usize::from(MAX_BATCH)) {
+                Ok(ref batch) if batch.is_empty() => loom::thread::yield_now(),
                 Ok(batch) => {
                     assert!(!batch.is_empty() && batch.len() <= usize::from(MAX_BATCH));
                     for message in batch.iter() {
@@ -74,7 +75,6 @@ fn spsc_batches(fixed_size: bool) {
                         expected += 1;
                     }
                 }
-                Err(Error::Empty) => loom::thread::yield_now(),
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }
@@ -97,6 +97,7 @@ fn spsc_commit_first(fixed_size: bool) {
             let mut next = 0u8;
             while next < MESSAGES {
                 match producer.try_reserve_batch(2) {
+                    Ok(ref batch) if batch.is_empty() => loom::thread::yield_now(),
                     Ok(mut batch) => {
                         batch.write(0, &encode(0, next, fixed_size)).unwrap();
                         if batch.len() == 2 {
@@ -105,7 +106,6 @@ fn spsc_commit_first(fixed_size: bool) {
                         batch.commit_first(1);
                         next += 1;
                     }
-                    Err(Error::Full) => loom::thread::yield_now(),
                     Err(error) => panic!("unexpected error: {error}"),
                 }
             }
@@ -114,13 +114,13 @@ fn spsc_commit_first(fixed_size: bool) {
         let mut expected = 0u8;
         while expected < MESSAGES {
             match consumer.try_read_batch(2) {
+                Ok(ref batch) if batch.is_empty() => loom::thread::yield_now(),
                 Ok(batch) => {
                     for message in batch.iter() {
                         assert_eq!(decode(message, fixed_size), (0, expected));
                         expected += 1;
                     }
                 }
-                Err(Error::Empty) => loom::thread::yield_now(),
                 Err(error) => panic!("unexpected error: {error}"),
             }
         }

@@ -53,9 +53,11 @@ fn spsc_send_receive(fixed_size: bool) {
                     retry(|| producer.try_send(&message));
                 } else {
                     retry(|| {
-                        let mut slot = producer.try_reserve()?;
+                        let Some(mut slot) = producer.try_reserve()? else {
+                            return Ok(None);
+                        };
                         slot[..message.len()].copy_from_slice(&message);
-                        slot.commit(message.len())
+                        slot.commit(message.len()).map(Some)
                     });
                 }
             }
@@ -63,7 +65,11 @@ fn spsc_send_receive(fixed_size: bool) {
 
         for seq in 0..MESSAGES {
             let received = if seq % 2 == 0 {
-                retry(|| consumer.try_read().map(|message| message.to_vec()))
+                retry(|| {
+                    consumer
+                        .try_read()
+                        .map(|message| message.map(|m| m.to_vec()))
+                })
             } else {
                 let mut buffer = [0u8; PAYLOAD];
                 let len = retry(|| consumer.try_recv(&mut buffer));

@@ -10,7 +10,7 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use shmlane::{spsc, Error, Ring, RingOptions};
+use shmlane::{spsc, ErrorKind, Ring, RingOptions};
 
 const CAPACITY: u64 = 4096;
 
@@ -77,12 +77,12 @@ fn produce(messages: u64, payload: usize) -> Result<(), String> {
     let mut seq = 0;
     while seq < messages {
         match producer.try_reserve() {
-            Ok(mut slot) => {
+            Ok(Some(mut slot)) => {
                 fill(seq, &mut slot[..payload]);
                 slot.commit(payload).map_err(|e| e.to_string())?;
                 seq += 1;
             }
-            Err(Error::Full) => std::hint::spin_loop(),
+            Ok(None) => std::hint::spin_loop(),
             Err(e) => return Err(format!("producer: {e}")),
         }
     }
@@ -104,7 +104,7 @@ fn consume(name: &str) -> Result<(), String> {
     let mut started = None;
     loop {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 started.get_or_insert_with(Instant::now);
                 payload = message.len();
                 let end = message.len() - 8;
@@ -117,8 +117,8 @@ fn consume(name: &str) -> Result<(), String> {
                 }
                 expected += 1;
             }
-            Err(Error::Empty) => std::hint::spin_loop(),
-            Err(Error::Disconnected) => break,
+            Ok(None) => std::hint::spin_loop(),
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(e) => return Err(format!("consumer: {e}")),
         }
     }

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use shmlane::{spsc, Error, Ring, RingOptions};
+use shmlane::{spsc, ErrorKind, Ring, RingOptions};
 
 const FRAME_SIZE: usize = 64;
 
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let ring = match Ring::create(&name, &RingOptions::spsc_fixed(4096, FRAME_SIZE as u64)) {
-        Err(Error::AlreadyExists { .. }) => Ring::open(&name)?,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ring::open(&name)?,
         other => other?,
     };
     if ring.max_payload() != FRAME_SIZE {
@@ -61,9 +61,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let mut frame = match producer.reserve(Some(Duration::from_millis(100))) {
-            Ok(frame) => frame,
-            Err(Error::Timeout) => continue,
-            Err(Error::Disconnected) => break,
+            Ok(Some(frame)) => frame,
+            Ok(None) => continue,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(e) => return Err(e.into()),
         };
         let t = sequence as f64 / 1000.0;

@@ -1,12 +1,15 @@
-//! The one error type of the crate.
+//! The failures of the crate: [`Error`], with an [`ErrorKind`] to match on.
 //!
-//! Every kind of bad input has its own variant, so callers can match on it and
-//! the C and Go bindings can map each to their own code or sentinel. `Full` and
-//! `Empty` are ordinary results of the non-blocking calls, not failures.
+//! Ordinary outcomes are not errors: a full or empty ring and a wait that ran
+//! out of time are `Ok(None)` (or `Ok(false)`) from the call that met them.
+//! An `Error` is one byte of kind and a boxed detail, so that a `Result`
+//! travels in registers on the hot path; the detail is allocated only when a
+//! failure happens. Every kind has its own one-line message, and the C and Go
+//! bindings map each kind to their own status or sentinel.
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::layout::Kind;
@@ -29,231 +32,384 @@ impl fmt::Display for Role {
     }
 }
 
-/// Everything that can go wrong in shmlane.
-#[derive(Debug)]
+/// What kind of failure an [`Error`] is: the value to match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// No ring file at this path.
-    NotFound {
-        /// The path looked up.
-        path: PathBuf,
-    },
+    NotFound,
     /// A file already exists where a ring was to be created.
-    AlreadyExists {
-        /// The path of the existing file.
-        path: PathBuf,
-    },
+    AlreadyExists,
     /// A ring name that is not 1–200 characters of `[A-Za-z0-9._-]` without a
     /// leading dot.
-    BadName {
-        /// The name given.
-        name: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    BadName,
     /// The path is a symbolic link; rings are never opened through links.
-    Symlink {
-        /// The path given.
-        path: PathBuf,
-    },
+    Symlink,
     /// The file is not a shmlane ring (not a regular file, wrong magic, or too
     /// short to hold a header).
-    NotARing {
-        /// What gave it away.
-        reason: String,
-    },
+    NotARing,
     /// The ring's major layout version is not one this build reads.
-    UnsupportedVersion {
-        /// Major version found in the header.
-        major: u16,
-        /// Minor version found in the header.
-        minor: u16,
-    },
+    UnsupportedVersion,
     /// The ring is of another kind than the one asked for.
-    WrongKind {
-        /// The kind asked for.
-        expected: Kind,
-        /// The kind of the ring.
-        found: Kind,
-    },
-    /// Capacity, slot size or participant count out of range (at create time, or
-    /// read from a header).
-    BadGeometry {
-        /// What is out of range.
-        reason: String,
-    },
+    WrongKind,
+    /// Capacity, slot size or participant count out of range (at create time,
+    /// or read from a header).
+    BadGeometry,
     /// The file is shorter than the ring its header describes.
-    FileTooSmall {
-        /// Size of the file.
-        file_size: u64,
-        /// Size the header calls for.
-        needed: u64,
-    },
+    FileTooSmall,
     /// The creator did not finish writing the header within the open timeout.
-    NotReady {
-        /// How long the opener waited.
-        waited: Duration,
-    },
+    NotReady,
     /// The file's owner or mode does not allow this use, or the OS refused access.
-    Permission {
-        /// The path of the ring file.
-        path: PathBuf,
-        /// What was refused.
-        reason: String,
-    },
+    Permission,
     /// A live handle already plays this role on a ring that has room for one.
-    RoleTaken {
-        /// The role asked for.
-        role: Role,
-    },
+    RoleTaken,
     /// Every participant record of the ring is held by a live handle.
-    TooManyParticipants {
-        /// Number of records in the ring.
-        max: u32,
-    },
+    TooManyParticipants,
     /// A message longer than the ring's `max_payload`.
-    MessageTooLarge {
-        /// Length of the message.
-        len: usize,
-        /// The ring's largest message.
-        max: usize,
-    },
+    MessageTooLarge,
     /// A message whose length differs from the size of a fixed-size ring's messages.
-    WrongMessageSize {
-        /// Length of the message.
-        len: usize,
-        /// The ring's message size.
-        size: usize,
-    },
+    WrongMessageSize,
     /// A buffer too small for the next message. The message is not consumed:
-    /// the handle's next read returns it (an SPSC message stays in the ring; an
-    /// MPMC consumer keeps the message it claimed, and releases it unread if it
-    /// is dropped first).
-    BufferTooSmall {
-        /// Length of the message.
-        needed: usize,
-        /// Length of the buffer given.
-        available: usize,
-    },
-    /// The ring is full (non-blocking reserve or send).
-    Full,
-    /// The ring is empty (non-blocking read or receive).
-    Empty,
+    /// the handle's next read returns it (an MPMC consumer releases it unread
+    /// if it is dropped first).
+    BufferTooSmall,
     /// The other side has closed or died, and (for consumers) the ring is drained.
     Disconnected,
-    /// A blocking call's timeout passed before a message (or a free slot) came.
-    Timeout,
-    /// The ring's file was truncated while the ring was open: it is now (or
-    /// was at some check) shorter than the ring. Pages past the new end are
-    /// lost, and touching them raises SIGBUS; the ring is lost for good (see
-    /// [`crate::Ring::check_size`]).
-    Truncated {
-        /// Size of the file when the truncation was found.
-        file_size: u64,
-        /// Size of the ring.
-        needed: u64,
-    },
+    /// The ring's file was truncated while the ring was open: pages past the
+    /// new end are lost, and touching them raises SIGBUS; the ring is lost for
+    /// good (see [`crate::Ring::check_size`]).
+    Truncated,
     /// The ring's file can still shrink (it lacks the `F_SEAL_SHRINK` seal),
     /// and [`crate::OpenOptions::require_sealed`] asked for a sealed one.
-    NotSealed {
-        /// The path of the ring file (`/proc/self/fd/<N>` for a descriptor).
-        path: PathBuf,
-        /// Why it is not sealed.
-        reason: String,
-    },
+    NotSealed,
     /// Shared memory holds values that break the ring's invariants.
-    Corrupt {
-        /// What was found.
-        reason: String,
+    Corrupt,
+    /// An operating-system call failed in a way no other kind covers.
+    Io,
+}
+
+/// A failure: its [`ErrorKind`], and what the message names.
+///
+/// # Examples
+/// ```
+/// use shmlane::{spsc, ErrorKind, Ring, RingOptions};
+/// # let name = format!("doc-error-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingOptions::spsc(8, 16))?;
+/// let mut producer = spsc::Producer::join(&ring)?;
+/// let error = producer.try_send(&[0; 100]).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::MessageTooLarge);
+/// assert_eq!(error.to_string(), "message of 100 bytes exceeds the ring's maximum of 8 bytes");
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    detail: Option<Box<Detail>>,
+}
+
+// A `Result<usize, Error>` fits two registers: the kind byte's spare values
+// tell `Ok` from `Err`.
+const _: () = assert!(std::mem::size_of::<Result<usize, Error>>() <= 16);
+
+/// What an error's message names besides its kind.
+#[cfg_attr(loom, allow(dead_code))] // the loom build has no file layer
+enum Detail {
+    Path(PathBuf),
+    PathReason(PathBuf, String),
+    Name(String, &'static str),
+    Reason(String),
+    Version {
+        major: u16,
+        minor: u16,
+        supported: u16,
     },
-    /// An operating-system call failed in a way none of the variants above covers.
+    Kinds {
+        expected: Kind,
+        found: Kind,
+    },
+    /// Two sizes, in the order the kind's message names them.
+    Sizes(u64, u64),
+    Waited(Duration),
+    Role(Role),
+    Max(u32),
     Io {
-        /// What shmlane was doing.
         context: &'static str,
-        /// The OS error.
         source: io::Error,
     },
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotFound { path } => write!(f, "no ring at {}", path.display()),
-            Error::AlreadyExists { path } => write!(f, "a file already exists at {}", path.display()),
-            Error::BadName { name, reason } => write!(f, "bad ring name {name:?}: {reason}"),
-            Error::Symlink { path } => {
-                write!(f, "{} is a symbolic link; rings are not opened through links", path.display())
-            }
-            Error::NotARing { reason } => write!(f, "not a shmlane ring: {reason}"),
-            Error::UnsupportedVersion { major, minor } => write!(
-                f,
-                "ring layout version {major}.{minor} is not supported (this build reads {}.x)",
-                crate::layout::VERSION_MAJOR
-            ),
-            Error::WrongKind { expected, found } => write!(f, "ring is {found}, expected {expected}"),
-            Error::BadGeometry { reason } => write!(f, "bad ring geometry: {reason}"),
-            Error::FileTooSmall { file_size, needed } => write!(
-                f,
-                "ring file is {file_size} bytes but its header describes {needed} bytes"
-            ),
-            Error::NotReady { waited } => {
-                write!(f, "ring was not initialized by its creator within {waited:?}")
-            }
-            Error::Permission { path, reason } => write!(f, "permission denied for {}: {reason}", path.display()),
-            Error::RoleTaken { role } => write!(f, "a live {role} is already attached to this ring"),
-            Error::TooManyParticipants { max } => write!(
-                f,
-                "all {max} participant records of the ring are held by live handles"
-            ),
-            Error::MessageTooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the ring's maximum of {max} bytes")
-            }
-            Error::WrongMessageSize { len, size } => write!(
-                f,
-                "message of {len} bytes in a ring of fixed-size messages of {size} bytes"
-            ),
-            Error::BufferTooSmall { needed, available } => write!(
-                f,
-                "next message is {needed} bytes but the buffer holds {available}; the next read returns it"
-            ),
-            Error::Full => f.write_str("ring is full"),
-            Error::Empty => f.write_str("ring is empty"),
-            Error::Disconnected => f.write_str("the other side of the ring has closed or died"),
-            Error::Timeout => f.write_str("timed out waiting on the ring"),
-            Error::Truncated { file_size, needed } => write!(
-                f,
-                "ring file was truncated to {file_size} bytes while open, but the ring needs {needed}: its lost pages raise SIGBUS when touched"
-            ),
-            Error::NotSealed { path, reason } => write!(
-                f,
-                "{} is not sealed against shrinking: {reason}",
-                path.display()
-            ),
-            Error::Corrupt { reason } => write!(f, "ring is corrupt: {reason}"),
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+#[cfg_attr(loom, allow(dead_code))] // the loom build has no file layer
+impl Error {
+    fn new(kind: ErrorKind, detail: Detail) -> Error {
+        Error {
+            kind,
+            detail: Some(Box::new(detail)),
         }
     }
-}
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
+    /// The kind of failure, to match on.
+    #[inline]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The file the failure concerns, when the message names one.
+    pub fn path(&self) -> Option<&Path> {
+        match self.detail.as_deref() {
+            Some(Detail::Path(path) | Detail::PathReason(path, _)) => Some(path),
             _ => None,
         }
     }
-}
 
-#[cfg_attr(loom, allow(dead_code))] // the loom build has no file layer
-impl Error {
+    /// The two sizes a size failure names: the message's length and the
+    /// ring's limit ([`ErrorKind::MessageTooLarge`](crate::ErrorKind::MessageTooLarge),
+    /// [`ErrorKind::WrongMessageSize`](crate::ErrorKind::WrongMessageSize)), the message's length and the buffer's
+    /// ([`ErrorKind::BufferTooSmall`](crate::ErrorKind::BufferTooSmall)), the file's size and the ring's
+    /// ([`ErrorKind::FileTooSmall`](crate::ErrorKind::FileTooSmall), [`ErrorKind::Truncated`](crate::ErrorKind::Truncated)).
+    pub fn sizes(&self) -> Option<(u64, u64)> {
+        match self.detail.as_deref() {
+            Some(&Detail::Sizes(first, second)) => Some((first, second)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn not_found(path: impl Into<PathBuf>) -> Error {
+        Error::new(ErrorKind::NotFound, Detail::Path(path.into()))
+    }
+
+    pub(crate) fn already_exists(path: impl Into<PathBuf>) -> Error {
+        Error::new(ErrorKind::AlreadyExists, Detail::Path(path.into()))
+    }
+
+    pub(crate) fn bad_name(name: impl Into<String>, reason: &'static str) -> Error {
+        Error::new(ErrorKind::BadName, Detail::Name(name.into(), reason))
+    }
+
+    pub(crate) fn symlink(path: impl Into<PathBuf>) -> Error {
+        Error::new(ErrorKind::Symlink, Detail::Path(path.into()))
+    }
+
+    pub(crate) fn not_a_ring(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotARing, Detail::Reason(reason.into()))
+    }
+
+    pub(crate) fn unsupported_version(major: u16, minor: u16) -> Error {
+        let supported = crate::layout::VERSION_MAJOR;
+        Error::new(
+            ErrorKind::UnsupportedVersion,
+            Detail::Version {
+                major,
+                minor,
+                supported,
+            },
+        )
+    }
+
+    pub(crate) fn wrong_kind(expected: Kind, found: Kind) -> Error {
+        Error::new(ErrorKind::WrongKind, Detail::Kinds { expected, found })
+    }
+
+    pub(crate) fn bad_geometry(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::BadGeometry, Detail::Reason(reason.into()))
+    }
+
+    pub(crate) fn file_too_small(file_size: u64, needed: u64) -> Error {
+        Error::new(ErrorKind::FileTooSmall, Detail::Sizes(file_size, needed))
+    }
+
+    pub(crate) fn not_ready(waited: Duration) -> Error {
+        Error::new(ErrorKind::NotReady, Detail::Waited(waited))
+    }
+
+    pub(crate) fn permission(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::new(
+            ErrorKind::Permission,
+            Detail::PathReason(path.into(), reason.into()),
+        )
+    }
+
+    pub(crate) fn role_taken(role: Role) -> Error {
+        Error::new(ErrorKind::RoleTaken, Detail::Role(role))
+    }
+
+    pub(crate) fn too_many_participants(max: u32) -> Error {
+        Error::new(ErrorKind::TooManyParticipants, Detail::Max(max))
+    }
+
+    #[cold]
+    pub(crate) fn message_too_large(len: usize, max: usize) -> Error {
+        Error::new(
+            ErrorKind::MessageTooLarge,
+            Detail::Sizes(len as u64, max as u64),
+        )
+    }
+
+    #[cold]
+    pub(crate) fn wrong_message_size(len: usize, size: usize) -> Error {
+        Error::new(
+            ErrorKind::WrongMessageSize,
+            Detail::Sizes(len as u64, size as u64),
+        )
+    }
+
+    #[cold]
+    pub(crate) fn buffer_too_small(needed: usize, available: usize) -> Error {
+        Error::new(
+            ErrorKind::BufferTooSmall,
+            Detail::Sizes(needed as u64, available as u64),
+        )
+    }
+
+    /// The other side is gone: no detail, no allocation.
+    pub const DISCONNECTED: Error = Error {
+        kind: ErrorKind::Disconnected,
+        detail: None,
+    };
+
+    pub(crate) fn truncated(file_size: u64, needed: u64) -> Error {
+        Error::new(ErrorKind::Truncated, Detail::Sizes(file_size, needed))
+    }
+
+    pub(crate) fn not_sealed(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::new(
+            ErrorKind::NotSealed,
+            Detail::PathReason(path.into(), reason.into()),
+        )
+    }
+
+    #[cold]
+    pub(crate) fn corrupt(reason: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Corrupt, Detail::Reason(reason.into()))
+    }
+
     /// Wraps an OS error with what shmlane was doing when it happened.
     pub(crate) fn io(context: &'static str, source: io::Error) -> Error {
-        Error::Io { context, source }
+        Error::new(ErrorKind::Io, Detail::Io { context, source })
     }
 
     /// The last OS error, wrapped with `context`.
     pub(crate) fn last_os(context: &'static str) -> Error {
         Error::io(context, io::Error::last_os_error())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ErrorKind as K;
+        let Some(detail) = self.detail.as_deref() else {
+            return f.write_str(match self.kind {
+                K::Disconnected => "the other side of the ring has closed or died",
+                _ => "shmlane error",
+            });
+        };
+        match (self.kind, detail) {
+            (K::NotFound, Detail::Path(path)) => write!(f, "no ring at {}", path.display()),
+            (K::AlreadyExists, Detail::Path(path)) => {
+                write!(f, "a file already exists at {}", path.display())
+            }
+            (K::BadName, Detail::Name(name, reason)) => {
+                write!(f, "bad ring name {name:?}: {reason}")
+            }
+            (K::Symlink, Detail::Path(path)) => write!(
+                f,
+                "{} is a symbolic link; rings are not opened through links",
+                path.display()
+            ),
+            (K::NotARing, Detail::Reason(reason)) => write!(f, "not a shmlane ring: {reason}"),
+            (
+                K::UnsupportedVersion,
+                &Detail::Version {
+                    major,
+                    minor,
+                    supported,
+                },
+            ) => write!(
+                f,
+                "ring layout version {major}.{minor} is not supported (this build reads {supported}.x)"
+            ),
+            (K::WrongKind, Detail::Kinds { expected, found }) => {
+                write!(f, "ring is {found}, expected {expected}")
+            }
+            (K::BadGeometry, Detail::Reason(reason)) => write!(f, "bad ring geometry: {reason}"),
+            (K::FileTooSmall, Detail::Sizes(file_size, needed)) => write!(
+                f,
+                "ring file is {file_size} bytes but its header describes {needed} bytes"
+            ),
+            (K::NotReady, Detail::Waited(waited)) => {
+                write!(f, "ring was not initialized by its creator within {waited:?}")
+            }
+            (K::Permission, Detail::PathReason(path, reason)) => {
+                write!(f, "permission denied for {}: {reason}", path.display())
+            }
+            (K::RoleTaken, Detail::Role(role)) => {
+                write!(f, "a live {role} is already attached to this ring")
+            }
+            (K::TooManyParticipants, Detail::Max(max)) => write!(
+                f,
+                "all {max} participant records of the ring are held by live handles"
+            ),
+            (K::MessageTooLarge, Detail::Sizes(len, max)) => write!(
+                f,
+                "message of {len} bytes exceeds the ring's maximum of {max} bytes"
+            ),
+            (K::WrongMessageSize, Detail::Sizes(len, size)) => write!(
+                f,
+                "message of {len} bytes in a ring of fixed-size messages of {size} bytes"
+            ),
+            (K::BufferTooSmall, Detail::Sizes(needed, available)) => write!(
+                f,
+                "next message is {needed} bytes but the buffer holds {available}; the next read returns it"
+            ),
+            (K::Truncated, Detail::Sizes(file_size, needed)) => write!(
+                f,
+                "ring file was truncated to {file_size} bytes while open, but the ring needs {needed}: its lost pages raise SIGBUS when touched"
+            ),
+            (K::NotSealed, Detail::PathReason(path, reason)) => write!(
+                f,
+                "{} is not sealed against shrinking: {reason}",
+                path.display()
+            ),
+            (K::Corrupt, Detail::Reason(reason)) => write!(f, "ring is corrupt: {reason}"),
+            (K::Io, Detail::Io { context, source }) => write!(f, "{context}: {source}"),
+            (kind, _) => write!(f, "{kind:?}"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.to_string())
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.detail.as_deref() {
+            Some(Detail::Io { source, .. }) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    /// For callers whose errors are `io::Error`s; the message is kept.
+    fn from(error: Error) -> io::Error {
+        let kind = match error.kind {
+            ErrorKind::NotFound => io::ErrorKind::NotFound,
+            ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+            ErrorKind::Permission => io::ErrorKind::PermissionDenied,
+            ErrorKind::BadName
+            | ErrorKind::MessageTooLarge
+            | ErrorKind::WrongMessageSize
+            | ErrorKind::BufferTooSmall => io::ErrorKind::InvalidInput,
+            ErrorKind::Disconnected => io::ErrorKind::BrokenPipe,
+            ErrorKind::NotReady => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, error)
     }
 }
 
@@ -263,15 +419,19 @@ mod tests {
 
     #[test]
     fn messages_name_the_problem() {
-        let err = Error::MessageTooLarge { len: 300, max: 256 };
+        let err = Error::message_too_large(300, 256);
+        assert_eq!(err.kind(), ErrorKind::MessageTooLarge);
+        assert_eq!(err.sizes(), Some((300, 256)));
         assert_eq!(
             err.to_string(),
             "message of 300 bytes exceeds the ring's maximum of 256 bytes"
         );
-        let err = Error::RoleTaken {
-            role: Role::Producer,
-        };
+        let err = Error::role_taken(Role::Producer);
         assert!(err.to_string().contains("producer"));
+        assert_eq!(
+            Error::DISCONNECTED.to_string(),
+            "the other side of the ring has closed or died"
+        );
     }
 
     #[test]
@@ -283,5 +443,12 @@ mod tests {
         );
         assert!(err.source().is_some());
         assert!(err.to_string().starts_with("mapping the ring: "));
+    }
+
+    #[test]
+    fn paths_are_reported() {
+        let err = Error::not_found("/dev/shm/x");
+        assert_eq!(err.path(), Some(Path::new("/dev/shm/x")));
+        assert_eq!(err.to_string(), "no ring at /dev/shm/x");
     }
 }

@@ -1,170 +1,199 @@
-//! What a producer or consumer handle keeps of the ring it joined, for either kind.
+//! [`Handle`]: a producer or consumer of a ring of any kind, written once.
 //!
-//! A handle copies everything its hot path needs out of the shared region once,
-//! when it joins: typed pointers to the two position words, the slot table, and
-//! the geometry values. From then on it reads no header field and no heap state.
+//! A handle is its kind's state for its direction (a [`Protocol`]'s writer or
+//! reader half) and the kind-independent [`Endpoint`]. Joining, leaving,
+//! liveness, waiting, geometry, `Drop` and `Debug` are here, for both
+//! directions and every kind; `producer.rs` and `consumer.rs` add what only
+//! writing or only reading does.
 
-use std::ptr::NonNull;
-
-use crate::error::Error;
-use crate::layout::{self, Kind};
-use crate::region::SlotTable;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Role};
+use crate::protocol::{sealed, Protocol, Side, WaitHooks};
 use crate::shm::Shared;
-use crate::sync::{Arc, AtomicU64};
+use crate::sync::Arc;
+use crate::wait::{Blocking, Sleeper, WaitStrategy};
 
-/// The parts of the ring a handle uses, computed once when it joins.
-pub(crate) struct Attached {
-    pub(crate) shared: Arc<Shared>,
-    /// Shared `tail` word (producer line).
-    tail_word: NonNull<AtomicU64>,
-    /// Shared `head` word (consumer line).
-    head_word: NonNull<AtomicU64>,
-    /// Where the slots are, copied out of the region.
-    pub(crate) slots: SlotTable,
-    pub(crate) capacity: u64,
-    pub(crate) max_payload: usize,
-    /// Whether every message is exactly `max_payload` bytes.
-    pub(crate) fixed_size: bool,
-    /// Bytes of length field before each payload: 8, or 0 for fixed-size messages.
-    pub(crate) len_field: usize,
+/// The direction of a [`Handle`]: [`Writing`] (a producer) or [`Reading`] (a
+/// consumer). Sealed.
+pub trait Direction: sealed::Sealed + 'static {
+    /// The role a handle of this direction plays in the ring.
+    #[doc(hidden)]
+    const ROLE: Role;
+    /// The kind's state for this direction.
+    #[doc(hidden)]
+    type Side<K: Protocol>: Side;
 }
 
-impl Attached {
-    /// Attaches to a ring that must be of `kind`, and whose file still holds
-    /// all of it: joining is a cheap time to look (one `fstat` among the
-    /// system calls of taking a record's lock).
-    pub(crate) fn new(shared: Arc<Shared>, kind: Kind) -> Result<Attached, Error> {
-        shared.check_size()?;
-        let geometry = *shared.region.geometry();
-        if geometry.kind != kind {
-            return Err(Error::WrongKind {
-                expected: kind,
-                found: geometry.kind,
-            });
+/// A producer's direction: [`crate::Producer`] is `Handle<K, Writing>`.
+#[derive(Debug)]
+pub enum Writing {}
+
+/// A consumer's direction: [`crate::Consumer`] is `Handle<K, Reading>`.
+#[derive(Debug)]
+pub enum Reading {}
+
+impl sealed::Sealed for Writing {}
+impl sealed::Sealed for Reading {}
+
+impl Direction for Writing {
+    const ROLE: Role = Role::Producer;
+    type Side<K: Protocol> = K::Writer;
+}
+
+impl Direction for Reading {
+    const ROLE: Role = Role::Consumer;
+    type Side<K: Protocol> = K::Reader;
+}
+
+/// A producer or consumer of a ring; named by its aliases [`crate::Producer`]
+/// and [`crate::Consumer`] (and per kind [`crate::spsc::Producer`],
+/// [`crate::mpmc::Consumer`], [`crate::AnyProducer`], ...).
+///
+/// `K` is the ring's kind ([`crate::spsc::Spsc`], [`crate::mpmc::Mpmc`], or
+/// [`crate::AnyKind`] for a kind known at run time), `D` the direction.
+/// `Send` but not `Sync`: methods take `&mut self`, so one lent slot or
+/// message at a time.
+pub struct Handle<K: Protocol, D: Direction> {
+    pub(crate) side: D::Side<K>,
+    pub(crate) end: Endpoint,
+}
+
+// SAFETY: the raw pointers a handle keeps point into the region kept alive by
+// its `Arc<Shared>`; all shared state is reached through atomics or through
+// slots owned by protocol, so the handle may move to another thread.
+unsafe impl<K: Protocol, D: Direction> Send for Handle<K, D> {}
+
+impl<K: Protocol, D: Direction> Handle<K, D> {
+    /// Joins `ring` as a producer (`Writing`) or consumer (`Reading`).
+    ///
+    /// On an SPSC ring whose previous producer (consumer) died, this one
+    /// takes over where the dead one stopped: a message the dead producer had
+    /// reserved but not committed is lost, one the dead consumer was reading
+    /// is delivered again. Any number of producers and consumers may join an
+    /// MPMC ring, up to its participant limit; each message goes to one
+    /// consumer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongKind`](crate::ErrorKind::WrongKind) on a ring of
+    /// another kind than `K`;
+    /// [`ErrorKind::RoleTaken`](crate::ErrorKind::RoleTaken) while another
+    /// handle of the role lives on an SPSC ring;
+    /// [`ErrorKind::TooManyParticipants`](crate::ErrorKind::TooManyParticipants)
+    /// when every record of an MPMC ring is held;
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) if the positions are
+    /// inconsistent; [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) if
+    /// the ring's file was cut short; [`ErrorKind::Io`](crate::ErrorKind::Io)
+    /// if the liveness lock cannot be taken.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{spsc, ErrorKind, Ring, RingOptions};
+    /// # let name = format!("doc-join-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc(8, 64))?;
+    /// let producer = spsc::Producer::join(&ring)?;
+    /// // One producer at a time on an SPSC ring.
+    /// let second = spsc::Producer::join(&ring).unwrap_err();
+    /// assert_eq!(second.kind(), ErrorKind::RoleTaken);
+    /// drop(producer);
+    /// let _taken_over = spsc::Producer::join(&ring)?;
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn join(ring: &crate::Ring) -> Result<Handle<K, D>, Error> {
+        Handle::attach(&ring.shared)
+    }
+
+    pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Handle<K, D>, Error> {
+        let end = Endpoint::join(shared, K::KIND, D::ROLE, D::Side::<K>::claim_record)?;
+        // On error the endpoint drops here and gives its record up again.
+        let side = D::Side::<K>::new(&end.ring, end.record())?;
+        Ok(Handle { side, end })
+    }
+
+    /// The loom models' way to kill a handle: it stops where it is, holding
+    /// whatever it claimed, and its record's lock is released as the kernel
+    /// would. Forget a guard (`std::mem::forget`) first to die holding it.
+    #[cfg(loom)]
+    pub fn die(self) {
+        self.end.die();
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.end.ring.max_payload
+    }
+
+    /// Number of slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.end.ring.capacity as usize
+    }
+
+    /// The ring's kind.
+    pub fn kind(&self) -> crate::Kind {
+        self.end.ring.shared.region.geometry().kind
+    }
+
+    /// How the blocking calls wait (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.end.wait_strategy()
+    }
+
+    /// Sets how the blocking calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.end.set_wait_strategy(strategy);
+    }
+
+    /// Whether every handle of the other role that ever joined has closed or
+    /// died (as of a fresh look at their locks). A consumer may still find
+    /// messages in the ring.
+    pub fn is_disconnected(&mut self) -> bool {
+        self.side.peers_gone(&self.end.ring)
+    }
+}
+
+impl<K: Protocol, D: Direction> Blocking for Handle<K, D> {
+    fn shared(&self) -> &Shared {
+        &self.end.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.end.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.end.sleeper
+    }
+    fn watch_sees_leaving(&self) -> bool {
+        self.side.watch_sees_leaving()
+    }
+    fn look_at_peers_now(&mut self) {
+        self.side.look_at_peers_now();
+    }
+    fn after_a_quiet_nap(&mut self) {
+        self.side.after_a_quiet_nap();
+    }
+    #[inline]
+    fn may_be_ready(&self) -> bool {
+        self.side.may_be_ready(&self.end.ring)
+    }
+}
+
+impl<K: Protocol, D: Direction> Drop for Handle<K, D> {
+    fn drop(&mut self) {
+        if !self.end.left_for_dead() {
+            self.side.leave(&self.end.ring, &mut self.end.waker);
         }
-        let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
-        let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
-        let slots = shared.region.slot_table();
-        Ok(Attached {
-            shared,
-            tail_word,
-            head_word,
-            slots,
-            capacity: geometry.capacity,
-            max_payload: geometry.max_payload as usize,
-            fixed_size: geometry.fixed_size,
-            len_field: geometry.len_field_size(),
+        // The endpoint leaves next, as its own `Drop` says.
+    }
+}
+
+impl<K: Protocol, D: Direction> std::fmt::Debug for Handle<K, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(match D::ROLE {
+            Role::Producer => "Producer",
+            Role::Consumer => "Consumer",
         })
+        .field("kind", &self.kind())
+        .field("record", &self.end.record())
+        .field("state", &self.side)
+        .finish_non_exhaustive()
     }
-
-    /// Whether the handle holding record `record` must leave without touching
-    /// the mapping, as a dead process would: the ring's file was found
-    /// truncated (its pages may be gone), or, in the loom models, the handle
-    /// was made to die. The kernel (or the model) then releases its lock.
-    pub(crate) fn left_for_dead(&self, record: u32) -> bool {
-        #[cfg(loom)]
-        if self.shared.record_dead(record) {
-            return true;
-        }
-        let _ = record;
-        self.shared.region.truncated_to().is_some()
-    }
-
-    #[inline]
-    pub(crate) fn tail_word(&self) -> &AtomicU64 {
-        // SAFETY: points into the region, which `self.shared` keeps alive.
-        unsafe { self.tail_word.as_ref() }
-    }
-
-    #[inline]
-    pub(crate) fn head_word(&self) -> &AtomicU64 {
-        // SAFETY: points into the region, which `self.shared` keeps alive.
-        unsafe { self.head_word.as_ref() }
-    }
-
-    /// Checks that a message of `len` bytes suits the ring.
-    #[inline]
-    pub(crate) fn check_len(&self, len: usize) -> Result<(), Error> {
-        if self.fixed_size {
-            if len != self.max_payload {
-                return Err(Error::WrongMessageSize {
-                    len,
-                    size: self.max_payload,
-                });
-            }
-        } else if len > self.max_payload {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: self.max_payload,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Attached {
-    /// The payload of the slot at `position` (masked), `max_payload` bytes.
-    ///
-    /// # Safety
-    /// The caller owns the slot by protocol (claimed, not yet published) for
-    /// all of `'a`, and holds no other reference to it meanwhile.
-    #[inline]
-    pub(crate) unsafe fn payload_mut<'a>(&self, position: u64) -> &'a mut [u8] {
-        let mut body = self.slots.body_mut(position);
-        // SAFETY: the caller owns the slot; the region keeps it mapped.
-        let bytes = unsafe { body.bytes() };
-        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
-        // SAFETY: the same memory, for the lifetime the caller's ownership
-        // covers (the `BodyMut` token is only a position, not the owner).
-        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.len_field..] }
-    }
-
-    /// Checks `len` and writes it into the slot at `position` (nothing to write
-    /// in a ring of fixed-size messages).
-    ///
-    /// # Safety
-    /// As [`Attached::payload_mut`], for the duration of the call.
-    #[inline]
-    pub(crate) unsafe fn set_slot_len(&self, position: u64, len: usize) -> Result<(), Error> {
-        self.check_len(len)?;
-        if !self.fixed_size {
-            let mut body = self.slots.body_mut(position);
-            // SAFETY: the caller owns the slot.
-            write_len(unsafe { body.bytes() }, len);
-        }
-        Ok(())
-    }
-
-    /// The message in the slot at `position`, its length bounded by
-    /// `max_payload` again (it lives in shared memory and is re-read here).
-    ///
-    /// # Safety
-    /// The caller owns the published slot by protocol (not yet released) for
-    /// all of `'a`.
-    #[inline]
-    pub(crate) unsafe fn message<'a>(&self, position: u64) -> &'a [u8] {
-        let body = self.slots.body_ref(position);
-        // SAFETY: the caller owns the slot; the region keeps it mapped.
-        let bytes = unsafe { body.bytes() };
-        let len = if self.fixed_size {
-            self.max_payload
-        } else {
-            read_len(bytes).min(self.max_payload)
-        };
-        let (ptr, total) = (bytes.as_ptr(), bytes.len());
-        // SAFETY: the same memory, for the lifetime the caller's ownership covers.
-        unsafe { &std::slice::from_raw_parts(ptr, total)[self.len_field..self.len_field + len] }
-    }
-}
-
-/// Writes a message length into the length field at the start of a slot body.
-#[inline]
-pub(crate) fn write_len(body: &mut [u8], len: usize) {
-    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
-}
-
-/// Reads the length field at the start of a slot body (unbounded: check it).
-#[inline]
-pub(crate) fn read_len(body: &[u8]) -> usize {
-    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
 }

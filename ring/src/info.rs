@@ -101,7 +101,9 @@ pub struct ParticipantInfo {
     pub joined_ns: u64,
 }
 
-/// Reads the state of the ring `/dev/shm/<name>` without joining it.
+/// Reads the state of the ring at `at` (a name under `/dev/shm`, or a path)
+/// without joining it: its figures, not its owner, so a foreign ring can be
+/// inspected.
 ///
 /// # Errors
 /// As [`Ring::open`].
@@ -116,16 +118,10 @@ pub struct ParticipantInfo {
 /// # shmlane::remove(&name)?;
 /// # Ok::<(), shmlane::Error>(())
 /// ```
-pub fn info(name: &str) -> Result<RingInfo, Error> {
-    info_at(shm::path_for(name)?)
-}
-
-/// Reads the state of the ring in the file at `path` without joining it.
-///
-/// # Errors
-/// As [`Ring::open_at`].
-pub fn info_at(path: impl AsRef<Path>) -> Result<RingInfo, Error> {
-    let path = path.as_ref();
+pub fn info<'a>(at: impl Into<shm::Location<'a>>) -> Result<RingInfo, Error> {
+    let path = &at
+        .into()
+        .file_path("a memfd ring is read through its handle (Ring::info)")?;
     let (file, region) = shm::open_read_only(path)?;
     Ok(snapshot(path, &file, &region))
 }

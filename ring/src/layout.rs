@@ -391,7 +391,7 @@ impl Geometry {
     /// length field in their slots.
     ///
     /// # Errors
-    /// [`Error::BadGeometry`] when the capacity is not a power of two in
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) when the capacity is not a power of two in
     /// `2..=2^32`, the slot size is not a multiple of 8 or leaves fewer than 8
     /// payload bytes or exceeds 2 GiB, the participant count does not suit the
     /// kind, or the ring would exceed 1 TiB.
@@ -402,7 +402,7 @@ impl Geometry {
         participants: u32,
         fixed_size: bool,
     ) -> Result<Geometry, Error> {
-        let bad = |reason: String| Err(Error::BadGeometry { reason });
+        let bad = |reason: String| Err(Error::bad_geometry(reason));
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
             return bad(format!(
                 "capacity {capacity} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
@@ -504,32 +504,35 @@ impl Geometry {
     /// slot size and participant count; nothing is trusted on its own.
     ///
     /// # Errors
-    /// [`Error::NotARing`] for a wrong magic, [`Error::UnsupportedVersion`] for
-    /// another major version, [`Error::BadGeometry`] for an impossible kind,
-    /// capacity, slot size or participant count, [`Error::Corrupt`] for fields
+    /// [`ErrorKind::NotARing`](crate::ErrorKind::NotARing) for a wrong magic, [`ErrorKind::UnsupportedVersion`](crate::ErrorKind::UnsupportedVersion) for
+    /// another major version, [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) for an impossible kind,
+    /// capacity, slot size or participant count, [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for fields
     /// inconsistent with each other or a wrong layout hash, and
-    /// [`Error::FileTooSmall`] when the file is shorter than the ring.
+    /// [`ErrorKind::FileTooSmall`](crate::ErrorKind::FileTooSmall) when the file is shorter than the ring.
     pub fn from_header(header: &Header, file_size: u64) -> Result<Geometry, Error> {
         if header.magic != MAGIC {
-            return Err(Error::NotARing {
-                reason: format!("magic is {:#018x}, expected {MAGIC:#018x}", header.magic),
-            });
+            return Err(Error::not_a_ring(format!(
+                "magic is {:#018x}, expected {MAGIC:#018x}",
+                header.magic
+            )));
         }
         if header.version_major != VERSION_MAJOR {
-            return Err(Error::UnsupportedVersion {
-                major: header.version_major,
-                minor: header.version_minor,
-            });
+            return Err(Error::unsupported_version(
+                header.version_major,
+                header.version_minor,
+            ));
         }
         let Some(kind) = Kind::from_code(header.kind) else {
-            return Err(Error::BadGeometry {
-                reason: format!("unknown kind code {}", header.kind),
-            });
+            return Err(Error::bad_geometry(format!(
+                "unknown kind code {}",
+                header.kind
+            )));
         };
         if header.flags & !KNOWN_FLAGS != 0 {
-            return Err(Error::BadGeometry {
-                reason: format!("unknown flags {:#x}", header.flags & !KNOWN_FLAGS),
-            });
+            return Err(Error::bad_geometry(format!(
+                "unknown flags {:#x}",
+                header.flags & !KNOWN_FLAGS
+            )));
         }
         let fixed_size = header.flags & FLAG_FIXED_SIZE != 0;
         let geometry = Geometry::new(
@@ -541,9 +544,9 @@ impl Geometry {
         )?;
         let expected = geometry.header(header.creator_pid, header.creation_time_ns);
         let mismatch = |field: &str, found: u64, want: u64| {
-            Err(Error::Corrupt {
-                reason: format!("header field {field} is {found}, expected {want}"),
-            })
+            Err(Error::corrupt(format!(
+                "header field {field} is {found}, expected {want}"
+            )))
         };
         let pairs: [(&str, u64, u64); 10] = [
             (
@@ -595,10 +598,7 @@ impl Geometry {
             return mismatch("layout_hash", header.layout_hash, hash);
         }
         if file_size < geometry.total_size {
-            return Err(Error::FileTooSmall {
-                file_size,
-                needed: geometry.total_size,
-            });
+            return Err(Error::file_too_small(file_size, geometry.total_size));
         }
         Ok(geometry)
     }
@@ -821,6 +821,7 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn spsc(capacity: u64, slot_size: u64) -> Result<Geometry, Error> {
         Geometry::new(Kind::Spsc, capacity, slot_size, 2, false)
@@ -848,17 +849,17 @@ mod tests {
             (8, 20),
         ] {
             assert!(
-                matches!(spsc(capacity, slot_size), Err(Error::BadGeometry { .. })),
+                matches!(spsc(capacity, slot_size), Err(e) if e.kind() == ErrorKind::BadGeometry),
                 "{capacity} x {slot_size}"
             );
         }
         assert!(matches!(
             spsc(1 << 32, 1 << 31),
-            Err(Error::BadGeometry { .. })
+            Err(e) if e.kind() == ErrorKind::BadGeometry
         ));
         assert!(matches!(
             Geometry::new(Kind::Spsc, 8, 64, 3, false),
-            Err(Error::BadGeometry { .. })
+            Err(e) if e.kind() == ErrorKind::BadGeometry
         ));
     }
 
@@ -881,7 +882,7 @@ mod tests {
         header.layout_hash = header_hash(&header.to_bytes());
         assert!(matches!(
             Geometry::from_header(&header, 1 << 20),
-            Err(Error::BadGeometry { .. })
+            Err(e) if e.kind() == ErrorKind::BadGeometry
         ));
     }
 
@@ -892,13 +893,13 @@ mod tests {
         header.slots_offset += 128;
         assert!(matches!(
             Geometry::from_header(&header, 1 << 20),
-            Err(Error::Corrupt { .. })
+            Err(e) if e.kind() == ErrorKind::Corrupt
         ));
         let mut header = g.header(1, 1);
         header.version_minor += 1; // hashed, but not recomputed from the geometry
         assert!(matches!(
             Geometry::from_header(&header, 1 << 20),
-            Err(Error::Corrupt { .. })
+            Err(e) if e.kind() == ErrorKind::Corrupt
         ));
     }
 

@@ -16,25 +16,40 @@
 //! // In another process: `let ring = Ring::open(&name)?;`
 //! let mut consumer = spsc::Consumer::join(&ring)?;
 //!
-//! let mut slot = producer.try_reserve()?; // zero-copy: write in place
+//! let mut slot = producer.try_reserve()?.expect("room"); // zero-copy: write in place
 //! slot[..4].copy_from_slice(&42u32.to_le_bytes());
 //! slot.commit(4)?;
 //!
-//! let message = consumer.try_read()?; // zero-copy: read in place
+//! let message = consumer.try_read()?.expect("a message"); // zero-copy: read in place
 //! assert_eq!(&*message, &42u32.to_le_bytes());
 //! drop(message); // releases the slot
 //!
-//! assert!(matches!(consumer.try_read(), Err(shmlane::Error::Empty)));
+//! assert!(consumer.try_read()?.is_none()); // empty
 //! shmlane::remove(&name)?;
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 //!
-//! Modules, one per concern: [`layout`] (the byte layout), `sync` (std or loom
-//! atomics), `region` (the mapping), `shm` (files), `memfd` (sealed rings and
-//! rings reached through a descriptor), `participants` (liveness),
-//! [`spsc`] and [`mpmc`] (the algorithms), `recovery` (MPMC crash recovery),
-//! `wait` (blocking waits on a futex), `info` (reading a ring without joining it).
+//! Layers, from the bytes up (each module uses only those above it in this list):
+//!
+//! - [`layout`]: the byte layout of the mapping; `sync`: std or loom atomics;
+//!   `error`: the failures.
+//! - `region` (the mapping), `shm` (files: create, open, remove), `memfd`
+//!   (sealed rings and rings reached through a descriptor), `info` (reading a
+//!   ring without joining it).
+//! - `participants` (records and liveness), `wait` (blocking waits on a
+//!   futex), `recovery` (MPMC crash recovery).
+//! - `attached` (what a handle copies out of the ring), `protocol` (the sealed
+//!   trait a kind implements), `endpoint` (the kind-independent half of a
+//!   handle).
+//! - The kinds: [`spsc`], [`mpmc`], and [`AnyKind`] for a kind known at run time.
+//! - The handle family, generic over the kind: [`Handle`] (joining, waiting,
+//!   leaving, for both directions), [`Producer`] with [`WriteSlot`] and
+//!   [`WriteBatch`], [`Consumer`] with [`ReadSlot`] and [`ReadBatch`].
 
+mod any;
+mod attached;
+mod consumer;
+mod endpoint;
 mod error;
 mod handle;
 pub mod layout;
@@ -42,6 +57,8 @@ pub mod layout;
 mod memfd;
 pub mod mpmc;
 mod participants;
+mod producer;
+mod protocol;
 mod recovery;
 mod region;
 #[cfg_attr(loom, path = "shm_model.rs")]
@@ -53,7 +70,12 @@ mod wait;
 #[cfg(not(loom))]
 mod info;
 
-pub use error::{Error, Role};
+pub use any::{AnyConsumer, AnyKind, AnyProducer};
+pub use consumer::{Consumer, ReadBatch, ReadSlot};
+pub use error::{Error, ErrorKind, Role};
+pub use handle::{Direction, Handle, Reading, Writing};
+pub use producer::{Producer, WriteBatch, WriteSlot};
+pub use protocol::Protocol;
 pub use wait::WaitStrategy;
 
 /// The README's example, compiled and run as a doctest.
@@ -64,6 +86,6 @@ pub use layout::{Geometry, Kind};
 pub use shm::Ring;
 
 #[cfg(not(loom))]
-pub use info::{info, info_at, ParticipantInfo, ParticipantState, RingInfo, WaitInfo};
+pub use info::{info, ParticipantInfo, ParticipantState, RingInfo, WaitInfo};
 #[cfg(not(loom))]
-pub use shm::{path_for, remove, remove_at, OpenOptions, RingOptions, MAX_NAME_LEN, SHM_DIR};
+pub use shm::{path_for, remove, Location, OpenOptions, RingOptions, MAX_NAME_LEN, SHM_DIR};

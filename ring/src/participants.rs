@@ -7,7 +7,7 @@
 //!    record's 128-byte range of the file, through a file description of its own.
 //!    The kernel lets one description hold it at a time and drops it when the
 //!    description is closed, however the process ends. Failing to get it means a
-//!    live handle owns the record: [`Error::RoleTaken`].
+//!    live handle owns the record: [`ErrorKind::RoleTaken`](crate::ErrorKind::RoleTaken).
 //! 2. Holding the lock, it moves the record's owner word (`generation << 32 |
 //!    role << 8 | state`) from whatever it was (free, closed, or active but
 //!    abandoned by a dead owner) to active with the next generation, by a
@@ -57,16 +57,16 @@ impl Membership {
     /// Claims record `index` for `role`: lock first, then the owner word.
     ///
     /// # Errors
-    /// [`Error::RoleTaken`] when a live handle holds the record;
-    /// [`Error::Corrupt`] when the owner word changes under the lock (a peer that
-    /// ignores the protocol); [`Error::Io`] when the lock cannot be taken.
+    /// [`ErrorKind::RoleTaken`](crate::ErrorKind::RoleTaken) when a live handle holds the record;
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) when the owner word changes under the lock (a peer that
+    /// ignores the protocol); [`ErrorKind::Io`](crate::ErrorKind::Io) when the lock cannot be taken.
     #[cfg(not(loom))]
     pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
         let region = &shared.region;
         let offset = region.geometry().record_offset(index);
         let lock = locks::reopen(&shared.file)?;
         if !locks::try_lock_record(&lock, offset)? {
-            return Err(Error::RoleTaken { role });
+            return Err(Error::role_taken(role));
         }
         let owner_word = claim_owner_word(region, index, role)?;
         Ok(Membership {
@@ -84,7 +84,7 @@ impl Membership {
         // Ordering: Relaxed; only refuses a record whose owner is active, as the
         // lock does in production.
         if owner_parts(owner.load(Ordering::Relaxed)).2 == STATE_ACTIVE {
-            return Err(Error::RoleTaken { role });
+            return Err(Error::role_taken(role));
         }
         let owner_word = claim_owner_word(region, index, role)?;
         Ok(Membership {
@@ -96,7 +96,7 @@ impl Membership {
     /// Claims the first record that no live handle holds, for `role` (MPMC).
     ///
     /// # Errors
-    /// [`Error::TooManyParticipants`] when every record is held; otherwise as
+    /// [`ErrorKind::TooManyParticipants`](crate::ErrorKind::TooManyParticipants) when every record is held; otherwise as
     /// [`Membership::claim`].
     #[cfg(not(loom))]
     pub(crate) fn claim_any(shared: &Shared, role: Role) -> Result<Membership, Error> {
@@ -113,7 +113,7 @@ impl Membership {
                 });
             }
         }
-        Err(Error::TooManyParticipants { max: count })
+        Err(Error::too_many_participants(count))
     }
 
     /// Claims the first record not active, without locks: the loom models have no file.
@@ -143,7 +143,7 @@ impl Membership {
                 });
             }
         }
-        Err(Error::TooManyParticipants { max: count })
+        Err(Error::too_many_participants(count))
     }
 
     /// Index of the claimed record in the participant table.
@@ -205,11 +205,9 @@ fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Erro
     // Acquire the owner word (`info`); Acquire as for the load above.
     owner
         .compare_exchange(previous, claimed, Ordering::AcqRel, Ordering::Acquire)
-        .map_err(|found| Error::Corrupt {
-            reason: format!(
+        .map_err(|found| Error::corrupt(format!(
                 "participant record {index} changed from {previous:#x} to {found:#x} while its lock was held"
-            ),
-        })?;
+            )))?;
     Ok(claimed)
 }
 
@@ -225,6 +223,7 @@ pub(crate) const LOCK_CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// Checking the owner word is one atomic load; testing the lock is a system call,
 /// so it is rate-limited. A dead peer is noticed within 16 polls and 1 ms of the
 /// death, whichever comes later.
+#[derive(Debug)]
 pub(crate) struct PeerWatch {
     record: u32,
     polls: u32,
@@ -375,10 +374,10 @@ pub(crate) mod locks {
             .write(true)
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission {
-                    path: path.into(),
-                    reason: format!("the ring file cannot be opened read-write: {e}"),
-                },
+                Some(libc::EACCES) | Some(libc::EPERM) => Error::permission(
+                    path,
+                    format!("the ring file cannot be opened read-write: {e}"),
+                ),
                 _ => Error::io(
                     "opening a second description of the ring file (needs /proc)",
                     e,

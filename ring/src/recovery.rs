@@ -39,8 +39,8 @@
 #[cfg(not(loom))]
 use std::time::Instant;
 
+use crate::attached::Attached;
 use crate::error::Role;
-use crate::handle::Attached;
 use crate::layout::{self, owner_parts, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
 #[cfg(not(loom))]
 use crate::participants::LOCK_CHECK_INTERVAL;

@@ -45,7 +45,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Looks at the file's size (one `fstat`): [`Error::Truncated`] if it is
+    /// Looks at the file's size (one `fstat`): [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) if it is
     /// now shorter than the ring, and from then on for good, since pages a
     /// truncation dropped come back as zeros, not as the ring, if the file grows
     /// again. The finding is kept in the region, so that handles stop touching
@@ -53,7 +53,7 @@ impl Shared {
     pub(crate) fn check_size(&self) -> Result<(), Error> {
         let needed = self.region.geometry().total_size;
         if let Some(file_size) = self.region.truncated_to() {
-            return Err(Error::Truncated { file_size, needed });
+            return Err(Error::truncated(file_size, needed));
         }
         let file_size = self
             .file
@@ -62,7 +62,7 @@ impl Shared {
             .len();
         if file_size < needed {
             self.region.mark_truncated(file_size);
-            return Err(Error::Truncated { file_size, needed });
+            return Err(Error::truncated(file_size, needed));
         }
         Ok(())
     }
@@ -79,7 +79,7 @@ pub(crate) fn unix_time_ns() -> u64 {
 /// The path a ring name stands for: `/dev/shm/<name>`.
 ///
 /// # Errors
-/// [`Error::BadName`] unless the name is 1–200 characters of `[A-Za-z0-9._-]`
+/// [`ErrorKind::BadName`](crate::ErrorKind::BadName) unless the name is 1–200 characters of `[A-Za-z0-9._-]`
 /// and does not start with a dot.
 ///
 /// # Examples
@@ -88,12 +88,7 @@ pub(crate) fn unix_time_ns() -> u64 {
 /// assert!(shmlane::path_for("../etc/passwd").is_err());
 /// ```
 pub fn path_for(name: &str) -> Result<PathBuf, Error> {
-    let bad = |reason| {
-        Err(Error::BadName {
-            name: name.to_owned(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(Error::bad_name(name.to_owned(), reason));
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -206,7 +201,7 @@ impl RingOptions {
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
     /// masked by the umask; it must include `0o600` (every handle opens the file
     /// read-write) and hold only permission bits, or creation fails with
-    /// [`Error::Permission`].
+    /// [`ErrorKind::Permission`](crate::ErrorKind::Permission).
     pub fn mode(mut self, mode: u32) -> RingOptions {
         self.mode = mode;
         self
@@ -253,6 +248,56 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
+    /// Opens the ring at `at` with these options: a name under `/dev/shm` (a
+    /// `&str`), a file at a path (a `&Path`), or a descriptor ([`Location::Fd`],
+    /// a sealed memfd or a ring file received from another process; it must be
+    /// open for reading and writing, and the ring owns it from then on).
+    ///
+    /// Every opener makes the same checks: a regular file, its owner and mode,
+    /// the creator's ready word (waited for up to the ready timeout), the
+    /// header against values recomputed here, the file size, and with
+    /// [`OpenOptions::require_sealed`] the shrink seal.
+    ///
+    /// # Errors
+    /// [`ErrorKind::BadName`](crate::ErrorKind::BadName) (also for
+    /// [`Location::Sealed`], which is created, not opened),
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound),
+    /// [`ErrorKind::Symlink`](crate::ErrorKind::Symlink),
+    /// [`ErrorKind::Permission`](crate::ErrorKind::Permission),
+    /// [`ErrorKind::NotARing`](crate::ErrorKind::NotARing),
+    /// [`ErrorKind::NotReady`](crate::ErrorKind::NotReady),
+    /// [`ErrorKind::UnsupportedVersion`](crate::ErrorKind::UnsupportedVersion),
+    /// [`ErrorKind::WrongKind`](crate::ErrorKind::WrongKind),
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry),
+    /// [`ErrorKind::FileTooSmall`](crate::ErrorKind::FileTooSmall),
+    /// [`ErrorKind::NotSealed`](crate::ErrorKind::NotSealed),
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt),
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlane::{Kind, OpenOptions, Ring, RingOptions};
+    /// # let name = format!("doc-open-{}", std::process::id());
+    /// let _created = Ring::create(&name, &RingOptions::mpmc(16, 64, 4))?;
+    /// let ring = OpenOptions::new()
+    ///     .expect_kind(Kind::Mpmc)
+    ///     .ready_timeout(Duration::from_millis(100))
+    ///     .open(&name)?;
+    /// assert_eq!(ring.kind(), Kind::Mpmc);
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn open<'a>(&self, at: impl Into<Location<'a>>) -> Result<Ring, Error> {
+        match at.into() {
+            Location::Fd(fd) => crate::memfd::open_fd(fd, self),
+            at => Ring::open_path(
+                &at.file_path("a sealed memfd is created (Ring::create), not opened")?,
+                self,
+            ),
+        }
+    }
+
     /// Default options: wait up to 2 s for the creator, any kind, own files only.
     pub fn new() -> OpenOptions {
         OpenOptions::default()
@@ -264,7 +309,7 @@ impl OpenOptions {
         self
     }
 
-    /// Refuse a ring of any other kind with [`Error::WrongKind`].
+    /// Refuse a ring of any other kind with [`ErrorKind::WrongKind`](crate::ErrorKind::WrongKind).
     pub fn expect_kind(mut self, kind: Kind) -> OpenOptions {
         self.expect_kind = Some(kind);
         self
@@ -282,12 +327,12 @@ impl OpenOptions {
         self
     }
 
-    /// Refuse, with [`Error::NotSealed`], a ring whose file can still shrink:
+    /// Refuse, with [`ErrorKind::NotSealed`](crate::ErrorKind::NotSealed), a ring whose file can still shrink:
     /// one without the `F_SEAL_SHRINK` seal (off by default).
     ///
     /// Only a memfd can carry that seal, so with this option only a ring made
-    /// by [`Ring::create_sealed`] (or another creator that seals its memfd)
-    /// opens, through [`Ring::open_fd_with`]; a ring file opened by name or
+    /// by [`Location::Sealed`](crate::Location::Sealed) (or another creator that seals its memfd)
+    /// opens, through [`OpenOptions::open`](crate::OpenOptions::open) of a [`Location::Fd`](crate::Location::Fd); a ring file opened by name or
     /// path never does. A sealed ring cannot be truncated under its mappings,
     /// so touching it never raises SIGBUS (`docs/guarantees.md`).
     ///
@@ -297,10 +342,8 @@ impl OpenOptions {
     /// # let name = format!("doc-require-sealed-{}", std::process::id());
     /// let named = Ring::create(&name, &RingOptions::spsc(8, 64))?;
     /// let sealed_only = OpenOptions::new().require_sealed(true);
-    /// assert!(matches!(
-    ///     Ring::open_with(&name, &sealed_only),
-    ///     Err(shmlane::Error::NotSealed { .. })
-    /// ));
+    /// let refused = sealed_only.open(&name).unwrap_err();
+    /// assert_eq!(refused.kind(), shmlane::ErrorKind::NotSealed);
     /// # shmlane::remove(&name)?;
     /// # Ok::<(), shmlane::Error>(())
     /// ```
@@ -340,22 +383,137 @@ impl std::fmt::Debug for Ring {
     }
 }
 
+/// Where a ring lives: the one argument of [`Ring::create`], [`Ring::open`],
+/// [`OpenOptions::open`], [`crate::info`] and [`crate::remove`].
+///
+/// A `&str` (or `&String`) is a name under `/dev/shm`, a `&Path` (or
+/// `PathBuf`) a file anywhere, an `OwnedFd` a ring file or memfd received
+/// from another process (opened, not created), and [`Location::Sealed`] a new
+/// memfd sealed against shrinking and growing (created, not opened).
+///
+/// # Examples
+/// ```
+/// use std::path::Path;
+/// use shmlane::{Location, Ring, RingOptions};
+/// # let name = format!("doc-location-{}", std::process::id());
+/// let named = Ring::create(&name, &RingOptions::spsc(8, 64))?; // /dev/shm/<name>
+/// let by_path = Ring::open(named.path())?; // the same file, by its path
+/// let sealed = Ring::create(Location::Sealed, &RingOptions::spsc(8, 64))?;
+/// assert!(sealed.is_sealed() && !by_path.is_sealed());
+///
+/// // What another process does with a descriptor of the memfd it was given
+/// // (by inheritance or SCM_RIGHTS; a duplicate stands in for it here).
+/// use std::os::fd::AsFd;
+/// let received = sealed.as_fd().try_clone_to_owned().unwrap();
+/// let joined = shmlane::OpenOptions::new().require_sealed(true).open(received)?;
+/// assert_eq!(joined.geometry(), sealed.geometry());
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum Location<'a> {
+    /// A name under [`SHM_DIR`]: 1–200 characters of `[A-Za-z0-9._-]`, not
+    /// starting with a dot.
+    Name(&'a str),
+    /// A file at this path, on any file system.
+    Path(std::borrow::Cow<'a, Path>),
+    /// A new anonymous memfd, sealed so that it can never shrink or grow
+    /// (created only; see `Ring::create`).
+    Sealed,
+    /// An open descriptor of a ring file or memfd, which the ring takes
+    /// (opened only; see [`OpenOptions::open`]).
+    Fd(std::os::fd::OwnedFd),
+}
+
+impl<'a> From<&'a str> for Location<'a> {
+    fn from(name: &'a str) -> Location<'a> {
+        Location::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for Location<'a> {
+    fn from(name: &'a String) -> Location<'a> {
+        Location::Name(name)
+    }
+}
+
+impl<'a> From<&'a Path> for Location<'a> {
+    fn from(path: &'a Path) -> Location<'a> {
+        Location::Path(path.into())
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Location<'a> {
+    fn from(path: &'a PathBuf) -> Location<'a> {
+        Location::Path(path.into())
+    }
+}
+
+impl From<PathBuf> for Location<'_> {
+    fn from(path: PathBuf) -> Self {
+        Location::Path(path.into())
+    }
+}
+
+impl From<std::os::fd::OwnedFd> for Location<'_> {
+    fn from(fd: std::os::fd::OwnedFd) -> Self {
+        Location::Fd(fd)
+    }
+}
+
+impl Location<'_> {
+    /// The file a name or path stands for; `what` says, for the error, what
+    /// cannot be done with a memfd or descriptor.
+    pub(crate) fn file_path(&self, what: &'static str) -> Result<PathBuf, Error> {
+        match self {
+            Location::Name(name) => path_for(name),
+            Location::Path(path) => Ok(path.to_path_buf()),
+            Location::Sealed => Err(Error::bad_name("Location::Sealed", what)),
+            Location::Fd(_) => Err(Error::bad_name("Location::Fd", what)),
+        }
+    }
+}
+
 impl Ring {
-    /// Creates the ring `/dev/shm/<name>`.
+    /// Creates a ring at `at`: a name under `/dev/shm` (a `&str`), a file at a
+    /// path (a `&Path`; the file must not exist), or [`Location::Sealed`].
+    ///
+    /// A sealed ring lives in a new memfd that nobody, not even a process of
+    /// the same uid, can truncate under its mappings, so touching it never
+    /// raises SIGBUS for that reason (`docs/guarantees.md`). It has no name:
+    /// [`Ring::path`] is `/proc/self/fd/<N>`, [`Ring::file_path`] is `None`,
+    /// and another process joins it through a descriptor of it ([`AsFd`](std::os::fd::AsFd)),
+    /// received by inheritance or `SCM_RIGHTS` and opened as [`Location::Fd`].
     ///
     /// # Errors
-    /// [`Error::BadName`], [`Error::BadGeometry`], [`Error::AlreadyExists`],
-    /// [`Error::Permission`], or [`Error::Io`] (for example when `/dev/shm` is full).
-    pub fn create(name: &str, options: &RingOptions) -> Result<Ring, Error> {
-        Ring::create_at(path_for(name)?, options)
+    /// [`ErrorKind::BadName`](crate::ErrorKind::BadName) (also for a
+    /// [`Location::Fd`], which is opened, not created),
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry),
+    /// [`ErrorKind::AlreadyExists`](crate::ErrorKind::AlreadyExists),
+    /// [`ErrorKind::Permission`](crate::ErrorKind::Permission) for a mode the
+    /// ring cannot work with, or [`ErrorKind::Io`](crate::ErrorKind::Io) (for
+    /// example when `/dev/shm` or memory is full).
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{Ring, RingOptions};
+    /// # let name = format!("doc-create-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::spsc(1024, 64))?;
+    /// assert_eq!(ring.geometry().capacity, 1024);
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn create<'a>(at: impl Into<Location<'a>>, options: &RingOptions) -> Result<Ring, Error> {
+        match at.into() {
+            Location::Sealed => crate::memfd::create_sealed(options),
+            at => Ring::create_file(
+                &at.file_path("a descriptor is opened (OpenOptions::open), not created")?,
+                options,
+            ),
+        }
     }
 
-    /// Creates a ring in the file at `path` (any file system; the file must not exist).
-    ///
-    /// # Errors
-    /// As [`Ring::create`], less the name check.
-    pub fn create_at(path: impl AsRef<Path>, options: &RingOptions) -> Result<Ring, Error> {
-        let path = path.as_ref();
+    fn create_file(path: &Path, options: &RingOptions) -> Result<Ring, Error> {
         let geometry = options.geometry()?;
         check_create_mode(path, options.mode)?;
         // Created private, then given its final mode before the ready word, so no
@@ -374,6 +532,15 @@ impl Ring {
         let ring = Ring::initialize(file, path.to_owned(), true, geometry)?;
         cleanup.0 = None;
         Ok(ring)
+    }
+
+    /// Opens the ring at `at` (a name, a path, or a descriptor) with default
+    /// [`OpenOptions`]: [`OpenOptions::open`] with other options.
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`].
+    pub fn open<'a>(at: impl Into<Location<'a>>) -> Result<Ring, Error> {
+        OpenOptions::default().open(at)
     }
 
     /// Maps a new ring's file, already given its mode and allocated to
@@ -405,39 +572,7 @@ impl Ring {
         })
     }
 
-    /// Opens the ring `/dev/shm/<name>` with default [`OpenOptions`].
-    ///
-    /// # Errors
-    /// [`Error::BadName`], [`Error::NotFound`], [`Error::Symlink`],
-    /// [`Error::Permission`], [`Error::NotARing`], [`Error::NotReady`],
-    /// [`Error::UnsupportedVersion`], [`Error::BadGeometry`],
-    /// [`Error::FileTooSmall`], [`Error::Corrupt`], [`Error::Io`].
-    pub fn open(name: &str) -> Result<Ring, Error> {
-        Ring::open_at_with(path_for(name)?, &OpenOptions::default())
-    }
-
-    /// Opens the ring `/dev/shm/<name>` with the given options.
-    ///
-    /// # Errors
-    /// As [`Ring::open`], plus [`Error::WrongKind`].
-    pub fn open_with(name: &str, options: &OpenOptions) -> Result<Ring, Error> {
-        Ring::open_at_with(path_for(name)?, options)
-    }
-
-    /// Opens the ring in the file at `path` with default [`OpenOptions`].
-    ///
-    /// # Errors
-    /// As [`Ring::open`], less the name check.
-    pub fn open_at(path: impl AsRef<Path>) -> Result<Ring, Error> {
-        Ring::open_at_with(path, &OpenOptions::default())
-    }
-
-    /// Opens the ring in the file at `path` with the given options.
-    ///
-    /// # Errors
-    /// As [`Ring::open_with`], less the name check.
-    pub fn open_at_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Ring, Error> {
-        let path = path.as_ref();
+    fn open_path(path: &Path, options: &OpenOptions) -> Result<Ring, Error> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -492,11 +627,11 @@ impl Ring {
 
     /// The path of the ring's file.
     ///
-    /// For a ring reached through a descriptor ([`Ring::create_sealed`],
-    /// [`Ring::open_fd`]) it is `/proc/self/fd/<N>`, `N` being the descriptor the
+    /// For a ring reached through a descriptor ([`Location::Sealed`](crate::Location::Sealed),
+    /// [`Location::Fd`](crate::Location::Fd)) it is `/proc/self/fd/<N>`, `N` being the descriptor the
     /// ring keeps open: it names the file in this process only, and only while
-    /// the ring lives, and it is a symbolic link, so [`Ring::open_at`] and
-    /// [`remove_at`] refuse it with [`Error::Symlink`]. [`Ring::file_path`]
+    /// the ring lives, and it is a symbolic link, so [`Ring::open`] and
+    /// [`remove_at`] refuse it with [`ErrorKind::Symlink`](crate::ErrorKind::Symlink). [`Ring::file_path`]
     /// tells the two cases apart.
     pub fn path(&self) -> &Path {
         &self.shared.path
@@ -504,7 +639,7 @@ impl Ring {
 
     /// The path other processes can open the ring at: `Some` for a ring created
     /// or opened by name or path, `None` for one reached through a descriptor,
-    /// which has no name (pass the descriptor instead, see [`Ring::create_sealed`]).
+    /// which has no name (pass the descriptor instead, see [`Location::Sealed`](crate::Location::Sealed)).
     ///
     /// # Examples
     /// ```
@@ -512,7 +647,7 @@ impl Ring {
     /// # let name = format!("doc-file-path-{}", std::process::id());
     /// let named = Ring::create(&name, &RingOptions::spsc(8, 64))?;
     /// assert_eq!(named.file_path(), Some(named.path()));
-    /// let sealed = Ring::create_sealed(&RingOptions::spsc(8, 64))?;
+    /// let sealed = Ring::create(shmlane::Location::Sealed, &RingOptions::spsc(8, 64))?;
     /// assert_eq!(sealed.file_path(), None);
     /// assert!(sealed.path().starts_with("/proc/self/fd"));
     /// # shmlane::remove(&name)?;
@@ -540,16 +675,16 @@ impl Ring {
     /// died. Do not call anything else on the ring or its
     /// handles: it touches the mapping. A truncation
     /// between two checks is not caught: the next access to a lost page raises
-    /// SIGBUS. Only a sealed ring ([`Ring::create_sealed`]) rules truncation
+    /// SIGBUS. Only a sealed ring ([`Location::Sealed`](crate::Location::Sealed)) rules truncation
     /// out; `docs/guarantees.md` has the whole story.
     ///
     /// # Errors
-    /// [`Error::Truncated`] when the file is (or once was) shorter than
-    /// [`Geometry::total_size`]; [`Error::Io`] if `fstat` fails.
+    /// [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) when the file is (or once was) shorter than
+    /// [`Geometry::total_size`]; [`ErrorKind::Io`](crate::ErrorKind::Io) if `fstat` fails.
     ///
     /// # Examples
     /// ```
-    /// use shmlane::{Error, Ring, RingOptions};
+    /// use shmlane::{ErrorKind, Ring, RingOptions};
     /// # let name = format!("doc-check-size-{}", std::process::id());
     /// let ring = Ring::create(&name, &RingOptions::spsc(64, 64))?;
     /// ring.check_size()?;
@@ -557,10 +692,9 @@ impl Ring {
     /// # let path = ring.path().to_owned();
     /// std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
     /// // ...and the next check says so, before anything touches the lost pages.
-    /// assert!(matches!(
-    ///     ring.check_size(),
-    ///     Err(Error::Truncated { file_size: 4096, .. })
-    /// ));
+    /// let truncated = ring.check_size().unwrap_err();
+    /// assert_eq!(truncated.kind(), ErrorKind::Truncated);
+    /// assert_eq!(truncated.sizes().map(|(file_size, _)| file_size), Some(4096));
     /// # shmlane::remove(&name)?;
     /// # Ok::<(), shmlane::Error>(())
     /// ```
@@ -578,7 +712,7 @@ impl Ring {
     /// useful, since tmpfs has no storage.
     ///
     /// # Errors
-    /// [`Error::Io`] if `msync` fails.
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) if `msync` fails.
     pub fn flush(&self) -> Result<(), Error> {
         let geometry = self.shared.region.geometry();
         // SAFETY: the whole range is our own live mapping.
@@ -596,23 +730,17 @@ impl Ring {
     }
 }
 
-/// Removes the ring `/dev/shm/<name>`. Mappings already open stay valid until
-/// their handles are dropped.
+/// Removes the ring at `at`: a name under `/dev/shm` or a path. Mappings
+/// already open stay valid until their handles are dropped.
 ///
 /// # Errors
-/// [`Error::BadName`], [`Error::NotFound`], [`Error::NotARing`] (a file with
-/// another magic is left in place), [`Error::Permission`], [`Error::Io`].
-pub fn remove(name: &str) -> Result<(), Error> {
-    remove_at(path_for(name)?)
-}
-
-/// Removes the ring file at `path`, as [`remove`] does.
-///
-/// # Errors
-/// As [`remove`], less the name check.
-pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
+/// [`ErrorKind::BadName`](crate::ErrorKind::BadName), [`ErrorKind::NotFound`](crate::ErrorKind::NotFound), [`ErrorKind::NotARing`](crate::ErrorKind::NotARing) (a file with
+/// another magic is left in place), [`ErrorKind::Permission`](crate::ErrorKind::Permission), [`ErrorKind::Io`](crate::ErrorKind::Io).
+pub fn remove<'a>(at: impl Into<Location<'a>>) -> Result<(), Error> {
     use std::os::unix::fs::FileExt;
-    let path = path.as_ref();
+    let path = &at
+        .into()
+        .file_path("only a ring file has a name to remove; a memfd goes with its last user")?;
     let file = File::options()
         .read(true)
         .custom_flags(OPEN_FLAGS)
@@ -634,12 +762,10 @@ pub fn remove_at(path: impl AsRef<Path>) -> Result<(), Error> {
     let unfinished =
         magic == 0 && read == start.len() && start[layout::READY_OFFSET..].iter().all(|&b| b == 0);
     if !(size == 0 || magic == MAGIC || unfinished) {
-        return Err(Error::NotARing {
-            reason: format!(
-                "{} does not hold a shmlane ring; not removed",
-                path.display()
-            ),
-        });
+        return Err(Error::not_a_ring(format!(
+            "{} does not hold a shmlane ring; not removed",
+            path.display()
+        )));
     }
     std::fs::remove_file(path).map_err(|e| open_error(path, e))
 }
@@ -676,16 +802,14 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
             if size < HEADER_SIZE as u64 {
                 // A creator extends the file to its full size in one fallocate,
                 // so a short non-empty file is never a ring in the making.
-                return Err(Error::NotARing {
-                    reason: format!(
-                        "the file is {size} bytes, shorter than a {HEADER_SIZE}-byte header"
-                    ),
-                });
+                return Err(Error::not_a_ring(format!(
+                    "the file is {size} bytes, shorter than a {HEADER_SIZE}-byte header"
+                )));
             }
             let Ok(len) = usize::try_from(size) else {
-                return Err(Error::NotARing {
-                    reason: format!("the file is {size} bytes, too large to map"),
-                });
+                return Err(Error::not_a_ring(format!(
+                    "the file is {size} bytes, too large to map"
+                )));
             };
             let mut map_options = memmap2::MmapOptions::new();
             map_options.len(len);
@@ -717,14 +841,14 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
             // whose creator has not finished.
             let found = magic.load(Ordering::Relaxed);
             if found != 0 && found != MAGIC {
-                return Err(Error::NotARing {
-                    reason: format!("magic is {found:#018x}, expected {MAGIC:#018x}"),
-                });
+                return Err(Error::not_a_ring(format!(
+                    "magic is {found:#018x}, expected {MAGIC:#018x}"
+                )));
             }
         }
         let waited = started.elapsed();
         if waited >= options.ready_timeout {
-            return Err(Error::NotReady { waited });
+            return Err(Error::not_ready(waited));
         }
         attempt += 1;
         if attempt < 10 {
@@ -742,10 +866,7 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
     let geometry = Geometry::from_header(&header, mapping.len() as u64)?;
     if let Some(expected) = options.expect_kind {
         if expected != geometry.kind {
-            return Err(Error::WrongKind {
-                expected,
-                found: geometry.kind,
-            });
+            return Err(Error::wrong_kind(expected, geometry.kind));
         }
     }
     Ok(Region::over_mapping(mapping, geometry, header))
@@ -799,9 +920,10 @@ fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
         .metadata()
         .map_err(|e| Error::io("fstat of the ring file", e))?;
     if !meta.is_file() {
-        return Err(Error::NotARing {
-            reason: format!("{} is not a regular file", path.display()),
-        });
+        return Err(Error::not_a_ring(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     Ok(())
 }
@@ -810,12 +932,9 @@ fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
 /// file read-write) and hold only permission bits.
 pub(crate) fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
     if mode & 0o600 != 0o600 || mode & !0o777 != 0 {
-        return Err(Error::Permission {
-            path: path.to_owned(),
-            reason: format!(
+        return Err(Error::permission(path.to_owned(), format!(
                 "mode {mode:04o} must include owner read and write (0o600) and only permission bits (0o777)"
-            ),
-        });
+            )));
     }
     Ok(())
 }
@@ -827,22 +946,16 @@ fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Resu
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if !options.allow_other_owner && meta.uid() != euid {
-        return Err(Error::Permission {
-            path: path.to_owned(),
-            reason: format!(
+        return Err(Error::permission(path.to_owned(), format!(
                 "the file is owned by uid {}, not by this process's uid {euid} (see OpenOptions::allow_other_owner)",
                 meta.uid()
-            ),
-        });
+            )));
     }
     if !options.allow_shared_mode && meta.mode() & 0o022 != 0 {
-        return Err(Error::Permission {
-            path: path.to_owned(),
-            reason: format!(
+        return Err(Error::permission(path.to_owned(), format!(
                 "the file's mode {:04o} lets group or others write it (see OpenOptions::allow_shared_mode)",
                 meta.mode() & 0o7777
-            ),
-        });
+            )));
     }
     Ok(())
 }
@@ -883,16 +996,11 @@ fn create_error(path: &Path, err: std::io::Error) -> Error {
 fn open_error(path: &Path, err: std::io::Error) -> Error {
     let path = path.to_owned();
     match err.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound { path },
-        Some(libc::EEXIST) => Error::AlreadyExists { path },
-        Some(libc::ELOOP) => Error::Symlink { path },
-        Some(libc::EACCES) | Some(libc::EPERM) => Error::Permission {
-            path,
-            reason: err.to_string(),
-        },
-        Some(libc::EISDIR) => Error::NotARing {
-            reason: format!("{} is a directory", path.display()),
-        },
+        Some(libc::ENOENT) => Error::not_found(path),
+        Some(libc::EEXIST) => Error::already_exists(path),
+        Some(libc::ELOOP) => Error::symlink(path),
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::permission(path, err.to_string()),
+        Some(libc::EISDIR) => Error::not_a_ring(format!("{} is a directory", path.display())),
         _ => Error::io("opening the ring file", err),
     }
 }
@@ -928,7 +1036,7 @@ mod tests {
             &"x".repeat(201),
         ] {
             assert!(
-                matches!(path_for(bad), Err(Error::BadName { .. })),
+                matches!(path_for(bad), Err(e) if e.kind() == crate::ErrorKind::BadName),
                 "{bad:?}"
             );
         }

@@ -78,7 +78,7 @@ impl Ring {
     /// of fixed-size messages or not.
     ///
     /// # Errors
-    /// [`Error::BadGeometry`] as [`Geometry::new`].
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) as [`Geometry::new`].
     pub fn spsc_on_heap(capacity: u64, slot_size: u64, fixed_size: bool) -> Result<Ring, Error> {
         let geometry = Geometry::new(Kind::Spsc, capacity, slot_size, 2, fixed_size)?;
         Ok(Ring {
@@ -89,7 +89,7 @@ impl Ring {
     /// A zeroed MPMC ring on the heap with room for `participants` handles.
     ///
     /// # Errors
-    /// [`Error::BadGeometry`] as [`Geometry::new`].
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) as [`Geometry::new`].
     pub fn mpmc_on_heap(
         capacity: u64,
         slot_size: u64,
@@ -103,7 +103,7 @@ impl Ring {
     /// sighting of a stalled position (the models of recovery).
     ///
     /// # Errors
-    /// [`Error::BadGeometry`] as [`Geometry::new`].
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) as [`Geometry::new`].
     pub fn mpmc_on_heap_with_recovery(
         capacity: u64,
         slot_size: u64,

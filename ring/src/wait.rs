@@ -32,12 +32,12 @@
 //! strategy's peer-check interval, after which the peer's lock is tested again.
 //! A nap that runs out is also when a sleeper looks at the ring file's size
 //! (one `fstat`), before it touches the mapping again: a file truncated under
-//! it gives [`Error::Truncated`] instead of SIGBUS (`docs/guarantees.md`).
+//! it gives [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) instead of SIGBUS (`docs/guarantees.md`).
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Role};
+use crate::error::{Error, ErrorKind, Role};
 use crate::layout::{self, owner_parts, STATE_ACTIVE};
 use crate::participants::role_code;
 use crate::region::Region;
@@ -520,17 +520,15 @@ pub(crate) trait Blocking {
     /// Whether the handle's look at its peers notices a peer's leaving at once
     /// (SPSC: the peer's owner word changes), rather than within its rate limit
     /// (MPMC: leaving does not move the join count its scans key on).
-    const WATCH_SEES_LEAVING: bool;
+    fn watch_sees_leaving(&self) -> bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
     /// After a nap that ran out with nothing waking it: a dead peer wakes
     /// nobody, so an MPMC handle looks for dead owners at its next attempt.
-    fn after_a_quiet_nap(&mut self) {}
+    fn after_a_quiet_nap(&mut self);
     /// A cheap hint, one load of the peer's position word: `false` when an
     /// attempt would surely find the ring as full or empty as before.
-    fn may_be_ready(&self) -> bool {
-        true
-    }
+    fn may_be_ready(&self) -> bool;
 }
 
 /// When a blocking call gives up.
@@ -559,14 +557,15 @@ impl Deadline {
     }
 }
 
-/// What an attempt found: `Full` and `Empty` mean "wait and try again".
-fn must_wait<T>(result: &Result<T, Error>) -> bool {
-    matches!(result, Err(Error::Full | Error::Empty))
+/// What an attempt found: `Ok(None)` (full or empty) means "wait and try again".
+fn must_wait<T>(result: &Result<Option<T>, Error>) -> bool {
+    matches!(result, Ok(None))
 }
 
-/// Calls `attempt` until it gives something other than `Full` or `Empty`,
-/// waiting between calls as the handle's strategy says, for at most `timeout`
-/// (`None`: no limit). Returns the attempt's result, or [`Error::Timeout`].
+/// Calls `attempt` until it gives something other than `Ok(None)` (full or
+/// empty), waiting between calls as the handle's strategy says, for at most
+/// `timeout` (`None`: no limit). Returns the attempt's result, or `Ok(None)`
+/// when the time ran out.
 ///
 /// A handle registers as a sleeper when a wait first goes to sleep and stays
 /// registered while its waits keep ending asleep with success (a ping-pong), so
@@ -577,8 +576,8 @@ fn must_wait<T>(result: &Result<T, Error>) -> bool {
 pub(crate) fn block_on<H: Blocking, T>(
     handle: &mut H,
     timeout: Option<Duration>,
-    mut attempt: impl FnMut(&mut H) -> Result<T, Error>,
-) -> Result<T, Error> {
+    mut attempt: impl FnMut(&mut H) -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
     let result = attempt(handle);
     if !must_wait(&result) {
         handle.sleeper_mut().deregister();
@@ -591,32 +590,30 @@ pub(crate) fn block_on<H: Blocking, T>(
 fn wait<H: Blocking, T>(
     handle: &mut H,
     timeout: Option<Duration>,
-    attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
-) -> Result<T, Error> {
+    attempt: &mut impl FnMut(&mut H) -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
     let deadline = Deadline::after(timeout);
     let strategy = handle.sleeper().strategy;
-    let result = spin_then_yield(handle, deadline, strategy, attempt);
-    if !must_wait(&result) {
+    if let Some(result) = spin_then_yield(handle, deadline, strategy, attempt) {
         handle.sleeper_mut().deregister();
         return result;
     }
     let result = sleep_until(handle, deadline, strategy, attempt);
-    if result.is_err() {
+    if !matches!(result, Ok(Some(_))) {
         // Timed out, or the peers are gone: no reason to keep wakers armed.
         handle.sleeper_mut().deregister();
     }
     result
 }
 
-/// Spins, then yields, as the strategy says; `Full` or `Empty` when it is time
-/// to sleep.
+/// Spins, then yields, as the strategy says: the final result (`Ok(None)`
+/// once the deadline passed), or `None` when it is time to sleep.
 fn spin_then_yield<H: Blocking, T>(
     handle: &mut H,
     deadline: Deadline,
     strategy: WaitStrategy,
-    attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let mut result = Err(Error::Empty);
+    attempt: &mut impl FnMut(&mut H) -> Result<Option<T>, Error>,
+) -> Option<Result<Option<T>, Error>> {
     if !strategy.spin_for.is_zero() {
         // Poll the position word alone, which stays in our cache until the peer
         // writes it; the full attempt (with its look at the peers' liveness)
@@ -628,15 +625,15 @@ fn spin_then_yield<H: Blocking, T>(
             spin_loop();
             spins = spins.wrapping_add(1);
             if handle.may_be_ready() || spins % SPINS_PER_CLOCK_READ == 0 {
-                result = attempt(handle);
+                let result = attempt(handle);
                 if !must_wait(&result) {
-                    return result;
+                    return Some(result);
                 }
             }
             if let (Some(start), 0) = (start, spins % SPINS_PER_CLOCK_READ) {
                 let now = Instant::now();
                 if deadline.passed(now) {
-                    return Err(Error::Timeout);
+                    return Some(Ok(None));
                 }
                 if now.duration_since(start) >= strategy.spin_for {
                     break;
@@ -645,22 +642,22 @@ fn spin_then_yield<H: Blocking, T>(
         }
     }
     if strategy.sleeps && strategy.yield_for.is_zero() {
-        return result;
+        return None;
     }
     // Yield until the yield time is over, or for good if the strategy never sleeps.
     let start = Instant::now();
     loop {
         std::thread::yield_now();
-        result = attempt(handle);
+        let result = attempt(handle);
         if !must_wait(&result) {
-            return result;
+            return Some(result);
         }
         let now = Instant::now();
         if deadline.passed(now) {
-            return Err(Error::Timeout);
+            return Some(Ok(None));
         }
         if strategy.sleeps && now.duration_since(start) >= strategy.yield_for {
-            return result;
+            return None;
         }
     }
 }
@@ -670,10 +667,10 @@ fn sleep_until<H: Blocking, T>(
     handle: &mut H,
     deadline: Deadline,
     strategy: WaitStrategy,
-    attempt: &mut impl FnMut(&mut H) -> Result<T, Error>,
-) -> Result<T, Error> {
+    attempt: &mut impl FnMut(&mut H) -> Result<Option<T>, Error>,
+) -> Result<Option<T>, Error> {
     let epoch = handle.sleeper_mut().register();
-    if !H::WATCH_SEES_LEAVING {
+    if !handle.watch_sees_leaving() {
         // A peer that left before we announced ourselves wakes nobody.
         handle.look_at_peers_now();
     }
@@ -700,7 +697,7 @@ fn sleep_until<H: Blocking, T>(
         if let Some(remaining) = deadline.remaining_now() {
             if remaining.is_zero() {
                 leave_waiters(handle);
-                return Err(Error::Timeout);
+                return Ok(None);
             }
             nap = nap.min(remaining);
         }
@@ -728,16 +725,19 @@ fn sleep_until<H: Blocking, T>(
             // file's lost pages would raise SIGBUS. Our announcement and
             // registration stay behind in the lost ring. A failing fstat says
             // nothing about the mapping; the next nap looks again.
-            if let Err(truncated @ Error::Truncated { .. }) = handle.shared().check_size() {
-                handle.sleeper_mut().forget_registration();
-                return Err(truncated);
+            match handle.shared().check_size() {
+                Err(truncated) if truncated.kind() == ErrorKind::Truncated => {
+                    handle.sleeper_mut().forget_registration();
+                    return Err(truncated);
+                }
+                _ => {}
             }
         }
         leave_waiters(handle);
         // A dead peer wakes nobody: after a nap that ran out, look at the
         // peers' locks afresh. A leaving one wakes us, which a watch that does
         // not notice leaving must also be told.
-        if timed_out || !H::WATCH_SEES_LEAVING {
+        if timed_out || !handle.watch_sees_leaving() {
             handle.look_at_peers_now();
         }
         if timed_out {

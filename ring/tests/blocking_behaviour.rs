@@ -14,7 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{data, space, unique_name, Background, RemoveRing};
-use shmlane::{mpmc, spsc, Error, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
+use shmlane::{mpmc, spsc, Error, ErrorKind, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
 
 /// The timeout of the calls expected to time out.
 const TIMEOUT: Duration = Duration::from_millis(40);
@@ -44,64 +44,83 @@ enum Kind {
 
 const KINDS: [Kind; 2] = [Kind::Spsc, Kind::Mpmc];
 
-/// The writing end of either kind of ring, with owned results.
+/// The writing end of either kind of ring, with owned results; `Ok(None)`
+/// when the ring was full (the wait ran out, for the blocking calls).
 trait Writer: Send {
-    fn send_msg(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), Error>;
+    fn send_msg(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<Option<()>, Error>;
     /// `reserve`, write, commit.
-    fn reserve_msg(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), Error>;
+    fn reserve_msg(
+        &mut self,
+        message: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<()>, Error>;
     /// `reserve_batch` of `messages.len()`; commits as many as it got.
     fn reserve_batch_msgs(
         &mut self,
         messages: &[&[u8]],
         timeout: Option<Duration>,
-    ) -> Result<usize, Error>;
-    fn try_send_msg(&mut self, message: &[u8]) -> Result<(), Error>;
+    ) -> Result<Option<usize>, Error>;
+    fn try_send_msg(&mut self, message: &[u8]) -> Result<Option<()>, Error>;
     fn strategy(&mut self, strategy: WaitStrategy);
 }
 
-/// The reading end of either kind of ring, with owned results.
+/// The reading end of either kind of ring, with owned results; `Ok(None)`
+/// when the ring was empty (the wait ran out, for the blocking calls).
 trait Reader: Send {
-    fn read_msg(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>, Error>;
+    fn read_msg(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error>;
     fn read_batch_msgs(
         &mut self,
         max: usize,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, Error>;
-    fn recv_msg(&mut self, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error>;
-    fn try_recv_msg(&mut self, buffer: &mut [u8]) -> Result<usize, Error>;
+    ) -> Result<Option<Vec<Vec<u8>>>, Error>;
+    fn recv_msg(
+        &mut self,
+        buffer: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>, Error>;
+    fn try_recv_msg(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Error>;
     fn strategy(&mut self, strategy: WaitStrategy);
 }
 
 macro_rules! handles {
     ($kind:ident) => {
         impl Writer for $kind::Producer {
-            fn send_msg(&mut self, message: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
-                self.send(message, timeout)
+            fn send_msg(
+                &mut self,
+                message: &[u8],
+                timeout: Option<Duration>,
+            ) -> Result<Option<()>, Error> {
+                Ok(self.send(message, timeout)?.then_some(()))
             }
             fn reserve_msg(
                 &mut self,
                 message: &[u8],
                 timeout: Option<Duration>,
-            ) -> Result<(), Error> {
-                let mut slot = self.reserve(timeout)?;
+            ) -> Result<Option<()>, Error> {
+                let Some(mut slot) = self.reserve(timeout)? else {
+                    return Ok(None);
+                };
                 slot[..message.len()].copy_from_slice(message);
-                slot.commit(message.len())
+                slot.commit(message.len()).map(Some)
             }
             fn reserve_batch_msgs(
                 &mut self,
                 messages: &[&[u8]],
                 timeout: Option<Duration>,
-            ) -> Result<usize, Error> {
+            ) -> Result<Option<usize>, Error> {
                 let mut batch = self.reserve_batch(messages.len(), timeout)?;
+                if batch.is_empty() && !messages.is_empty() {
+                    return Ok(None);
+                }
                 let count = batch.len().min(messages.len());
                 for (index, message) in messages[..count].iter().enumerate() {
                     batch.write(index, message)?;
                 }
                 batch.commit_first(count);
-                Ok(count)
+                Ok(Some(count))
             }
-            fn try_send_msg(&mut self, message: &[u8]) -> Result<(), Error> {
-                self.try_send(message)
+            fn try_send_msg(&mut self, message: &[u8]) -> Result<Option<()>, Error> {
+                Ok(self.try_send(message)?.then_some(()))
             }
             fn strategy(&mut self, strategy: WaitStrategy) {
                 self.set_wait_strategy(strategy);
@@ -110,25 +129,29 @@ macro_rules! handles {
         }
 
         impl Reader for $kind::Consumer {
-            fn read_msg(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>, Error> {
-                self.read(timeout).map(|message| message.to_vec())
+            fn read_msg(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
+                self.read(timeout)
+                    .map(|message| message.map(|m| m.to_vec()))
             }
             fn read_batch_msgs(
                 &mut self,
                 max: usize,
                 timeout: Option<Duration>,
-            ) -> Result<Vec<Vec<u8>>, Error> {
-                self.read_batch(max, timeout)
-                    .map(|batch| batch.iter().map(<[u8]>::to_vec).collect())
+            ) -> Result<Option<Vec<Vec<u8>>>, Error> {
+                let batch = self.read_batch(max, timeout)?;
+                if batch.is_empty() && max > 0 {
+                    return Ok(None);
+                }
+                Ok(Some(batch.iter().map(<[u8]>::to_vec).collect()))
             }
             fn recv_msg(
                 &mut self,
                 buffer: &mut [u8],
                 timeout: Option<Duration>,
-            ) -> Result<usize, Error> {
+            ) -> Result<Option<usize>, Error> {
                 self.recv(buffer, timeout)
             }
-            fn try_recv_msg(&mut self, buffer: &mut [u8]) -> Result<usize, Error> {
+            fn try_recv_msg(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Error> {
                 self.try_recv(buffer)
             }
             fn strategy(&mut self, strategy: WaitStrategy) {
@@ -221,13 +244,13 @@ impl TestRing {
 fn assert_times_out<T: std::fmt::Debug>(
     what: &str,
     timeout: Duration,
-    call: impl FnOnce() -> Result<T, Error>,
+    call: impl FnOnce() -> Result<Option<T>, Error>,
 ) {
     let start = Instant::now();
     let result = call();
     let elapsed = start.elapsed();
     assert!(
-        matches!(result, Err(Error::Timeout)),
+        matches!(result, Ok(None)),
         "{what}: expected Timeout, got {result:?}"
     );
     assert!(
@@ -260,7 +283,7 @@ fn every_call_times_out(kind: Kind, name: &str, strategy: WaitStrategy, timeout:
     });
 
     for seq in 0..4u8 {
-        writer.try_send_msg(&[seq; 3]).unwrap();
+        writer.try_send_msg(&[seq; 3]).unwrap().unwrap();
     }
     assert_times_out(&what("send"), timeout, || {
         writer.send_msg(b"late", Some(timeout))
@@ -276,12 +299,9 @@ fn every_call_times_out(kind: Kind, name: &str, strategy: WaitStrategy, timeout:
     let info = ring.info();
     assert_eq!((info.head, info.tail), (0, 4), "{}", what("positions"));
     for seq in 0..4u8 {
-        assert_eq!(reader.read_msg(Some(BOUND)).unwrap(), [seq; 3]);
+        assert_eq!(reader.read_msg(Some(BOUND)).unwrap().unwrap(), [seq; 3]);
     }
-    assert!(matches!(
-        reader.try_recv_msg(&mut buffer),
-        Err(Error::Empty)
-    ));
+    assert!(matches!(reader.try_recv_msg(&mut buffer), Ok(None)));
     assert_eq!(info.data_waits.waiters, 0, "{}", what("waiters after"));
     assert_eq!(info.space_waits.waiters, 0, "{}", what("waiters after"));
     // Every wait lasted far longer than spinning and yielding (70 µs).
@@ -345,53 +365,41 @@ fn a_zero_timeout_returns_timeout_at_once_when_nothing_is_there_and_the_message_
             let what = format!("{kind:?} with the {name} strategy");
             let mut buffer = [0u8; 64];
             let start = Instant::now();
+            assert!(matches!(reader.read_msg(zero), Ok(None)), "{what}");
             assert!(
-                matches!(reader.read_msg(zero), Err(Error::Timeout)),
+                matches!(reader.recv_msg(&mut buffer, zero), Ok(None)),
                 "{what}"
             );
             assert!(
-                matches!(reader.recv_msg(&mut buffer, zero), Err(Error::Timeout)),
-                "{what}"
-            );
-            assert!(
-                matches!(reader.read_batch_msgs(4, zero), Err(Error::Timeout)),
+                matches!(reader.read_batch_msgs(4, zero), Ok(None)),
                 "{what}"
             );
 
-            writer.send_msg(b"one", zero).unwrap();
-            writer.reserve_msg(b"two", zero).unwrap();
+            writer.send_msg(b"one", zero).unwrap().unwrap();
+            writer.reserve_msg(b"two", zero).unwrap().unwrap();
+            assert!(matches!(writer.send_msg(b"x", zero), Ok(None)), "{what}");
+            assert!(matches!(writer.reserve_msg(b"x", zero), Ok(None)), "{what}");
             assert!(
-                matches!(writer.send_msg(b"x", zero), Err(Error::Timeout)),
+                matches!(writer.reserve_batch_msgs(&[&b"x"[..]], zero), Ok(None)),
                 "{what}"
             );
-            assert!(
-                matches!(writer.reserve_msg(b"x", zero), Err(Error::Timeout)),
-                "{what}"
-            );
-            assert!(
-                matches!(
-                    writer.reserve_batch_msgs(&[&b"x"[..]], zero),
-                    Err(Error::Timeout)
-                ),
-                "{what}"
-            );
-            assert_eq!(reader.read_msg(zero).unwrap(), b"one", "{what}");
+            assert_eq!(reader.read_msg(zero).unwrap().unwrap(), b"one", "{what}");
             assert_eq!(
-                writer.reserve_batch_msgs(&[&b"three"[..]], zero).unwrap(),
+                writer
+                    .reserve_batch_msgs(&[&b"three"[..]], zero)
+                    .unwrap()
+                    .unwrap(),
                 1,
                 "{what}"
             );
-            let len = reader.recv_msg(&mut buffer, zero).unwrap();
+            let len = reader.recv_msg(&mut buffer, zero).unwrap().unwrap();
             assert_eq!(&buffer[..len], b"two", "{what}");
             assert_eq!(
-                reader.read_batch_msgs(4, zero).unwrap(),
+                reader.read_batch_msgs(4, zero).unwrap().unwrap(),
                 [b"three"],
                 "{what}"
             );
-            assert!(
-                matches!(reader.read_msg(zero), Err(Error::Timeout)),
-                "{what}"
-            );
+            assert!(matches!(reader.read_msg(zero), Ok(None)), "{what}");
             // Eight calls that give up at once: far less than a second even spinning.
             assert!(
                 start.elapsed() < BOUND,
@@ -426,10 +434,14 @@ fn send_wakes_a_sleeping_consumer(kind: Kind) {
     let mut writer = ring.writer();
     let wakes = ring.info().data_waits.wakes;
     let sent = Instant::now();
-    writer.send_msg(b"wake up", Some(BOUND)).unwrap();
+    writer.send_msg(b"wake up", Some(BOUND)).unwrap().unwrap();
     let (result, waited) = sleeper.wait(BOUND, "the woken consumer");
     let latency = sent.elapsed();
-    assert_eq!(result.unwrap(), b"wake up", "{kind:?}");
+    assert_eq!(
+        result.unwrap().as_deref(),
+        Some(&b"wake up"[..]),
+        "{kind:?}"
+    );
     assert!(waited < long, "{kind:?}: read returned after {waited:?}");
     assert!(
         ring.info().data_waits.wakes > wakes,
@@ -456,7 +468,7 @@ fn read_wakes_a_sleeping_producer(kind: Kind) {
     let mut writer = ring.writer();
     writer.strategy(WaitStrategy::sleeping().with_peer_check_interval(LONG_CHECK));
     for seq in 0..4u8 {
-        writer.send_msg(&[seq], Some(BOUND)).unwrap();
+        writer.send_msg(&[seq], Some(BOUND)).unwrap().unwrap();
     }
     let long = Duration::from_secs(30);
     let sleeper = Background::spawn(move || {
@@ -467,16 +479,20 @@ fn read_wakes_a_sleeping_producer(kind: Kind) {
     ring.wait_for_sleeper(space, 1);
     let mut reader = ring.reader();
     let wakes = ring.info().space_waits.wakes;
-    assert_eq!(reader.read_msg(Some(BOUND)).unwrap(), [0]);
+    assert_eq!(reader.read_msg(Some(BOUND)).unwrap().unwrap(), [0]);
     let (result, waited, writer) = sleeper.wait(BOUND, "the woken producer");
-    result.unwrap();
+    result.unwrap().expect("the woken producer sent");
     assert!(waited < long, "{kind:?}: send returned after {waited:?}");
     assert!(
         ring.info().space_waits.wakes > wakes,
         "{kind:?}: the read called FUTEX_WAKE"
     );
     for seq in 1..5u8 {
-        assert_eq!(reader.read_msg(Some(BOUND)).unwrap(), [seq], "{kind:?}");
+        assert_eq!(
+            reader.read_msg(Some(BOUND)).unwrap().unwrap(),
+            [seq],
+            "{kind:?}"
+        );
     }
     drop(writer);
     assert_eq!(
@@ -504,12 +520,13 @@ fn read_until_error(mut reader: Box<dyn Reader>) -> (Vec<Vec<u8>>, Error) {
         let result = if messages.len() % 3 == 2 {
             reader
                 .recv_msg(&mut buffer, None)
-                .map(|len| buffer[..len].to_vec())
+                .map(|len| len.map(|len| buffer[..len].to_vec()))
         } else {
             reader.read_msg(None)
         };
         match result {
-            Ok(message) => messages.push(message),
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => panic!("a wait without a timeout ended with nothing"),
             Err(error) => return (messages, error),
         }
     }
@@ -536,7 +553,7 @@ fn consumer_sees_disconnected_after_the_messages(kind: Kind) {
             }
             let mut writer = ring.writer();
             for message in messages {
-                writer.send_msg(message, Some(BOUND)).unwrap();
+                writer.send_msg(message, Some(BOUND)).unwrap().unwrap();
             }
             drop(writer);
             let (received, error) = consumer.wait(BOUND, "the disconnected consumer");
@@ -545,7 +562,7 @@ fn consumer_sees_disconnected_after_the_messages(kind: Kind) {
                 "{kind:?}, {name}: every message before the close"
             );
             assert!(
-                matches!(error, Error::Disconnected),
+                error.kind() == ErrorKind::Disconnected,
                 "{kind:?}, {name}: got {error:?}"
             );
             let info = ring.info();
@@ -558,7 +575,7 @@ fn consumer_sees_disconnected_after_the_messages(kind: Kind) {
         let mut writer = ring.writer();
         let mut reader = ring.reader();
         reader.strategy(strategy);
-        writer.send_msg(b"before", Some(BOUND)).unwrap();
+        writer.send_msg(b"before", Some(BOUND)).unwrap().unwrap();
         let consumer = Background::spawn(move || read_until_error(reader));
         if strategy.sleeps() {
             ring.wait_for_sleeper(data, 1);
@@ -566,7 +583,7 @@ fn consumer_sees_disconnected_after_the_messages(kind: Kind) {
             ring.wait_until("the first message read", |info| info.head == 1);
         }
         for message in [&b"first"[..], b"second", b"third"] {
-            writer.send_msg(message, Some(BOUND)).unwrap();
+            writer.send_msg(message, Some(BOUND)).unwrap().unwrap();
         }
         drop(writer);
         let (received, error) = consumer.wait(BOUND, "the disconnected consumer");
@@ -576,7 +593,7 @@ fn consumer_sees_disconnected_after_the_messages(kind: Kind) {
             "{kind:?}, {name}: every message before the close"
         );
         assert!(
-            matches!(error, Error::Disconnected),
+            error.kind() == ErrorKind::Disconnected,
             "{kind:?}, {name}: got {error:?}"
         );
     }
@@ -599,7 +616,10 @@ fn an_mpmc_consumer_blocked_in_read_is_disconnected_only_when_the_last_producer_
     let mut second = ring.writer();
     let mut reader = ring.reader();
     reader.strategy(WaitStrategy::sleeping());
-    first.send_msg(b"from the first", Some(BOUND)).unwrap();
+    first
+        .send_msg(b"from the first", Some(BOUND))
+        .unwrap()
+        .unwrap();
     let consumer = Background::spawn(move || read_until_error(reader));
     ring.wait_for_sleeper(data, 1);
     drop(first);
@@ -614,12 +634,15 @@ fn an_mpmc_consumer_blocked_in_read_is_disconnected_only_when_the_last_producer_
         "the consumer ended while a producer was left"
     );
     let sleeps = ring.info().data_waits.sleeps;
-    second.send_msg(b"from the second", Some(BOUND)).unwrap();
+    second
+        .send_msg(b"from the second", Some(BOUND))
+        .unwrap()
+        .unwrap();
     ring.wait_for_sleeper(data, sleeps + 1);
     drop(second);
     let (messages, error) = consumer.wait(BOUND, "the disconnected consumer");
     assert_eq!(messages, [&b"from the first"[..], b"from the second"]);
-    assert!(matches!(error, Error::Disconnected), "got {error:?}");
+    assert!(error.kind() == ErrorKind::Disconnected, "got {error:?}");
 }
 
 /// Sends numbered messages with `send(None)` until an error; returns how many it sent.
@@ -632,7 +655,8 @@ fn send_until_error(mut writer: Box<dyn Writer>) -> (u8, Error) {
             writer.reserve_msg(&[sent], None)
         };
         match result {
-            Ok(()) => sent += 1,
+            Ok(Some(())) => sent += 1,
+            Ok(None) => panic!("a wait without a timeout ended with nothing"),
             Err(error) => return (sent, error),
         }
     }
@@ -663,13 +687,17 @@ fn producer_sees_disconnected_when_the_consumer_drops(kind: Kind) {
             }
             let mut reader = reader.unwrap_or_else(|| ring.reader());
             for seq in 0..reads {
-                assert_eq!(reader.read_msg(Some(BOUND)).unwrap(), [seq], "{what}");
+                assert_eq!(
+                    reader.read_msg(Some(BOUND)).unwrap().unwrap(),
+                    [seq],
+                    "{what}"
+                );
             }
             drop(reader);
             let (sent, error) = producer.wait(BOUND, "the disconnected producer");
             assert_eq!(sent, 4 + reads, "{what}: the freed slots are filled first");
             assert!(
-                matches!(error, Error::Disconnected),
+                error.kind() == ErrorKind::Disconnected,
                 "{what}: got {error:?}"
             );
             let info = ring.info();
@@ -713,13 +741,13 @@ fn an_mpmc_producer_blocked_on_a_full_ring_is_disconnected_only_when_the_last_co
         "the producer ended while a consumer was left"
     );
     let sleeps = ring.info().space_waits.sleeps;
-    assert_eq!(second.read_msg(Some(BOUND)).unwrap(), [0]);
+    assert_eq!(second.read_msg(Some(BOUND)).unwrap().unwrap(), [0]);
     ring.wait_until("the freed slot filled", |info| info.tail == 5);
     ring.wait_for_sleeper(space, sleeps + 1);
     drop(second);
     let (sent, error) = producer.wait(BOUND, "the disconnected producer");
     assert_eq!(sent, 5);
-    assert!(matches!(error, Error::Disconnected), "got {error:?}");
+    assert!(error.kind() == ErrorKind::Disconnected, "got {error:?}");
 }
 
 /// What the data line showed around a consumer's `read` until a timeout.
@@ -741,7 +769,9 @@ fn watch_a_waiting_consumer(kind: Kind, strategy: WaitStrategy, timeout: Duratio
     let mut reader = ring.reader();
     reader.strategy(strategy);
     let consumer = Background::spawn(move || {
-        let result = reader.read_msg(Some(timeout)).map(drop);
+        let result = reader
+            .read_msg(Some(timeout))
+            .map(|message| message.map(drop));
         (result, reader)
     });
     let (mut sleepers, mut waiters) = (0, 0);
@@ -752,7 +782,7 @@ fn watch_a_waiting_consumer(kind: Kind, strategy: WaitStrategy, timeout: Duratio
         std::thread::sleep(Duration::from_millis(1));
     }
     let (result, reader) = consumer.wait(BOUND, "the waiting consumer");
-    assert!(matches!(result, Err(Error::Timeout)), "got {result:?}");
+    assert!(matches!(result, Ok(None)), "got {result:?}");
     let after_call = ring.info().data_waits;
     drop(reader);
     Watched {
@@ -805,8 +835,8 @@ fn a_sleeping_producer_is_registered_while_blocked_and_not_after_it_is_dropped()
         let mut reader = ring.reader();
         // The producer side: asleep on a full ring.
         writer.strategy(WaitStrategy::sleeping());
-        writer.send_msg(b"a", Some(BOUND)).unwrap();
-        writer.send_msg(b"b", Some(BOUND)).unwrap();
+        writer.send_msg(b"a", Some(BOUND)).unwrap().unwrap();
+        writer.send_msg(b"b", Some(BOUND)).unwrap().unwrap();
         let producer = Background::spawn(move || {
             let result = writer.send_msg(b"c", Some(Duration::from_secs(30)));
             (result, writer)
@@ -815,9 +845,13 @@ fn a_sleeping_producer_is_registered_while_blocked_and_not_after_it_is_dropped()
         assert_eq!(ring.info().data_waits.sleepers, 0, "{kind:?}");
         // The consumer side: a spinning consumer reading does not register.
         reader.strategy(WaitStrategy::spinning());
-        assert_eq!(reader.read_msg(Some(BOUND)).unwrap(), b"a", "{kind:?}");
+        assert_eq!(
+            reader.read_msg(Some(BOUND)).unwrap().unwrap(),
+            b"a",
+            "{kind:?}"
+        );
         let (result, writer) = producer.wait(BOUND, "the woken producer");
-        result.unwrap();
+        result.unwrap().expect("the woken producer sent");
         assert!(ring.info().space_waits.sleepers <= 1, "{kind:?}");
         drop(writer);
         let info = ring.info();
@@ -841,31 +875,27 @@ fn short_buffer_keeps_the_message(kind: Kind) {
         reader.strategy(strategy);
         writer
             .send_msg(b"a message of 26 bytes long", Some(BOUND))
+            .unwrap()
             .unwrap();
-        writer.send_msg(b"next", Some(BOUND)).unwrap();
+        writer.send_msg(b"next", Some(BOUND)).unwrap().unwrap();
         let mut short = [0u8; 8];
         let mut long = [0u8; 64];
         for timeout in [None, Some(Duration::ZERO), Some(BOUND)] {
             let result = reader.recv_msg(&mut short, timeout);
             assert!(
                 matches!(
-                    result,
-                    Err(Error::BufferTooSmall {
-                        needed: 26,
-                        available: 8
-                    })
-                ),
+                    result, Err(ref e) if e.kind() == ErrorKind::BufferTooSmall && e.sizes() == Some((26, 8))),
                 "{kind:?}, {name}, {timeout:?}: got {result:?}"
             );
         }
-        let len = reader.recv_msg(&mut long, Some(BOUND)).unwrap();
+        let len = reader.recv_msg(&mut long, Some(BOUND)).unwrap().unwrap();
         assert_eq!(
             &long[..len],
             b"a message of 26 bytes long",
             "{kind:?}, {name}"
         );
         assert_eq!(
-            reader.recv_msg(&mut long, None).unwrap(),
+            reader.recv_msg(&mut long, None).unwrap().unwrap(),
             4,
             "{kind:?}, {name}"
         );
@@ -882,27 +912,20 @@ fn short_buffer_keeps_the_message(kind: Kind) {
         }
         writer
             .send_msg(b"another message, 30 bytes long", Some(BOUND))
+            .unwrap()
             .unwrap();
         let (result, mut reader) = consumer.wait(BOUND, "the waiting recv");
         assert!(
             matches!(
-                result,
-                Err(Error::BufferTooSmall {
-                    needed: 30,
-                    available: 8
-                })
-            ),
+                result, Err(ref e) if e.kind() == ErrorKind::BufferTooSmall && e.sizes() == Some((30, 8))),
             "{kind:?}, {name}: got {result:?}"
         );
         assert_eq!(
-            reader.read_msg(Some(Duration::ZERO)).unwrap(),
+            reader.read_msg(Some(Duration::ZERO)).unwrap().unwrap(),
             b"another message, 30 bytes long",
             "{kind:?}, {name}"
         );
-        assert!(matches!(
-            reader.read_msg(Some(Duration::ZERO)),
-            Err(Error::Timeout)
-        ));
+        assert!(matches!(reader.read_msg(Some(Duration::ZERO)), Ok(None)));
     }
 }
 
@@ -924,20 +947,21 @@ fn a_message_an_mpmc_recv_kept_for_a_short_buffer_goes_to_no_other_consumer() {
     let mut other = ring.reader();
     writer
         .send_msg(b"kept by the first consumer", Some(BOUND))
+        .unwrap()
         .unwrap();
     let result = keeper.recv_msg(&mut [0u8; 4], Some(BOUND));
     assert!(
-        matches!(result, Err(Error::BufferTooSmall { needed: 26, .. })),
+        matches!(result, Err(ref e) if e.kind() == ErrorKind::BufferTooSmall && e.sizes().map(|s| s.0) == Some(26)),
         "got {result:?}"
     );
     assert!(matches!(
         other.read_msg(Some(Duration::from_millis(20))),
-        Err(Error::Timeout)
+        Ok(None)
     ));
-    writer.send_msg(b"second", Some(BOUND)).unwrap();
-    assert_eq!(other.read_msg(Some(BOUND)).unwrap(), b"second");
+    writer.send_msg(b"second", Some(BOUND)).unwrap().unwrap();
+    assert_eq!(other.read_msg(Some(BOUND)).unwrap().unwrap(), b"second");
     assert_eq!(
-        keeper.read_msg(Some(BOUND)).unwrap(),
+        keeper.read_msg(Some(BOUND)).unwrap().unwrap(),
         b"kept by the first consumer"
     );
 }
@@ -963,19 +987,19 @@ fn bad_sizes_are_refused_before_waiting(kind: Kind) {
         } else {
             (vec![7u8; max + 1], vec![1u8; max])
         };
-        let check = move |result: &Result<(), Error>| match *result {
-            Err(Error::MessageTooLarge { len, max: limit }) => {
-                !fixed_size && len == max + 1 && limit == max
+        let check = move |result: &Result<Option<()>, Error>| match result {
+            Err(e) if e.kind() == ErrorKind::MessageTooLarge => {
+                !fixed_size && e.sizes() == Some(((max + 1) as u64, max as u64))
             }
-            Err(Error::WrongMessageSize { len, size }) => {
-                fixed_size && len == max - 1 && size == max
+            Err(e) if e.kind() == ErrorKind::WrongMessageSize => {
+                fixed_size && e.sizes() == Some(((max - 1) as u64, max as u64))
             }
             _ => false,
         };
         // On an empty ring, then on a full one.
         assert!(check(&writer.send_msg(&bad, None)), "{kind:?}, max {max}");
-        writer.send_msg(&good, Some(BOUND)).unwrap();
-        writer.send_msg(&good, Some(BOUND)).unwrap();
+        writer.send_msg(&good, Some(BOUND)).unwrap().unwrap();
+        writer.send_msg(&good, Some(BOUND)).unwrap().unwrap();
         let producer = Background::spawn(move || {
             let results = [
                 writer.send_msg(&bad, None),

@@ -18,7 +18,7 @@ use common::{
     space, tagged_len, unique_name, Background, ChildProcess, RemoveFile, RemoveRing, SeqSet,
     Tally, XorShift, MIN_TAGGED_LEN,
 };
-use shmlane::{mpmc, spsc, Error, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
+use shmlane::{mpmc, spsc, Error, ErrorKind, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy};
 
 /// Timeout of every blocking call in the traffic tests: a call that waits this
 /// long has hung (the tests take seconds).
@@ -137,33 +137,39 @@ fn spsc_traffic(strategy_name: &str) {
         }
         let result = match rng.below(4) {
             0 => consumer.read(Some(STALL)).map(|message| {
+                let message = message.expect("a message within the stall bound");
                 check(next, &message);
                 next += 1;
             }),
             1 => consumer
                 .read_batch(1 + rng.below(20) as usize, Some(STALL))
                 .map(|batch| {
+                    assert!(!batch.is_empty(), "messages within the stall bound");
                     for message in batch.iter() {
                         check(next, message);
                         next += 1;
                     }
                 }),
             2 => consumer.recv(&mut copy, Some(STALL)).map(|len| {
+                let len = len.expect("a message within the stall bound");
                 check(next, &copy[..len]);
                 next += 1;
             }),
             _ => match consumer.recv(&mut copy[..8], Some(STALL)) {
                 Ok(len) => {
+                    let len = len.expect("a message within the stall bound");
                     check(next, &copy[..len]);
                     next += 1;
                     Ok(())
                 }
-                Err(Error::BufferTooSmall { needed, .. }) => {
+                Err(e) if e.kind() == ErrorKind::BufferTooSmall => {
+                    let (needed, _) = e.sizes().expect("a size error names its sizes");
                     short_buffers += 1;
                     let len = consumer
                         .recv(&mut copy, Some(Duration::ZERO))
-                        .expect("the message refused for a short buffer is there");
-                    assert_eq!(len, needed, "the refused message comes next");
+                        .expect("the message refused for a short buffer is there")
+                        .expect("the refused message is kept");
+                    assert_eq!(len as u64, needed, "the refused message comes next");
                     check(next, &copy[..len]);
                     next += 1;
                     Ok(())
@@ -173,7 +179,7 @@ fn spsc_traffic(strategy_name: &str) {
         };
         match result {
             Ok(()) => {}
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(other) => panic!("consumer error at message {next}: {other}"),
         }
     }
@@ -246,11 +252,11 @@ fn child_spsc_producer() {
                 0 => {
                     let len = message_len(next, max);
                     fill_message(next, &mut scratch[..len]);
-                    producer.send(&scratch[..len], Some(STALL)).unwrap();
+                    assert!(producer.send(&scratch[..len], Some(STALL)).unwrap());
                     next += 1;
                 }
                 1 => {
-                    let mut slot = producer.reserve(Some(STALL)).unwrap();
+                    let mut slot = producer.reserve(Some(STALL)).unwrap().unwrap();
                     let len = message_len(next, max);
                     fill_message(next, &mut slot[..len]);
                     if rng.below(10) == 0 {
@@ -264,6 +270,7 @@ fn child_spsc_producer() {
                     let mut batch = producer
                         .reserve_batch(1 + rng.below(20) as usize, Some(STALL))
                         .unwrap();
+                    assert!(!batch.is_empty(), "slots within the stall bound");
                     let wanted = (batch.len() as u64).min(burst_end - next) as usize;
                     for i in 0..wanted {
                         let seq = next + i as u64;
@@ -429,11 +436,11 @@ fn child_mpmc_producer() {
                 0 => {
                     let len = tagged_len(id, next, max);
                     fill_tagged(id, next, &mut scratch[..len]);
-                    producer.send(&scratch[..len], Some(STALL)).unwrap();
+                    assert!(producer.send(&scratch[..len], Some(STALL)).unwrap());
                     next += 1;
                 }
                 1 => {
-                    let mut slot = producer.reserve(Some(STALL)).unwrap();
+                    let mut slot = producer.reserve(Some(STALL)).unwrap().unwrap();
                     let len = tagged_len(id, next, max);
                     fill_tagged(id, next, &mut slot[..len]);
                     if rng.below(16) == 0 {
@@ -448,6 +455,7 @@ fn child_mpmc_producer() {
                     let mut batch = producer
                         .reserve_batch(1 + rng.below(6) as usize, Some(STALL))
                         .unwrap();
+                    assert!(!batch.is_empty(), "slots within the stall bound");
                     let wanted = (batch.len() as u64).min(burst_end - next) as usize;
                     for i in 0..wanted {
                         let seq = next + i as u64;
@@ -498,31 +506,38 @@ fn child_mpmc_consumer() {
         }
         let result = match rng.below(4) {
             0 => consumer.read(Some(STALL)).map(|message| {
-                accept(&message);
+                accept(&message.expect("a message within the stall bound"));
                 1
             }),
             1 => consumer
                 .read_batch(1 + rng.below(8) as usize, Some(STALL))
                 .map(|batch| {
+                    assert!(!batch.is_empty(), "messages within the stall bound");
                     batch.iter().for_each(&mut accept);
                     batch.len() as u64
                 }),
             2 => consumer.recv(&mut copy, Some(STALL)).map(|len| {
-                accept(&copy[..len]);
+                accept(&copy[..len.expect("a message within the stall bound")]);
                 1
             }),
             _ => match consumer.recv(&mut copy[..MIN_TAGGED_LEN], Some(STALL)) {
                 Ok(len) => {
-                    accept(&copy[..len]);
+                    accept(&copy[..len.expect("a message within the stall bound")]);
                     Ok(1)
                 }
-                Err(Error::BufferTooSmall { needed, .. }) => {
+                Err(e) if e.kind() == ErrorKind::BufferTooSmall => {
+                    let (needed, _) = e.sizes().expect("a size error names its sizes");
                     short_buffers += 1;
                     // The kept message comes back at once, whatever the ring holds.
                     let message = consumer
                         .read(Some(Duration::ZERO))
-                        .expect("the message refused for a short buffer is kept");
-                    assert_eq!(message.len(), needed, "the refused message comes next");
+                        .expect("the message refused for a short buffer is kept")
+                        .expect("the refused message is still held");
+                    assert_eq!(
+                        message.len() as u64,
+                        needed,
+                        "the refused message comes next"
+                    );
                     accept(&message);
                     Ok(1)
                 }
@@ -531,7 +546,7 @@ fn child_mpmc_consumer() {
         };
         match result {
             Ok(count) => received += count,
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(other) => panic!("consumer {index} error: {other}"),
         }
     }
@@ -583,14 +598,14 @@ fn child_join_and_idle() {
         ("spsc", "producer") => {
             let mut producer = spsc::Producer::join(&ring).unwrap();
             for seq in 0..send {
-                producer.send(&[seq], Some(BOUND)).unwrap();
+                assert!(producer.send(&[seq], Some(BOUND)).unwrap());
             }
             Box::new(producer)
         }
         ("mpmc", "producer") => {
             let mut producer = mpmc::Producer::join(&ring).unwrap();
             for seq in 0..send {
-                producer.send(&[seq], Some(BOUND)).unwrap();
+                assert!(producer.send(&[seq], Some(BOUND)).unwrap());
             }
             Box::new(producer)
         }
@@ -621,11 +636,14 @@ fn child_join_and_idle() {
 }
 
 /// Reads with `read(None)` until an error; returns the messages and the error.
-fn read_until_error(mut read: impl FnMut() -> Result<Vec<u8>, Error>) -> (Vec<Vec<u8>>, Error) {
+fn read_until_error(
+    mut read: impl FnMut() -> Result<Option<Vec<u8>>, Error>,
+) -> (Vec<Vec<u8>>, Error) {
     let mut messages = Vec::new();
     loop {
         match read() {
-            Ok(message) => messages.push(message),
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => panic!("a wait without a timeout ended with nothing"),
             Err(error) => return (messages, error),
         }
     }
@@ -660,12 +678,16 @@ fn consumer_asleep_sees_the_producer_killed(kind: &str) {
         "spsc" => {
             let mut consumer = spsc::Consumer::join(&ring).unwrap();
             consumer.set_wait_strategy(WaitStrategy::sleeping());
-            Background::spawn(move || read_until_error(|| consumer.read(None).map(|m| m.to_vec())))
+            Background::spawn(move || {
+                read_until_error(|| consumer.read(None).map(|m| m.map(|m| m.to_vec())))
+            })
         }
         _ => {
             let mut consumer = mpmc::Consumer::join(&ring).unwrap();
             consumer.set_wait_strategy(WaitStrategy::sleeping());
-            Background::spawn(move || read_until_error(|| consumer.read(None).map(|m| m.to_vec())))
+            Background::spawn(move || {
+                read_until_error(|| consumer.read(None).map(|m| m.map(|m| m.to_vec())))
+            })
         }
     };
     wait_until(&ring, "the three messages read", |info| info.head == 3);
@@ -677,7 +699,7 @@ fn consumer_asleep_sees_the_producer_killed(kind: &str) {
         "{kind}: what was sent before the kill"
     );
     assert!(
-        matches!(error, Error::Disconnected),
+        error.kind() == ErrorKind::Disconnected,
         "{kind}: got {error:?}"
     );
     eprintln!("{kind}: a sleeping consumer saw its producer's SIGKILL after {latency:?}");
@@ -702,8 +724,9 @@ fn an_mpmc_consumer_asleep_in_read_is_disconnected_only_when_the_last_producer_p
     let second = spawn_idle_peer(&name, "mpmc", "producer", 1);
     let mut consumer = mpmc::Consumer::join(&ring).unwrap();
     consumer.set_wait_strategy(WaitStrategy::sleeping());
-    let consumer =
-        Background::spawn(move || read_until_error(|| consumer.read(None).map(|m| m.to_vec())));
+    let consumer = Background::spawn(move || {
+        read_until_error(|| consumer.read(None).map(|m| m.map(|m| m.to_vec())))
+    });
     wait_until(&ring, "both messages read", |info| info.head == 2);
     wait_for_sleeper(&ring, data);
     first.kill();
@@ -719,7 +742,7 @@ fn an_mpmc_consumer_asleep_in_read_is_disconnected_only_when_the_last_producer_p
     );
     let ((messages, error), latency) = kill_and_wait(second, consumer);
     assert_eq!(messages, [[0u8], [0]]);
-    assert!(matches!(error, Error::Disconnected), "got {error:?}");
+    assert!(error.kind() == ErrorKind::Disconnected, "got {error:?}");
     eprintln!("mpmc: a sleeping consumer saw its last producer's SIGKILL after {latency:?}");
 }
 
@@ -740,7 +763,8 @@ fn producer_asleep_sees_the_consumer_killed(kind: &str) {
                 let mut sent = 0u8;
                 loop {
                     match producer.send(&[sent], None) {
-                        Ok(()) => sent += 1,
+                        Ok(true) => sent += 1,
+                        Ok(false) => panic!("a wait without a timeout ended with nothing"),
                         Err(error) => return (sent, error),
                     }
                 }
@@ -753,7 +777,8 @@ fn producer_asleep_sees_the_consumer_killed(kind: &str) {
                 let mut sent = 0u8;
                 loop {
                     match producer.send(&[sent], None) {
-                        Ok(()) => sent += 1,
+                        Ok(true) => sent += 1,
+                        Ok(false) => panic!("a wait without a timeout ended with nothing"),
                         Err(error) => return (sent, error),
                     }
                 }
@@ -765,7 +790,7 @@ fn producer_asleep_sees_the_consumer_killed(kind: &str) {
     let ((sent, error), latency) = kill_and_wait(peer, producer);
     assert_eq!(sent, 4, "{kind}: the ring's capacity");
     assert!(
-        matches!(error, Error::Disconnected),
+        error.kind() == ErrorKind::Disconnected,
         "{kind}: got {error:?}"
     );
     eprintln!(
@@ -803,16 +828,16 @@ fn idle_consumer_cpu(kind: &str, strategy_name: &str, until_killed: bool) {
     let peer = spawn_idle_peer(&name, kind, "producer", 0);
     let strategy = strategy_named(strategy_name);
     let timeout = (!until_killed).then_some(Duration::from_millis(1200));
-    let mut read: Box<dyn FnMut() -> Result<(), Error> + Send> = match kind {
+    let mut read: Box<dyn FnMut() -> Result<Option<()>, Error> + Send> = match kind {
         "spsc" => {
             let mut consumer = spsc::Consumer::join(&ring).unwrap();
             consumer.set_wait_strategy(strategy);
-            Box::new(move || consumer.read(timeout).map(drop))
+            Box::new(move || consumer.read(timeout).map(|message| message.map(drop)))
         }
         _ => {
             let mut consumer = mpmc::Consumer::join(&ring).unwrap();
             consumer.set_wait_strategy(strategy);
-            Box::new(move || consumer.read(timeout).map(drop))
+            Box::new(move || consumer.read(timeout).map(|message| message.map(drop)))
         }
     };
     let consumer = Background::spawn(move || {
@@ -824,11 +849,14 @@ fn idle_consumer_cpu(kind: &str, strategy_name: &str, until_killed: bool) {
         std::thread::sleep(Duration::from_secs(1));
         let (result, _) = kill_and_wait(peer, consumer);
         let (result, cpu, wall) = result;
-        assert!(matches!(result, Err(Error::Disconnected)), "got {result:?}");
+        assert!(
+            matches!(result, Err(ref e) if e.kind() == ErrorKind::Disconnected),
+            "got {result:?}"
+        );
         ("read(None) until the producer was killed", cpu, wall)
     } else {
         let (result, cpu, wall) = consumer.wait(BOUND, "the idle consumer");
-        assert!(matches!(result, Err(Error::Timeout)), "got {result:?}");
+        assert!(matches!(result, Ok(None)), "got {result:?}");
         drop(peer);
         ("read(Some(1.2 s)) until the timeout", cpu, wall)
     };
@@ -890,21 +918,21 @@ fn killed_sleepers_registration_is_undone_by_the_next_consumer(kind: &str) {
     let mut send: SendNow = match kind {
         "spsc" => {
             let mut producer = spsc::Producer::join(&ring).unwrap();
-            Box::new(move |message| producer.try_send(message).unwrap())
+            Box::new(move |message| assert!(producer.try_send(message).unwrap()))
         }
         _ => {
             let mut producer = mpmc::Producer::join(&ring).unwrap();
-            Box::new(move |message| producer.try_send(message).unwrap())
+            Box::new(move |message| assert!(producer.try_send(message).unwrap()))
         }
     };
     let mut receive: Box<dyn FnMut() -> Vec<u8>> = match kind {
         "spsc" => {
             let mut consumer = spsc::Consumer::join(&ring).unwrap();
-            Box::new(move || consumer.try_read().unwrap().to_vec())
+            Box::new(move || consumer.try_read().unwrap().unwrap().to_vec())
         }
         _ => {
             let mut consumer = mpmc::Consumer::join(&ring).unwrap();
-            Box::new(move || consumer.try_read().unwrap().to_vec())
+            Box::new(move || consumer.try_read().unwrap().unwrap().to_vec())
         }
     };
     let taken_over = ring.info().data_waits;

@@ -25,7 +25,7 @@ use shmlane::layout::{
     owner_word, HEAD_OFFSET, LINE_SIZE, PRODUCER_LINE_OFFSET, RECORD_OWNER, ROLE_CONSUMER,
     ROLE_PRODUCER, STATE_ACTIVE, STATE_CLOSED, STATE_FREE, TAIL_OFFSET,
 };
-use shmlane::{spsc, Error, Geometry, Ring, RingOptions};
+use shmlane::{spsc, Error, ErrorKind, Geometry, Ring, RingOptions};
 
 const CAPACITY: u64 = 16;
 const SLOT_SIZE: u64 = 64;
@@ -227,13 +227,11 @@ impl Fuzz {
             self.fail(format!("{call} returned an unexpected error: {error:?}"));
             return;
         }
-        match error {
-            Error::Empty => self.tally.empty += 1,
-            Error::Full => self.tally.full += 1,
-            Error::Corrupt { .. } => self.tally.corrupt += 1,
-            Error::Disconnected => self.tally.disconnected += 1,
-            Error::MessageTooLarge { .. } => self.tally.message_too_large += 1,
-            Error::BufferTooSmall { .. } => self.tally.buffer_too_small += 1,
+        match error.kind() {
+            ErrorKind::Corrupt => self.tally.corrupt += 1,
+            ErrorKind::Disconnected => self.tally.disconnected += 1,
+            ErrorKind::MessageTooLarge => self.tally.message_too_large += 1,
+            ErrorKind::BufferTooSmall => self.tally.buffer_too_small += 1,
             _ => {}
         }
     }
@@ -252,19 +250,16 @@ impl Fuzz {
     /// One call on the consumer.
     fn consumer_call(&mut self, consumer: &mut spsc::Consumer) {
         let max = self.max_payload;
-        let reading = |error: &Error| {
-            matches!(
-                error,
-                Error::Empty | Error::Corrupt { .. } | Error::Disconnected
-            )
-        };
+        let reading =
+            |error: &Error| matches!(error.kind(), ErrorKind::Corrupt | ErrorKind::Disconnected);
         match self.rng.below(3) {
             0 => {
                 let result = consumer
                     .try_read()
-                    .map(|message| (message.len(), checksum(&message)));
+                    .map(|message| message.map(|message| (message.len(), checksum(&message))));
                 match result {
-                    Ok((len, sum)) => self.check_read("try_read", len, sum),
+                    Ok(Some((len, sum))) => self.check_read("try_read", len, sum),
+                    Ok(None) => self.tally.empty += 1,
                     Err(error) => self.expect_error("try_read", error, reading),
                 }
             }
@@ -278,6 +273,7 @@ impl Fuzz {
                     (batch.len(), lens_and_sums)
                 });
                 match result {
+                    Ok((0, _)) if wanted > 0 => self.tally.empty += 1,
                     Ok((count, lens_and_sums)) => {
                         if count > wanted || count as u64 > CAPACITY {
                             self.fail(format!("try_read_batch({wanted}) gave {count} messages"));
@@ -293,7 +289,8 @@ impl Fuzz {
                 let mut buffer = vec![0u8; self.rng.below(max as u64 + 9) as usize];
                 let available = buffer.len();
                 match consumer.try_recv(&mut buffer) {
-                    Ok(len) => {
+                    Ok(None) => self.tally.empty += 1,
+                    Ok(Some(len)) => {
                         if len > available {
                             self.fail(format!(
                                 "try_recv said {len} bytes into a buffer of {available}"
@@ -305,9 +302,9 @@ impl Fuzz {
                     Err(error) => self.expect_error("try_recv", error, |error| {
                         reading(error)
                             || matches!(
-                                *error,
-                                Error::BufferTooSmall { needed, available: given }
-                                    if given == available && needed > given && needed <= max
+                                (error.kind(), error.sizes()),
+                                (ErrorKind::BufferTooSmall, Some((needed, given)))
+                                    if given == available as u64 && needed > given && needed <= max as u64
                             )
                     }),
                 }
@@ -318,22 +315,22 @@ impl Fuzz {
     /// One call on the producer.
     fn producer_call(&mut self, producer: &mut spsc::Producer) {
         let max = self.max_payload;
-        let writing = |error: &Error| {
-            matches!(
-                error,
-                Error::Full | Error::Corrupt { .. } | Error::Disconnected
-            )
+        let writing =
+            |error: &Error| matches!(error.kind(), ErrorKind::Corrupt | ErrorKind::Disconnected);
+        let too_large = |error: &Error, len: usize| {
+            error.kind() == ErrorKind::MessageTooLarge
+                && error.sizes() == Some((len as u64, max as u64))
         };
-        let too_large = |error: &Error, len: usize| matches!(*error, Error::MessageTooLarge { len: l, max: m } if l == len && m == max);
         match self.rng.below(3) {
             0 => {
                 let len = self.rng.below(max as u64 + 5) as usize;
                 let seed = self.rng.next();
                 match producer.try_send(&message(seed, len)) {
-                    Ok(()) if len > max => {
+                    Ok(_) if len > max => {
                         self.fail(format!("try_send of {len} bytes (max {max}) succeeded"));
                     }
-                    Ok(()) => self.tally.messages_written += 1,
+                    Ok(true) => self.tally.messages_written += 1,
+                    Ok(false) => self.tally.full += 1,
                     Err(error) if len > max => {
                         self.expect_error("try_send", error, |error| too_large(error, len));
                     }
@@ -343,21 +340,25 @@ impl Fuzz {
             1 => {
                 let len = self.rng.below(max as u64 + 5) as usize;
                 let commit = !self.rng.one_in(4);
-                let result = producer.try_reserve().and_then(|mut slot| {
+                let result = producer.try_reserve().and_then(|slot| {
+                    let Some(mut slot) = slot else {
+                        return Ok(None);
+                    };
                     let fill = len.min(slot.len());
                     slot[..fill].fill(0xa5);
                     if commit {
-                        slot.commit(len).map(|()| true)
+                        slot.commit(len).map(|()| Some(true))
                     } else {
-                        Ok(false) // dropped unpublished
+                        Ok(Some(false)) // dropped unpublished
                     }
                 });
                 match result {
-                    Ok(true) if len > max => {
+                    Ok(Some(true)) if len > max => {
                         self.fail(format!("commit of {len} bytes (max {max}) succeeded"));
                     }
-                    Ok(true) => self.tally.messages_written += 1,
-                    Ok(false) => {}
+                    Ok(Some(true)) => self.tally.messages_written += 1,
+                    Ok(Some(false)) => {}
+                    Ok(None) => self.tally.full += 1,
                     Err(error) => self.expect_error("try_reserve + commit", error, |error| {
                         writing(error) || (len > max && too_large(error, len))
                     }),
@@ -398,6 +399,7 @@ impl Fuzz {
                     });
                 }
                 match result {
+                    Ok((0, _)) if wanted > 0 => self.tally.full += 1,
                     Ok((count, published)) => {
                         if count > wanted || count as u64 > CAPACITY {
                             self.fail(format!("try_reserve_batch({wanted}) gave {count} slots"));
@@ -488,16 +490,18 @@ fn scribbling_over_the_mapping_gives_errors_never_panics_or_hangs() -> Result<()
 {
     let scratch = Scratch::new("fuzz")?;
     let path = scratch.path("ring");
-    let ring = Ring::create_at(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
+    let ring = Ring::create(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
     let geometry = ring.geometry();
     let mut producer = spsc::Producer::join(&ring)?;
     let mut consumer = spsc::Consumer::join(&ring)?;
     for index in 0..10 {
-        producer.try_send(&message(index, 8 + index as usize))?;
+        assert!(producer.try_send(&message(index, 8 + index as usize))?);
     }
     for index in 0..3 {
         assert_eq!(
-            &*consumer.try_read()?,
+            &*consumer
+                .try_read()?
+                .expect("the test made room or a message for this"),
             &message(index, 8 + index as usize)[..]
         );
     }
@@ -562,7 +566,7 @@ impl Fixture {
     fn new(tag: &str) -> Result<Fixture, Box<dyn StdError>> {
         let scratch = Scratch::new(tag)?;
         let path = scratch.path("ring");
-        let ring = Ring::create_at(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
+        let ring = Ring::create(&path, &RingOptions::spsc(CAPACITY, SLOT_SIZE))?;
         let producer = spsc::Producer::join(&ring)?;
         let consumer = spsc::Consumer::join(&ring)?;
         let scribbler = Scribbler::open(&path)?;
@@ -599,32 +603,44 @@ fn a_huge_length_in_the_last_slot_is_skipped_as_corrupt() -> Result<(), Box<dyn 
             // Fill the ring so that its last message sits in the last slot, and
             // read all but that one.
             for index in 0..CAPACITY {
-                fixture
+                assert!(fixture
                     .producer
-                    .try_send(&message(round + index, 1 + index as usize))?;
+                    .try_send(&message(round + index, 1 + index as usize))?);
             }
             for index in 0..CAPACITY - 1 {
                 let expected = message(round + index, 1 + index as usize);
-                assert_eq!(&*fixture.consumer.try_read()?, &expected[..]);
+                assert_eq!(
+                    &*fixture
+                        .consumer
+                        .try_read()?
+                        .expect("the test made room or a message for this"),
+                    &expected[..]
+                );
             }
             fixture.scribbler.write_u32(last_slot, bad_len);
 
             let mut buffer = vec![0u8; 1 << 16];
             let result = match reader {
-                Reader::Read => fixture.consumer.try_read().map(|message| message.len()),
+                Reader::Read => fixture
+                    .consumer
+                    .try_read()
+                    .map(|message| message.map(|m| m.len())),
                 Reader::Recv => fixture.consumer.try_recv(&mut buffer),
                 Reader::Batch => fixture
                     .consumer
                     .try_read_batch(CAPACITY as usize)
-                    .map(|batch| batch.iter().map(<[u8]>::len).sum()),
+                    .map(|batch| Some(batch.iter().map(<[u8]>::len).sum())),
             };
             assert!(
-                matches!(result, Err(Error::Corrupt { .. })),
+                matches!(result, Err(ref e) if e.kind() == ErrorKind::Corrupt),
                 "{reader:?} of a message claiming {bad_len} bytes: {result:?}"
             );
-            let next = fixture.consumer.try_read().map(|message| message.len());
+            let next = fixture
+                .consumer
+                .try_read()
+                .map(|message| message.map(|m| m.len()));
             assert!(
-                matches!(next, Err(Error::Empty)),
+                matches!(next, Ok(None)),
                 "the corrupt message was not skipped after {reader:?}: {next:?}"
             );
             round += CAPACITY;
@@ -637,9 +653,9 @@ fn a_huge_length_in_the_last_slot_is_skipped_as_corrupt() -> Result<(), Box<dyn 
 fn a_batch_stops_before_a_message_with_a_huge_length() -> Result<(), Box<dyn StdError>> {
     let mut fixture = Fixture::new("batch-stop")?;
     let geometry = fixture.ring.geometry();
-    fixture.producer.try_send(b"first")?;
-    fixture.producer.try_send(b"second")?;
-    fixture.producer.try_send(b"third")?;
+    assert!(fixture.producer.try_send(b"first")?);
+    assert!(fixture.producer.try_send(b"second")?);
+    assert!(fixture.producer.try_send(b"third")?);
     fixture
         .scribbler
         .write_u32(len_offset(&geometry, 1), u32::MAX);
@@ -648,9 +664,21 @@ fn a_batch_stops_before_a_message_with_a_huge_length() -> Result<(), Box<dyn Std
     let messages: Vec<Vec<u8>> = batch.iter().map(<[u8]>::to_vec).collect();
     drop(batch);
     assert_eq!(messages, [b"first".to_vec()]);
-    let skipped = fixture.consumer.try_read().map(|message| message.len());
-    assert!(matches!(skipped, Err(Error::Corrupt { .. })), "{skipped:?}");
-    assert_eq!(&*fixture.consumer.try_read()?, b"third");
+    let skipped = fixture
+        .consumer
+        .try_read()
+        .map(|message| message.map(|m| m.len()));
+    assert!(
+        matches!(skipped, Err(ref e) if e.kind() == ErrorKind::Corrupt),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        &*fixture
+            .consumer
+            .try_read()?
+            .expect("the test made room or a message for this"),
+        b"third"
+    );
     Ok(())
 }
 
@@ -659,8 +687,8 @@ fn a_batch_bounds_a_length_changed_while_it_is_held() -> Result<(), Box<dyn StdE
     let mut fixture = Fixture::new("batch-held")?;
     let geometry = fixture.ring.geometry();
     let max = fixture.ring.max_payload();
-    fixture.producer.try_send(b"first")?;
-    fixture.producer.try_send(b"second")?;
+    assert!(fixture.producer.try_send(b"first")?);
+    assert!(fixture.producer.try_send(b"second")?);
 
     let batch = fixture.consumer.try_read_batch(2)?;
     assert_eq!(batch.len(), 2);
@@ -685,7 +713,7 @@ fn an_mpmc_stamp_ahead_of_its_position_is_corrupt_at_once() -> Result<(), Box<dy
     use std::os::unix::fs::FileExt;
     let scratch = Scratch::new("stamp-ahead")?;
     let path = scratch.path("ring");
-    let ring = Ring::create_at(&path, &RingOptions::mpmc(4, 32, 2))?;
+    let ring = Ring::create(&path, &RingOptions::mpmc(4, 32, 2))?;
     let mut producer = shmlane::mpmc::Producer::join(&ring)?;
     let mut consumer = shmlane::mpmc::Consumer::join(&ring)?;
     let geometry = ring.geometry();
@@ -696,12 +724,15 @@ fn an_mpmc_stamp_ahead_of_its_position_is_corrupt_at_once() -> Result<(), Box<dy
     file.write_at(&5u64.to_le_bytes(), stamp_of_slot(0))?;
     let reserved = producer.try_reserve().map(|_| ());
     assert!(
-        matches!(reserved, Err(Error::Corrupt { .. })),
+        matches!(reserved, Err(ref e) if e.kind() == ErrorKind::Corrupt),
         "{reserved:?}"
     );
     // And to hold the message of position 7, although `head` is 0.
     file.write_at(&8u64.to_le_bytes(), stamp_of_slot(0))?;
-    let read = consumer.try_read().map(|message| message.len());
-    assert!(matches!(read, Err(Error::Corrupt { .. })), "{read:?}");
+    let read = consumer.try_read().map(|message| message.map(|m| m.len()));
+    assert!(
+        matches!(read, Err(ref e) if e.kind() == ErrorKind::Corrupt),
+        "{read:?}"
+    );
     Ok(())
 }

@@ -17,7 +17,7 @@
 //!   messages in flight, are written over through a second mapping of the file
 //!   (header, positions, wait lines, membership line, participant records, slot
 //!   stamps, lengths, payloads) between rounds of every reading and writing
-//!   call, joins, leaves, `info` and `info_at`. Every call returns `Ok` or an
+//!   call, joins, leaves, `Ring::info` and `shmlane::info`. Every call returns `Ok` or an
 //!   error; every message is at most `max_payload` bytes; every slice a call
 //!   lends lies inside one slot's payload in the library's own mapping of the
 //!   file (found in `/proc/self/maps`), and is read or written whole.
@@ -64,7 +64,10 @@ use common::{Scratch, Scribbler};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestCaseError, TestRunner};
 use shmlane::layout::{self, Header, HEADER_SIZE, READY, READY_OFFSET};
-use shmlane::{mpmc, spsc, Error, Geometry, Kind, OpenOptions, Ring, RingOptions, WaitStrategy};
+use shmlane::{
+    mpmc, spsc, Error, ErrorKind, Geometry, Kind, OpenOptions, Protocol, ReadBatch, Ring,
+    RingOptions, WaitStrategy, WriteBatch,
+};
 
 /// Cases of the open property by default (some tens of milliseconds each).
 const DEFAULT_OPEN_CASES: u32 = 512;
@@ -102,10 +105,10 @@ impl Tally {
         *self.0.entry(key).or_default() += 1;
     }
 
-    fn outcome<T>(&mut self, call: &str, result: &Result<T, Error>) {
+    fn outcome<T: Shown>(&mut self, call: &str, result: &Result<T, Error>) {
         let outcome = match result {
-            Ok(_) => "Ok".to_owned(),
-            Err(error) => variant(error),
+            Ok(value) => value.shown().to_owned(),
+            Err(error) => format!("{:?}", error.kind()),
         };
         self.count(format!("{call}: {outcome}"));
     }
@@ -117,14 +120,59 @@ impl Tally {
     }
 }
 
-/// The name of an error's variant.
-fn variant(error: &Error) -> String {
-    let text = format!("{error:?}");
-    let end = text
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(text.len());
-    text[..end].to_owned()
+/// How a call's `Ok` value is counted: the full, empty and timed-out outcomes
+/// (`Ok(None)`, `Ok(false)`, an empty batch) apart from the calls that carried
+/// something, as when those outcomes were errors.
+trait Shown {
+    fn shown(&self) -> &'static str {
+        "Ok"
+    }
 }
+
+impl<T> Shown for Option<T> {
+    fn shown(&self) -> &'static str {
+        if self.is_some() {
+            "Ok"
+        } else {
+            "Ok(None)"
+        }
+    }
+}
+
+impl Shown for bool {
+    fn shown(&self) -> &'static str {
+        if *self {
+            "Ok"
+        } else {
+            "Ok(false)"
+        }
+    }
+}
+
+impl<K: Protocol> Shown for WriteBatch<'_, K> {
+    fn shown(&self) -> &'static str {
+        if self.is_empty() {
+            "Ok(empty)"
+        } else {
+            "Ok"
+        }
+    }
+}
+
+impl<K: Protocol> Shown for ReadBatch<'_, K> {
+    fn shown(&self) -> &'static str {
+        if self.is_empty() {
+            "Ok(empty)"
+        } else {
+            "Ok"
+        }
+    }
+}
+
+impl Shown for () {}
+impl Shown for Ring {}
+impl Shown for shmlane::RingInfo {}
+impl<S, M> Shown for Either<S, M> {}
 
 fn seed() -> RngSeed {
     match std::env::var(SEED_VARIABLE) {
@@ -325,7 +373,7 @@ impl Checker {
         }
     }
 
-    fn outcome<T>(&mut self, call: &str, result: &Result<T, Error>) {
+    fn outcome<T: Shown>(&mut self, call: &str, result: &Result<T, Error>) {
         self.tally.outcome(call, result);
     }
 
@@ -474,11 +522,11 @@ impl Checker {
     }
 
     /// A call given a message length: refused exactly when it does not suit.
-    fn sized<T>(&mut self, call: &str, len: usize, result: &Result<T, Error>) {
+    fn sized<T: Shown>(&mut self, call: &str, len: usize, result: &Result<T, Error>) {
         self.outcome(call, result);
         let refused = matches!(
             result,
-            Err(Error::MessageTooLarge { .. } | Error::WrongMessageSize { .. })
+            Err(e) if matches!(e.kind(), ErrorKind::MessageTooLarge | ErrorKind::WrongMessageSize)
         );
         if refused == self.fits(len) {
             self.fail(format!(
@@ -491,26 +539,33 @@ impl Checker {
     }
 
     /// A copy into a buffer of `buffer` bytes.
-    fn received(&mut self, call: &str, buffer: &[u8], result: &Result<usize, Error>) {
+    fn received(&mut self, call: &str, buffer: &[u8], result: &Result<Option<usize>, Error>) {
         self.outcome(call, result);
         match *result {
-            Ok(len) if len > buffer.len() => {
+            Ok(None) => {}
+            Ok(Some(len)) if len > buffer.len() => {
                 self.fail(format!(
                     "{call} said {len} bytes into a buffer of {}",
                     buffer.len()
                 ));
             }
-            Ok(len) => {
+            Ok(Some(len)) => {
                 let max = self.max_payload();
                 if len > max {
                     self.fail(format!("{call} gave {len} bytes; max_payload is {max}"));
                 }
             }
-            Err(Error::BufferTooSmall { needed, available }) => {
-                if available != buffer.len() || needed <= available || needed > self.max_payload() {
+            Err(ref e) if e.kind() == ErrorKind::BufferTooSmall => {
+                let sound = e.sizes().is_some_and(|(needed, available)| {
+                    available == buffer.len() as u64
+                        && needed > available
+                        && needed <= self.max_payload() as u64
+                });
+                if !sound {
                     self.fail(format!(
-                        "{call} into {} bytes: BufferTooSmall {{ needed: {needed}, available: {available} }}",
-                        buffer.len()
+                        "{call} into {} bytes: BufferTooSmall with sizes (needed, available) {:?}",
+                        buffer.len(),
+                        e.sizes()
                     ));
                 }
             }
@@ -567,14 +622,6 @@ enum Op {
         wait: Option<u8>,
         commit: u8,
     },
-    /// SPSC: `try_reserve_unguarded` or `reserve_unguarded`, then
-    /// `commit_unguarded` or nothing; MPMC: as `Reserve`.
-    ReserveUnguarded {
-        who: u8,
-        len: u16,
-        wait: Option<u8>,
-        commit: bool,
-    },
     /// `try_read` or `read`.
     Read {
         who: u8,
@@ -590,12 +637,6 @@ enum Op {
     Recv {
         who: u8,
         buffer: u16,
-        wait: Option<u8>,
-    },
-    /// SPSC: `try_read_unguarded` or `read_unguarded`, then
-    /// `release_unguarded`; MPMC: as `Read`.
-    ReadUnguarded {
-        who: u8,
         wait: Option<u8>,
     },
     IsDisconnected {
@@ -619,9 +660,9 @@ enum Op {
     Info {
         ring: u8,
     },
-    /// `shmlane::info_at` on the file.
+    /// `shmlane::info` on the file.
     InfoAt,
-    /// `Ring::open_at_with` on the file again.
+    /// `OpenOptions::open` on the file again.
     Reopen,
 }
 
@@ -638,14 +679,11 @@ fn op_strategy() -> BoxedStrategy<Op> {
             .prop_map(|(who, len, wait, commit)| Op::Reserve { who, len, wait, commit }),
         3 => (who(), any::<u8>(), any::<u16>(), wait_strategy(), any::<u8>())
             .prop_map(|(who, max, len, wait, commit)| Op::ReserveBatch { who, max, len, wait, commit }),
-        2 => (who(), any::<u16>(), wait_strategy(), any::<bool>())
-            .prop_map(|(who, len, wait, commit)| Op::ReserveUnguarded { who, len, wait, commit }),
         5 => (who(), wait_strategy()).prop_map(|(who, wait)| Op::Read { who, wait }),
         3 => (who(), any::<u8>(), wait_strategy())
             .prop_map(|(who, max, wait)| Op::ReadBatch { who, max, wait }),
         3 => (who(), any::<u16>(), wait_strategy())
             .prop_map(|(who, buffer, wait)| Op::Recv { who, buffer, wait }),
-        2 => (who(), wait_strategy()).prop_map(|(who, wait)| Op::ReadUnguarded { who, wait }),
         1 => (who(), any::<bool>()).prop_map(|(who, producer)| Op::IsDisconnected { who, producer }),
         1 => (who(), any::<bool>(), any::<u8>())
             .prop_map(|(who, producer, strategy)| Op::SetStrategy { who, producer, strategy }),
@@ -784,21 +822,6 @@ impl Live {
                     );
                 }
             }
-            Op::ReserveUnguarded {
-                who,
-                len,
-                wait,
-                commit,
-            } => {
-                let len = self.len(len);
-                match pick(&mut self.producers, who) {
-                    Some(Either::Spsc(producer)) => {
-                        reserve_unguarded(producer, &mut self.check, len, wait, commit);
-                    }
-                    Some(producer) => reserve(producer, &mut self.check, len, wait, commit),
-                    None => {}
-                }
-            }
             Op::Read { who, wait } => {
                 if let Some(consumer) = pick(&mut self.consumers, who) {
                     read(consumer, &mut self.check, wait);
@@ -815,11 +838,6 @@ impl Live {
                     recv(consumer, &mut self.check, size, wait);
                 }
             }
-            Op::ReadUnguarded { who, wait } => match pick(&mut self.consumers, who) {
-                Some(Either::Spsc(consumer)) => read_unguarded(consumer, &mut self.check, wait),
-                Some(consumer) => read(consumer, &mut self.check, wait),
-                None => {}
-            },
             Op::IsDisconnected { who, producer } => {
                 let gone = if producer {
                     pick(&mut self.producers, who).map(|p| each!(p, h => h.is_disconnected()))
@@ -859,10 +877,9 @@ impl Live {
             Op::Info { ring } => self.info(ring),
             Op::InfoAt => self.info_at(),
             Op::Reopen => {
-                let opened = Ring::open_at_with(
-                    &self.path,
-                    &OpenOptions::new().ready_timeout(READY_TIMEOUT),
-                );
+                let opened = OpenOptions::new()
+                    .ready_timeout(READY_TIMEOUT)
+                    .open(&self.path);
                 self.check.outcome("reopen", &opened);
                 if let Ok(ring) = opened {
                     if ring.geometry() != self.check.geometry {
@@ -912,7 +929,7 @@ impl Live {
     }
 
     fn info_at(&mut self) {
-        let info = shmlane::info_at(&self.path);
+        let info = shmlane::info(&self.path);
         self.check.outcome("info_at", &info);
         if let Ok(info) = info {
             let geometry = self.check.geometry;
@@ -946,12 +963,6 @@ impl Live {
                     wait,
                     commit: 0,
                 });
-                self.op(&Op::ReserveUnguarded {
-                    who,
-                    len: 9,
-                    wait,
-                    commit: true,
-                });
             }
             self.op(&Op::IsDisconnected {
                 who,
@@ -967,7 +978,6 @@ impl Live {
                     buffer: u16::MAX,
                     wait,
                 });
-                self.op(&Op::ReadUnguarded { who, wait });
             }
             self.op(&Op::IsDisconnected {
                 who,
@@ -1045,7 +1055,7 @@ fn reserve(
             Some(wait) => ("reserve", h.reserve(timeout(wait))),
         };
         check.outcome(call, &reserved);
-        if let Ok(mut slot) = reserved {
+        if let Ok(Some(mut slot)) = reserved {
             check.slot(call, &mut slot, 0xa5);
             if commit {
                 check.sized("commit", len, &slot.commit(len));
@@ -1115,37 +1125,6 @@ impl Runs for spsc::ReadBatch<'_> {
 
 impl Runs for mpmc::ReadBatch<'_> {}
 
-fn reserve_unguarded(
-    producer: &mut spsc::Producer,
-    check: &mut Checker,
-    len: usize,
-    wait: Option<u8>,
-    commit: bool,
-) {
-    let (call, reserved) = match wait {
-        None => ("try_reserve_unguarded", producer.try_reserve_unguarded()),
-        Some(wait) => (
-            "reserve_unguarded",
-            producer.reserve_unguarded(timeout(wait)),
-        ),
-    };
-    check.outcome(call, &reserved);
-    let Ok(slot) = reserved else {
-        return;
-    };
-    let max = check.max_payload();
-    // SAFETY: the slot was just reserved and stays so until this producer
-    // publishes, which it does only below, after the last use of `bytes`.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(slot.as_ptr(), max) };
-    check.slot(call, bytes, 0x3c);
-    if commit {
-        // SAFETY: a slot was reserved by `try_reserve_unguarded` or
-        // `reserve_unguarded` just above, and nothing writes it any more.
-        let committed = unsafe { producer.commit_unguarded(len) };
-        check.sized("commit_unguarded", len, &committed);
-    }
-}
-
 fn read(consumer: &mut Consumer, check: &mut Checker, wait: Option<u8>) {
     each!(consumer, h => {
         let (call, read) = match wait {
@@ -1153,7 +1132,7 @@ fn read(consumer: &mut Consumer, check: &mut Checker, wait: Option<u8>) {
             Some(wait) => ("read", h.read(timeout(wait))),
         };
         check.outcome(call, &read);
-        if let Ok(message) = read {
+        if let Ok(Some(message)) = read {
             check.message(call, &message);
         }
     });
@@ -1189,23 +1168,6 @@ fn recv(consumer: &mut Consumer, check: &mut Checker, size: usize, wait: Option<
         };
         check.received(call, &buffer, &received);
     });
-}
-
-fn read_unguarded(consumer: &mut spsc::Consumer, check: &mut Checker, wait: Option<u8>) {
-    let (call, read) = match wait {
-        None => ("try_read_unguarded", consumer.try_read_unguarded()),
-        Some(wait) => ("read_unguarded", consumer.read_unguarded(timeout(wait))),
-    };
-    check.outcome(call, &read);
-    let Ok((message, len)) = read else {
-        return;
-    };
-    // SAFETY: the message was just borrowed and stays so until this consumer
-    // releases, which it does only below, after the last use of `bytes`.
-    let bytes = unsafe { std::slice::from_raw_parts(message.as_ptr(), len) };
-    check.message(call, bytes);
-    // SAFETY: a message was borrowed just above and nothing reads it any more.
-    unsafe { consumer.release_unguarded() };
 }
 
 // ---------------------------------------------------------------------------
@@ -1445,7 +1407,7 @@ fn live_case_strategy() -> impl Strategy<Value = LiveCase> {
 }
 
 fn run_live(case: LiveCase, path: &Path) -> Result<Tally, String> {
-    let ring = Ring::create_at(path, &case.design.options())
+    let ring = Ring::create(path, &case.design.options())
         .map_err(|e| format!("creating {path:?}: {e}"))?;
     let scribbler = Scribbler::open(path).map_err(|e| format!("mapping {path:?}: {e}"))?;
     let geometry = ring.geometry();
@@ -1514,7 +1476,7 @@ fn sleeping_on_a_line_whose_epoch_is_at_its_maximum_times_out() {
     let scratch = Scratch::new("hostile-epoch").expect("scratch directory");
     for space in [false, true] {
         let path = scratch.path(&format!("epoch-{space}"));
-        let ring = Ring::create_at(&path, &RingOptions::spsc(2, 16)).expect("ring");
+        let ring = Ring::create(&path, &RingOptions::spsc(2, 16)).expect("ring");
         let scribbler = Scribbler::open(&path).expect("second mapping");
         let mut producer = spsc::Producer::join(&ring).expect("producer");
         let mut consumer = spsc::Consumer::join(&ring).expect("consumer");
@@ -1525,18 +1487,15 @@ fn sleeping_on_a_line_whose_epoch_is_at_its_maximum_times_out() {
         scribbler.write_le(offset, width, u64::MAX);
         let briefly = Some(Duration::from_millis(1));
         if space {
-            producer.try_send(b"one").expect("a free slot");
-            producer.try_send(b"two").expect("a free slot");
+            assert!(producer.try_send(b"one").expect("no error"), "a free slot");
+            assert!(producer.try_send(b"two").expect("no error"), "a free slot");
             // Full: the producer registers on the space line, then times out.
-            assert!(matches!(
-                producer.send(b"three", briefly),
-                Err(Error::Timeout)
-            ));
+            assert!(matches!(producer.send(b"three", briefly), Ok(false)));
         } else {
             // Empty: the consumer registers on the data line, then times out.
             assert!(matches!(
-                consumer.read(briefly).map(|_| ()),
-                Err(Error::Timeout)
+                consumer.read(briefly).map(|message| message.map(drop)),
+                Ok(None)
             ));
         }
         // Bumped by the registration, then by the deregistration at the timeout.
@@ -1550,8 +1509,8 @@ fn sleeping_on_a_line_whose_epoch_is_at_its_maximum_times_out() {
 fn info_reports_the_header_validated_at_open() {
     let scratch = Scratch::new("hostile-info").expect("scratch directory");
     let path = scratch.path("info");
-    let created = Ring::create_at(&path, &RingOptions::spsc(4, 16)).expect("ring");
-    let opened = Ring::open_at(&path).expect("open");
+    let created = Ring::create(&path, &RingOptions::spsc(4, 16)).expect("ring");
+    let opened = Ring::open(&path).expect("open");
     let before = (created.info(), opened.info());
     let scribbler = Scribbler::open(&path).expect("second mapping");
     // Version (8..12), creator pid (120) and creation time (136).
@@ -1569,8 +1528,9 @@ fn info_reports_the_header_validated_at_open() {
     }
     // A new opener validates the header as it is now, and refuses it.
     assert!(matches!(
-        Ring::open_at(&path),
-        Err(Error::UnsupportedVersion { major: 9, minor: 7 })
+        Ring::open(&path),
+        Err(ref e) if e.kind() == ErrorKind::UnsupportedVersion
+            && e.to_string().starts_with("ring layout version 9.7 ")
     ));
 }
 
@@ -1596,7 +1556,7 @@ fn templates(scratch: &Scratch) -> Vec<Vec<u8>> {
                 participants: 3,
             };
             let path = scratch.path(&format!("template-{index}"));
-            let ring = Ring::create_at(&path, &design.options()).expect("template ring");
+            let ring = Ring::create(&path, &design.options()).expect("template ring");
             let mut live = Live::new(ring, &path, None);
             live.join(true, 0);
             live.join(false, 0);
@@ -1891,7 +1851,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Opens the file; a ring that opens is joined and every call made on it.
 fn open_and_use(path: &Path) -> Result<Tally, String> {
-    let opened = Ring::open_at_with(path, &OpenOptions::new().ready_timeout(READY_TIMEOUT));
+    let opened = OpenOptions::new().ready_timeout(READY_TIMEOUT).open(path);
     let mut tally = Tally::default();
     tally.outcome("open", &opened);
     let Ok(ring) = opened else {

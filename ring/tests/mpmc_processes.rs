@@ -23,7 +23,7 @@ use common::{
     assert_exactly_once, receive_tagged_step, report, send_tagged_step, unique_name, ChildProcess,
     RemoveFile, RemoveRing, SeqSet, Tally, XorShift,
 };
-use shmlane::{mpmc, Error, Ring, RingOptions};
+use shmlane::{mpmc, ErrorKind, Ring, RingOptions};
 
 const CAPACITY: u64 = 16;
 const SLOT_SIZE: u64 = 80; // 64 bytes of payload
@@ -217,13 +217,13 @@ fn child_producer() {
         while next < until {
             assert!(Instant::now() < deadline, "producer {id} stalled at {next}");
             match send_tagged_step(&mut producer, id, &mut next, until, &mut rng, &mut scratch) {
-                Ok(skipped) => abandoned += skipped,
-                Err(Error::Full) => {
+                Ok(Some(skipped)) => abandoned += skipped,
+                Ok(None) => {
                     fulls += 1;
                     std::thread::yield_now();
                 }
                 // Between a churning consumer's handles there may be none at all.
-                Err(Error::Disconnected) if churn => {
+                Err(e) if e.kind() == ErrorKind::Disconnected && churn => {
                     disconnected += 1;
                     std::thread::yield_now();
                 }
@@ -232,7 +232,7 @@ fn child_producer() {
         }
         if bursts && rng.below(2) == 0 {
             // Leave right after abandoning a reservation: consumers skip it.
-            if let Ok(slot) = producer.try_reserve() {
+            if let Ok(Some(slot)) = producer.try_reserve() {
                 drop(slot);
                 abandoned += 1;
             }
@@ -276,7 +276,7 @@ fn child_consumer() {
             assert!(Instant::now() < deadline, "consumer {index} stalled");
             let max_batch = (quota - taken).min(8) as usize;
             match receive_tagged_step(&mut consumer, max_batch, &mut rng, &mut copy, &mut accept) {
-                Ok(count) => {
+                Ok(Some(count)) => {
                     taken += count;
                     // Let the other consumers in: on a machine with fewer cores
                     // than processes, whoever runs would otherwise take it all.
@@ -284,11 +284,11 @@ fn child_consumer() {
                         std::thread::yield_now();
                     }
                 }
-                Err(Error::Empty) => {
+                Ok(None) => {
                     empties += 1;
                     std::thread::yield_now()
                 }
-                Err(Error::Disconnected) => break 'rejoin,
+                Err(e) if e.kind() == ErrorKind::Disconnected => break 'rejoin,
                 Err(other) => panic!("consumer {index} error: {other}"),
             }
         }

@@ -45,7 +45,7 @@ use common::{
     check_tagged, fill_tagged, tagged_len, unique_name, ChildProcess, RemoveRing, Scratch,
     XorShift, MIN_TAGGED_LEN, TAG_LEN,
 };
-use shmlane::{mpmc, Error, ParticipantState, Ring, RingInfo, RingOptions};
+use shmlane::{mpmc, Error, ErrorKind, ParticipantState, Ring, RingInfo, RingOptions};
 
 const CAPACITY: u64 = 8;
 /// 48 bytes of payload in the rings of variable-length messages.
@@ -248,50 +248,65 @@ impl Parent {
 
     /// The ring's state, counters included, as `shmlane stat` reads it.
     fn info(&self) -> RingInfo {
-        shmlane::info_at(self.ring.path()).unwrap()
+        shmlane::info(self.ring.path()).unwrap()
     }
 
     /// Sends the next message of producer 0, waiting at most [`STALL`] for room.
     fn send(&mut self, what: &str) -> u64 {
         let seq = self.sent;
         let len = self.messages.fill(0, seq, &mut self.message);
-        if let Err(error) = self.producer.send(&self.message[..len], Some(STALL)) {
-            panic!("{what}: the test's producer could not send message {seq}: {error}");
+        match self.producer.send(&self.message[..len], Some(STALL)) {
+            Ok(true) => {}
+            Ok(false) => panic!(
+                "{what}: the test's producer found no room for message {seq} within {STALL:?}"
+            ),
+            Err(error) => {
+                panic!("{what}: the test's producer could not send message {seq}: {error}")
+            }
         }
         self.sent += 1;
         seq
     }
 
-    /// Sends the next message of producer 0 if there is room now.
-    fn try_send(&mut self) -> Result<u64, Error> {
+    /// Sends the next message of producer 0 if there is room now (`None`: full).
+    fn try_send(&mut self) -> Result<Option<u64>, Error> {
         let seq = self.sent;
         let len = self.messages.fill(0, seq, &mut self.message);
-        self.producer.try_send(&self.message[..len])?;
+        if !self.producer.try_send(&self.message[..len])? {
+            return Ok(None);
+        }
         self.sent += 1;
-        Ok(seq)
+        Ok(Some(seq))
     }
 
     /// Receives the next message, waiting at most [`STALL`] for one.
     fn receive(&mut self, what: &str) -> (u32, u64) {
         match self.consumer.read(Some(STALL)) {
-            Ok(message) => self
-                .ledger
-                .record(self.messages, &message, &mut self.scratch, what),
+            Ok(Some(message)) => {
+                self.ledger
+                    .record(self.messages, &message, &mut self.scratch, what)
+            }
+            Ok(None) => panic!("{what}: the test's consumer got no message within {STALL:?}"),
             Err(error) => panic!("{what}: the test's consumer got no message: {error}"),
         }
     }
 
-    /// Receives a message if one is there now.
-    fn try_receive(&mut self, what: &str) -> Result<(u32, u64), Error> {
-        let message = self.consumer.try_read()?;
-        Ok(self
-            .ledger
-            .record(self.messages, &message, &mut self.scratch, what))
+    /// Receives a message if one is there now (`None`: empty).
+    fn try_receive(&mut self, what: &str) -> Result<Option<(u32, u64)>, Error> {
+        let Some(message) = self.consumer.try_read()? else {
+            return Ok(None);
+        };
+        Ok(Some(self.ledger.record(
+            self.messages,
+            &message,
+            &mut self.scratch,
+            what,
+        )))
     }
 
     /// Sends as many messages of producer 0 as there is room for now, in one
-    /// batch (the fastest way to feed a consumer child).
-    fn try_send_batch(&mut self) -> Result<(), Error> {
+    /// batch (the fastest way to feed a consumer child); `false` when full.
+    fn try_send_batch(&mut self) -> Result<bool, Error> {
         let mut batch = self.producer.try_reserve_batch(CAPACITY as usize)?;
         for index in 0..batch.len() {
             let len = self
@@ -300,19 +315,20 @@ impl Parent {
             batch.set_len(index, len).unwrap();
         }
         self.sent += batch.len() as u64;
+        let sent = !batch.is_empty();
         batch.commit();
-        Ok(())
+        Ok(sent)
     }
 
     /// Receives the messages there are now, in one batch (the fastest way to
-    /// keep up with a producer child).
-    fn try_receive_batch(&mut self, what: &str) -> Result<(), Error> {
+    /// keep up with a producer child); `false` when empty.
+    fn try_receive_batch(&mut self, what: &str) -> Result<bool, Error> {
         let batch = self.consumer.try_read_batch(CAPACITY as usize)?;
         for message in batch.iter() {
             self.ledger
                 .record(self.messages, message, &mut self.scratch, what);
         }
-        Ok(())
+        Ok(!batch.is_empty())
     }
 
     /// Receives messages until message `seq` of producer 0.
@@ -324,8 +340,8 @@ impl Parent {
     fn receive_available(&mut self, what: &str) {
         loop {
             match self.try_receive(what) {
-                Ok(_) => {}
-                Err(Error::Empty) => return,
+                Ok(Some(_)) => {}
+                Ok(None) => return,
                 Err(other) => panic!("{what}: {other}"),
             }
         }
@@ -334,8 +350,8 @@ impl Parent {
     /// Asserts that every claimed position has been released.
     fn assert_drained(&mut self, what: &str) {
         match self.consumer.try_read() {
-            Err(Error::Empty) => {}
-            Ok(message) => {
+            Ok(None) => {}
+            Ok(Some(message)) => {
                 let found = self.messages.check(&message, &mut self.scratch);
                 panic!("{what}: a message after the last one sent: {found:?}")
             }
@@ -792,7 +808,7 @@ fn producers_killed_at_random_times_while_streaming_lose_no_committed_message() 
         // Reaped before the marker: nothing it does can come after it.
         let killed = kill_while_feeding(child, delay, feeder_cpu, || {
             match parent.try_receive_batch(&what) {
-                Ok(()) | Err(Error::Empty) => {}
+                Ok(_) => {}
                 Err(other) => panic!("{what}: {other}"),
             }
         });
@@ -871,7 +887,7 @@ fn consumers_killed_at_random_times_while_streaming_lose_only_what_they_held() {
         let delay = Duration::from_micros(rng.below(RANDOM_DELAY_MICROS));
         let killed =
             kill_while_feeding(child, delay, feeder_cpu, || match parent.try_send_batch() {
-                Ok(()) | Err(Error::Full) => {}
+                Ok(_) => {}
                 Err(other) => panic!("{what}: {other}"),
             });
         let logged: Vec<u64> = std::fs::read(&log)
@@ -975,12 +991,12 @@ fn poll_while_stopped(parent: &mut Parent, child: &mut ChildProcess, what: &str)
         let polling = Instant::now();
         while polling.elapsed() < SHORT_WAIT {
             match parent.consumer.try_read() {
-                Err(Error::Empty) => {}
-                Ok(message) => got_through(messages, &message, what),
+                Ok(None) => {}
+                Ok(Some(message)) => got_through(messages, &message, what),
                 Err(other) => panic!("{what}: {other}"),
             }
             match parent.try_send() {
-                Err(Error::Full) => {}
+                Ok(None) => {}
                 other => panic!(
                     "{what}: the test's producer found room past the stopped child: {other:?}"
                 ),
@@ -988,8 +1004,8 @@ fn poll_while_stopped(parent: &mut Parent, child: &mut ChildProcess, what: &str)
             polls += 1;
         }
         match parent.consumer.read(Some(SHORT_WAIT)) {
-            Err(Error::Timeout) => {}
-            Ok(message) => got_through(messages, &message, what),
+            Ok(None) => {}
+            Ok(Some(message)) => got_through(messages, &message, what),
             Err(other) => panic!("{what}: {other}"),
         }
         let len = parent.messages.fill(0, parent.sent, &mut parent.message);
@@ -997,7 +1013,7 @@ fn poll_while_stopped(parent: &mut Parent, child: &mut ChildProcess, what: &str)
             .producer
             .send(&parent.message[..len], Some(SHORT_WAIT))
         {
-            Err(Error::Timeout) => {}
+            Ok(false) => {}
             other => {
                 panic!("{what}: the test's producer found room past the stopped child: {other:?}")
             }
@@ -1054,8 +1070,8 @@ fn stopped_producer_keeps_its_reservation_and_commits_it_after_sigcont() {
         let mut behind = Vec::new();
         loop {
             match parent.try_send() {
-                Ok(seq) => behind.push(seq),
-                Err(Error::Full) => break,
+                Ok(Some(seq)) => behind.push(seq),
+                Ok(None) => break,
                 Err(other) => panic!("{what}: {other}"),
             }
         }
@@ -1120,10 +1136,10 @@ fn stopped_consumer_keeps_its_messages_and_releases_them_after_sigcont() {
         assert_eq!(parent.receive(&what), (0, sent[held]));
         loop {
             match parent.try_send() {
-                Ok(_) => {
+                Ok(Some(_)) => {
                     parent.receive(&what);
                 }
-                Err(Error::Full) => break,
+                Ok(None) => break,
                 Err(other) => panic!("{what}: {other}"),
             }
         }
@@ -1219,24 +1235,24 @@ fn child_producer_holding() {
     let mut message = vec![0u8; messages.max];
     for seq in 0..committed {
         let len = messages.fill(id, seq, &mut message);
-        producer.try_send(&message[..len]).unwrap();
+        assert!(producer.try_send(&message[..len]).unwrap());
     }
     let seq = committed;
     match point.as_str() {
         "reserved" => {
-            let _slot = producer.try_reserve().unwrap();
+            let _slot = producer.try_reserve().unwrap().unwrap();
             tell("CLAIMED 1");
             hold_until_killed();
         }
         "half-written" => {
-            let mut slot = producer.try_reserve().unwrap();
+            let mut slot = producer.try_reserve().unwrap().unwrap();
             let half = messages.fill(id, seq, &mut message) / 2;
             slot[..half].copy_from_slice(&message[..half]);
             tell("CLAIMED 1");
             hold_until_killed();
         }
         "written" => {
-            let mut slot = producer.try_reserve().unwrap();
+            let mut slot = producer.try_reserve().unwrap().unwrap();
             let len = messages.fill(id, seq, &mut slot);
             tell("CLAIMED 1");
             hold_until(go.as_deref());
@@ -1275,7 +1291,7 @@ fn child_consumer_holding() {
     };
     match point.as_str() {
         "read" => {
-            let message = consumer.try_read().unwrap();
+            let message = consumer.try_read().unwrap().unwrap();
             tell(&format!("HELD {}", tag(&message)));
             hold_until(go.as_deref());
             drop(message);
@@ -1290,11 +1306,14 @@ fn child_consumer_holding() {
         "short-buffer" => {
             let mut short = [0u8; MIN_TAGGED_LEN - 1];
             match consumer.try_recv(&mut short) {
-                Err(Error::BufferTooSmall { needed, .. }) => tell(&format!("HELD unread {needed}")),
+                Err(e) if e.kind() == ErrorKind::BufferTooSmall => {
+                    let (needed, _) = e.sizes().expect("a size error names its sizes");
+                    tell(&format!("HELD unread {needed}"))
+                }
                 other => panic!("try_recv into {} bytes: {other:?}", short.len()),
             }
             hold_until(go.as_deref());
-            let message = consumer.try_read().unwrap();
+            let message = consumer.try_read().unwrap().unwrap();
             tell(&format!("READ {}", tag(&message)));
         }
         other => panic!("unknown point {other:?}"),
@@ -1316,11 +1335,14 @@ fn stream_step(
     match rng.below(3) {
         0 => {
             let len = messages.fill(id, *next, scratch);
-            producer.try_send(&scratch[..len])?;
-            *next += 1;
+            if producer.try_send(&scratch[..len])? {
+                *next += 1;
+            }
         }
         1 => {
-            let mut slot = producer.try_reserve()?;
+            let Some(mut slot) = producer.try_reserve()? else {
+                return Ok(());
+            };
             let len = messages.fill(id, *next, &mut slot);
             slot.commit(len).unwrap();
             *next += 1;
@@ -1364,7 +1386,7 @@ fn child_producer_streaming() {
             &mut rng,
             &mut scratch,
         ) {
-            Ok(()) | Err(Error::Full) => {}
+            Ok(()) => {}
             Err(other) => panic!("producer {id}: {other}"),
         }
         rounds += 1;
@@ -1405,22 +1427,30 @@ fn child_consumer_streaming() {
     let mut rounds = 0u64;
     loop {
         let step = match rng.below(3) {
-            0 => consumer.try_read().map(|message| record(&message)),
+            0 => consumer.try_read().map(|message| {
+                if let Some(message) = message {
+                    record(&message);
+                }
+            }),
             1 => consumer
                 .try_read_batch(1 + rng.below(STREAM_BATCH) as usize)
                 .map(|batch| batch.iter().for_each(&mut record)),
             _ => match consumer.try_recv(&mut short) {
-                Err(Error::BufferTooSmall { .. }) => {
-                    let message = consumer.try_read().expect("the held message is read next");
+                Err(e) if e.kind() == ErrorKind::BufferTooSmall => {
+                    let message = consumer
+                        .try_read()
+                        .expect("the held message is read next")
+                        .expect("the held message is still held");
                     record(&message);
                     Ok(())
                 }
-                Ok(len) => panic!("a message of {len} bytes fit in {} bytes", short.len()),
+                Ok(None) => Ok(()),
+                Ok(Some(len)) => panic!("a message of {len} bytes fit in {} bytes", short.len()),
                 Err(other) => Err(other),
             },
         };
         match step {
-            Ok(()) | Err(Error::Empty) => {}
+            Ok(()) => {}
             Err(other) => panic!("streaming consumer: {other}"),
         }
         rounds += 1;

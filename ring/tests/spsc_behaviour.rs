@@ -4,7 +4,7 @@
 mod common;
 
 use common::{unique_name, RemoveRing};
-use shmlane::{spsc, Error, ParticipantState, Ring, RingOptions, Role};
+use shmlane::{spsc, Error, ErrorKind, ParticipantState, Ring, RingOptions, Role};
 
 struct Fixture {
     ring: Ring,
@@ -26,22 +26,25 @@ fn fixture(capacity: u64, slot_size: u64) -> Fixture {
     }
 }
 
+/// The next message, which the test knows is there.
 fn recv(consumer: &mut spsc::Consumer) -> Result<Vec<u8>, Error> {
-    consumer.try_read().map(|message| message.to_vec())
+    consumer
+        .try_read()
+        .map(|message| message.expect("a message is published").to_vec())
 }
 
 #[test]
 fn reserve_on_full_ring_returns_full_until_a_slot_is_released() {
     let mut f = fixture(4, 16);
     for i in 0..4u8 {
-        f.producer.try_send(&[i]).unwrap();
+        assert!(f.producer.try_send(&[i]).unwrap());
     }
-    assert!(matches!(f.producer.try_reserve(), Err(Error::Full)));
-    assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
-    assert!(matches!(f.producer.try_reserve_batch(3), Err(Error::Full)));
+    assert!(matches!(f.producer.try_reserve(), Ok(None)));
+    assert!(matches!(f.producer.try_send(b"x"), Ok(false)));
+    assert!(matches!(f.producer.try_reserve_batch(3), Ok(ref batch) if batch.is_empty()));
     assert_eq!(recv(&mut f.consumer).unwrap(), [0]);
-    f.producer.try_send(&[4]).unwrap();
-    assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
+    assert!(f.producer.try_send(&[4]).unwrap());
+    assert!(matches!(f.producer.try_send(b"x"), Ok(false)));
     for i in 1..5u8 {
         assert_eq!(recv(&mut f.consumer).unwrap(), [i]);
     }
@@ -50,31 +53,28 @@ fn reserve_on_full_ring_returns_full_until_a_slot_is_released() {
 #[test]
 fn read_on_empty_ring_returns_empty() {
     let mut f = fixture(4, 16);
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
-    assert!(matches!(f.consumer.try_read_batch(8), Err(Error::Empty)));
-    assert!(matches!(
-        f.consumer.try_recv(&mut [0u8; 8]),
-        Err(Error::Empty)
-    ));
-    f.producer.try_send(b"a").unwrap();
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
+    assert!(matches!(f.consumer.try_read_batch(8), Ok(ref batch) if batch.is_empty()));
+    assert!(matches!(f.consumer.try_recv(&mut [0u8; 8]), Ok(None)));
+    assert!(f.producer.try_send(b"a").unwrap());
     assert_eq!(recv(&mut f.consumer).unwrap(), b"a");
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
 }
 
 #[test]
 fn dropping_a_reservation_publishes_nothing() {
     let mut f = fixture(4, 16);
     {
-        let mut slot = f.producer.try_reserve().unwrap();
+        let mut slot = f.producer.try_reserve().unwrap().unwrap();
         slot[..4].copy_from_slice(b"lost");
     }
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
     let batch = f.producer.try_reserve_batch(3).unwrap();
     assert_eq!(batch.len(), 3);
     drop(batch);
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
     // The abandoned slot is reused by the next message.
-    f.producer.try_send(b"kept").unwrap();
+    assert!(f.producer.try_send(b"kept").unwrap());
     assert_eq!(recv(&mut f.consumer).unwrap(), b"kept");
     assert_eq!(f.ring.info().tail, 1);
 }
@@ -82,13 +82,11 @@ fn dropping_a_reservation_publishes_nothing() {
 #[test]
 fn committing_more_than_max_payload_fails_and_publishes_nothing() {
     let mut f = fixture(4, 16);
-    let slot = f.producer.try_reserve().unwrap();
+    let slot = f.producer.try_reserve().unwrap().unwrap();
     assert_eq!(slot.len(), 8);
     assert!(matches!(
-        slot.commit(9),
-        Err(Error::MessageTooLarge { len: 9, max: 8 })
-    ));
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+        slot.commit(9), Err(ref e) if e.kind() == ErrorKind::MessageTooLarge && e.sizes() == Some((9, 8))));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
 }
 
 #[test]
@@ -98,7 +96,7 @@ fn messages_of_zero_one_and_max_payload_bytes_arrive_intact() {
     assert_eq!(max, 56);
     let messages: [Vec<u8>; 3] = [vec![], vec![7], (0..max as u8).collect()];
     for message in &messages {
-        f.producer.try_send(message).unwrap();
+        assert!(f.producer.try_send(message).unwrap());
     }
     for message in &messages {
         assert_eq!(&recv(&mut f.consumer).unwrap(), message);
@@ -111,7 +109,7 @@ fn write_batch_spanning_the_wrap_publishes_in_order_with_one_store() {
     for round in 0..3u8 {
         // Move the positions so that the batch starts at slot 5 of 8.
         for _ in 0..5 {
-            f.producer.try_send(&[round]).unwrap();
+            assert!(f.producer.try_send(&[round]).unwrap());
             recv(&mut f.consumer).unwrap();
         }
         let mut batch = f.producer.try_reserve_batch(6).unwrap();
@@ -120,7 +118,7 @@ fn write_batch_spanning_the_wrap_publishes_in_order_with_one_store() {
             batch.write(i, &[round, i as u8]).unwrap();
         }
         // Nothing is visible until the batch is committed.
-        assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
+        assert!(matches!(f.consumer.try_read(), Ok(None)));
         batch.commit();
         let read = f.consumer.try_read_batch(16).unwrap();
         let got: Vec<Vec<u8>> = read.iter().map(<[u8]>::to_vec).collect();
@@ -133,7 +131,7 @@ fn write_batch_spanning_the_wrap_publishes_in_order_with_one_store() {
 fn read_batch_spanning_the_wrap_releases_every_slot_on_drop() {
     let mut f = fixture(4, 16);
     for i in 0..3u8 {
-        f.producer.try_send(&[i]).unwrap();
+        assert!(f.producer.try_send(&[i]).unwrap());
     }
     for _ in 0..3 {
         recv(&mut f.consumer).unwrap();
@@ -146,7 +144,7 @@ fn read_batch_spanning_the_wrap_releases_every_slot_on_drop() {
         assert_eq!(batch.len(), 4);
         assert_eq!(batch.get(0), [10]);
         assert_eq!(batch.get(3), [13]);
-        assert!(matches!(f.producer.try_send(b"x"), Err(Error::Full)));
+        assert!(matches!(f.producer.try_send(b"x"), Ok(false)));
     }
     let batch = f.producer.try_reserve_batch(10).unwrap();
     assert_eq!(batch.len(), 4, "the whole ring is free again");
@@ -163,7 +161,7 @@ fn commit_first_publishes_only_a_prefix() {
     let read = f.consumer.try_read_batch(8).unwrap();
     assert_eq!(read.iter().collect::<Vec<_>>(), [&[0u8][..], &[1u8][..]]);
     drop(read);
-    f.producer.try_send(b"next").unwrap();
+    assert!(f.producer.try_send(b"next").unwrap());
     assert_eq!(recv(&mut f.consumer).unwrap(), b"next");
 }
 
@@ -175,7 +173,7 @@ fn batches_are_bounded_by_what_is_free_or_published() {
     drop(batch);
     assert_eq!(f.producer.try_reserve_batch(0).unwrap().len(), 0);
     for i in 0..3u8 {
-        f.producer.try_send(&[i]).unwrap();
+        assert!(f.producer.try_send(&[i]).unwrap());
     }
     assert_eq!(f.consumer.try_read_batch(2).unwrap().len(), 2);
     assert_eq!(f.consumer.try_read_batch(0).unwrap().len(), 0);
@@ -185,17 +183,12 @@ fn batches_are_bounded_by_what_is_free_or_published() {
 #[test]
 fn recv_into_a_short_buffer_keeps_the_message() {
     let mut f = fixture(4, 32);
-    f.producer.try_send(b"twelve bytes").unwrap();
+    assert!(f.producer.try_send(b"twelve bytes").unwrap());
     let mut small = [0u8; 4];
     assert!(matches!(
-        f.consumer.try_recv(&mut small),
-        Err(Error::BufferTooSmall {
-            needed: 12,
-            available: 4
-        })
-    ));
+        f.consumer.try_recv(&mut small), Err(ref e) if e.kind() == ErrorKind::BufferTooSmall && e.sizes() == Some((12, 4))));
     let mut big = [0u8; 24];
-    assert_eq!(f.consumer.try_recv(&mut big).unwrap(), 12);
+    assert_eq!(f.consumer.try_recv(&mut big).unwrap().unwrap(), 12);
     assert_eq!(&big[..12], b"twelve bytes");
 }
 
@@ -207,18 +200,18 @@ fn consumer_drains_then_gets_disconnected_after_producer_closes() {
         mut consumer,
         _remove,
     } = fixture(4, 16);
-    producer.try_send(b"1").unwrap();
-    producer.try_send(b"2").unwrap();
+    assert!(producer.try_send(b"1").unwrap());
+    assert!(producer.try_send(b"2").unwrap());
     drop(producer);
     assert_eq!(recv(&mut consumer).unwrap(), b"1");
     assert_eq!(recv(&mut consumer).unwrap(), b"2");
-    assert!(matches!(consumer.try_read(), Err(Error::Disconnected)));
+    assert!(matches!(consumer.try_read(), Err(ref e) if e.kind() == ErrorKind::Disconnected));
     assert!(consumer.is_disconnected());
     assert_eq!(ring.info().participants[0].state, ParticipantState::Closed);
     // A new producer reconnects the ring.
     let mut producer = spsc::Producer::join(&ring).unwrap();
-    assert!(matches!(consumer.try_read(), Err(Error::Empty)));
-    producer.try_send(b"3").unwrap();
+    assert!(matches!(consumer.try_read(), Ok(None)));
+    assert!(producer.try_send(b"3").unwrap());
     assert_eq!(recv(&mut consumer).unwrap(), b"3");
 }
 
@@ -231,9 +224,9 @@ fn producer_gets_disconnected_only_when_full_after_consumer_closes() {
         _remove,
     } = fixture(2, 16);
     drop(consumer);
-    producer.try_send(b"1").unwrap();
-    producer.try_send(b"2").unwrap();
-    assert!(matches!(producer.try_send(b"3"), Err(Error::Disconnected)));
+    assert!(producer.try_send(b"1").unwrap());
+    assert!(producer.try_send(b"2").unwrap());
+    assert!(matches!(producer.try_send(b"3"), Err(ref e) if e.kind() == ErrorKind::Disconnected));
     assert!(producer.is_disconnected());
     // Messages left behind wait for the next consumer.
     let mut consumer = spsc::Consumer::join(&ring).unwrap();
@@ -246,7 +239,7 @@ fn a_ring_nobody_has_joined_yet_is_full_or_empty_not_disconnected() {
     let ring = Ring::create(&name, &RingOptions::spsc(2, 16)).unwrap();
     let _remove = RemoveRing(name);
     let mut consumer = spsc::Consumer::join(&ring).unwrap();
-    assert!(matches!(consumer.try_read(), Err(Error::Empty)));
+    assert!(matches!(consumer.try_read(), Ok(None)));
     assert!(!consumer.is_disconnected());
     drop(consumer);
     let ring2 = Ring::create(&unique_name("not-yet"), &RingOptions::spsc(2, 16)).unwrap();
@@ -260,36 +253,28 @@ fn a_ring_nobody_has_joined_yet_is_full_or_empty_not_disconnected() {
             .to_owned(),
     );
     let mut producer = spsc::Producer::join(&ring2).unwrap();
-    producer.try_send(b"1").unwrap();
-    producer.try_send(b"2").unwrap();
-    assert!(matches!(producer.try_send(b"3"), Err(Error::Full)));
+    assert!(producer.try_send(b"1").unwrap());
+    assert!(producer.try_send(b"2").unwrap());
+    assert!(matches!(producer.try_send(b"3"), Ok(false)));
 }
 
 #[test]
 fn a_second_handle_of_a_role_in_the_same_process_is_refused() {
     let f = fixture(4, 16);
     assert!(matches!(
-        spsc::Producer::join(&f.ring),
-        Err(Error::RoleTaken {
-            role: Role::Producer
-        })
-    ));
-    let reopened = Ring::open_at(f.ring.path()).unwrap();
+        spsc::Producer::join(&f.ring), Err(ref e) if e.kind() == ErrorKind::RoleTaken && e.to_string().contains(&Role::Producer.to_string())));
+    let reopened = Ring::open(f.ring.path()).unwrap();
     assert!(matches!(
-        spsc::Consumer::join(&reopened),
-        Err(Error::RoleTaken {
-            role: Role::Consumer
-        })
-    ));
+        spsc::Consumer::join(&reopened), Err(ref e) if e.kind() == ErrorKind::RoleTaken && e.to_string().contains(&Role::Consumer.to_string())));
 }
 
 #[test]
 fn info_reports_geometry_positions_and_participants() {
     let mut f = fixture(16, 40);
-    f.producer.try_send(b"abc").unwrap();
-    f.producer.try_send(b"def").unwrap();
+    assert!(f.producer.try_send(b"abc").unwrap());
+    assert!(f.producer.try_send(b"def").unwrap());
     recv(&mut f.consumer).unwrap();
-    let info = shmlane::info_at(f.ring.path()).unwrap();
+    let info = shmlane::info(f.ring.path()).unwrap();
     assert_eq!(info.geometry.capacity, 16);
     assert_eq!(info.geometry.max_payload, 32);
     assert_eq!(
@@ -323,8 +308,8 @@ fn handles_outlive_the_ring_value_and_its_removal() {
     let mut consumer = spsc::Consumer::join(&ring).unwrap();
     drop(ring);
     shmlane::remove(&name).unwrap();
-    assert!(matches!(Ring::open(&name), Err(Error::NotFound { .. })));
-    producer.try_send(b"still mapped").unwrap();
+    assert!(matches!(Ring::open(&name), Err(ref e) if e.kind() == ErrorKind::NotFound));
+    assert!(producer.try_send(b"still mapped").unwrap());
     assert_eq!(recv(&mut consumer).unwrap(), b"still mapped");
 }
 
@@ -341,8 +326,8 @@ fn handles_move_to_other_threads() {
         for i in 0..10_000u32 {
             loop {
                 match producer.try_send(&i.to_le_bytes()) {
-                    Ok(()) => break,
-                    Err(Error::Full) => std::thread::yield_now(),
+                    Ok(true) => break,
+                    Ok(false) => std::thread::yield_now(),
                     Err(e) => panic!("{e}"),
                 }
             }
@@ -351,11 +336,11 @@ fn handles_move_to_other_threads() {
     let mut expected = 0u32;
     while expected < 10_000 {
         match consumer.try_read() {
-            Ok(message) => {
+            Ok(Some(message)) => {
                 assert_eq!(&*message, &expected.to_le_bytes());
                 expected += 1;
             }
-            Err(Error::Empty) => std::thread::yield_now(),
+            Ok(None) => std::thread::yield_now(),
             Err(e) => panic!("{e}"),
         }
     }
@@ -381,23 +366,19 @@ fn fixed_size_rings_carry_messages_of_exactly_their_size() {
     assert_eq!(f.producer.max_payload(), 16);
     assert_eq!(f.ring.geometry().slot_size, 16);
     assert!(matches!(
-        f.producer.try_send(b"short"),
-        Err(Error::WrongMessageSize { len: 5, size: 16 })
-    ));
-    let slot = f.producer.try_reserve().unwrap();
+        f.producer.try_send(b"short"), Err(ref e) if e.kind() == ErrorKind::WrongMessageSize && e.sizes() == Some((5, 16))));
+    let slot = f.producer.try_reserve().unwrap().unwrap();
     assert_eq!(slot.len(), 16);
     assert!(matches!(
-        slot.commit(8),
-        Err(Error::WrongMessageSize { len: 8, size: 16 })
-    ));
-    assert!(matches!(f.consumer.try_read(), Err(Error::Empty)));
-    f.producer.try_send(&[7u8; 16]).unwrap();
-    let mut slot = f.producer.try_reserve().unwrap();
+        slot.commit(8), Err(ref e) if e.kind() == ErrorKind::WrongMessageSize && e.sizes() == Some((8, 16))));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
+    assert!(f.producer.try_send(&[7u8; 16]).unwrap());
+    let mut slot = f.producer.try_reserve().unwrap().unwrap();
     slot.copy_from_slice(&[9u8; 16]);
     slot.commit(16).unwrap();
     assert_eq!(recv(&mut f.consumer).unwrap(), [7u8; 16]);
     let mut buffer = [0u8; 16];
-    assert_eq!(f.consumer.try_recv(&mut buffer).unwrap(), 16);
+    assert_eq!(f.consumer.try_recv(&mut buffer).unwrap().unwrap(), 16);
     assert_eq!(buffer, [9u8; 16]);
 }
 
@@ -405,7 +386,7 @@ fn fixed_size_rings_carry_messages_of_exactly_their_size() {
 fn fixed_size_batches_are_two_contiguous_runs_across_the_wrap() {
     let mut f = fixed_fixture(8, 8);
     for seq in 0..5u64 {
-        f.producer.try_send(&seq.to_le_bytes()).unwrap();
+        assert!(f.producer.try_send(&seq.to_le_bytes()).unwrap());
         recv(&mut f.consumer).unwrap();
     }
     let mut batch = f.producer.try_reserve_batch(6).unwrap();
@@ -445,48 +426,49 @@ fn variable_length_batches_have_no_contiguous_runs() {
         .unwrap()
         .as_mut_slices()
         .is_none());
-    f.producer.try_send(b"a").unwrap();
+    assert!(f.producer.try_send(b"a").unwrap());
     assert!(f.consumer.try_read_batch(2).unwrap().as_slices().is_none());
 }
 
-/// The unguarded calls (what the C API uses) keep the guards' rules: one slot
-/// reserved until published, one message borrowed until released.
+/// The guards keep one slot reserved until published and one message
+/// borrowed until released (what the C API lends through them): a slot given
+/// up is handed out again, a failed commit publishes nothing, and a message
+/// kept for a short buffer is read again.
 #[test]
-fn unguarded_calls_reserve_and_borrow_one_slot_at_a_time() {
+fn one_slot_is_reserved_and_one_message_borrowed_at_a_time() {
     let mut f = fixture(2, 16);
-    let first = f.producer.try_reserve_unguarded().unwrap();
-    // Until it is committed, reserving again hands out the same slot.
-    assert_eq!(f.producer.try_reserve_unguarded().unwrap(), first);
-    // SAFETY: the slot is reserved and holds max_payload (8) bytes.
-    unsafe { first.as_ptr().copy_from_nonoverlapping(b"abc".as_ptr(), 3) };
-    // SAFETY: a slot is reserved and nothing writes it any more.
-    let too_large = unsafe { f.producer.commit_unguarded(9) };
+    let first = {
+        let mut slot = f.producer.try_reserve().unwrap().unwrap();
+        slot[..3].copy_from_slice(b"abc");
+        slot.as_ptr()
+    };
+    // Given up uncommitted: the next reservation is the same slot.
+    let mut slot = f.producer.try_reserve().unwrap().unwrap();
+    assert_eq!(slot.as_ptr(), first);
+    slot[..3].copy_from_slice(b"abc");
+    let too_large = slot.commit(9);
     assert!(matches!(
-        too_large,
-        Err(Error::MessageTooLarge { len: 9, max: 8 })
-    ));
-    assert!(matches!(f.consumer.try_read_unguarded(), Err(Error::Empty)));
-    // SAFETY: as above; the failed commit left the slot reserved.
-    unsafe { f.producer.commit_unguarded(3).unwrap() };
-    f.producer.try_send(b"de").unwrap();
-    assert!(matches!(
-        f.producer.try_reserve_unguarded(),
-        Err(Error::Full)
-    ));
+        too_large, Err(ref e) if e.kind() == ErrorKind::MessageTooLarge && e.sizes() == Some((9, 8))));
+    assert!(matches!(f.consumer.try_read(), Ok(None)));
+    let mut slot = f.producer.try_reserve().unwrap().unwrap();
+    assert_eq!(slot.as_ptr(), first);
+    slot[..3].copy_from_slice(b"abc");
+    slot.commit(3).unwrap();
+    assert!(f.producer.try_send(b"de").unwrap());
+    assert!(matches!(f.producer.try_reserve(), Ok(None)));
 
-    let (message, len) = f.consumer.try_read_unguarded().unwrap();
-    assert_eq!(f.consumer.try_read_unguarded().unwrap(), (message, len));
-    // SAFETY: the message is borrowed; `len` bytes are readable.
-    let bytes = unsafe { std::slice::from_raw_parts(message.as_ptr(), len) };
-    assert_eq!(bytes, b"abc");
-    // SAFETY: a message is borrowed and nothing reads it any more.
-    unsafe { f.consumer.release_unguarded() };
+    let mut short = [0u8; 2];
+    let refused = f.consumer.try_recv(&mut short).unwrap_err();
+    assert_eq!(refused.sizes(), Some((3, 2)));
+    let message = f.consumer.try_read().unwrap().unwrap();
+    assert_eq!(&*message, b"abc");
+    drop(message);
     assert_eq!(recv(&mut f.consumer).unwrap(), b"de");
-    assert!(matches!(
-        f.consumer
-            .read_unguarded(Some(std::time::Duration::from_millis(5))),
-        Err(Error::Timeout)
-    ));
-    assert!(f.producer.reserve_unguarded(None).is_ok());
+    assert!(f
+        .consumer
+        .read(Some(std::time::Duration::from_millis(5)))
+        .unwrap()
+        .is_none());
+    assert!(f.producer.reserve(None).unwrap().is_some());
     drop(f.ring);
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{
     check_message, fill_message, message_len, spawn_child, unique_name, RemoveRing, XorShift,
 };
-use shmlane::{spsc, Error, Ring, RingOptions};
+use shmlane::{spsc, ErrorKind, Ring, RingOptions};
 
 const MESSAGES: u64 = 1_000_000;
 const CAPACITY: u64 = 16;
@@ -87,6 +87,9 @@ fn run_consumer(api: &str) {
             "fixed" => consumer
                 .try_read_batch(1 + rng.below(20) as usize)
                 .map(|batch| {
+                    if batch.is_empty() {
+                        return false;
+                    }
                     let (first, second) = batch.as_slices().expect("fixed-size ring");
                     for message in first
                         .chunks_exact(FIXED_SIZE)
@@ -96,6 +99,7 @@ fn run_consumer(api: &str) {
                         assert_eq!(message, &scratch[..FIXED_SIZE], "message {next}");
                         next += 1;
                     }
+                    true
                 }),
             "batch" => consumer
                 .try_read_batch(1 + rng.below(20) as usize)
@@ -104,26 +108,34 @@ fn run_consumer(api: &str) {
                         check_message(next, max, message, &mut scratch).unwrap();
                         next += 1;
                     }
+                    !batch.is_empty()
                 }),
             _ if next % 3 == 0 => consumer.try_recv(&mut copy).map(|len| {
-                check_message(next, max, &copy[..len], &mut scratch).unwrap();
-                next += 1;
+                len.map(|len| {
+                    check_message(next, max, &copy[..len], &mut scratch).unwrap();
+                    next += 1;
+                })
+                .is_some()
             }),
             _ => consumer.try_read().map(|message| {
-                check_message(next, max, &message, &mut scratch).unwrap();
-                next += 1;
+                message
+                    .map(|message| {
+                        check_message(next, max, &message, &mut scratch).unwrap();
+                        next += 1;
+                    })
+                    .is_some()
             }),
         };
         match result {
-            Ok(()) => was_empty = false,
-            Err(Error::Empty) => {
+            Ok(true) => was_empty = false,
+            Ok(false) => {
                 // Count each time the ring runs dry, not each poll; yield so the
                 // test progresses when more processes than cores are running.
                 empties += u64::from(!was_empty);
                 was_empty = true;
                 std::thread::yield_now();
             }
-            Err(Error::Disconnected) => break,
+            Err(e) if e.kind() == ErrorKind::Disconnected => break,
             Err(other) => panic!("consumer error at message {next}: {other}"),
         }
     }
@@ -182,6 +194,9 @@ fn run_producer(api: &str) {
             "fixed" => producer
                 .try_reserve_batch(1 + rng.below(20) as usize)
                 .map(|mut batch| {
+                    if batch.is_empty() {
+                        return false;
+                    }
                     let wanted = (batch.len() as u64).min(messages - next) as usize;
                     let (first, second) = batch.as_mut_slices().expect("fixed-size ring");
                     let records = first
@@ -192,10 +207,14 @@ fn run_producer(api: &str) {
                     }
                     batch.commit_first(wanted);
                     next += wanted as u64;
+                    true
                 }),
             "batch" => producer
                 .try_reserve_batch(1 + rng.below(20) as usize)
                 .map(|mut batch| {
+                    if batch.is_empty() {
+                        return false;
+                    }
                     let wanted = (batch.len() as u64).min(messages - next) as usize;
                     for i in 0..wanted {
                         let len = message_len(next + i as u64, max);
@@ -210,13 +229,19 @@ fn run_producer(api: &str) {
                     };
                     batch.commit_first(publish);
                     next += publish as u64;
+                    true
                 }),
             _ if next % 2 == 0 => {
                 let len = message_len(next, max);
                 fill_message(next, &mut scratch[..len]);
-                producer.try_send(&scratch[..len]).map(|()| next += 1)
+                producer
+                    .try_send(&scratch[..len])
+                    .inspect(|&sent| next += u64::from(sent))
             }
-            _ => producer.try_reserve().map(|mut slot| {
+            _ => producer.try_reserve().map(|slot| {
+                let Some(mut slot) = slot else {
+                    return false;
+                };
                 let len = message_len(next, max);
                 fill_message(next, &mut slot[..len]);
                 if rng.below(10) == 0 {
@@ -225,11 +250,12 @@ fn run_producer(api: &str) {
                     slot.commit(len).unwrap();
                     next += 1;
                 }
+                true
             }),
         };
         match result {
-            Ok(()) => was_full = false,
-            Err(Error::Full) => {
+            Ok(true) => was_full = false,
+            Ok(false) => {
                 fulls += u64::from(!was_full);
                 was_full = true;
                 std::thread::yield_now();

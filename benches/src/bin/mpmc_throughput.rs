@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use shmlane::{mpmc, Error, Ring, RingOptions};
+use shmlane::{mpmc, ErrorKind, Ring, RingOptions};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -25,7 +25,7 @@ fn main() {
     let path = std::env::temp_dir().join(format!("shmlane-mpmc-throughput-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let participants = (producers + consumers) as u32;
-    let ring = Ring::create_at(&path, &RingOptions::mpmc_fixed(1024, 8, participants))
+    let ring = Ring::create(&path, &RingOptions::mpmc_fixed(1024, 8, participants))
         .expect("creating the ring");
     let pin = producers == 1 && consumers == 1;
     let per_producer = messages / producers;
@@ -42,12 +42,12 @@ fn main() {
             let mut next = 0u64;
             while next < per_producer {
                 match producer.try_reserve() {
-                    Ok(mut slot) => {
+                    Ok(Some(mut slot)) => {
                         slot[..8].copy_from_slice(&(id << 48 | next).to_le_bytes());
                         slot.commit(8).expect("commit");
                         next += 1;
                     }
-                    Err(Error::Full) => {}
+                    Ok(None) => {}
                     Err(e) => panic!("reserve: {e}"),
                 }
             }
@@ -65,7 +65,7 @@ fn main() {
             // Relaxed: a progress count; the threads are joined before the total is read.
             while received.load(std::sync::atomic::Ordering::Relaxed) < total {
                 match consumer.try_read() {
-                    Ok(message) => {
+                    Ok(Some(message)) => {
                         let value = u64::from_le_bytes(message[..8].try_into().unwrap());
                         let (id, seq) = ((value >> 48) as usize, value & ((1 << 48) - 1));
                         assert!(last[id].map_or(true, |l| l < seq), "out of order");
@@ -76,7 +76,7 @@ fn main() {
                             mine = 0;
                         }
                     }
-                    Err(Error::Empty) => {
+                    Ok(None) => {
                         if mine > 0 {
                             received.fetch_add(mine, std::sync::atomic::Ordering::Relaxed);
                             mine = 0;
@@ -84,7 +84,7 @@ fn main() {
                     }
                     // Every producer is done and the ring is drained (the
                     // other consumers may not have counted theirs yet).
-                    Err(Error::Disconnected) => break,
+                    Err(e) if e.kind() == ErrorKind::Disconnected => break,
                     Err(e) => panic!("read: {e}"),
                 }
             }

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use shmlane::{spsc, Error, Ring, RingOptions};
+use shmlane::{spsc, Ring, RingOptions};
 
 fn main() {
     let messages: u64 = std::env::args()
@@ -22,8 +22,7 @@ fn main() {
         std::process::id()
     ));
     let _ = std::fs::remove_file(&path);
-    let ring =
-        Ring::create_at(&path, &RingOptions::spsc_fixed(1024, 8)).expect("creating the ring");
+    let ring = Ring::create(&path, &RingOptions::spsc_fixed(1024, 8)).expect("creating the ring");
     let mut producer = spsc::Producer::join(&ring).expect("joining as producer");
     let mut consumer = spsc::Consumer::join(&ring).expect("joining as consumer");
     let started = Instant::now();
@@ -33,12 +32,12 @@ fn main() {
         let mut expected = 0u64;
         while expected < messages {
             match consumer.try_read() {
-                Ok(message) => {
+                Ok(Some(message)) => {
                     let value = u64::from_le_bytes(message[..8].try_into().unwrap());
                     assert_eq!(value, expected, "out of order");
                     expected += 1;
                 }
-                Err(Error::Empty) => {}
+                Ok(None) => {}
                 Err(e) => panic!("read: {e}"),
             }
         }
@@ -46,12 +45,12 @@ fn main() {
     let mut next = 0u64;
     while next < messages {
         match producer.try_reserve() {
-            Ok(mut slot) => {
+            Ok(Some(mut slot)) => {
                 slot[..8].copy_from_slice(&next.to_le_bytes());
                 slot.commit(8).expect("commit");
                 next += 1;
             }
-            Err(Error::Full) => {}
+            Ok(None) => {}
             Err(e) => panic!("reserve: {e}"),
         }
     }

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use shmlane::{Error, Ring};
+use shmlane::{AnyConsumer, AnyProducer, Error, ErrorKind, Ring};
 
 use crate::args::{value_name, ChildArgs, ChildRole};
 use crate::clock::monotonic_ns;
-use crate::ends::{join_reader, join_writer, AnyReader, AnyWriter, Reader, Writer};
+use crate::ends::{join_reader, join_writer, publish, read_with};
 use crate::fail::Failure;
 use crate::Outcome;
 
@@ -101,15 +101,9 @@ fn one_way(args: &ChildArgs, what: &str) -> Result<Value, Failure> {
     let wait = args.wait.strategy();
     let fail = |e| Failure::ring(what, e);
     if args.role == ChildRole::Producer {
-        match join_writer(&ring, wait).map_err(fail)? {
-            AnyWriter::Spsc(writer) => produce(writer, args, what),
-            AnyWriter::Mpmc(writer) => produce(writer, args, what),
-        }
+        produce(join_writer(&ring, wait).map_err(fail)?, args, what)
     } else {
-        match join_reader(&ring, wait).map_err(fail)? {
-            AnyReader::Spsc(reader) => consume(reader, args, what),
-            AnyReader::Mpmc(reader) => consume(reader, args, what),
-        }
+        consume(join_reader(&ring, wait).map_err(fail)?, args, what)
     }
 }
 
@@ -134,20 +128,11 @@ fn ping_pong(args: &ChildArgs, what: &str) -> Result<Value, Failure> {
             join_reader(&ring, wait).map_err(fail)?,
         )
     };
-    macro_rules! dispatch {
-        ($($w:ident, $r:ident);*) => {
-            match (writer, reader) {
-                $((AnyWriter::$w(writer), AnyReader::$r(reader)) => {
-                    if args.role == ChildRole::Pinger {
-                        ping(writer, reader, args, what)
-                    } else {
-                        echo(writer, reader, what)
-                    }
-                })*
-            }
-        };
+    if args.role == ChildRole::Pinger {
+        ping(writer, reader, args, what)
+    } else {
+        echo(writer, reader, what)
     }
-    dispatch!(Spsc, Spsc; Spsc, Mpmc; Mpmc, Spsc; Mpmc, Mpmc)
 }
 
 /// Writes the message header and fills the rest of the message; returns its length.
@@ -176,20 +161,24 @@ fn parse_message(message: &[u8]) -> Option<(u64, Option<u64>, bool)> {
 
 /// A ring error in a benchmark process, said plainly.
 fn ring_failure(what: &str, doing: &str, error: Error) -> Failure {
-    match error {
-        Error::Timeout => Failure::runtime(
-            what,
-            format!(
-                "{doing}: no progress for {} s",
-                IDLE_TIMEOUT.unwrap_or_default().as_secs()
-            ),
-        ),
-        Error::Disconnected => Failure::runtime(what, format!("{doing}: the other side left")),
-        other => Failure::ring(format!("{what}: {doing}"), other),
+    if error.kind() == ErrorKind::Disconnected {
+        return Failure::runtime(what, format!("{doing}: the other side left"));
     }
+    Failure::ring(format!("{what}: {doing}"), error)
 }
 
-fn produce(mut writer: impl Writer, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
+/// A benchmark process that waited [`IDLE_TIMEOUT`] in vain, said plainly.
+fn idle_failure(what: &str, doing: &str) -> Failure {
+    Failure::runtime(
+        what,
+        format!(
+            "{doing}: no progress for {} s",
+            IDLE_TIMEOUT.unwrap_or_default().as_secs()
+        ),
+    )
+}
+
+fn produce(mut writer: AnyProducer, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
     let size = args.size;
     ready_then_wait_for_go(what)?;
     let tag = u64::from(args.index) << NUMBER_BITS;
@@ -204,12 +193,14 @@ fn produce(mut writer: impl Writer, args: &ChildArgs, what: &str) -> Result<Valu
             pace(start_ns.saturating_add(sent.saturating_mul(gap_ns)));
         }
         let mut sent_ns = 0;
-        writer
-            .publish(IDLE_TIMEOUT, |slot| {
-                sent_ns = monotonic_ns();
-                fill_message(slot, size, sent_ns, tag | (sent & NUMBER_MASK))
-            })
-            .map_err(|e| ring_failure(what, "sending", e))?;
+        let published = publish(&mut writer, IDLE_TIMEOUT, |slot| {
+            sent_ns = monotonic_ns();
+            fill_message(slot, size, sent_ns, tag | (sent & NUMBER_MASK))
+        })
+        .map_err(|e| ring_failure(what, "sending", e))?;
+        if !published {
+            return Err(idle_failure(what, "sending"));
+        }
         sent += 1;
         if sent_ns >= deadline_ns {
             break;
@@ -238,7 +229,7 @@ fn pace(due_ns: u64) {
     }
 }
 
-fn consume(mut reader: impl Reader, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
+fn consume(mut reader: AnyConsumer, args: &ChildArgs, what: &str) -> Result<Value, Failure> {
     ready_then_wait_for_go(what)?;
     let mut histogram = new_histogram();
     // Next number expected from each producer: numbers must grow (an SPSC
@@ -247,13 +238,14 @@ fn consume(mut reader: impl Reader, args: &ChildArgs, what: &str) -> Result<Valu
     let (mut received, mut bytes, mut out_of_order, mut damaged) = (0u64, 0u64, 0u64, 0u64);
     let (mut first_ns, mut last_ns) = (0u64, 0u64);
     loop {
-        let read = reader.read_with(IDLE_TIMEOUT, |message| {
+        let read = read_with(&mut reader, IDLE_TIMEOUT, |message| {
             let now = monotonic_ns();
             (now, message.len(), parse_message(message))
         });
         let (now, len, parsed) = match read {
-            Ok(read) => read,
-            Err(Error::Disconnected) => break,
+            Ok(Some(read)) => read,
+            Ok(None) => return Err(idle_failure(what, "receiving")),
+            Err(error) if error.kind() == ErrorKind::Disconnected => break,
             Err(error) => return Err(ring_failure(what, "receiving", error)),
         };
         if received == 0 {
@@ -291,8 +283,8 @@ fn consume(mut reader: impl Reader, args: &ChildArgs, what: &str) -> Result<Valu
 }
 
 fn ping(
-    mut writer: impl Writer,
-    mut reader: impl Reader,
+    mut writer: AnyProducer,
+    mut reader: AnyConsumer,
     args: &ChildArgs,
     what: &str,
 ) -> Result<Value, Failure> {
@@ -308,16 +300,18 @@ fn ping(
     while round_trips < limit {
         let number = round_trips & NUMBER_MASK;
         let sent_ns = monotonic_ns();
-        writer
-            .publish(IDLE_TIMEOUT, |slot| {
-                fill_message(slot, size, sent_ns, number)
-            })
-            .map_err(|e| ring_failure(what, "sending", e))?;
-        let (now, parsed) = reader
-            .read_with(IDLE_TIMEOUT, |message| {
-                (monotonic_ns(), parse_message(message))
-            })
-            .map_err(|e| ring_failure(what, "waiting for the echo", e))?;
+        let published = publish(&mut writer, IDLE_TIMEOUT, |slot| {
+            fill_message(slot, size, sent_ns, number)
+        })
+        .map_err(|e| ring_failure(what, "sending", e))?;
+        if !published {
+            return Err(idle_failure(what, "sending"));
+        }
+        let (now, parsed) = read_with(&mut reader, IDLE_TIMEOUT, |message| {
+            (monotonic_ns(), parse_message(message))
+        })
+        .map_err(|e| ring_failure(what, "waiting for the echo", e))?
+        .ok_or_else(|| idle_failure(what, "waiting for the echo"))?;
         let echoed = matches!(parsed, Some((ns, seq, true)) if ns == sent_ns && seq.is_none_or(|s| s == number));
         mismatched += u64::from(!echoed);
         histogram.saturating_record(now.saturating_sub(sent_ns).max(1));
@@ -337,22 +331,24 @@ fn ping(
     }))
 }
 
-fn echo(mut writer: impl Writer, mut reader: impl Reader, what: &str) -> Result<Value, Failure> {
+fn echo(mut writer: AnyProducer, mut reader: AnyConsumer, what: &str) -> Result<Value, Failure> {
     ready_then_wait_for_go(what)?;
     let mut echoed = 0u64;
     loop {
         // Zero-copy both ways: the message is copied from its slot in one ring
         // straight into a slot of the other.
-        let result = reader.read_with(IDLE_TIMEOUT, |message| {
-            writer.publish(IDLE_TIMEOUT, |slot| {
+        let result = read_with(&mut reader, IDLE_TIMEOUT, |message| {
+            publish(&mut writer, IDLE_TIMEOUT, |slot| {
                 slot[..message.len()].copy_from_slice(message);
                 message.len()
             })
         });
         match result {
-            Ok(Ok(())) => echoed += 1,
-            Ok(Err(error)) => return Err(ring_failure(what, "echoing", error)),
-            Err(Error::Disconnected) => break,
+            Ok(Some(Ok(true))) => echoed += 1,
+            Ok(Some(Ok(false))) => return Err(idle_failure(what, "echoing")),
+            Ok(Some(Err(error))) => return Err(ring_failure(what, "echoing", error)),
+            Ok(None) => return Err(idle_failure(what, "receiving")),
+            Err(error) if error.kind() == ErrorKind::Disconnected => break,
             Err(error) => return Err(ring_failure(what, "receiving", error)),
         }
     }

@@ -64,13 +64,48 @@ pub fn decode(message: &[u8], fixed_size: bool) -> (u8, u8) {
     (producer, seq)
 }
 
+/// What a call found, told apart from the ring being full or empty: `false`
+/// from a send, `None` from a reserve or read, an empty batch.
+pub trait Found: Sized {
+    type Value;
+    fn found(self) -> Option<Self::Value>;
+}
+
+impl Found for bool {
+    type Value = ();
+    fn found(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Found for Option<T> {
+    type Value = T;
+    fn found(self) -> Option<T> {
+        self
+    }
+}
+
+impl<'a, K: shmlane::Protocol> Found for shmlane::WriteBatch<'a, K> {
+    type Value = Self;
+    fn found(self) -> Option<Self> {
+        (!self.is_empty()).then_some(self)
+    }
+}
+
+impl<'a, K: shmlane::Protocol> Found for shmlane::ReadBatch<'a, K> {
+    type Value = Self;
+    fn found(self) -> Option<Self> {
+        (!self.is_empty()).then_some(self)
+    }
+}
+
 /// Calls `attempt` until it succeeds, yielding to the other threads while the
-/// ring is full or empty; any other error fails the model.
-pub fn retry<T>(mut attempt: impl FnMut() -> Result<T, Error>) -> T {
+/// ring is full or empty; any error fails the model.
+pub fn retry<F: Found>(mut attempt: impl FnMut() -> Result<F, Error>) -> F::Value {
     loop {
-        match attempt() {
-            Ok(value) => return value,
-            Err(Error::Full | Error::Empty) => loom::thread::yield_now(),
+        match attempt().map(Found::found) {
+            Ok(Some(value)) => return value,
+            Ok(None) => loom::thread::yield_now(),
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -96,15 +131,15 @@ pub const ATTEMPTS: usize = 2;
 /// Calls `attempt` up to [`ATTEMPTS`] times while the ring is full or empty,
 /// yielding between tries; `None` if it never succeeded. Any other error fails
 /// the model.
-pub fn attempt_a_few<H, T>(
+pub fn attempt_a_few<H, F: Found>(
     handle: &mut H,
-    mut attempt: impl FnMut(&mut H) -> Result<T, Error>,
-) -> Option<T> {
+    mut attempt: impl FnMut(&mut H) -> Result<F, Error>,
+) -> Option<F::Value> {
     for tries in 1..=ATTEMPTS {
-        match attempt(handle) {
-            Ok(value) => return Some(value),
-            Err(Error::Full | Error::Empty) if tries < ATTEMPTS => loom::thread::yield_now(),
-            Err(Error::Full | Error::Empty) => return None,
+        match attempt(handle).map(Found::found) {
+            Ok(Some(value)) => return Some(value),
+            Ok(None) if tries < ATTEMPTS => loom::thread::yield_now(),
+            Ok(None) => return None,
             Err(error) => panic!("unexpected error: {error}"),
         }
     }
@@ -116,8 +151,8 @@ pub fn drain(consumer: &mut mpmc::Consumer, fixed_size: bool) -> Vec<(u8, u8)> {
     let mut received = Vec::new();
     loop {
         match consumer.try_read() {
-            Ok(message) => received.push(decode(&message, fixed_size)),
-            Err(Error::Empty) => return received,
+            Ok(Some(message)) => received.push(decode(&message, fixed_size)),
+            Ok(None) => return received,
             Err(error) => panic!("unexpected error: {error}"),
         }
     }

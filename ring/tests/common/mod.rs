@@ -326,10 +326,11 @@ impl SeqSet {
 /// One step of an MPMC producer that mixes the copy, single-slot and batch APIs
 /// and sometimes abandons reservations: publishes message `*next` of producer
 /// `id` (or a batch from it, never past `count`) and advances `*next` past what
-/// it committed. Returns how many reserved slots it abandoned.
+/// it committed. Returns how many reserved slots it abandoned, or `None` when
+/// the ring was full.
 ///
 /// # Errors
-/// Whatever the producer returned (`Full`, `Disconnected`, ...).
+/// Whatever the producer returned (`Disconnected`, ...).
 pub fn send_tagged_step(
     producer: &mut shmlane::mpmc::Producer,
     id: u32,
@@ -337,30 +338,37 @@ pub fn send_tagged_step(
     count: u64,
     rng: &mut XorShift,
     scratch: &mut [u8],
-) -> Result<u64, shmlane::Error> {
+) -> Result<Option<u64>, shmlane::Error> {
     let max = producer.max_payload();
     match rng.below(4) {
         0 => {
             let len = tagged_len(id, *next, max);
             fill_tagged(id, *next, &mut scratch[..len]);
-            producer.try_send(&scratch[..len])?;
+            if !producer.try_send(&scratch[..len])? {
+                return Ok(None);
+            }
             *next += 1;
-            Ok(0)
+            Ok(Some(0))
         }
         1 => {
-            let mut slot = producer.try_reserve()?;
+            let Some(mut slot) = producer.try_reserve()? else {
+                return Ok(None);
+            };
             let len = tagged_len(id, *next, max);
             fill_tagged(id, *next, &mut slot[..len]);
             if rng.below(8) == 0 {
                 drop(slot); // consumers skip it
-                return Ok(1);
+                return Ok(Some(1));
             }
             slot.commit(len).expect("a tagged message fits");
             *next += 1;
-            Ok(0)
+            Ok(Some(0))
         }
         _ => {
             let mut batch = producer.try_reserve_batch(1 + rng.below(6) as usize)?;
+            if batch.is_empty() {
+                return Ok(None);
+            }
             let wanted = (batch.len() as u64).min(count - *next) as usize;
             for i in 0..wanted {
                 let seq = *next + i as u64;
@@ -377,7 +385,7 @@ pub fn send_tagged_step(
             let abandoned = (batch.len() - publish) as u64;
             batch.commit_first(publish);
             *next += publish as u64;
-            Ok(abandoned)
+            Ok(Some(abandoned))
         }
     }
 }
@@ -385,45 +393,55 @@ pub fn send_tagged_step(
 /// One step of an MPMC consumer that mixes `try_read`, `try_read_batch` (of at
 /// most `max_batch` messages), `try_recv`, and `try_recv` into a buffer too
 /// short for the message followed by a `try_read` that must return that same
-/// message. Hands every message to `accept`; returns how many it read.
+/// message. Hands every message to `accept`; returns how many it read, or
+/// `None` when the ring was empty.
 ///
 /// # Errors
-/// Whatever the consumer returned (`Empty`, `Disconnected`, ...).
+/// Whatever the consumer returned (`Disconnected`, ...).
 pub fn receive_tagged_step(
     consumer: &mut shmlane::mpmc::Consumer,
     max_batch: usize,
     rng: &mut XorShift,
     copy: &mut [u8],
     accept: &mut impl FnMut(&[u8]),
-) -> Result<u64, shmlane::Error> {
+) -> Result<Option<u64>, shmlane::Error> {
     match rng.below(4) {
-        0 => consumer.try_read().map(|message| {
+        0 => Ok(consumer.try_read()?.map(|message| {
             accept(&message);
             1
-        }),
-        1 => consumer
-            .try_read_batch(1 + rng.below(max_batch as u64) as usize)
-            .map(|batch| {
-                batch.iter().for_each(&mut *accept);
-                batch.len() as u64
-            }),
-        2 => consumer.try_recv(copy).map(|len| {
+        })),
+        1 => {
+            let batch = consumer.try_read_batch(1 + rng.below(max_batch as u64) as usize)?;
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            batch.iter().for_each(&mut *accept);
+            Ok(Some(batch.len() as u64))
+        }
+        2 => Ok(consumer.try_recv(copy)?.map(|len| {
             accept(&copy[..len]);
             1
-        }),
+        })),
         _ => match consumer.try_recv(&mut copy[..MIN_TAGGED_LEN]) {
-            Ok(len) => {
+            Ok(Some(len)) => {
                 accept(&copy[..len]);
-                Ok(1)
+                Ok(Some(1))
             }
-            Err(shmlane::Error::BufferTooSmall { needed, available }) => {
-                assert_eq!(available, MIN_TAGGED_LEN);
+            Ok(None) => Ok(None),
+            Err(refused) if refused.kind() == shmlane::ErrorKind::BufferTooSmall => {
+                let (needed, available) = refused.sizes().expect("a size error names its sizes");
+                assert_eq!(available, MIN_TAGGED_LEN as u64);
                 let message = consumer
                     .try_read()
-                    .expect("the message refused for a short buffer is read next");
-                assert_eq!(message.len(), needed, "the refused message is read next");
+                    .expect("the message refused for a short buffer is read next")
+                    .expect("the refused message is still held");
+                assert_eq!(
+                    message.len() as u64,
+                    needed,
+                    "the refused message is read next"
+                );
                 accept(&message);
-                Ok(1)
+                Ok(Some(1))
             }
             Err(other) => Err(other),
         },

@@ -1,0 +1,166 @@
+//! `Attached`: what a handle keeps of the ring it joined, whatever its kind.
+//!
+//! A handle copies everything its hot path needs out of the shared region once,
+//! when it joins: typed pointers to the two position words, the slot table, and
+//! the geometry values. From then on it reads no header field and no heap state.
+
+use std::ptr::NonNull;
+
+use crate::error::Error;
+use crate::layout::{self, Kind};
+use crate::region::SlotTable;
+use crate::shm::Shared;
+use crate::sync::{Arc, AtomicU64};
+
+/// The parts of the ring a handle uses, computed once when it joins.
+pub(crate) struct Attached {
+    pub(crate) shared: Arc<Shared>,
+    /// Shared `tail` word (producer line).
+    tail_word: NonNull<AtomicU64>,
+    /// Shared `head` word (consumer line).
+    head_word: NonNull<AtomicU64>,
+    /// Where the slots are, copied out of the region.
+    pub(crate) slots: SlotTable,
+    pub(crate) capacity: u64,
+    pub(crate) max_payload: usize,
+    /// Whether every message is exactly `max_payload` bytes.
+    pub(crate) fixed_size: bool,
+    /// Bytes of length field before each payload: 8, or 0 for fixed-size messages.
+    pub(crate) len_field: usize,
+    /// Whether consecutive slots' payloads are contiguous bytes (fixed-size
+    /// messages without a slot header: SPSC), so a batch is two byte runs.
+    #[cfg_attr(loom, allow(dead_code))] // only the byte-run views use it
+    pub(crate) contiguous: bool,
+}
+
+impl Attached {
+    /// Attaches to a ring that must be of `kind` (any kind for `None`), and
+    /// whose file still holds all of it: joining is a cheap time to look (one
+    /// `fstat` among the system calls of taking a record's lock).
+    pub(crate) fn new(shared: Arc<Shared>, kind: Option<Kind>) -> Result<Attached, Error> {
+        shared.check_size()?;
+        let geometry = *shared.region.geometry();
+        if let Some(kind) = kind.filter(|&kind| kind != geometry.kind) {
+            return Err(Error::wrong_kind(kind, geometry.kind));
+        }
+        let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
+        let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));
+        let slots = shared.region.slot_table();
+        Ok(Attached {
+            shared,
+            tail_word,
+            head_word,
+            slots,
+            capacity: geometry.capacity,
+            max_payload: geometry.max_payload as usize,
+            fixed_size: geometry.fixed_size,
+            len_field: geometry.len_field_size(),
+            contiguous: geometry.kind.slot_header_size(geometry.fixed_size) == 0,
+        })
+    }
+
+    /// Whether the handle holding record `record` must leave without touching
+    /// the mapping, as a dead process would: the ring's file was found
+    /// truncated (its pages may be gone), or, in the loom models, the handle
+    /// was made to die. The kernel (or the model) then releases its lock.
+    pub(crate) fn left_for_dead(&self, record: u32) -> bool {
+        #[cfg(loom)]
+        if self.shared.record_dead(record) {
+            return true;
+        }
+        let _ = record;
+        self.shared.region.truncated_to().is_some()
+    }
+
+    #[inline]
+    pub(crate) fn tail_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.tail_word.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn head_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which `self.shared` keeps alive.
+        unsafe { self.head_word.as_ref() }
+    }
+
+    /// Checks that a message of `len` bytes suits the ring.
+    #[inline]
+    pub(crate) fn check_len(&self, len: usize) -> Result<(), Error> {
+        if self.fixed_size {
+            if len != self.max_payload {
+                return Err(Error::wrong_message_size(len, self.max_payload));
+            }
+        } else if len > self.max_payload {
+            return Err(Error::message_too_large(len, self.max_payload));
+        }
+        Ok(())
+    }
+}
+
+impl Attached {
+    /// The payload of the slot at `position` (masked), `max_payload` bytes.
+    ///
+    /// # Safety
+    /// The caller owns the slot by protocol (claimed, not yet published) for
+    /// all of `'a`, and holds no other reference to it meanwhile.
+    #[inline]
+    pub(crate) unsafe fn payload_mut<'a>(&self, position: u64) -> &'a mut [u8] {
+        let mut body = self.slots.body_mut(position);
+        // SAFETY: the caller owns the slot; the region keeps it mapped.
+        let bytes = unsafe { body.bytes() };
+        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: the same memory, for the lifetime the caller's ownership
+        // covers (the `BodyMut` token is only a position, not the owner).
+        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.len_field..] }
+    }
+
+    /// Checks `len` and writes it into the slot at `position` (nothing to write
+    /// in a ring of fixed-size messages).
+    ///
+    /// # Safety
+    /// As [`Attached::payload_mut`], for the duration of the call.
+    #[inline]
+    pub(crate) unsafe fn set_slot_len(&self, position: u64, len: usize) -> Result<(), Error> {
+        self.check_len(len)?;
+        if !self.fixed_size {
+            let mut body = self.slots.body_mut(position);
+            // SAFETY: the caller owns the slot.
+            write_len(unsafe { body.bytes() }, len);
+        }
+        Ok(())
+    }
+
+    /// The message in the slot at `position`, its length bounded by
+    /// `max_payload` again (it lives in shared memory and is re-read here).
+    ///
+    /// # Safety
+    /// The caller owns the published slot by protocol (not yet released) for
+    /// all of `'a`.
+    #[inline]
+    pub(crate) unsafe fn message<'a>(&self, position: u64) -> &'a [u8] {
+        let body = self.slots.body_ref(position);
+        // SAFETY: the caller owns the slot; the region keeps it mapped.
+        let bytes = unsafe { body.bytes() };
+        let len = if self.fixed_size {
+            self.max_payload
+        } else {
+            read_len(bytes).min(self.max_payload)
+        };
+        let (ptr, total) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: the same memory, for the lifetime the caller's ownership covers.
+        unsafe { &std::slice::from_raw_parts(ptr, total)[self.len_field..self.len_field + len] }
+    }
+}
+
+/// Writes a message length into the length field at the start of a slot body.
+#[inline]
+pub(crate) fn write_len(body: &mut [u8], len: usize) {
+    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
+}
+
+/// Reads the length field at the start of a slot body (unbounded: check it).
+#[inline]
+pub(crate) fn read_len(body: &[u8]) -> usize {
+    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
+}
