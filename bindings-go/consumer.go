@@ -151,117 +151,132 @@ func (s ReadSlot) Release() {
 	}
 }
 
-// TryRead borrows the next message in place, without waiting. Errors:
-// ErrEmpty when no message is published; ErrDisconnected when the ring is
-// drained and the producers have closed or died; ErrCorrupt when shared memory
-// holds an impossible position or stamp, or a message length above the
+// TryRead borrows the next message in place, without waiting; ok is false
+// when no message is published. Errors: ErrDisconnected when the ring is
+// drained and the producers have closed or died; ErrCorrupt when shared
+// memory holds an impossible position or stamp, or a message length above the
 // maximum (that message is skipped); ErrClosed. In an MPMC ring, a position
 // whose producer died before committing it is skipped (counted in
 // RingInfo.DroppedClaims) once it has kept the ring empty for a millisecond,
 // or at once when every producer is gone: the messages after it are delivered
 // before ErrDisconnected.
-func (c *Consumer) TryRead() (ReadSlot, error) {
+func (c *Consumer) TryRead() (msg ReadSlot, ok bool, err error) {
 	if c.closed {
-		return ReadSlot{}, ErrClosed
+		return ReadSlot{}, false, ErrClosed
 	}
 	if c.pending() != pendingNone {
 		c.releasePending()
 	}
-	position, _, err := c.attempt(1)
-	if err != nil {
-		return ReadSlot{}, err
+	// attempt(1) written out, for the hot path: a call fewer.
+	if c.a.mpmc {
+		position, count, err := c.claim(1)
+		if count == 0 {
+			return ReadSlot{}, false, err
+		}
+		return c.slotAt(position)
 	}
-	return c.slotAt(position)
+	if c.cachedTail == c.head {
+		if n, err := c.spscAvailable(); n == 0 {
+			return ReadSlot{}, false, err
+		}
+	}
+	return c.slotAt(c.head)
 }
 
 // Read borrows the next message in place, waiting as the consumer's
-// WaitStrategy says until one comes or ctx is done. Errors: as TryRead but
-// never ErrEmpty; on ctx's deadline an error matching both ErrTimeout and
-// context.DeadlineExceeded; on cancellation ctx.Err().
-func (c *Consumer) Read(ctx context.Context) (ReadSlot, error) {
+// WaitStrategy says until one comes; ok is false when ctx is done first (its
+// deadline passed or it was cancelled: ctx.Err() says which). Errors as
+// TryRead.
+func (c *Consumer) Read(ctx context.Context) (msg ReadSlot, ok bool, err error) {
 	if c.closed {
-		return ReadSlot{}, ErrClosed
+		return ReadSlot{}, false, ErrClosed
 	}
 	c.releasePending()
-	position, _, err := blockOn(ctx, c, 1)
-	if err != nil {
-		return ReadSlot{}, err
+	position, count, err := blockOn(ctx, c, 1)
+	if count == 0 {
+		return ReadSlot{}, false, err
 	}
 	return c.slotAt(position)
 }
 
-// slotAt borrows the claimed message at position, if its length is sound.
-func (c *Consumer) slotAt(position uint64) (ReadSlot, error) {
-	n, ok := c.a.readLen(position)
-	if !ok {
-		return ReadSlot{}, c.skipCorrupt(position, 1)
+// slotAt borrows the message claimed at position, if its length is sound.
+func (c *Consumer) slotAt(position uint64) (ReadSlot, bool, error) {
+	n, sound := c.a.readLen(position)
+	if !sound {
+		return ReadSlot{}, false, c.skipCorrupt(position, 1)
 	}
 	token := c.hold(pendingSlot, position, 1)
 	c.pendingLen = n
-	return ReadSlot{c: c, token: token}, nil
+	return ReadSlot{c: c, token: token}, true, nil
 }
 
-// TryRecv copies the next message into buf and releases its slot; returns its
-// length. ErrBufferTooSmall when the message does not fit: it stays with this
-// consumer and its next read returns it. Otherwise as TryRead.
-func (c *Consumer) TryRecv(buf []byte) (int, error) {
-	slot, err := c.TryRead()
-	if err != nil {
-		return 0, err
+// TryRecv copies the next message into buf and releases its slot, without
+// waiting; returns its length, and ok false when no message is published.
+// Errors: ErrBufferTooSmall when the message does not fit (it stays with this
+// consumer: its next read returns it), otherwise as TryRead.
+func (c *Consumer) TryRecv(buf []byte) (n int, ok bool, err error) {
+	msg, ok, err := c.TryRead()
+	if !ok {
+		return 0, false, err
 	}
-	return c.copyOut(slot, buf)
+	return c.copyOut(msg, buf)
 }
 
 // Recv copies the next message into buf and releases its slot, waiting as
-// Read does; returns its length.
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
-	slot, err := c.Read(ctx)
-	if err != nil {
-		return 0, err
+// Read does; returns its length, and ok false when ctx is done first. Errors
+// as TryRecv.
+func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, ok bool, err error) {
+	msg, ok, err := c.Read(ctx)
+	if !ok {
+		return 0, false, err
 	}
-	return c.copyOut(slot, buf)
+	return c.copyOut(msg, buf)
 }
 
-func (c *Consumer) copyOut(slot ReadSlot, buf []byte) (int, error) {
-	message := slot.Bytes()
+func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
+	message := msg.Bytes()
 	if len(message) > len(buf) {
 		// Keep the message: SPSC leaves head where it is; MPMC holds the claim.
 		if c.a.mpmc {
 			c.held, c.heldPos = true, c.pendingPos
 		}
 		c.unhold()
-		return 0, fmt.Errorf("%w: next message is %d bytes but the buffer holds %d; the next read returns it",
+		return 0, false, fmt.Errorf("%w: next message is %d bytes but the buffer holds %d; the next read returns it",
 			ErrBufferTooSmall, len(message), len(buf))
 	}
 	n := copy(buf, message)
 	c.releasePending()
-	return n, nil
+	return n, true, nil
 }
 
 // Messages returns an iterator over the messages of the ring, read in place
-// as Read does. Each slice is valid for one iteration only: it is released
-// when the loop body returns. Iteration ends after yielding an error (ctx
-// done, ErrDisconnected once the producers are gone and the ring is drained,
-// ...), except the ErrCorrupt of a message with an impossible length, which
-// was skipped, after which it goes on; other corruption (impossible positions
-// or stamps) persists and ends it.
+// as Read does, until ctx is done. Each slice is valid for one iteration
+// only: it is released when the loop body returns. An error is yielded with
+// a nil slice and ends the iteration (ErrDisconnected once the producers are
+// gone and the ring is drained, ...), except the ErrCorrupt of a message with
+// an impossible length, which was skipped, after which it goes on; other
+// corruption (impossible positions or stamps) persists and ends it.
 //
 //	for msg, err := range consumer.Messages(ctx) {
 //		if err != nil { ... ; break }
 //		use(msg)
 //	}
+//	// ctx.Err() != nil: the context ended the iteration.
 func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		for {
-			slot, err := c.Read(ctx)
+			msg, ok, err := c.Read(ctx)
 			if err != nil {
 				if !yield(nil, err) || !errors.Is(err, errSkipped) {
 					return
 				}
 				continue
 			}
-			more := yield(slot.Bytes(), nil)
-			slot.Release()
+			if !ok {
+				return
+			}
+			more := yield(msg.Bytes(), nil)
+			msg.Release()
 			if !more {
 				return
 			}
@@ -279,49 +294,49 @@ type ReadBatch struct {
 	count    int
 }
 
-// TryReadBatch borrows up to max published messages (max == 0 gives an empty
-// batch), without waiting. Errors as TryRead, when not even one message is
-// published. A message with an impossible length ends an SPSC batch before it
-// (the next call reports and skips it); an MPMC batch holding one is released
-// and reported as ErrCorrupt.
-func (c *Consumer) TryReadBatch(max int) (ReadBatch, error) {
+// TryReadBatch borrows up to max published messages (max <= 0 gives an
+// empty batch), without waiting; ok is false when not even one message is
+// published. Errors as TryRead. A message with an impossible length ends an
+// SPSC batch before it (the next call reports and skips it); an MPMC batch
+// holding one is released and reported as ErrCorrupt.
+func (c *Consumer) TryReadBatch(max int) (batch ReadBatch, ok bool, err error) {
 	if c.closed {
-		return ReadBatch{}, ErrClosed
+		return ReadBatch{}, false, ErrClosed
 	}
 	c.releasePending()
 	if max <= 0 {
-		return c.batchAt(0, 0), nil
+		return c.batchAt(0, 0), true, nil
 	}
 	position, count, err := c.attempt(uint64(max))
-	if err != nil {
-		return ReadBatch{}, err
-	}
-	return c.borrowBatch(position, min(count, uint64(max)))
+	return c.batchOf(position, min(count, uint64(max)), err)
 }
 
-// ReadBatch borrows up to max messages, waiting as Read does for at least one.
-func (c *Consumer) ReadBatch(ctx context.Context, max int) (ReadBatch, error) {
+// ReadBatch borrows up to max messages, waiting as Read does for at least
+// one; ok is false when ctx is done first. Errors as TryReadBatch.
+func (c *Consumer) ReadBatch(ctx context.Context, max int) (batch ReadBatch, ok bool, err error) {
 	if c.closed {
-		return ReadBatch{}, ErrClosed
+		return ReadBatch{}, false, ErrClosed
 	}
 	c.releasePending()
 	if max <= 0 {
-		return c.batchAt(0, 0), nil
+		return c.batchAt(0, 0), true, nil
 	}
 	position, count, err := blockOn(ctx, c, uint64(max))
-	if err != nil {
-		return ReadBatch{}, err
-	}
-	return c.borrowBatch(position, min(count, uint64(max)))
+	return c.batchOf(position, min(count, uint64(max)), err)
 }
 
-// borrowBatch borrows the count claimed messages from position, as the
-// ring's kind treats messages with impossible lengths.
-func (c *Consumer) borrowBatch(position, count uint64) (ReadBatch, error) {
-	if c.a.mpmc {
-		return c.mpmcBatch(position, count)
+// batchOf is what a batch read call gives for count messages claimed from
+// position, as the ring's kind treats messages with impossible lengths.
+func (c *Consumer) batchOf(position, count uint64, err error) (ReadBatch, bool, error) {
+	if count == 0 {
+		return ReadBatch{}, false, err
 	}
-	return c.spscBatch(count)
+	if c.a.mpmc {
+		batch, err := c.mpmcBatch(position, count)
+		return batch, err == nil, err
+	}
+	batch, err := c.spscBatch(count)
+	return batch, err == nil, err
 }
 
 func (c *Consumer) batchAt(position, count uint64) ReadBatch {

@@ -8,14 +8,32 @@
 // A ring is created once (Create, CreateAt) and opened by every other process
 // (Open, OpenAt); producers and consumers join it:
 //
-//	ring, err := shmlane.Open("ticks")            // /dev/shm/ticks
+//	ring, err := shmlane.Open("ticks") // /dev/shm/ticks
+//	...
 //	consumer, err := ring.JoinConsumer()
+//	...
 //	defer consumer.Close()
-//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking
+//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking, until ctx is done
 //		if err != nil {
 //			break // ErrDisconnected once the producers are gone and the ring is drained
 //		}
 //		handle(msg) // valid until the next iteration
+//	}
+//
+// Outcomes are not errors. A call that claims slots or messages returns ok
+// false, with a nil error, when it gets none: TryReserve, TrySend and the
+// other Try calls when the ring is full (or empty), Reserve, Read and the
+// other blocking calls when their context is done first, a deadline passed or
+// a cancellation (ctx.Err() says which, and is set by the time they return).
+// An error is a failure, one of the sentinel errors of this package (or one
+// wrapping it), told apart with errors.Is; ok is then false.
+//
+//	slot, ok, err := producer.TryReserve()
+//	if err != nil {
+//		return err // ErrDisconnected, ErrCorrupt, ErrClosed
+//	}
+//	if !ok {
+//		// full: try again later
 //	}
 //
 // Zero-copy rules: the slice of a WriteSlot or WriteBatch is valid until its
@@ -35,9 +53,7 @@
 // long it keeps them, are never taken, whichever language's handle cleans up.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several
-// goroutines; a Ring is. Blocking calls take a context.Context: a deadline
-// ends the wait with an error matching both ErrTimeout and
-// context.DeadlineExceeded, a cancellation with ctx.Err(). Shared memory is
-// treated as untrusted input: a corrupted or hostile mapping gives ErrCorrupt,
-// never a panic or an access outside the mapping. See docs/go.md.
+// goroutines; a Ring is. Shared memory is treated as untrusted input: a
+// corrupted or hostile mapping gives ErrCorrupt, never a panic or an access
+// outside the mapping. See docs/go.md.
 package shmlane

@@ -13,8 +13,8 @@ package shmlane
 import "sync/atomic"
 
 // MaxAttempts is how many lost races (another handle moved the position
-// first) an MPMC non-blocking call tolerates before it reports ErrFull or
-// ErrEmpty: only a peer moving positions without publishing slots can cause it.
+// first) an MPMC non-blocking call tolerates before it reports the ring full
+// or empty: only a peer moving positions without publishing slots can cause it.
 const MaxAttempts = 1 << 16
 
 // distance is how far the position in stamp is from target, signed.
@@ -38,8 +38,8 @@ func positionDidNotMove(word *uint64, position uint64) bool {
 }
 
 // claim claims up to wanted consecutive free slots; returns the first
-// position and the count. Each attempt is announced in the intent first; every
-// return without a claim goes through noClaim.
+// position and the count, 0 for a full ring. Each attempt is announced in the
+// intent first; every return without a claim goes through noClaim.
 func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 	a := &p.a
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
@@ -73,7 +73,7 @@ func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 				return 0, 0, p.noClaim(corruptStamp(tail, stamp))
 			}
 			// The slot still holds the message of the previous lap.
-			if err := p.fullOrDisconnected(tail, stamp); err != nil {
+			if again, err := p.fullOrDisconnected(tail, stamp); !again {
 				return 0, 0, p.noClaim(err)
 			}
 		} else if positionDidNotMove(a.tailWord, tail) {
@@ -83,30 +83,31 @@ func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 		// look again.
 		cpuRelax()
 	}
-	return 0, 0, p.noClaim(ErrFull)
+	return 0, 0, p.noClaim(nil)
 }
 
-// fullOrDisconnected is ErrFull, ErrDisconnected, or nil to look again after
-// recovery freed the slot of tail, found holding stamp, the message of the
-// previous lap.
+// fullOrDisconnected tells, for the slot of tail found holding stamp (the
+// message of the previous lap), whether to look again (recovery freed it),
+// or else whether the ring is full (err nil) or the consumers are gone
+// (ErrDisconnected).
 //
 //go:noinline
-func (p *Producer) fullOrDisconnected(tail, stamp uint64) error {
+func (p *Producer) fullOrDisconnected(tail, stamp uint64) (again bool, err error) {
 	// If a consumer claimed the previous lap's message and died, free the slot.
 	a := &p.a
 	previous := tail - a.capacity
 	if distance(stamp, previous+1) == 0 &&
 		p.cleaner.onStall(a.ring, a.stamp(tail), previous, stamp, a.headWord, a.capacity) {
-		return nil
+		return true, nil
 	}
 	if p.peersGone() {
 		// A consumer may have released the slot just before it left.
 		if distance(atomic.LoadUint64(a.stamp(tail)), tail) >= 0 {
-			return ErrFull
+			return false, nil
 		}
-		return ErrDisconnected
+		return false, ErrDisconnected
 	}
-	return ErrFull
+	return false, nil
 }
 
 // publishMPMC publishes the slot of position, or marks it to be skipped.
@@ -122,8 +123,9 @@ func (p *Producer) publishMPMC(position uint64, skip bool) {
 }
 
 // claim claims up to wanted consecutive committed messages (a slot to be
-// skipped is claimed alone and released at once). Each attempt is announced
-// in the intent first; every return without a claim goes through noClaim.
+// skipped is claimed alone and released at once); returns the first position
+// and the count, 0 for an empty ring. Each attempt is announced in the intent
+// first; every return without a claim goes through noClaim.
 func (c *Consumer) claim(wanted uint64) (uint64, uint64, error) {
 	if c.held {
 		// Claimed (and announced) by an earlier call; the intent covers it.
@@ -131,22 +133,23 @@ func (c *Consumer) claim(wanted uint64) (uint64, uint64, error) {
 		return c.heldPos, 1, nil
 	}
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
-		position, count, err := c.claimOnce(wanted)
-		if err != nil {
-			return 0, 0, c.noClaim(err)
-		}
+		position, count, again, err := c.claimOnce(wanted)
 		if count > 0 {
 			return position, count, nil
 		}
+		if !again {
+			return 0, 0, c.noClaim(err)
+		}
 		cpuRelax()
 	}
-	return 0, 0, c.noClaim(ErrEmpty)
+	return 0, 0, c.noClaim(nil)
 }
 
-// claimOnce is one attempt: count 0 when another consumer moved head first,
-// when the slot was to be skipped (and has been released), or when recovery
-// moved the slot at head on.
-func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
+// claimOnce is one attempt: count messages from position, or none (count 0)
+// and either again, to look again (another consumer moved head first, the
+// slot was to be skipped and has been released, or recovery moved the slot
+// at head on), or not: the ring is empty (err nil), or err.
+func (c *Consumer) claimOnce(wanted uint64) (position, count uint64, again bool, err error) {
 	a := &c.a
 	// Ordering: acquire, pairs with the exchange of head below, as in
 	// Producer.claim.
@@ -158,11 +161,11 @@ func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 	d := distance(stamp, head+1)
 	if d == 0 {
 		skip := stamp&stampSkip != 0
-		count := uint64(1)
+		count = 1
 		for !skip && count < wanted && count < a.capacity {
-			position := head + count
+			next := head + count
 			// Ordering: acquire, as the load of the first stamp.
-			if atomic.LoadUint64(a.stamp(position)) != position+1 {
+			if atomic.LoadUint64(a.stamp(next)) != next+1 {
 				break // not committed yet, or to be skipped
 			}
 			count++
@@ -171,27 +174,28 @@ func (c *Consumer) claimOnce(wanted uint64) (uint64, uint64, error) {
 		// Ordering: AcqRel in Rust. Decides ownership of [head, head+count);
 		// its release also publishes the intent to cleaners.
 		if !atomic.CompareAndSwapUint64(a.headWord, head, head+count) {
-			return 0, 0, nil
+			return 0, 0, true, nil
 		}
 		c.intent.settled()
 		if skip {
 			c.releaseSlots(head, 1)
-			return 0, 0, nil
+			return 0, 0, true, nil
 		}
-		return head, count, nil
+		return head, count, false, nil
 	}
 	if d < 0 {
 		if d < -int64(a.capacity) {
-			return 0, 0, corruptStamp(head, stamp)
+			return 0, 0, false, corruptStamp(head, stamp)
 		}
-		// Not yet committed (nil: recovery moved it on, look again).
-		return 0, 0, c.emptyOrDisconnected(head, stamp)
+		// Not yet committed.
+		again, err = c.emptyOrDisconnected(head, stamp)
+		return 0, 0, again, err
 	}
 	// Another consumer claimed head first; look again.
 	if positionDidNotMove(a.headWord, head) {
-		return 0, 0, corruptStamp(head, stamp)
+		return 0, 0, false, corruptStamp(head, stamp)
 	}
-	return 0, 0, nil
+	return 0, 0, true, nil
 }
 
 // cleanAfterProducer reports whether the slot of head, found with stamp ==
@@ -201,26 +205,27 @@ func (c *Consumer) cleanAfterProducer(head, stamp uint64) bool {
 	return c.cleaner.onStall(c.a.ring, c.a.stamp(head), head, stamp, c.a.tailWord, c.a.capacity)
 }
 
-// emptyOrDisconnected is ErrEmpty, ErrDisconnected, or nil to look again
-// after recovery moved the slot of head, found holding stamp (not committed),
-// on.
+// emptyOrDisconnected tells, for the slot of head found holding stamp (not
+// committed), whether to look again (recovery moved it on), or else whether
+// the ring is empty (err nil) or drained with the producers gone
+// (ErrDisconnected).
 //
 //go:noinline
-func (c *Consumer) emptyOrDisconnected(head, stamp uint64) error {
+func (c *Consumer) emptyOrDisconnected(head, stamp uint64) (again bool, err error) {
 	// If a producer claimed it and died, mark it to be skipped.
 	if stamp == head && c.cleanAfterProducer(head, stamp) {
-		return nil
+		return true, nil
 	}
 	// Empty, as far as this consumer can tell, unless the producers are gone.
 	if !c.peersGone() {
-		return ErrEmpty
+		return false, nil
 	}
 	// A producer may have committed just before it left: look again.
 	// Committed, or taken by another consumer, is not drained.
 	// Ordering: acquire, as in claimOnce.
 	stamp = atomic.LoadUint64(c.a.stamp(head))
 	if distance(stamp, head+1) >= 0 {
-		return ErrEmpty
+		return false, nil
 	}
 	// Claimed but never committed, by a producer that is gone: messages
 	// committed after it must still be delivered, so recover it now rather
@@ -229,11 +234,11 @@ func (c *Consumer) emptyOrDisconnected(head, stamp uint64) error {
 	if tail := atomic.LoadUint64(c.a.tailWord); int64(tail-head) > 0 {
 		c.cleaner.lookNow()
 		if stamp == head && c.cleanAfterProducer(head, stamp) {
-			return nil
+			return true, nil
 		}
-		return ErrEmpty
+		return false, nil
 	}
-	return ErrDisconnected
+	return false, ErrDisconnected
 }
 
 // releaseSlots frees count slots from position for the producers of the next

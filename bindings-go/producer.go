@@ -161,69 +161,84 @@ func (s WriteSlot) Abort() {
 	}
 }
 
-// TryReserve reserves the next slot for writing in place, without waiting.
-// Errors: ErrFull when no slot is free; ErrDisconnected when the ring is full
-// and the consumers have closed or died; ErrCorrupt when shared memory holds
-// an impossible position or stamp; ErrClosed. In an MPMC ring, a slot whose
-// consumer died holding its message is released (the message counted lost in
-// RingInfo.LostMessages) once it has kept the ring full for a millisecond.
-func (p *Producer) TryReserve() (WriteSlot, error) {
+// TryReserve reserves the next slot for writing in place, without waiting;
+// ok is false when no slot is free. Errors: ErrDisconnected when the ring is
+// full and the consumers have closed or died; ErrCorrupt when shared memory
+// holds an impossible position or stamp; ErrClosed. In an MPMC ring, a slot
+// whose consumer died holding its message is released (the message counted
+// lost in RingInfo.LostMessages) once it has kept the ring full for a
+// millisecond.
+func (p *Producer) TryReserve() (slot WriteSlot, ok bool, err error) {
 	if p.closed {
-		return WriteSlot{}, ErrClosed
+		return WriteSlot{}, false, ErrClosed
 	}
 	p.abandon()
-	position, _, err := p.attempt(1)
-	if err != nil {
-		return WriteSlot{}, err
+	// attempt(1) written out, for the hot path: a call fewer.
+	if p.a.mpmc {
+		position, count, err := p.claim(1)
+		if count == 0 {
+			return WriteSlot{}, false, err
+		}
+		return p.slotAt(position), true, nil
 	}
-	return p.slotAt(position), nil
+	if p.tail-p.cachedHead == p.a.capacity {
+		if free, err := p.spscFree(); free == 0 {
+			return WriteSlot{}, false, err
+		}
+	}
+	return p.slotAt(p.tail), true, nil
 }
 
 // Reserve reserves the next slot, waiting as the producer's WaitStrategy says
-// until one is free or ctx is done. Errors: as TryReserve but never ErrFull;
-// on ctx's deadline an error matching both ErrTimeout and
-// context.DeadlineExceeded; on cancellation ctx.Err().
-func (p *Producer) Reserve(ctx context.Context) (WriteSlot, error) {
+// until one is free; ok is false when ctx is done first (its deadline passed
+// or it was cancelled: ctx.Err() says which). Errors as TryReserve.
+func (p *Producer) Reserve(ctx context.Context) (slot WriteSlot, ok bool, err error) {
 	if p.closed {
-		return WriteSlot{}, ErrClosed
+		return WriteSlot{}, false, ErrClosed
 	}
 	p.abandon()
-	position, _, err := blockOn(ctx, p, 1)
-	if err != nil {
-		return WriteSlot{}, err
+	position, count, err := blockOn(ctx, p, 1)
+	if count == 0 {
+		return WriteSlot{}, false, err
 	}
-	return p.slotAt(position), nil
+	return p.slotAt(position), true, nil
 }
 
+// slotAt makes the slot claimed at position the outstanding one.
 func (p *Producer) slotAt(position uint64) WriteSlot {
 	return WriteSlot{p: p, token: p.hold(pendingSlot, position, 1)}
 }
 
-// TrySend copies message into the next slot and publishes it, without waiting.
-func (p *Producer) TrySend(message []byte) error {
+// TrySend copies message into the next slot and publishes it, without
+// waiting; ok is false when no slot is free. Errors: ErrMessageTooLarge (or
+// ErrWrongMessageSize in a fixed-size ring) when message does not suit the
+// ring, otherwise as TryReserve.
+func (p *Producer) TrySend(message []byte) (ok bool, err error) {
 	if err := p.a.checkLen(len(message)); err != nil {
-		return err
+		return false, err
 	}
-	slot, err := p.TryReserve()
-	if err != nil {
-		return err
+	slot, ok, err := p.TryReserve()
+	if !ok {
+		return false, err
 	}
 	copy(slot.Bytes(), message)
-	return slot.Commit(len(message))
+	err = slot.Commit(len(message)) // nil: the length was checked
+	return err == nil, err
 }
 
 // Send copies message into the next slot and publishes it, waiting for a free
-// slot as Reserve does.
-func (p *Producer) Send(ctx context.Context, message []byte) error {
+// slot as Reserve does; ok is false when ctx is done first. Errors as TrySend.
+func (p *Producer) Send(ctx context.Context, message []byte) (ok bool, err error) {
 	if err := p.a.checkLen(len(message)); err != nil {
-		return err
+		return false, err
 	}
-	slot, err := p.Reserve(ctx)
-	if err != nil {
-		return err
+	slot, ok, err := p.Reserve(ctx)
+	if !ok {
+		return false, err
 	}
 	copy(slot.Bytes(), message)
-	return slot.Commit(len(message))
+	err = slot.Commit(len(message)) // nil: the length was checked
+	return err == nil, err
 }
 
 // WriteBatch is up to n reserved consecutive slots, published together. Its
@@ -237,38 +252,43 @@ type WriteBatch struct {
 }
 
 // TryReserveBatch reserves up to max consecutive free slots (as many as are
-// free; max == 0 gives an empty batch), without waiting. Every slot's length
-// is 0 until set. Errors as TryReserve, when not even one slot is free.
-func (p *Producer) TryReserveBatch(max int) (WriteBatch, error) {
+// free; max <= 0 gives an empty batch), without waiting; ok is false when
+// not even one slot is free. Every slot's length is 0 until set. Errors as
+// TryReserve.
+func (p *Producer) TryReserveBatch(max int) (batch WriteBatch, ok bool, err error) {
 	if p.closed {
-		return WriteBatch{}, ErrClosed
+		return WriteBatch{}, false, ErrClosed
 	}
 	p.abandon()
 	if max <= 0 {
-		return p.batchAt(0, 0), nil
+		return p.batchAt(0, 0), true, nil
 	}
 	position, count, err := p.attempt(uint64(max))
-	if err != nil {
-		return WriteBatch{}, err
-	}
-	return p.batchAt(position, min(count, uint64(max))), nil
+	return p.batchOf(position, min(count, uint64(max)), err)
 }
 
 // ReserveBatch reserves up to max consecutive slots, waiting as Reserve does
-// until at least one is free.
-func (p *Producer) ReserveBatch(ctx context.Context, max int) (WriteBatch, error) {
+// until at least one is free; ok is false when ctx is done first. Errors as
+// TryReserve.
+func (p *Producer) ReserveBatch(ctx context.Context, max int) (batch WriteBatch, ok bool, err error) {
 	if p.closed {
-		return WriteBatch{}, ErrClosed
+		return WriteBatch{}, false, ErrClosed
 	}
 	p.abandon()
 	if max <= 0 {
-		return p.batchAt(0, 0), nil
+		return p.batchAt(0, 0), true, nil
 	}
 	position, count, err := blockOn(ctx, p, uint64(max))
-	if err != nil {
-		return WriteBatch{}, err
+	return p.batchOf(position, min(count, uint64(max)), err)
+}
+
+// batchOf is what a batch reserve call gives for count slots claimed from
+// position.
+func (p *Producer) batchOf(position, count uint64, err error) (WriteBatch, bool, error) {
+	if count == 0 {
+		return WriteBatch{}, false, err
 	}
-	return p.batchAt(position, min(count, uint64(max))), nil
+	return p.batchAt(position, count), true, nil
 }
 
 func (p *Producer) batchAt(position, count uint64) WriteBatch {

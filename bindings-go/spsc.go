@@ -24,7 +24,7 @@ func (p *Producer) refreshHead() (uint64, error) {
 
 // spscFree is the slow path of Producer.attempt, when fewer slots than
 // wanted are known free: it re-reads head and, with none free, looks at the
-// consumer's liveness; returns the free count.
+// consumer's liveness; returns the free count, 0 for a full ring.
 //
 //go:noinline
 func (p *Producer) spscFree() (uint64, error) {
@@ -39,7 +39,7 @@ func (p *Producer) spscFree() (uint64, error) {
 		}
 		return 0, ErrDisconnected
 	}
-	return 0, ErrFull
+	return 0, nil
 }
 
 // publishSPSC publishes count more slots with one store.
@@ -68,7 +68,7 @@ func (c *Consumer) refreshTail() (uint64, error) {
 
 // spscAvailable is the slow path of Consumer.attempt, when fewer messages
 // than wanted are known: it re-reads tail and, with none published, looks at
-// the producer's liveness; returns the published count.
+// the producer's liveness; returns the published count, 0 for an empty ring.
 //
 //go:noinline
 func (c *Consumer) spscAvailable() (uint64, error) {
@@ -83,7 +83,7 @@ func (c *Consumer) spscAvailable() (uint64, error) {
 		}
 		return 0, ErrDisconnected
 	}
-	return 0, ErrEmpty
+	return 0, nil
 }
 
 // releaseSPSC releases count slots to the producer with one store.
