@@ -1,25 +1,13 @@
 package shmlane
 
-// Blocking waits: spin, then yield, then sleep on a futex in the mapping; the
-// protocol of the Rust crate's wait.rs and docs/layout.md ("Waiting",
-// "Waking"), step for step, so Go sleepers are woken by Rust wakers and the
-// other way round.
-//
-// Sleeping (the eventcount pattern): a waiter reads the line's futex word,
-// announces itself by incrementing waiters, issues a full fence, re-checks the
-// ring, and only then calls FUTEX_WAIT with the value it read. Waking: after a
-// publish, an armed waker issues a full fence and loads waiters; if someone may
-// sleep it bumps the futex word and calls FUTEX_WAKE. The two fences form a
-// Dekker pair: either the re-check sees the publish or the waker sees the
-// announcement.
-//
-// Arming: wakers only pay the fence while a sleeper is registered on their
-// line. A sleeper registers (sleepers += 1, epoch += 1) when a wait is about to
-// sleep, and trusts FUTEX_WAIT without a short timeout only once every active
-// waker has acknowledged its epoch (wake_ack in the waker's record). A waker
-// loads the epoch (one load of a line nobody writes on the hot path) after each
-// publish; when it changed, it re-reads sleepers, arms or disarms, and stores
-// the epoch as its acknowledgement.
+// Blocking waits: spin, then yield, then sleep on a futex word in the
+// mapping, by the protocol of docs/layout.md ("Wait lines": Waiting, Waking),
+// step for step, so Go sleepers are woken by Rust and C wakers and the other
+// way round. It is an eventcount: a sleeper announces itself, issues a full
+// fence and re-checks the ring before FUTEX_WAIT; a waker that published
+// issues a full fence and wakes only when waiters are announced, and pays
+// that fence only while a sleeper is registered on its line (arming, by the
+// line's epoch and each waker's acknowledgement).
 //
 // Go's sync/atomic operations are sequentially consistent, stronger than the
 // orderings the layout asks for; the publishing stores use storeRelease64 and
