@@ -15,7 +15,7 @@ import (
 // Rust handle's &mut self): give each goroutine its own, or guard it. It has
 // at most one reservation outstanding: reserving again abandons an uncommitted
 // slot or batch (as Abort does). Call Close when done: it marks the
-// participant record closed, so consumers see Disconnected once drained.
+// participant record closed, so consumers see ErrDisconnected once drained.
 type Producer struct {
 	// Padding keeps the handle's hot words off the cache lines of whatever
 	// the allocator put next to it (say, the peer handle of another thread).
