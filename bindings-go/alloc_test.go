@@ -24,40 +24,42 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 			buf := make([]byte, 64)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
+			ended, end := context.WithCancel(context.Background())
+			end()
 			cases := map[string]func(){
 				"TryReserve/Commit+TryRead/Release": func() {
-					s, err := p.TryReserve()
-					if err != nil {
-						t.Fatal(err)
+					s, ok, err := p.TryReserve()
+					if !ok {
+						t.Fatal(ok, err)
 					}
 					copy(s.Bytes(), msg)
 					s.Commit(size)
-					m, err := c.TryRead()
-					if err != nil || m.Len() != size {
-						t.Fatal(err)
+					m, ok, err := c.TryRead()
+					if !ok || m.Len() != size {
+						t.Fatal(ok, err)
 					}
 					m.Release()
 				},
 				"TrySend/TryRecv": func() {
-					if err := p.TrySend(msg); err != nil {
-						t.Fatal(err)
+					if ok, err := p.TrySend(msg); !ok {
+						t.Fatal(ok, err)
 					}
-					if _, err := c.TryRecv(buf); err != nil {
-						t.Fatal(err)
+					if _, ok, err := c.TryRecv(buf); !ok {
+						t.Fatal(ok, err)
 					}
 				},
 				"batches": func() {
-					b, err := p.TryReserveBatch(16)
-					if err != nil {
-						t.Fatal(err)
+					b, ok, err := p.TryReserveBatch(16)
+					if !ok {
+						t.Fatal(ok, err)
 					}
 					for i := 0; i < b.Len(); i++ {
 						b.Write(i, msg)
 					}
 					b.Commit()
-					rb, err := c.TryReadBatch(16)
-					if err != nil {
-						t.Fatal(err)
+					rb, ok, err := c.TryReadBatch(16)
+					if !ok {
+						t.Fatal(ok, err)
 					}
 					for i := 0; i < rb.Len(); i++ {
 						_ = rb.Message(i)
@@ -65,32 +67,37 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 					rb.Release()
 				},
 				"Reserve/Read with data available": func() {
-					s, err := p.Reserve(ctx)
-					if err != nil {
-						t.Fatal(err)
+					s, ok, err := p.Reserve(ctx)
+					if !ok {
+						t.Fatal(ok, err)
 					}
 					s.Commit(size)
-					m, err := c.Read(ctx)
-					if err != nil {
-						t.Fatal(err)
+					m, ok, err := c.Read(ctx)
+					if !ok {
+						t.Fatal(ok, err)
 					}
 					m.Release()
 				},
 				"Send/Recv and batch forms with data available": func() {
-					if err := p.Send(ctx, msg); err != nil {
-						t.Fatal(err)
+					if ok, err := p.Send(ctx, msg); !ok {
+						t.Fatal(ok, err)
 					}
-					if _, err := c.Recv(ctx, buf); err != nil {
-						t.Fatal(err)
+					if _, ok, err := c.Recv(ctx, buf); !ok {
+						t.Fatal(ok, err)
 					}
-					b, _ := p.ReserveBatch(ctx, 4)
+					b, _, _ := p.ReserveBatch(ctx, 4)
 					b.Commit()
-					rb, _ := c.ReadBatch(ctx, 4)
+					rb, _, _ := c.ReadBatch(ctx, 4)
 					rb.Release()
 				},
-				"full and empty": func() {
-					if _, err := c.TryRead(); err != ErrEmpty {
-						t.Fatal(err)
+				"empty": func() {
+					if _, ok, err := c.TryRead(); ok || err != nil {
+						t.Fatal(ok, err)
+					}
+				},
+				"blocking call whose context has ended": func() {
+					if _, ok, err := c.Read(ended); ok || err != nil {
+						t.Fatal(ok, err)
 					}
 				},
 			}

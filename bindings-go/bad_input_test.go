@@ -64,7 +64,8 @@ func TestEachBadInputHasItsOwnError(t *testing.T) {
 		t.Errorf("short file: %v", err)
 	}
 	os.WriteFile(at("zeros"), make([]byte, 4096), 0o600)
-	if _, err := OpenAt(at("zeros"), ReadyTimeout(20*time.Millisecond)); !errors.Is(err, ErrNotReady) {
+	if _, err := OpenAt(at("zeros"), ReadyTimeout(20*time.Millisecond)); !errors.Is(err, ErrNotReady) ||
+		!strings.Contains(err.Error(), "shmlane.ReadyTimeout") {
 		t.Errorf("never ready: %v", err)
 	}
 	if _, err := OpenAt(dir); !errors.Is(err, ErrNotRing) {
@@ -73,7 +74,8 @@ func TestEachBadInputHasItsOwnError(t *testing.T) {
 	if _, err := CreateAt(at("bad-geometry"), SPSCOptions(3, 16)); !errors.Is(err, ErrBadGeometry) {
 		t.Errorf("bad geometry: %v", err)
 	}
-	if _, err := CreateAt(at("bad-mode"), SPSCOptions(4, 16).WithMode(0o400)); !errors.Is(err, ErrPermission) {
+	if _, err := CreateAt(at("bad-mode"), SPSCOptions(4, 16).WithMode(0o400)); !errors.Is(err, ErrPermission) ||
+		!strings.Contains(err.Error(), "WithMode") {
 		t.Errorf("bad mode: %v", err)
 	}
 	if _, err := os.Stat(at("bad-mode")); !os.IsNotExist(err) {
@@ -84,7 +86,8 @@ func TestEachBadInputHasItsOwnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared.Close()
-	if _, err := OpenAt(at("shared")); !errors.Is(err, ErrPermission) {
+	if _, err := OpenAt(at("shared")); !errors.Is(err, ErrPermission) ||
+		!strings.Contains(err.Error(), "shmlane.AllowSharedMode()") {
 		t.Errorf("group-writable ring: %v", err)
 	}
 	if again, err := OpenAt(at("shared"), AllowSharedMode()); err != nil {
@@ -142,7 +145,8 @@ func TestRingOfAnotherOwnerIsRefusedUnlessAllowed(t *testing.T) {
 	if err := os.Chown(path, 12345, 12345); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenAt(path); !errors.Is(err, ErrPermission) {
+	if _, err := OpenAt(path); !errors.Is(err, ErrPermission) ||
+		!strings.Contains(err.Error(), "shmlane.AllowOtherOwner()") {
 		t.Fatalf("another owner's ring: %v", err)
 	}
 	again, err := OpenAt(path, AllowOtherOwner())

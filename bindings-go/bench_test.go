@@ -31,8 +31,8 @@ func benchSPSC(b *testing.B, opts Options, size int) {
 		defer close(done)
 		idle := 0
 		for i := 0; i < b.N; {
-			s, err := p.TryReserve()
-			if err != nil {
+			s, ok, _ := p.TryReserve()
+			if !ok {
 				backOff(&idle)
 				continue
 			}
@@ -43,8 +43,8 @@ func benchSPSC(b *testing.B, opts Options, size int) {
 	}()
 	idle := 0
 	for i := 0; i < b.N; {
-		m, err := c.TryRead()
-		if err != nil {
+		m, ok, _ := c.TryRead()
+		if !ok {
 			backOff(&idle)
 			continue
 		}
@@ -70,8 +70,8 @@ func BenchmarkSPSCBatchFixed8(b *testing.B) {
 	go func() {
 		idle := 0
 		for i := 0; i < b.N; {
-			batch, err := p.TryReserveBatch(min(256, b.N-i))
-			if err != nil {
+			batch, ok, _ := p.TryReserveBatch(min(256, b.N-i))
+			if !ok {
 				backOff(&idle)
 				continue
 			}
@@ -89,8 +89,8 @@ func BenchmarkSPSCBatchFixed8(b *testing.B) {
 	}()
 	idle := 0
 	for i := 0; i < b.N; {
-		batch, err := c.TryReadBatch(256)
-		if err != nil {
+		batch, ok, _ := c.TryReadBatch(256)
+		if !ok {
 			backOff(&idle)
 			continue
 		}
@@ -109,8 +109,8 @@ func BenchmarkMPMCOneAtATime(b *testing.B) {
 	go func() {
 		idle := 0
 		for i := 0; i < b.N; {
-			s, err := p.TryReserve()
-			if err != nil {
+			s, ok, _ := p.TryReserve()
+			if !ok {
 				backOff(&idle)
 				continue
 			}
@@ -120,8 +120,8 @@ func BenchmarkMPMCOneAtATime(b *testing.B) {
 	}()
 	idle := 0
 	for i := 0; i < b.N; {
-		m, err := c.TryRead()
-		if err != nil {
+		m, ok, _ := c.TryRead()
+		if !ok {
 			backOff(&idle)
 			continue
 		}
@@ -137,10 +137,10 @@ func BenchmarkSPSCSameGoroutine(b *testing.B) {
 	p, c := mustProducer(b, r), mustConsumer(b, r)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		s, _ := p.TryReserve()
+		s, _, _ := p.TryReserve()
 		binary.LittleEndian.PutUint64(s.Bytes(), uint64(i))
 		s.Commit(8)
-		m, _ := c.TryRead()
+		m, _, _ := c.TryRead()
 		if binary.LittleEndian.Uint64(m.Bytes()) != uint64(i) {
 			b.Fatal("wrong message")
 		}
@@ -157,11 +157,11 @@ func BenchmarkMPMCSameGoroutine(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		binary.LittleEndian.PutUint64(msg, uint64(i))
-		if err := p.TrySend(msg); err != nil {
-			b.Fatal(err)
+		if ok, err := p.TrySend(msg); !ok {
+			b.Fatal(ok, err)
 		}
-		if _, err := c.TryRecv(buf); err != nil || binary.LittleEndian.Uint64(buf) != uint64(i) {
-			b.Fatal("wrong message", err)
+		if _, ok, err := c.TryRecv(buf); !ok || binary.LittleEndian.Uint64(buf) != uint64(i) {
+			b.Fatal("wrong message", ok, err)
 		}
 	}
 }

@@ -26,32 +26,39 @@ func TestBlockingCallsTimeOutAtTheDeadlineUnderEveryStrategy(t *testing.T) {
 				p, c := mustProducer(t, r), mustConsumer(t, r)
 				p.SetWaitStrategy(strategy)
 				c.SetWaitStrategy(strategy)
-				check := func(what string, call func(ctx context.Context) error) {
+				// A timeout is an outcome: ok false, no error.
+				check := func(what string, call func(ctx context.Context) (bool, error)) {
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 					defer cancel()
 					start := time.Now()
-					err := call(ctx)
+					ok, err := call(ctx)
 					elapsed := time.Since(start)
-					if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-						t.Fatalf("%s: %v", what, err)
+					if ok || err != nil || ctx.Err() != context.DeadlineExceeded {
+						t.Fatalf("%s: ok %v, %v (context: %v)", what, ok, err, ctx.Err())
 					}
 					if elapsed < 19*time.Millisecond || elapsed > 2*time.Second {
 						t.Fatalf("%s: returned after %v", what, elapsed)
 					}
 				}
-				check("read", func(ctx context.Context) error { _, err := c.Read(ctx); return err })
-				check("read batch", func(ctx context.Context) error { _, err := c.ReadBatch(ctx, 4); return err })
-				check("recv", func(ctx context.Context) error { _, err := c.Recv(ctx, make([]byte, 16)); return err })
-				p.TrySend([]byte{1})
-				p.TrySend([]byte{2})
-				check("reserve", func(ctx context.Context) error { _, err := p.Reserve(ctx); return err })
-				check("reserve batch", func(ctx context.Context) error { _, err := p.ReserveBatch(ctx, 4); return err })
-				check("send", func(ctx context.Context) error { return p.Send(ctx, []byte{3}) })
+				check("read", func(ctx context.Context) (bool, error) { _, ok, err := c.Read(ctx); return ok, err })
+				check("read batch", func(ctx context.Context) (bool, error) { _, ok, err := c.ReadBatch(ctx, 4); return ok, err })
+				check("recv", func(ctx context.Context) (bool, error) {
+					_, ok, err := c.Recv(ctx, make([]byte, 16))
+					return ok, err
+				})
+				mustSend(t, p, []byte{1})
+				mustSend(t, p, []byte{2})
+				check("reserve", func(ctx context.Context) (bool, error) { _, ok, err := p.Reserve(ctx); return ok, err })
+				check("reserve batch", func(ctx context.Context) (bool, error) {
+					_, ok, err := p.ReserveBatch(ctx, 4)
+					return ok, err
+				})
+				check("send", func(ctx context.Context) (bool, error) { return p.Send(ctx, []byte{3}) })
 				// A blocking call that can go on at once succeeds even with an expired context.
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
-				if _, err := c.Read(ctx); err != nil {
-					t.Fatalf("read with data and a cancelled context: %v", err)
+				if _, ok, err := c.Read(ctx); !ok || err != nil {
+					t.Fatalf("read with data and a cancelled context: %v %v", ok, err)
 				}
 			})
 		}
@@ -68,13 +75,38 @@ func TestBlockingCallsReturnOnCancellation(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	_, err := c.Read(ctx)
-	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Fatalf("cancelled read: %v after %v", err, time.Since(start))
+	_, ok, err := c.Read(ctx)
+	if ok || err != nil || ctx.Err() != context.Canceled || time.Since(start) > time.Second {
+		t.Fatalf("cancelled read: %v %v (context: %v) after %v", ok, err, ctx.Err(), time.Since(start))
 	}
 	info, _ := r.Info()
 	if info.DataWaits.Sleepers != 0 || info.DataWaits.Waiters != 0 {
 		t.Fatalf("left registered: %+v", info.DataWaits)
+	}
+}
+
+// Messages stops when its context ends: that is the end of the stream asked
+// for, not an error; a message already published is still yielded.
+func TestMessagesEndsWithoutAnErrorWhenTheContextEnds(t *testing.T) {
+	for name, strategy := range strategies {
+		t.Run(name, func(t *testing.T) {
+			r := testRing(t, MPMCOptions(4, 32, 4))
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			c.SetWaitStrategy(strategy)
+			mustSend(t, p, []byte("one"))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			var got []string
+			for msg, err := range c.Messages(ctx) {
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				got = append(got, string(msg))
+			}
+			if len(got) != 1 || got[0] != "one" || ctx.Err() != context.DeadlineExceeded {
+				t.Fatalf("messages %q, context %v", got, ctx.Err())
+			}
+		})
 	}
 }
 
@@ -96,11 +128,15 @@ func TestSleepersAreWokenInBothDirections(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				time.Sleep(30 * time.Millisecond)
-				done <- p.TrySend([]byte("late"))
+				ok, err := p.TrySend([]byte("late"))
+				if !ok && err == nil {
+					err = errors.New("full")
+				}
+				done <- err
 			}()
-			msg, err := c.Read(ctx)
-			if err != nil || string(msg.Bytes()) != "late" {
-				t.Fatalf("read: %q %v", msg.Bytes(), err)
+			msg, ok, err := c.Read(ctx)
+			if !ok || string(msg.Bytes()) != "late" {
+				t.Fatalf("read: %q %v %v", msg.Bytes(), ok, err)
 			}
 			msg.Release()
 			if err := <-done; err != nil {
@@ -115,11 +151,14 @@ func TestSleepersAreWokenInBothDirections(t *testing.T) {
 			p.TrySend([]byte{2})
 			go func() {
 				time.Sleep(30 * time.Millisecond)
-				_, err := c.TryRecv(make([]byte, 16))
+				_, ok, err := c.TryRecv(make([]byte, 16))
+				if !ok && err == nil {
+					err = errors.New("empty")
+				}
 				done <- err
 			}()
-			if err := p.Send(ctx, []byte{3}); err != nil {
-				t.Fatalf("send: %v", err)
+			if ok, err := p.Send(ctx, []byte{3}); !ok {
+				t.Fatalf("send: %v %v", ok, err)
 			}
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -151,17 +190,16 @@ func TestSleepingConsumerSeesDisconnectedWhenTheProducerCloses(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var got []string
+			var end error
 			for msg, err := range c.Messages(ctx) {
 				if err != nil {
-					if err != ErrDisconnected {
-						t.Fatalf("end: %v", err)
-					}
+					end = err
 					break
 				}
 				got = append(got, string(msg))
 			}
-			if len(got) != 1 || got[0] != "last" {
-				t.Fatalf("messages %q", got)
+			if end != ErrDisconnected || len(got) != 1 || got[0] != "last" {
+				t.Fatalf("messages %q, then %v", got, end)
 			}
 		})
 	}
@@ -184,12 +222,12 @@ func TestPingPongWithSleepingStrategies(t *testing.T) {
 	go func() {
 		buf := make([]byte, 16)
 		for i := 0; i < rounds; i++ {
-			n, err := pingC.Recv(ctx, buf)
-			if err == nil {
-				err = pongP.Send(ctx, buf[:n])
+			n, ok, err := pingC.Recv(ctx, buf)
+			if ok {
+				ok, err = pongP.Send(ctx, buf[:n])
 			}
-			if err != nil {
-				errs <- err
+			if !ok {
+				errs <- fmt.Errorf("round %d: %v %w", i, ok, err)
 				return
 			}
 		}
@@ -197,12 +235,12 @@ func TestPingPongWithSleepingStrategies(t *testing.T) {
 	}()
 	buf := make([]byte, 16)
 	for i := 0; i < rounds; i++ {
-		if err := pingP.Send(ctx, []byte{byte(i)}); err != nil {
-			t.Fatal(err)
+		if ok, err := pingP.Send(ctx, []byte{byte(i)}); !ok {
+			t.Fatal(ok, err)
 		}
-		n, err := pongC.Recv(ctx, buf)
-		if err != nil || n != 1 || buf[0] != byte(i) {
-			t.Fatalf("round %d: %v %v", i, buf[:n], err)
+		n, ok, err := pongC.Recv(ctx, buf)
+		if !ok || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("round %d: %v %v %v", i, buf[:n], ok, err)
 		}
 	}
 	if err := <-errs; err != nil {
@@ -225,7 +263,10 @@ func TestWakersAreArmedOnlyWhileASleeperIsRegistered(t *testing.T) {
 	defer cancel()
 	got := make(chan error, 1)
 	go func() {
-		_, err := c.Recv(ctx, make([]byte, 16))
+		_, ok, err := c.Recv(ctx, make([]byte, 16))
+		if !ok && err == nil {
+			err = errors.New("timed out")
+		}
 		got <- err
 	}()
 	for {
@@ -235,9 +276,7 @@ func TestWakersAreArmedOnlyWhileASleeperIsRegistered(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := p.TrySend([]byte{2}); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, p, []byte{2})
 	if !p.waker.armed {
 		t.Fatal("the producer did not arm for a registered sleeper")
 	}
@@ -247,8 +286,8 @@ func TestWakersAreArmedOnlyWhileASleeperIsRegistered(t *testing.T) {
 	// The next read finds a message at once and deregisters; the producer's
 	// next publish disarms it.
 	p.TrySend([]byte{3})
-	if _, err := c.Recv(ctx, make([]byte, 16)); err != nil {
-		t.Fatal(err)
+	if _, ok, err := c.Recv(ctx, make([]byte, 16)); !ok {
+		t.Fatal(ok, err)
 	}
 	p.TrySend([]byte{4})
 	if p.waker.armed {
@@ -273,8 +312,8 @@ func TestSleepingConsumerProcessIsWokenAcrossProcessesAndIdlesCheaply(t *testing
 	const bursts, perBurst = 20, 500
 	for b := 0; b < bursts; b++ {
 		for i := 0; i < perBurst; i++ {
-			if err := p.Send(ctx, []byte("12345678")); err != nil {
-				t.Fatal(err)
+			if ok, err := p.Send(ctx, []byte("12345678")); !ok {
+				t.Fatal(ok, err)
 			}
 		}
 		time.Sleep(time.Millisecond)
@@ -319,8 +358,8 @@ func TestUnacknowledgedSleeperNapsStayBounded(t *testing.T) {
 	c.SetWaitStrategy(strategy)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := c.Read(ctx); !errors.Is(err, ErrTimeout) {
-		t.Fatalf("read on an idle ring: %v", err)
+	if _, ok, err := c.Read(ctx); ok || err != nil {
+		t.Fatalf("read on an idle ring: %v %v", ok, err)
 	}
 	info, err := r.Info()
 	if err != nil {

@@ -36,12 +36,12 @@ func exercise(t *testing.T, p *Producer, c *Consumer, rng *rand.Rand) {
 	for i := 0; i < 8; i++ {
 		switch rng.IntN(10) {
 		case 0:
-			if s, err := p.TryReserve(); err == nil {
+			if s, ok, _ := p.TryReserve(); ok {
 				s.Bytes()[0] = 1
 				s.Commit(rng.IntN(p.MaxPayload() + 1))
 			}
 		case 1:
-			if b, err := p.TryReserveBatch(rng.IntN(20)); err == nil {
+			if b, ok, _ := p.TryReserveBatch(rng.IntN(20)); ok {
 				for j := 0; j < b.Len(); j++ {
 					b.SetLen(j, rng.IntN(p.MaxPayload()+1))
 					_ = b.Slot(j)
@@ -49,14 +49,14 @@ func exercise(t *testing.T, p *Producer, c *Consumer, rng *rand.Rand) {
 				b.CommitFirst(rng.IntN(b.Len() + 1))
 			}
 		case 2:
-			if s, err := c.TryRead(); err == nil {
+			if s, ok, _ := c.TryRead(); ok {
 				if len(s.Bytes()) > c.MaxPayload() {
 					t.Fatalf("message of %d bytes read past the maximum", len(s.Bytes()))
 				}
 				s.Release()
 			}
 		case 3:
-			if b, err := c.TryReadBatch(rng.IntN(20)); err == nil {
+			if b, ok, _ := c.TryReadBatch(rng.IntN(20)); ok {
 				for j := 0; j < b.Len(); j++ {
 					if len(b.Message(j)) > c.MaxPayload() {
 						t.Fatal("batch message past the maximum")
@@ -70,7 +70,7 @@ func exercise(t *testing.T, p *Producer, c *Consumer, rng *rand.Rand) {
 		case 5:
 			p.TrySend(buf[:rng.IntN(9)])
 		case 6:
-			if s, err := c.Read(ctx); err == nil {
+			if s, ok, _ := c.Read(ctx); ok {
 				s.Release()
 			}
 		case 7:
@@ -79,7 +79,7 @@ func exercise(t *testing.T, p *Producer, c *Consumer, rng *rand.Rand) {
 			p.IsDisconnected()
 			c.IsDisconnected()
 		case 9:
-			if s, err := p.Reserve(ctx); err == nil {
+			if s, ok, _ := p.Reserve(ctx); ok {
 				s.Abort()
 			}
 		}
@@ -133,7 +133,7 @@ func TestCorruptedLiveMappingNeverPanics(t *testing.T) {
 					binary.LittleEndian.PutUint64(hostile[offset:], value)
 				}
 				exercise(t, p, c, rng)
-				if _, err := c.TryRead(); errors.Is(err, ErrCorrupt) {
+				if _, _, err := c.TryRead(); errors.Is(err, ErrCorrupt) {
 					sawCorrupt = true
 				}
 			}
@@ -166,11 +166,11 @@ func TestMPMCStampAheadOfItsPositionIsCorruptAtOnce(t *testing.T) {
 	g := r.Geometry()
 	stamp := hostile[g.SlotsOffset : g.SlotsOffset+8]
 	binary.LittleEndian.PutUint64(stamp, 5) // free for position 5; tail is 0
-	if _, err := p.TryReserve(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("TryReserve: got %v, want ErrCorrupt", err)
+	if _, ok, err := p.TryReserve(); ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TryReserve: got %v %v, want ErrCorrupt", ok, err)
 	}
 	binary.LittleEndian.PutUint64(stamp, 8) // message of position 7; head is 0
-	if _, err := c.TryRead(); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("TryRead: got %v, want ErrCorrupt", err)
+	if _, ok, err := c.TryRead(); ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("TryRead: got %v %v, want ErrCorrupt", ok, err)
 	}
 }

@@ -1,21 +1,48 @@
 // Package shmlane is a pure-Go implementation of shmlane rings: lock-free
-// SPSC and MPMC ring buffers in a shared-memory file, with the byte layout
-// (version 2) and the protocols of the Rust crate (docs/layout.md), so a Go
-// process can produce to or consume from Rust and C processes, zero-copy. It
-// needs no cgo (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit
-// Linux.
+// SPSC and MPMC ring buffers in a shared-memory file, so a Go process can
+// produce to or consume from Rust and C processes, zero-copy. It needs no cgo
+// (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit Linux.
+//
+// The protocol in brief: the file starts with a header that the creator
+// writes once and every opener validates; producers own tail, consumers
+// head, each on a line of its own. An SPSC side publishes (or releases) with
+// one release store of its position; MPMC handles claim positions with a
+// compare-and-swap and hand each slot over through its stamp. Each handle
+// holds a participant record under an OFD lock, which tells peers it is
+// alive; blocking calls sleep on a futex word of the mapping. The byte layout
+// (version 2) and every step are specified, once and normatively, in the
+// repository's docs/layout.md; this package follows it step for step, as the
+// Rust crate and the C library do.
 //
 // A ring is created once (Create, CreateAt) and opened by every other process
 // (Open, OpenAt); producers and consumers join it:
 //
-//	ring, err := shmlane.Open("ticks")            // /dev/shm/ticks
+//	ring, err := shmlane.Open("ticks") // /dev/shm/ticks
+//	...
 //	consumer, err := ring.JoinConsumer()
+//	...
 //	defer consumer.Close()
-//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking
+//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking, until ctx is done
 //		if err != nil {
 //			break // ErrDisconnected once the producers are gone and the ring is drained
 //		}
 //		handle(msg) // valid until the next iteration
+//	}
+//
+// Outcomes are not errors. A call that claims slots or messages returns ok
+// false, with a nil error, when it gets none: TryReserve, TrySend and the
+// other Try calls when the ring is full (or empty), Reserve, Read and the
+// other blocking calls when their context is done first, a deadline passed or
+// a cancellation (ctx.Err() says which, and is set by the time they return).
+// An error is a failure, one of the sentinel errors of this package (or one
+// wrapping it), told apart with errors.Is; ok is then false.
+//
+//	slot, ok, err := producer.TryReserve()
+//	if err != nil {
+//		return err // ErrDisconnected, ErrCorrupt, ErrClosed
+//	}
+//	if !ok {
+//		// full: try again later
 //	}
 //
 // Zero-copy rules: the slice of a WriteSlot or WriteBatch is valid until its
@@ -25,19 +52,15 @@
 // mapping is gone, and touching a slice taken earlier is a fatal fault that
 // recover cannot catch.
 //
-// MPMC rings recover from a handle that dies holding a slot: a position a
-// dead producer claimed and never committed is skipped by the consumers, and
-// a message a dead consumer claimed and never released is released unread by
-// the producers, once it has stalled the ring for a millisecond (at once after
-// a sleep, and once every producer is gone); RingInfo.DroppedClaims and
-// RingInfo.LostMessages count them. Every MPMC claim is announced in the
-// handle's participant record first, so the slots of a live handle, however
-// long it keeps them, are never taken, whichever language's handle cleans up.
+// MPMC rings recover from a handle that dies holding a slot (docs/layout.md,
+// "Crash recovery (MPMC)"): a position a dead producer claimed and never
+// committed is skipped, and a message a dead consumer claimed and never
+// released is released unread, once it has stalled the ring for a millisecond;
+// RingInfo.DroppedClaims and RingInfo.LostMessages count them. A live handle's
+// slots are never taken, however long it keeps them.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several
-// goroutines; a Ring is. Blocking calls take a context.Context: a deadline
-// ends the wait with an error matching both ErrTimeout and
-// context.DeadlineExceeded, a cancellation with ctx.Err(). Shared memory is
-// treated as untrusted input: a corrupted or hostile mapping gives ErrCorrupt,
-// never a panic or an access outside the mapping. See docs/go.md.
+// goroutines; a Ring is. Shared memory is treated as untrusted input: a
+// corrupted or hostile mapping gives ErrCorrupt, never a panic or an access
+// outside the mapping. See docs/go.md.
 package shmlane

@@ -1,27 +1,19 @@
 package shmlane
 
 import (
-	"context"
 	"errors"
 	"fmt"
 )
 
-// Sentinel errors. Every error this package returns is one of these, or wraps
-// one (with detail, through fmt.Errorf("%w: ...")), so errors.Is tells them
-// apart. ErrFull and ErrEmpty are ordinary results of the non-blocking calls
-// and are returned unwrapped, without allocating.
+// Sentinel errors, for failures only. Every error this package returns is
+// one of these, or wraps one (with detail, through fmt.Errorf("%w: ...")), so
+// errors.Is tells them apart. The ordinary outcomes are not errors: a full or
+// empty ring, and a blocking call whose context ended first, are the false ok
+// of the call (see the package documentation).
 var (
-	// ErrFull: no free slot (non-blocking reserve or send).
-	ErrFull = errors.New("shmlane: ring is full")
-	// ErrEmpty: no message (non-blocking read or receive).
-	ErrEmpty = errors.New("shmlane: ring is empty")
 	// ErrDisconnected: the other side has closed or died (and, for consumers,
 	// the ring is drained).
 	ErrDisconnected = errors.New("shmlane: the other side of the ring has closed or died")
-	// ErrTimeout: a blocking call's deadline passed before a message or a slot
-	// came. The error returned for a context deadline also matches
-	// context.DeadlineExceeded.
-	ErrTimeout = errors.New("shmlane: timed out waiting on the ring")
 	// ErrNotRing: the file is not a shmlane ring (wrong magic, too short, not a
 	// regular file).
 	ErrNotRing = errors.New("shmlane: not a shmlane ring")
@@ -67,10 +59,6 @@ var (
 	// released, or a later reserve or read of the same handle superseded it.
 	ErrStaleSlot = errors.New("shmlane: slot no longer held")
 )
-
-// errDeadline is what a blocking call returns when its context's deadline
-// passes: it matches both ErrTimeout and context.DeadlineExceeded.
-var errDeadline = fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 
 // errSkipped marks the ErrCorrupt of a message whose length was out of bounds
 // and which was skipped: the ring is usable after it, unlike after other

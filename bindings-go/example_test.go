@@ -24,19 +24,25 @@ func Example() {
 	consumer, _ := ring.JoinConsumer() // in another process: shmlane.Open(name), then JoinConsumer
 	defer consumer.Close()
 
-	slot, _ := producer.TryReserve()
+	slot, ok, err := producer.TryReserve() // ok is false while the ring is full
+	if err != nil || !ok {
+		panic(fmt.Sprint(ok, err))
+	}
 	n := copy(slot.Bytes(), "hello")
 	slot.Commit(n)
 
-	msg, _ := consumer.TryRead()
+	msg, ok, err := consumer.TryRead()
+	if err != nil || !ok {
+		panic(fmt.Sprint(ok, err))
+	}
 	fmt.Println(string(msg.Bytes()))
 	msg.Release()
 
-	_, err = consumer.TryRead()
-	fmt.Println(errors.Is(err, shmlane.ErrEmpty))
+	_, ok, err = consumer.TryRead() // the ring is empty: not an error
+	fmt.Println(ok, err)
 	// Output:
 	// hello
-	// true
+	// false <nil>
 }
 
 // Blocking calls wait as the handle's WaitStrategy says, until the context ends.
@@ -52,15 +58,15 @@ func ExampleConsumer_Read() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	_, err := consumer.Read(ctx)
-	fmt.Println(errors.Is(err, shmlane.ErrTimeout), errors.Is(err, context.DeadlineExceeded))
+	_, ok, err := consumer.Read(ctx) // nothing came before the deadline: ok is false
+	fmt.Println(ok, err, ctx.Err())
 
 	producer.Close() // the last producer leaves: nothing more will come
-	_, err = consumer.Read(context.Background())
-	fmt.Println(errors.Is(err, shmlane.ErrDisconnected))
+	_, ok, err = consumer.Read(context.Background())
+	fmt.Println(ok, errors.Is(err, shmlane.ErrDisconnected))
 	// Output:
-	// true true
-	// true
+	// false <nil> context deadline exceeded
+	// false true
 }
 
 // Batches reserve (or read) several slots and publish (or release) them together.
@@ -74,13 +80,13 @@ func ExampleProducer_TryReserveBatch() {
 	consumer, _ := ring.JoinConsumer()
 	defer consumer.Close()
 
-	batch, _ := producer.TryReserveBatch(3)
+	batch, _, _ := producer.TryReserveBatch(3)
 	for i := 0; i < batch.Len(); i++ {
 		copy(batch.Slot(i), fmt.Sprintf("rec-%04d", i))
 	}
 	batch.Commit()
 
-	read, _ := consumer.TryReadBatch(10)
+	read, _, _ := consumer.TryReadBatch(10)
 	for i := 0; i < read.Len(); i++ {
 		fmt.Println(string(read.Message(i)))
 	}

@@ -66,6 +66,33 @@ func mustConsumer(t testing.TB, r *Ring) *Consumer {
 	return c
 }
 
+// mustSend sends message without waiting; the ring must have room.
+func mustSend(t testing.TB, p *Producer, message []byte) {
+	t.Helper()
+	if ok, err := p.TrySend(message); !ok {
+		t.Fatalf("send %v: ok %v, %v", message, ok, err)
+	}
+}
+
+// expectFull checks that the non-blocking reserve and send find the ring full.
+func expectFull(t testing.TB, p *Producer) {
+	t.Helper()
+	if _, ok, err := p.TryReserve(); ok || err != nil {
+		t.Fatalf("TryReserve on a full ring: ok %v, %v", ok, err)
+	}
+	if ok, err := p.TrySend([]byte{9}); ok || err != nil {
+		t.Fatalf("TrySend on a full ring: ok %v, %v", ok, err)
+	}
+}
+
+// expectEmpty checks that the non-blocking read finds the ring empty.
+func expectEmpty(t testing.TB, c *Consumer) {
+	t.Helper()
+	if msg, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("TryRead on an empty ring: ok %v, %q, %v", ok, msg.Bytes(), err)
+	}
+}
+
 // childEnv names the role a re-executed test binary plays (see TestMain).
 const childEnv = "SHMLANE_GO_TEST_CHILD"
 
@@ -92,8 +119,8 @@ func runChild(role, path string) int {
 			return 1
 		}
 		for i := 0; i < 3; i++ {
-			if err := p.TrySend([]byte{byte(i), 1, 2}); err != nil {
-				fmt.Fprintln(os.Stderr, "child send:", err)
+			if ok, err := p.TrySend([]byte{byte(i), 1, 2}); !ok {
+				fmt.Fprintln(os.Stderr, "child send:", ok, err)
 				return 1
 			}
 		}
@@ -122,12 +149,12 @@ func runChild(role, path string) int {
 		fmt.Println("ready")
 		count := 0
 		for {
-			m, err := c.Read(context.Background())
+			m, ok, err := c.Read(context.Background())
 			if err == ErrDisconnected {
 				break
 			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "child read:", err)
+			if !ok {
+				fmt.Fprintln(os.Stderr, "child read:", ok, err)
 				return 1
 			}
 			if m.Len() != 8 {
@@ -154,8 +181,8 @@ func runChild(role, path string) int {
 			fmt.Fprintln(os.Stderr, "child join:", err)
 			return 1
 		}
-		if _, err := p.TryReserve(); err != nil {
-			fmt.Fprintln(os.Stderr, "child reserve:", err)
+		if _, ok, err := p.TryReserve(); !ok {
+			fmt.Fprintln(os.Stderr, "child reserve:", ok, err)
 			return 1
 		}
 	case "mpmc-consumer-reads":
@@ -165,8 +192,8 @@ func runChild(role, path string) int {
 			fmt.Fprintln(os.Stderr, "child join:", err)
 			return 1
 		}
-		if _, err := c.TryRead(); err != nil {
-			fmt.Fprintln(os.Stderr, "child read:", err)
+		if _, ok, err := c.TryRead(); !ok {
+			fmt.Fprintln(os.Stderr, "child read:", ok, err)
 			return 1
 		}
 	default:

@@ -12,72 +12,70 @@ import (
 func TestMPMCMessagesGoInOrderFromSeveralProducers(t *testing.T) {
 	r := testRing(t, MPMCOptions(16, 64, 8))
 	first, second := mustProducer(t, r), mustProducer(t, r)
-	if err := first.TrySend([]byte("from the first")); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.TrySend([]byte("from the second")); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, first, []byte("from the first"))
+	mustSend(t, second, []byte("from the second"))
 	c := mustConsumer(t, r)
 	for _, want := range []string{"from the first", "from the second"} {
-		msg, err := c.TryRead()
-		if err != nil || string(msg.Bytes()) != want {
-			t.Fatalf("want %q: %q %v", want, msg.Bytes(), err)
+		msg, ok, err := c.TryRead()
+		if !ok || string(msg.Bytes()) != want {
+			t.Fatalf("want %q: %q %v %v", want, msg.Bytes(), ok, err)
 		}
 	}
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("empty: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("empty: %v %v", ok, err)
 	}
 }
 
 func TestMPMCFullEmptyAndAbortedSlotsAreSkipped(t *testing.T) {
 	r := testRing(t, MPMCOptions(4, 32, 4))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	slot, err := p.TryReserve()
-	if err != nil {
-		t.Fatal(err)
+	slot, ok, err := p.TryReserve()
+	if !ok {
+		t.Fatal(ok, err)
 	}
 	slot.Abort()
 	for i := 0; i < 3; i++ {
-		if err := p.TrySend([]byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
+		mustSend(t, p, []byte{byte(i)})
 	}
-	if err := p.TrySend([]byte{9}); err != ErrFull {
-		t.Fatalf("full: %v", err)
+	expectFull(t, p)
+	if _, ok, err := p.TryReserveBatch(2); ok || err != nil {
+		t.Fatalf("batch of a full ring: %v %v", ok, err)
 	}
 	// A reservation superseded by the next one is skipped as well.
 	for i := 0; i < 3; i++ {
-		msg, err := c.TryRead()
-		if err != nil || msg.Bytes()[0] != byte(i) {
-			t.Fatalf("message %d: %v %v", i, msg.Bytes(), err)
+		msg, ok, err := c.TryRead()
+		if !ok || msg.Bytes()[0] != byte(i) {
+			t.Fatalf("message %d: %v %v %v", i, msg.Bytes(), ok, err)
 		}
 	}
 	p.TryReserve()
 	p.TrySend([]byte{42})
-	msg, err := c.TryRead()
-	if err != nil || msg.Bytes()[0] != 42 {
-		t.Fatalf("after a superseded slot: %v %v", msg.Bytes(), err)
+	msg, ok, err := c.TryRead()
+	if !ok || msg.Bytes()[0] != 42 {
+		t.Fatalf("after a superseded slot: %v %v %v", msg.Bytes(), ok, err)
 	}
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("empty: %v", err)
+	if _, ok, err := c.TryReadBatch(2); ok || err != nil {
+		t.Fatalf("batch of an empty ring: %v %v", ok, err)
+	}
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("empty: %v %v", ok, err)
 	}
 }
 
 func TestMPMCBatchesCommitFirstAndSkipTheRest(t *testing.T) {
 	r := testRing(t, MPMCOptions(8, 32, 4))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	batch, err := p.TryReserveBatch(5)
-	if err != nil || batch.Len() != 5 {
-		t.Fatalf("batch: %d %v", batch.Len(), err)
+	batch, ok, err := p.TryReserveBatch(5)
+	if !ok || batch.Len() != 5 {
+		t.Fatalf("batch: %d %v %v", batch.Len(), ok, err)
 	}
 	for i := 0; i < 5; i++ {
 		batch.Write(i, []byte{byte(i), byte(i)})
 	}
 	batch.CommitFirst(3)
-	read, err := c.TryReadBatch(8)
-	if err != nil || read.Len() != 3 {
-		t.Fatalf("read batch: %d %v", read.Len(), err)
+	read, ok, err := c.TryReadBatch(8)
+	if !ok || read.Len() != 3 {
+		t.Fatalf("read batch: %d %v %v", read.Len(), ok, err)
 	}
 	for i := 0; i < 3; i++ {
 		if m := read.Message(i); len(m) != 2 || m[0] != byte(i) {
@@ -85,11 +83,11 @@ func TestMPMCBatchesCommitFirstAndSkipTheRest(t *testing.T) {
 		}
 	}
 	read.Release()
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("the skipped slots: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("the skipped slots: %v %v", ok, err)
 	}
-	if _, err := p.TryReserveBatch(8); err != nil {
-		t.Fatalf("all 8 slots free again: %v", err)
+	if b, ok, err := p.TryReserveBatch(8); !ok || b.Len() != 8 {
+		t.Fatalf("all 8 slots free again: %d %v %v", b.Len(), ok, err)
 	}
 }
 
@@ -102,12 +100,12 @@ func TestMPMCTooManyParticipantsAndDisconnect(t *testing.T) {
 	}
 	p.TrySend([]byte{1})
 	p.Close()
-	if _, err := c.TryRead(); err != nil {
-		t.Fatalf("drain: %v", err)
+	if _, ok, err := c.TryRead(); !ok {
+		t.Fatalf("drain: %v %v", ok, err)
 	}
 	var err error
 	for i := 0; i < 100 && err != ErrDisconnected; i++ {
-		_, err = c.TryRead()
+		_, _, err = c.TryRead()
 	}
 	if err != ErrDisconnected {
 		t.Fatalf("after the last producer left: %v", err)
@@ -115,8 +113,8 @@ func TestMPMCTooManyParticipantsAndDisconnect(t *testing.T) {
 	// A new producer: not disconnected any more.
 	p2 := mustProducer(t, r)
 	p2.TrySend([]byte{2})
-	if msg, err := c.TryRead(); err != nil || msg.Bytes()[0] != 2 {
-		t.Fatalf("after a new producer: %v", err)
+	if msg, ok, err := c.TryRead(); !ok || msg.Bytes()[0] != 2 {
+		t.Fatalf("after a new producer: %v %v", ok, err)
 	}
 }
 
@@ -124,12 +122,12 @@ func TestMPMCBufferTooSmallKeepsTheClaimedMessage(t *testing.T) {
 	r := testRing(t, MPMCOptions(4, 32, 4))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
 	p.TrySend([]byte("0123456789"))
-	if _, err := c.TryRecv(make([]byte, 4)); !errors.Is(err, ErrBufferTooSmall) {
-		t.Fatalf("small buffer: %v", err)
+	if _, ok, err := c.TryRecv(make([]byte, 4)); ok || !errors.Is(err, ErrBufferTooSmall) {
+		t.Fatalf("small buffer: %v %v", ok, err)
 	}
 	buf := make([]byte, 16)
-	if n, err := c.TryRecv(buf); err != nil || string(buf[:n]) != "0123456789" {
-		t.Fatalf("held message: %q %v", buf[:n], err)
+	if n, ok, err := c.TryRecv(buf); !ok || string(buf[:n]) != "0123456789" {
+		t.Fatalf("held message: %q %v %v", buf[:n], ok, err)
 	}
 }
 
@@ -139,12 +137,12 @@ func TestMPMCFixedSizeRing(t *testing.T) {
 	if r.Geometry().SlotSize != 16 || p.MaxPayload() != 8 {
 		t.Fatalf("geometry %+v", r.Geometry())
 	}
-	if err := p.TrySend([]byte{1}); !errors.Is(err, ErrWrongMessageSize) {
-		t.Fatalf("short: %v", err)
+	if ok, err := p.TrySend([]byte{1}); ok || !errors.Is(err, ErrWrongMessageSize) {
+		t.Fatalf("short: %v %v", ok, err)
 	}
 	p.TrySend([]byte("abcdefgh"))
-	if msg, err := c.TryRead(); err != nil || string(msg.Bytes()) != "abcdefgh" {
-		t.Fatalf("read: %q %v", msg.Bytes(), err)
+	if msg, ok, err := c.TryRead(); !ok || string(msg.Bytes()) != "abcdefgh" {
+		t.Fatalf("read: %q %v %v", msg.Bytes(), ok, err)
 	}
 }
 
@@ -167,18 +165,19 @@ func TestMPMCTwoProducersTwoConsumersDeliverEachMessageOnce(t *testing.T) {
 			for seq := 0; seq < perProducer; seq++ {
 				binary.LittleEndian.PutUint64(msg, uint64(id))
 				binary.LittleEndian.PutUint64(msg[8:], uint64(seq))
+				var ok bool
 				var err error
 				if seq%3 == 0 {
 					var batch WriteBatch
-					if batch, err = p.ReserveBatch(ctx, 1); err == nil {
+					if batch, ok, err = p.ReserveBatch(ctx, 1); ok {
 						batch.Write(0, msg)
 						err = batch.Commit()
 					}
 				} else {
-					err = p.Send(ctx, msg)
+					ok, err = p.Send(ctx, msg)
 				}
-				if err != nil {
-					t.Errorf("producer %d: %v", id, err)
+				if !ok || err != nil {
+					t.Errorf("producer %d: %v %v", id, ok, err)
 					return
 				}
 			}

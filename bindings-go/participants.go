@@ -1,15 +1,10 @@
 package shmlane
 
-// Participant records and liveness, as the Rust crate's participants.rs.
-//
-// Each producer or consumer handle owns one record of the participant table.
-// It claims it in two steps: (1) an open-file-description write lock
-// (F_OFD_SETLK) on the record's 128-byte range, through a file description of
-// its own; failing to get it means a live handle owns the record; (2) holding
-// the lock, a compare-and-swap of the record's owner word (generation<<32 |
-// role<<8 | state) from whatever it was to active with the next generation.
-// A peer is gone when its record says closed, or says active while nobody
-// holds its lock: the lock, never the pid, decides liveness.
+// Participant records and liveness (docs/layout.md, "Participant table").
+// A handle claims a record with an open-file-description lock (F_OFD_SETLK)
+// on its 128-byte range, then a compare-and-swap of its owner word; a peer is
+// gone when its record says closed, or active while nobody holds its lock:
+// the lock, never the pid, decides liveness.
 
 import (
 	"fmt"

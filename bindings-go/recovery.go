@@ -1,38 +1,14 @@
 package shmlane
 
-// MPMC crash recovery, as the Rust crate's recovery.rs and docs/layout.md
-// ("Crash recovery (MPMC)"): what happens to a slot whose owner died holding it.
-//
-// A producer owns a position from its claim (the exchange of tail) until it
-// stores the slot's stamp, and a consumer from its claim of head until it
-// releases the slot. An owner that dies in between would stall the ring at
-// that slot for good: consumers at head == p find it never committed,
-// producers one lap later find it never released.
-//
-// Claim intents. Before each exchange of tail or head, a handle stores the
-// range it is about to claim, claim_start .. claim_end, into its own
-// participant record (release stores), and empties it (claim_end = 0) when it
-// gives up without a claim. The exchange is a release operation on the
-// position word, and every later change of that word is an exchange too, which
-// continues its release sequence: a handle that loads the word (acquire) and
-// finds it past p also sees the intent of p's owner, or a later one, which
-// that owner stores only after it is done with p.
-//
-// Cleaning. A handle that keeps finding the ring stalled at p (a consumer:
-// stamp(p) == p while tail > p, claimed but never committed; a producer one
-// lap later: p committed while head > p, claimed but never released) reads the
-// participant records of the other role. If a record whose intent covers p
-// belongs to a live owner (active, and its OFD lock held), p may be that
-// owner's and nothing is done. Otherwise p's owner is dead, and the cleaner
-// moves the stamp on with a compare-and-swap from exactly the stalled value:
-// a dead producer's claim becomes a slot to skip ((p+1)|SKIP, counted in
-// dropped_claims), a dead consumer's slot is released (p+capacity, counted in
-// lost_messages unless it was a skip). Cleaners race on that exchange and one
-// wins; an owner that is alive is never in question, however long it stops.
-//
-// Cost. An owner pays two stores to its own record line per claim. Cleaning
-// runs only on the full/empty path, for a position that stayed stalled for
-// stallGrace, at most once per lockCheckInterval.
+// MPMC crash recovery: what happens to a slot whose owner died holding it,
+// as docs/layout.md ("Crash recovery (MPMC)") specifies. Before each claim a
+// handle announces the range in its own participant record (claimIntent). A
+// handle that keeps finding the ring stalled at a position (cleaner) looks
+// for the records of the other role that announce it; only if none of their
+// owners is alive (active, lock held) does it move the slot on, with a
+// compare-and-swap from exactly the stalled stamp. Owners pay two stores to
+// their own record per claim; cleaning runs only on the full and empty paths,
+// for a position stalled for stallGrace, at most once per lockCheckInterval.
 
 import (
 	"math"
@@ -75,7 +51,7 @@ func (i *claimIntent) announce(start, end uint64) {
 	// also sees what this handle did with its previous claim (its stamp
 	// stores), so it never takes a slot we finished for one still stalled.
 	// The exchange after these stores publishes them to whoever sees the
-	// position moved (file header).
+	// position moved (docs/layout.md, "Announcing").
 	storeRelease64(i.start, start)
 	storeRelease64(i.end, end)
 	i.unsettled = true

@@ -79,13 +79,13 @@ func readUntil(t *testing.T, c *Consumer) byte {
 	t.Helper()
 	deadline := time.Now().Add(recoveryWait)
 	for {
-		msg, err := c.TryRead()
-		if err == nil {
+		msg, ok, err := c.TryRead()
+		if ok {
 			b := msg.Bytes()[0]
 			msg.Release()
 			return b
 		}
-		if err != ErrEmpty || time.Now().After(deadline) {
+		if err != nil || time.Now().After(deadline) {
 			t.Fatalf("read: %v", err)
 		}
 		Pause()
@@ -97,11 +97,11 @@ func sendUntil(t *testing.T, p *Producer, message []byte) {
 	t.Helper()
 	deadline := time.Now().Add(recoveryWait)
 	for {
-		err := p.TrySend(message)
-		if err == nil {
+		ok, err := p.TrySend(message)
+		if ok {
 			return
 		}
-		if err != ErrFull || time.Now().After(deadline) {
+		if err != nil || time.Now().After(deadline) {
 			t.Fatalf("send: %v", err)
 		}
 		Pause()
@@ -109,55 +109,51 @@ func sendUntil(t *testing.T, p *Producer, message []byte) {
 }
 
 // expectStuck polls for a while, well past the grace period: every call must
-// report the ring empty (consumer) or full (producer).
-func expectStuck(t *testing.T, attempt func() error, stuck error) {
+// find the ring empty (consumer) or full (producer), ok false without error.
+func expectStuck(t *testing.T, attempt func() (bool, error)) {
 	t.Helper()
 	until := time.Now().Add(30 * time.Millisecond)
 	for time.Now().Before(until) {
-		if err := attempt(); err != stuck {
-			t.Fatalf("expected %v while the owner lives: %v", stuck, err)
+		if ok, err := attempt(); ok || err != nil {
+			t.Fatalf("expected the ring stuck while the owner lives: %v %v", ok, err)
 		}
 		Pause()
 	}
 }
 
-func tryRead(c *Consumer) func() error {
-	return func() error {
-		msg, err := c.TryRead()
-		if err == nil {
-			msg.Release()
-		}
-		return err
+func tryRead(c *Consumer) func() (bool, error) {
+	return func() (bool, error) {
+		msg, ok, err := c.TryRead()
+		msg.Release()
+		return ok, err
 	}
+}
+
+func trySend(p *Producer, message []byte) func() (bool, error) {
+	return func() (bool, error) { return p.TrySend(message) }
 }
 
 // expectDrained checks that c finds nothing more: every message came once.
 func expectDrained(t *testing.T, c *Consumer) {
 	t.Helper()
-	if msg, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("drained ring: %v %v", msg.Bytes(), err)
-	}
+	expectEmpty(t, c)
 }
 
 func TestMPMCConsumerSkipsThePositionOfADeadProducer(t *testing.T) {
 	r := testRing(t, MPMCOptions(8, 32, 8))
 	p, c := mustProducer(t, r), mustConsumer(t, r) // records 0 and 1
-	if err := p.TrySend([]byte{0}); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, p, []byte{0})
 	deadOwnerRecord(t, r, 2, roleProducer, 1, 2)
 	claimPast(t, r.u64At(tailOffset), 1, 2)
 	for _, b := range []byte{2, 3} {
-		if err := p.TrySend([]byte{b}); err != nil {
-			t.Fatal(err)
-		}
+		mustSend(t, p, []byte{b})
 	}
 	if got := readUntil(t, c); got != 0 {
 		t.Fatalf("first message: %d", got)
 	}
 	// A stall is an owner at work until it lasts: nothing is cleaned at once.
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("at the first sighting of the stall: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("at the first sighting of the stall: %v %v", ok, err)
 	}
 	if dropped, _ := recoveryCounts(t, r); dropped != 0 {
 		t.Fatalf("cleaned at the first sighting: %d", dropped)
@@ -182,9 +178,7 @@ func TestMPMCConsumerSkipsEveryPositionOfADeadProducersBatch(t *testing.T) {
 	p, c := mustProducer(t, r), mustConsumer(t, r)
 	deadOwnerRecord(t, r, 2, roleProducer, 0, 3)
 	claimPast(t, r.u64At(tailOffset), 0, 3)
-	if err := p.TrySend([]byte{3}); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, p, []byte{3})
 	if got := readUntil(t, c); got != 3 {
 		t.Fatalf("after the dead batch: %d", got)
 	}
@@ -198,9 +192,7 @@ func TestMPMCProducerReleasesTheSlotOfADeadConsumer(t *testing.T) {
 	r := testRing(t, MPMCOptions(4, 32, 8))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
 	for b := byte(0); b < 4; b++ {
-		if err := p.TrySend([]byte{b}); err != nil {
-			t.Fatal(err)
-		}
+		mustSend(t, p, []byte{b})
 	}
 	deadOwnerRecord(t, r, 2, roleConsumer, 0, 1)
 	claimPast(t, r.u64At(headOffset), 0, 1)
@@ -209,8 +201,8 @@ func TestMPMCProducerReleasesTheSlotOfADeadConsumer(t *testing.T) {
 			t.Fatalf("message %d: %d", want, got)
 		}
 	}
-	if err := p.TrySend([]byte{4}); err != ErrFull {
-		t.Fatalf("at the first sighting of the stall: %v", err)
+	if ok, err := p.TrySend([]byte{4}); ok || err != nil {
+		t.Fatalf("at the first sighting of the stall: %v %v", ok, err)
 	}
 	sendUntil(t, p, []byte{4})
 	if got := readUntil(t, c); got != 4 {
@@ -226,14 +218,12 @@ func TestMPMCProducerReleasesTheSlotOfADeadConsumer(t *testing.T) {
 func TestMPMCDeadConsumersSkippedSlotIsReleasedUncounted(t *testing.T) {
 	r := testRing(t, MPMCOptions(2, 32, 8))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	slot, err := p.TryReserve()
-	if err != nil {
-		t.Fatal(err)
+	slot, ok, err := p.TryReserve()
+	if !ok {
+		t.Fatal(ok, err)
 	}
 	slot.Abort() // position 0, to be skipped
-	if err := p.TrySend([]byte{1}); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, p, []byte{1})
 	deadOwnerRecord(t, r, 2, roleConsumer, 0, 1)
 	claimPast(t, r.u64At(headOffset), 0, 1)
 	if got := readUntil(t, c); got != 1 {
@@ -257,10 +247,8 @@ func TestMPMCOwnerWhoseLockIsHeldIsNeverCleaned(t *testing.T) {
 		deadOwnerRecord(t, r, 2, roleProducer, 0, 1)
 		unlock := lockRecord(t, r, 2)
 		claimPast(t, r.u64At(tailOffset), 0, 1)
-		if err := p.TrySend([]byte{1}); err != nil {
-			t.Fatal(err)
-		}
-		expectStuck(t, tryRead(c), ErrEmpty)
+		mustSend(t, p, []byte{1})
+		expectStuck(t, tryRead(c))
 		if dropped, _ := recoveryCounts(t, r); dropped != 0 {
 			t.Fatalf("a live producer's claim was dropped: %d", dropped)
 		}
@@ -279,9 +267,7 @@ func TestMPMCOwnerWhoseLockIsHeldIsNeverCleaned(t *testing.T) {
 		r := testRing(t, MPMCOptions(2, 32, 8))
 		p, c := mustProducer(t, r), mustConsumer(t, r)
 		for b := byte(0); b < 2; b++ {
-			if err := p.TrySend([]byte{b}); err != nil {
-				t.Fatal(err)
-			}
+			mustSend(t, p, []byte{b})
 		}
 		deadOwnerRecord(t, r, 2, roleConsumer, 0, 1)
 		unlock := lockRecord(t, r, 2)
@@ -289,7 +275,7 @@ func TestMPMCOwnerWhoseLockIsHeldIsNeverCleaned(t *testing.T) {
 		if got := readUntil(t, c); got != 1 {
 			t.Fatalf("message: %d", got)
 		}
-		expectStuck(t, func() error { return p.TrySend([]byte{2}) }, ErrFull)
+		expectStuck(t, trySend(p, []byte{2}))
 		if _, lost := recoveryCounts(t, r); lost != 0 {
 			t.Fatalf("a live consumer's message was released: %d", lost)
 		}
@@ -307,14 +293,12 @@ func TestMPMCLiveGoHandlesKeepWhatTheyClaimed(t *testing.T) {
 	t.Run("reservation", func(t *testing.T) {
 		r := testRing(t, MPMCOptions(8, 32, 8))
 		holder, p, c := mustProducer(t, r), mustProducer(t, r), mustConsumer(t, r)
-		slot, err := holder.TryReserve()
-		if err != nil {
-			t.Fatal(err)
+		slot, ok, err := holder.TryReserve()
+		if !ok {
+			t.Fatal(ok, err)
 		}
-		if err := p.TrySend([]byte{1}); err != nil {
-			t.Fatal(err)
-		}
-		expectStuck(t, tryRead(c), ErrEmpty)
+		mustSend(t, p, []byte{1})
+		expectStuck(t, tryRead(c))
 		slot.Bytes()[0] = 0
 		if err := slot.Commit(1); err != nil {
 			t.Fatal(err)
@@ -328,14 +312,12 @@ func TestMPMCLiveGoHandlesKeepWhatTheyClaimed(t *testing.T) {
 	t.Run("batch", func(t *testing.T) {
 		r := testRing(t, MPMCOptions(8, 32, 8))
 		holder, p, c := mustProducer(t, r), mustProducer(t, r), mustConsumer(t, r)
-		batch, err := holder.TryReserveBatch(3)
-		if err != nil || batch.Len() != 3 {
-			t.Fatalf("batch: %d %v", batch.Len(), err)
+		batch, ok, err := holder.TryReserveBatch(3)
+		if !ok || batch.Len() != 3 {
+			t.Fatalf("batch: %d %v %v", batch.Len(), ok, err)
 		}
-		if err := p.TrySend([]byte{3}); err != nil {
-			t.Fatal(err)
-		}
-		expectStuck(t, tryRead(c), ErrEmpty)
+		mustSend(t, p, []byte{3})
+		expectStuck(t, tryRead(c))
 		batch.Write(0, []byte{0})
 		batch.CommitFirst(1) // the rest travel as skips
 		for _, want := range []byte{0, 3} {
@@ -349,16 +331,16 @@ func TestMPMCLiveGoHandlesKeepWhatTheyClaimed(t *testing.T) {
 		p, holder, c := mustProducer(t, r), mustConsumer(t, r), mustConsumer(t, r)
 		p.TrySend([]byte("kept"))
 		p.TrySend([]byte{1})
-		if _, err := holder.TryRecv(make([]byte, 1)); !errors.Is(err, ErrBufferTooSmall) {
-			t.Fatalf("short buffer: %v", err)
+		if _, ok, err := holder.TryRecv(make([]byte, 1)); ok || !errors.Is(err, ErrBufferTooSmall) {
+			t.Fatalf("short buffer: %v %v", ok, err)
 		}
 		if got := readUntil(t, c); got != 1 {
 			t.Fatalf("message: %d", got)
 		}
-		expectStuck(t, func() error { return p.TrySend([]byte{2}) }, ErrFull)
+		expectStuck(t, trySend(p, []byte{2}))
 		buf := make([]byte, 8)
-		if n, err := holder.TryRecv(buf); err != nil || string(buf[:n]) != "kept" {
-			t.Fatalf("kept message: %q %v", buf[:n], err)
+		if n, ok, err := holder.TryRecv(buf); !ok || string(buf[:n]) != "kept" {
+			t.Fatalf("kept message: %q %v %v", buf[:n], ok, err)
 		}
 		if _, lost := recoveryCounts(t, r); lost != 0 {
 			t.Fatalf("lost %d", lost)
@@ -382,12 +364,12 @@ func TestMPMCClaimsAreAnnouncedInTheRecord(t *testing.T) {
 		t.Fatalf("after the join: %v", got)
 	}
 	p.TrySend([]byte{0})
-	batch, _ := p.TryReserveBatch(3)
+	batch, _, _ := p.TryReserveBatch(3)
 	if got := claimRange(p.intent); got != [2]uint64{1, 4} {
 		t.Fatalf("batch of 3 after one message: %v", got)
 	}
 	batch.Commit()
-	rb, _ := c.TryReadBatch(8)
+	rb, _, _ := c.TryReadBatch(8)
 	if got := claimRange(c.intent); rb.Len() != 4 || got != [2]uint64{0, 4} {
 		t.Fatalf("read batch of %d: %v", rb.Len(), got)
 	}
@@ -409,8 +391,8 @@ func TestMPMCClaimsAreAnnouncedInTheRecord(t *testing.T) {
 		p.TrySend([]byte{byte(i)})
 	}
 	p.intent.announce(12, 13)
-	if err := p.TrySend([]byte{9}); err != ErrFull {
-		t.Fatalf("full: %v", err)
+	if ok, err := p.TrySend([]byte{9}); ok || err != nil {
+		t.Fatalf("full: %v %v", ok, err)
 	}
 	if got := claimRange(p.intent); got[1] != 0 {
 		t.Fatalf("after a failed reserve: %v", got)
@@ -429,14 +411,14 @@ func TestMPMCConsumerRecoversAtOnceWhenEveryProducerIsGone(t *testing.T) {
 	p.TrySend([]byte{2})
 	p.Close()
 	for _, want := range []byte{0, 2} {
-		msg, err := c.TryRead()
-		if err != nil || msg.Bytes()[0] != want {
-			t.Fatalf("want %d at once: %v %v", want, msg.Bytes(), err)
+		msg, ok, err := c.TryRead()
+		if !ok || msg.Bytes()[0] != want {
+			t.Fatalf("want %d at once: %v %v %v", want, msg.Bytes(), ok, err)
 		}
 		msg.Release()
 	}
-	if _, err := c.TryRead(); err != ErrDisconnected {
-		t.Fatalf("drained: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != ErrDisconnected {
+		t.Fatalf("drained: %v %v", ok, err)
 	}
 	if dropped, _ := recoveryCounts(t, r); dropped != 1 {
 		t.Fatalf("dropped %d, want 1", dropped)
@@ -454,27 +436,23 @@ func TestMPMCBlockingCallsRecoverFromDeadOwners(t *testing.T) {
 		c.SetWaitStrategy(strategy)
 		deadOwnerRecord(t, r, 2, roleProducer, 0, 1)
 		claimPast(t, r.u64At(tailOffset), 0, 1)
-		if err := p.TrySend([]byte{1}); err != nil {
-			t.Fatal(err)
-		}
+		mustSend(t, p, []byte{1})
 		read := func(want byte) {
 			t.Helper()
-			msg, err := c.Read(ctx)
-			if err != nil || msg.Bytes()[0] != want {
-				t.Fatalf("%+v: want %d: %v", strategy, want, err)
+			msg, ok, err := c.Read(ctx)
+			if !ok || msg.Bytes()[0] != want {
+				t.Fatalf("%+v: want %d: %v %v", strategy, want, ok, err)
 			}
 			msg.Release()
 		}
 		read(1) // past a dead producer
 		for b := byte(2); b < 4; b++ {
-			if err := p.TrySend([]byte{b}); err != nil {
-				t.Fatal(err)
-			}
+			mustSend(t, p, []byte{b})
 		}
 		deadOwnerRecord(t, r, 3, roleConsumer, 2, 3)
 		claimPast(t, r.u64At(headOffset), 2, 3)
-		if err := p.Send(ctx, []byte{4}); err != nil {
-			t.Fatalf("%+v: send past a dead consumer: %v", strategy, err)
+		if ok, err := p.Send(ctx, []byte{4}); !ok {
+			t.Fatalf("%+v: send past a dead consumer: %v %v", strategy, ok, err)
 		}
 		read(3)
 		read(4)
@@ -496,7 +474,7 @@ func TestMPMCKilledOwnersAreRecoveredAcrossProcesses(t *testing.T) {
 		if got := readUntil(t, c); got != 0 {
 			t.Fatalf("first message: %d", got)
 		}
-		expectStuck(t, tryRead(c), ErrEmpty)
+		expectStuck(t, tryRead(c))
 		killChild(t, child)
 		if got := readUntil(t, c); got != 2 {
 			t.Fatalf("after the kill: %d", got)
@@ -518,7 +496,7 @@ func TestMPMCKilledOwnersAreRecoveredAcrossProcesses(t *testing.T) {
 				t.Fatalf("message %d: %d", want, got)
 			}
 		}
-		expectStuck(t, func() error { return p.TrySend([]byte{4}) }, ErrFull)
+		expectStuck(t, trySend(p, []byte{4}))
 		killChild(t, child)
 		sendUntil(t, p, []byte{4})
 		if got := readUntil(t, c); got != 4 {

@@ -164,7 +164,7 @@ func CreateAt(path string, opts Options) (*Ring, error) {
 		mode = 0o600
 	}
 	if mode&0o600 != 0o600 || mode&^0o777 != 0 {
-		return nil, fmt.Errorf("%w for %s: mode %04o must include owner read and write (0600) and only permission bits (0777)",
+		return nil, fmt.Errorf("%w for %s: mode %04o (Options.Mode, WithMode) must include owner read and write (0600) and hold only permission bits (0777)",
 			ErrPermission, path, mode)
 	}
 	if geo.TotalSize > uint64(maxInt) {
@@ -299,11 +299,11 @@ func checkOwnerAndMode(fd int, path string, cfg *openConfig) error {
 		return fmt.Errorf("shmlane: fstat of the ring file: %w", err)
 	}
 	if euid := uint32(syscall.Geteuid()); !cfg.allowOtherOwner && st.Uid != euid {
-		return fmt.Errorf("%w for %s: the file is owned by uid %d, not by this process's uid %d (see AllowOtherOwner)",
+		return fmt.Errorf("%w for %s: the file is owned by uid %d, not by this process's uid %d; to accept that, open it with shmlane.AllowOtherOwner()",
 			ErrPermission, path, st.Uid, euid)
 	}
 	if !cfg.allowSharedMode && st.Mode&0o022 != 0 {
-		return fmt.Errorf("%w for %s: the file's mode %04o lets group or others write it (see AllowSharedMode)",
+		return fmt.Errorf("%w for %s: the file's mode %04o lets group or others write it; to accept that, open it with shmlane.AllowSharedMode()",
 			ErrPermission, path, st.Mode&0o7777)
 	}
 	return nil
@@ -359,7 +359,8 @@ func mapValidated(fd int, cfg *openConfig, writable bool) ([]byte, Geometry, err
 		}
 		waited := time.Since(started)
 		if waited >= cfg.readyTimeout {
-			return fail(fmt.Errorf("%w: the ring was not initialized by its creator within %v", ErrNotReady, waited))
+			return fail(fmt.Errorf("%w: the ring was not initialized by its creator within %v (shmlane.ReadyTimeout sets how long Open waits)",
+				ErrNotReady, waited.Round(time.Millisecond)))
 		}
 		if attempt < 10 {
 			schedYield()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -14,9 +15,9 @@ import (
 func TestSPSCZeroCopyRoundTrip(t *testing.T) {
 	r := testRing(t, SPSCOptions(8, 64))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	slot, err := p.TryReserve()
-	if err != nil {
-		t.Fatal(err)
+	slot, ok, err := p.TryReserve()
+	if !ok || err != nil {
+		t.Fatal(ok, err)
 	}
 	if len(slot.Bytes()) != 56 || p.MaxPayload() != 56 {
 		t.Fatalf("slot of %d bytes", len(slot.Bytes()))
@@ -25,42 +26,37 @@ func TestSPSCZeroCopyRoundTrip(t *testing.T) {
 	if err := slot.Commit(5); err != nil {
 		t.Fatal(err)
 	}
-	msg, err := c.TryRead()
-	if err != nil || string(msg.Bytes()) != "hello" {
-		t.Fatalf("read %q %v", msg.Bytes(), err)
+	msg, ok, err := c.TryRead()
+	if !ok || string(msg.Bytes()) != "hello" {
+		t.Fatalf("read %q %v %v", msg.Bytes(), ok, err)
 	}
 	msg.Release()
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("after the only message: %v", err)
-	}
+	expectEmpty(t, c)
 }
 
-func TestSPSCReserveOnFullRingReturnsFullAndReadOnEmptyReturnsEmpty(t *testing.T) {
+func TestSPSCReserveOnFullRingIsNotOkAndReadOnEmptyIsNotOk(t *testing.T) {
 	r := testRing(t, SPSCOptions(4, 16))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("empty ring: %v", err)
+	expectEmpty(t, c)
+	if _, ok, err := c.TryReadBatch(4); ok || err != nil {
+		t.Fatalf("batch of an empty ring: %v %v", ok, err)
 	}
 	for i := 0; i < 4; i++ {
-		if err := p.TrySend([]byte{byte(i)}); err != nil {
-			t.Fatalf("send %d: %v", i, err)
-		}
+		mustSend(t, p, []byte{byte(i)})
 	}
-	if _, err := p.TryReserve(); err != ErrFull {
-		t.Fatalf("full ring: %v", err)
-	}
-	if err := p.TrySend([]byte{9}); err != ErrFull {
-		t.Fatalf("full ring send: %v", err)
+	expectFull(t, p)
+	if _, ok, err := p.TryReserveBatch(4); ok || err != nil {
+		t.Fatalf("batch of a full ring: %v %v", ok, err)
 	}
 	buf := make([]byte, 8)
 	for i := 0; i < 4; i++ {
-		n, err := c.TryRecv(buf)
-		if err != nil || n != 1 || buf[0] != byte(i) {
-			t.Fatalf("recv %d: %d %v %v", i, n, buf[:n], err)
+		n, ok, err := c.TryRecv(buf)
+		if !ok || err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("recv %d: %d %v %v %v", i, n, buf[:n], ok, err)
 		}
 	}
-	if _, err := c.TryRecv(buf); err != ErrEmpty {
-		t.Fatalf("drained ring: %v", err)
+	if n, ok, err := c.TryRecv(buf); n != 0 || ok || err != nil {
+		t.Fatalf("drained ring: %d %v %v", n, ok, err)
 	}
 }
 
@@ -74,12 +70,10 @@ func TestSPSCMessagesSurviveManyWrapsWithEveryLength(t *testing.T) {
 		for j := range msg[:n] {
 			msg[j] = byte(i + j)
 		}
-		if err := p.TrySend(msg[:n]); err != nil {
-			t.Fatalf("send %d: %v", i, err)
-		}
-		got, err := c.TryRecv(buf)
-		if err != nil || !bytes.Equal(buf[:got], msg[:n]) {
-			t.Fatalf("message %d: %v %v", i, buf[:got], err)
+		mustSend(t, p, msg[:n])
+		got, ok, err := c.TryRecv(buf)
+		if !ok || !bytes.Equal(buf[:got], msg[:n]) {
+			t.Fatalf("message %d: %v %v %v", i, buf[:got], ok, err)
 		}
 	}
 	info, err := r.Info()
@@ -91,17 +85,17 @@ func TestSPSCMessagesSurviveManyWrapsWithEveryLength(t *testing.T) {
 func TestSPSCAbortAndStaleSlotsPublishNothing(t *testing.T) {
 	r := testRing(t, SPSCOptions(4, 16))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	slot, _ := p.TryReserve()
+	slot, _, _ := p.TryReserve()
 	copy(slot.Bytes(), "x")
 	slot.Abort()
 	if err := slot.Commit(1); err != ErrStaleSlot {
 		t.Fatalf("commit after abort: %v", err)
 	}
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("aborted slot was published: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("aborted slot was published: %v %v", ok, err)
 	}
-	first, _ := p.TryReserve()
-	second, _ := p.TryReserve() // supersedes the first
+	first, _, _ := p.TryReserve()
+	second, _, _ := p.TryReserve() // supersedes the first
 	if err := first.Commit(1); err != ErrStaleSlot {
 		t.Fatalf("superseded slot: %v", err)
 	}
@@ -111,49 +105,47 @@ func TestSPSCAbortAndStaleSlotsPublishNothing(t *testing.T) {
 	if err := second.Commit(0); err != ErrStaleSlot {
 		t.Fatalf("second commit: %v", err)
 	}
-	msg, err := c.TryRead()
-	if err != nil || msg.Len() != 0 {
-		t.Fatalf("empty message: %v %v", msg.Bytes(), err)
+	msg, ok, err := c.TryRead()
+	if !ok || msg.Len() != 0 {
+		t.Fatalf("empty message: %v %v %v", msg.Bytes(), ok, err)
 	}
 }
 
 func TestSPSCSizesAreChecked(t *testing.T) {
 	r := testRing(t, SPSCOptions(4, 16))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	if err := p.TrySend(make([]byte, 9)); !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("9 bytes into 8: %v", err)
+	if ok, err := p.TrySend(make([]byte, 9)); ok || !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("9 bytes into 8: %v %v", ok, err)
 	}
-	slot, _ := p.TryReserve()
+	slot, _, _ := p.TryReserve()
 	if err := slot.Commit(9); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("commit 9: %v", err)
 	}
-	if err := p.TrySend([]byte("12345678")); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, p, []byte("12345678"))
 	small := make([]byte, 4)
-	if _, err := c.TryRecv(small); !errors.Is(err, ErrBufferTooSmall) {
-		t.Fatalf("small buffer: %v", err)
+	if _, ok, err := c.TryRecv(small); ok || !errors.Is(err, ErrBufferTooSmall) {
+		t.Fatalf("small buffer: %v %v", ok, err)
 	}
 	big := make([]byte, 8)
-	if n, err := c.TryRecv(big); err != nil || string(big[:n]) != "12345678" {
-		t.Fatalf("the kept message: %q %v", big[:n], err)
+	if n, ok, err := c.TryRecv(big); !ok || string(big[:n]) != "12345678" {
+		t.Fatalf("the kept message: %q %v %v", big[:n], ok, err)
 	}
 }
 
 func TestSPSCFixedSizeRingsCarryExactMessagesContiguously(t *testing.T) {
 	r := testRing(t, SPSCFixedOptions(8, 8))
 	p, c := mustProducer(t, r), mustConsumer(t, r)
-	if err := p.TrySend([]byte{1, 2, 3}); !errors.Is(err, ErrWrongMessageSize) {
-		t.Fatalf("short message: %v", err)
+	if ok, err := p.TrySend([]byte{1, 2, 3}); ok || !errors.Is(err, ErrWrongMessageSize) {
+		t.Fatalf("short message: %v %v", ok, err)
 	}
 	// Move to position 5 so that a batch of 6 wraps.
 	for i := 0; i < 5; i++ {
 		p.TrySend(make([]byte, 8))
 		c.TryRecv(make([]byte, 8))
 	}
-	batch, err := p.TryReserveBatch(6)
-	if err != nil || batch.Len() != 6 {
-		t.Fatalf("batch %d %v", batch.Len(), err)
+	batch, ok, err := p.TryReserveBatch(6)
+	if !ok || batch.Len() != 6 {
+		t.Fatalf("batch %d %v %v", batch.Len(), ok, err)
 	}
 	first, second, ok := batch.Slices()
 	if !ok || len(first) != 3*8 || len(second) != 3*8 {
@@ -169,9 +161,9 @@ func TestSPSCFixedSizeRingsCarryExactMessagesContiguously(t *testing.T) {
 	if err := batch.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	read, err := c.TryReadBatch(10)
-	if err != nil || read.Len() != 6 {
-		t.Fatalf("read batch %d %v", read.Len(), err)
+	read, ok, err := c.TryReadBatch(10)
+	if !ok || read.Len() != 6 {
+		t.Fatalf("read batch %d %v %v", read.Len(), ok, err)
 	}
 	for i := 0; i < 6; i++ {
 		if v := binary.LittleEndian.Uint64(read.Message(i)); v != uint64(100+i) {
@@ -183,8 +175,8 @@ func TestSPSCFixedSizeRingsCarryExactMessagesContiguously(t *testing.T) {
 		t.Fatal("read runs")
 	}
 	read.Release()
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("after the batch: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("after the batch: %v %v", ok, err)
 	}
 }
 
@@ -195,9 +187,9 @@ func TestSPSCBatchesAcrossTheWrapWithLengths(t *testing.T) {
 		p.TrySend([]byte{1})
 		c.TryRecv(make([]byte, 16))
 	}
-	batch, err := p.TryReserveBatch(100)
-	if err != nil || batch.Len() != 8 {
-		t.Fatalf("batch of %d: %v", batch.Len(), err)
+	batch, ok, err := p.TryReserveBatch(100)
+	if !ok || batch.Len() != 8 {
+		t.Fatalf("batch of %d: %v %v", batch.Len(), ok, err)
 	}
 	if _, _, ok := batch.Slices(); ok {
 		t.Fatal("runs of a variable-length ring")
@@ -216,20 +208,20 @@ func TestSPSCBatchesAcrossTheWrapWithLengths(t *testing.T) {
 	if err := batch.CommitFirst(5); err != nil {
 		t.Fatal(err)
 	}
-	read, err := c.TryReadBatch(3)
-	if err != nil || read.Len() != 3 {
-		t.Fatalf("first read batch: %d %v", read.Len(), err)
+	read, ok, err := c.TryReadBatch(3)
+	if !ok || read.Len() != 3 {
+		t.Fatalf("first read batch: %d %v %v", read.Len(), ok, err)
 	}
-	rest, err := c.TryReadBatch(10) // releases the first batch
-	if err != nil || rest.Len() != 2 {
-		t.Fatalf("second read batch: %d %v", rest.Len(), err)
+	rest, ok, err := c.TryReadBatch(10) // releases the first batch
+	if !ok || rest.Len() != 2 {
+		t.Fatalf("second read batch: %d %v %v", rest.Len(), ok, err)
 	}
 	if len(rest.Message(0)) != 0 || !bytes.Equal(rest.Message(1), []byte{4, 4, 4, 4}) {
 		t.Fatalf("messages %v %v", rest.Message(0), rest.Message(1))
 	}
 	rest.Release()
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("after commit-first: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != nil {
+		t.Fatalf("after commit-first: %v %v", ok, err)
 	}
 }
 
@@ -247,16 +239,16 @@ func TestSPSCSecondProducerIsRefusedThenTakesOverAfterClose(t *testing.T) {
 	if err := p.Close(); err != ErrClosed {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, err := p.TryReserve(); err != ErrClosed {
-		t.Fatalf("closed producer: %v", err)
+	if _, ok, err := p.TryReserve(); ok || err != ErrClosed {
+		t.Fatalf("closed producer: %v %v", ok, err)
 	}
 	again := mustProducer(t, r)
 	again.TrySend([]byte("b"))
 	c := mustConsumer(t, r)
 	for _, want := range []string{"a", "b"} {
-		msg, err := c.TryRead()
-		if err != nil || string(msg.Bytes()) != want {
-			t.Fatalf("want %q: %q %v", want, msg.Bytes(), err)
+		msg, ok, err := c.TryRead()
+		if !ok || string(msg.Bytes()) != want {
+			t.Fatalf("want %q: %q %v %v", want, msg.Bytes(), ok, err)
 		}
 	}
 	info, _ := r.Info()
@@ -273,12 +265,12 @@ func TestSPSCConsumerDrainsThenSeesDisconnected(t *testing.T) {
 	p.TrySend([]byte("2"))
 	p.Close()
 	for i := 0; i < 2; i++ {
-		if _, err := c.TryRead(); err != nil {
-			t.Fatalf("drain %d: %v", i, err)
+		if _, ok, err := c.TryRead(); !ok {
+			t.Fatalf("drain %d: %v %v", i, ok, err)
 		}
 	}
-	if _, err := c.TryRead(); err != ErrDisconnected {
-		t.Fatalf("after the producer left: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != ErrDisconnected {
+		t.Fatalf("after the producer left: %v %v", ok, err)
 	}
 	if !c.IsDisconnected() {
 		t.Fatal("IsDisconnected")
@@ -291,21 +283,17 @@ func TestSPSCProducerSeesDisconnectedOnlyWhenFull(t *testing.T) {
 	c, _ := r.JoinConsumer()
 	c.Close()
 	for i := 0; i < 2; i++ {
-		if err := p.TrySend([]byte{1}); err != nil {
-			t.Fatalf("send %d with room: %v", i, err)
-		}
+		mustSend(t, p, []byte{1})
 	}
-	if err := p.TrySend([]byte{1}); err != ErrDisconnected {
-		t.Fatalf("full, consumer gone: %v", err)
+	if ok, err := p.TrySend([]byte{1}); ok || err != ErrDisconnected {
+		t.Fatalf("full, consumer gone: %v %v", ok, err)
 	}
 }
 
 func TestSPSCNotYetJoinedIsEmptyNotDisconnected(t *testing.T) {
 	r := testRing(t, SPSCOptions(2, 16))
 	c := mustConsumer(t, r)
-	if _, err := c.TryRead(); err != ErrEmpty {
-		t.Fatalf("no producer yet: %v", err)
-	}
+	expectEmpty(t, c) // no producer yet
 	if c.IsDisconnected() {
 		t.Fatal("disconnected before anyone joined")
 	}
@@ -320,14 +308,14 @@ func TestSPSCKilledProducerIsDrainedThenTakenOver(t *testing.T) {
 	}
 	killChild(t, child)
 	for i := 0; i < 3; i++ {
-		msg, err := c.TryRead()
-		if err != nil || msg.Bytes()[0] != byte(i) {
-			t.Fatalf("message %d: %v", i, err)
+		msg, ok, err := c.TryRead()
+		if !ok || msg.Bytes()[0] != byte(i) {
+			t.Fatalf("message %d: %v %v", i, ok, err)
 		}
 	}
 	var err error
 	for i := 0; i < 1000 && err != ErrDisconnected; i++ {
-		_, err = c.TryRead()
+		_, _, err = c.TryRead()
 	}
 	if err != ErrDisconnected {
 		t.Fatalf("after the kill: %v", err)
@@ -337,12 +325,10 @@ func TestSPSCKilledProducerIsDrainedThenTakenOver(t *testing.T) {
 		t.Fatalf("dead producer's record: %+v", info.Participants[0])
 	}
 	p := mustProducer(t, r)
-	if err := p.TrySend([]byte{7}); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := c.TryRead()
-	if err != nil || msg.Bytes()[0] != 7 {
-		t.Fatalf("after takeover: %v", err)
+	mustSend(t, p, []byte{7})
+	msg, ok, err := c.TryRead()
+	if !ok || msg.Bytes()[0] != 7 {
+		t.Fatalf("after takeover: %v %v", ok, err)
 	}
 }
 
@@ -399,9 +385,9 @@ func TestSPSCStreamOfEveryLengthBetweenGoroutines(t *testing.T) {
 					time.Sleep(50 * time.Microsecond) // let the ring empty
 				}
 				if batched {
-					b, err := p.ReserveBatch(ctx, int(min(7, messages-seq)))
-					if err != nil {
-						errs <- err
+					b, ok, err := p.ReserveBatch(ctx, int(min(7, messages-seq)))
+					if !ok {
+						errs <- fmt.Errorf("reserve batch: %v %w", ok, err)
 						return
 					}
 					for i := 0; i < b.Len(); i++ {
@@ -415,8 +401,8 @@ func TestSPSCStreamOfEveryLengthBetweenGoroutines(t *testing.T) {
 				}
 				n := lengthOf(seq)
 				fill(msg[:n], seq)
-				if err := p.Send(ctx, msg[:n]); err != nil {
-					errs <- err
+				if ok, err := p.Send(ctx, msg[:n]); !ok {
+					errs <- fmt.Errorf("send: %v %w", ok, err)
 					return
 				}
 				seq++
@@ -438,12 +424,12 @@ func TestSPSCStreamOfEveryLengthBetweenGoroutines(t *testing.T) {
 				time.Sleep(50 * time.Microsecond) // let the ring fill
 			}
 			if batched {
-				b, err := c.ReadBatch(ctx, 5)
+				b, ok, err := c.ReadBatch(ctx, 5)
 				if err == ErrDisconnected {
 					break
 				}
-				if err != nil {
-					t.Fatal(err)
+				if !ok {
+					t.Fatal(ok, err)
 				}
 				for i := 0; i < b.Len(); i++ {
 					check(b.Message(i))
@@ -451,12 +437,12 @@ func TestSPSCStreamOfEveryLengthBetweenGoroutines(t *testing.T) {
 				b.Release()
 				continue
 			}
-			m, err := c.Read(ctx)
+			m, ok, err := c.Read(ctx)
 			if err == ErrDisconnected {
 				break
 			}
-			if err != nil {
-				t.Fatal(err)
+			if !ok {
+				t.Fatal(ok, err)
 			}
 			check(m.Bytes())
 			m.Release()
@@ -488,16 +474,14 @@ func TestHandlesOutliveTheirRing(t *testing.T) {
 	if _, err := r.JoinProducer(); err != ErrClosed {
 		t.Fatalf("join after close: %v", err)
 	}
-	if err := p.TrySend([]byte("still")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.TryRead(); err != nil || string(m.Bytes()) != "still" {
-		t.Fatalf("read: %v", err)
+	mustSend(t, p, []byte("still"))
+	if m, ok, err := c.TryRead(); !ok || string(m.Bytes()) != "still" {
+		t.Fatalf("read: %v %v", ok, err)
 	}
 	p.Close()
 	c.Close() // the last reference: unmaps
-	if _, err := c.TryRead(); err != ErrClosed {
-		t.Fatalf("read after close: %v", err)
+	if _, ok, err := c.TryRead(); ok || err != ErrClosed {
+		t.Fatalf("read after close: %v %v", ok, err)
 	}
 }
 
@@ -509,9 +493,7 @@ func TestProducerSeesALeavingConsumerGoneAsSoonAsItsLockIsReleased(t *testing.T)
 	r := testRing(t, SPSCOptions(2, 16))
 	p := mustProducer(t, r)
 	for _, m := range []string{"a", "b"} {
-		if err := p.TrySend([]byte(m)); err != nil {
-			t.Fatal(err)
-		}
+		mustSend(t, p, []byte(m))
 	}
 	// Play the leaving consumer: the record's lock on a description of its
 	// own, the owner word already closed.
@@ -524,11 +506,11 @@ func TestProducerSeesALeavingConsumerGoneAsSoonAsItsLockIsReleased(t *testing.T)
 		t.Fatalf("locking the consumer record: %v %v", ok, err)
 	}
 	atomic.StoreUint64(r.u64At(record+recOwner), ownerWord(1, roleConsumer, stateClosed))
-	if err := p.TrySend([]byte("c")); !errors.Is(err, ErrFull) {
-		t.Fatalf("closed but locked: %v, want ErrFull", err)
+	if ok, err := p.TrySend([]byte("c")); ok || err != nil {
+		t.Fatalf("closed but locked: %v %v, want full", ok, err)
 	}
 	syscall.Close(fd) // the leaver's unlock
-	if err := p.TrySend([]byte("c")); !errors.Is(err, ErrDisconnected) {
-		t.Fatalf("the consumer's lock is gone: %v, want ErrDisconnected", err)
+	if ok, err := p.TrySend([]byte("c")); ok || !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("the consumer's lock is gone: %v %v, want ErrDisconnected", ok, err)
 	}
 }

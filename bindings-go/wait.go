@@ -1,25 +1,13 @@
 package shmlane
 
-// Blocking waits: spin, then yield, then sleep on a futex in the mapping; the
-// protocol of the Rust crate's wait.rs and docs/layout.md ("Waiting",
-// "Waking"), step for step, so Go sleepers are woken by Rust wakers and the
-// other way round.
-//
-// Sleeping (the eventcount pattern): a waiter reads the line's futex word,
-// announces itself by incrementing waiters, issues a full fence, re-checks the
-// ring, and only then calls FUTEX_WAIT with the value it read. Waking: after a
-// publish, an armed waker issues a full fence and loads waiters; if someone may
-// sleep it bumps the futex word and calls FUTEX_WAKE. The two fences form a
-// Dekker pair: either the re-check sees the publish or the waker sees the
-// announcement.
-//
-// Arming: wakers only pay the fence while a sleeper is registered on their
-// line. A sleeper registers (sleepers += 1, epoch += 1) when a wait is about to
-// sleep, and trusts FUTEX_WAIT without a short timeout only once every active
-// waker has acknowledged its epoch (wake_ack in the waker's record). A waker
-// loads the epoch (one load of a line nobody writes on the hot path) after each
-// publish; when it changed, it re-reads sleepers, arms or disarms, and stores
-// the epoch as its acknowledgement.
+// Blocking waits: spin, then yield, then sleep on a futex word in the
+// mapping, by the protocol of docs/layout.md ("Wait lines": Waiting, Waking),
+// step for step, so Go sleepers are woken by Rust and C wakers and the other
+// way round. It is an eventcount: a sleeper announces itself, issues a full
+// fence and re-checks the ring before FUTEX_WAIT; a waker that published
+// issues a full fence and wakes only when waiters are announced, and pays
+// that fence only while a sleeper is registered on its line (arming, by the
+// line's epoch and each waker's acknowledgement).
 //
 // Go's sync/atomic operations are sequentially consistent, stronger than the
 // orderings the layout asks for; the publishing stores use storeRelease64 and
@@ -305,9 +293,10 @@ func (s *sleeper) wakersAcknowledged(r *Ring, epoch uint64) bool {
 	return true
 }
 
-// waitable is what the wait loop needs of a handle. attempt is one
-// non-blocking try; ErrFull and ErrEmpty mean "wait and try again".
+// waitable is what the wait loop needs of a handle.
 type waitable interface {
+	// attempt is one non-blocking try to claim up to wanted slots: count 0
+	// without an error means full (or empty): wait and try again.
 	attempt(wanted uint64) (position, count uint64, err error)
 	// mayBeReady is a cheap hint (one load of the peer's position word): false
 	// when an attempt would surely find the ring as before.
@@ -321,23 +310,15 @@ type waitable interface {
 	waitSleeper() *sleeper
 }
 
-func mustWait(err error) bool { return err == ErrFull || err == ErrEmpty }
-
-func ctxError(ctx context.Context) error {
-	if err := ctx.Err(); err != context.DeadlineExceeded {
-		return err
-	}
-	return errDeadline
-}
-
-// blockOn calls h.attempt until it gives something other than ErrFull or
-// ErrEmpty, waiting between calls as the handle's strategy says, until ctx is
-// done. A handle registers as a sleeper when a wait first goes to sleep and
-// stays registered while its waits keep ending asleep with success (a
-// ping-pong); a call that finds the ring ready at once, or fails, deregisters.
+// blockOn calls h.attempt until it claims something or fails, waiting between
+// calls as the handle's strategy says, until ctx is done: then it returns
+// count 0 and no error, as an attempt on a full (empty) ring does. A handle
+// registers as a sleeper when a wait first goes to sleep and stays registered
+// while its waits keep ending asleep with a claim (a ping-pong); a call that
+// finds the ring ready at once, or comes back without a claim, deregisters.
 func blockOn(ctx context.Context, h waitable, wanted uint64) (uint64, uint64, error) {
 	position, count, err := h.attempt(wanted)
-	if !mustWait(err) {
+	if count > 0 || err != nil {
 		h.waitSleeper().deregister()
 		return position, count, err
 	}
@@ -346,57 +327,78 @@ func blockOn(ctx context.Context, h waitable, wanted uint64) (uint64, uint64, er
 
 //go:noinline
 func waitSlow(ctx context.Context, h waitable, wanted uint64) (uint64, uint64, error) {
-	done := ctx.Done()
-	deadline, hasDeadline := ctx.Deadline()
+	until := waitEnd{done: ctx.Done()}
+	until.deadline, until.hasDeadline = ctx.Deadline()
 	s := h.waitSleeper()
 	strategy := s.strategy
-	position, count, err := spinThenYield(h, wanted, done, ctx, deadline, hasDeadline, strategy)
-	if !mustWait(err) {
+	position, count, sleep, err := spinThenYield(h, wanted, until, strategy)
+	if !sleep {
 		s.deregister()
 		return position, count, err
 	}
-	position, count, err = sleepUntil(h, wanted, done, ctx, deadline, hasDeadline, strategy)
-	if err != nil {
+	position, count, err = sleepUntil(h, wanted, until, strategy)
+	if count == 0 {
 		// Timed out, cancelled, or the peers are gone: no reason to keep wakers armed.
 		s.deregister()
 	}
 	return position, count, err
 }
 
-func isDone(done <-chan struct{}) bool {
-	if done == nil {
+// settle waits, at the end of a wait that the context ended, until ctx.Err()
+// says so (a moment after the deadline read on the clock), so that a caller
+// who gets ok false from a blocking call can rely on ctx.Err().
+func (w *waitEnd) settle() {
+	if w.done != nil {
+		<-w.done
+	}
+}
+
+// waitEnd is when a wait ends without a claim: its context's Done channel
+// (nil if it is never done) and deadline.
+type waitEnd struct {
+	done        <-chan struct{}
+	deadline    time.Time
+	hasDeadline bool
+}
+
+// reached reports whether the wait is over at now: the context is done, or
+// its deadline has come (looked at apart, since Done closes a little after).
+func (w *waitEnd) reached(now time.Time) bool {
+	return w.hasDeadline && !now.Before(w.deadline) || w.cancelled()
+}
+
+func (w *waitEnd) cancelled() bool {
+	if w.done == nil {
 		return false
 	}
 	select {
-	case <-done:
+	case <-w.done:
 		return true
 	default:
 		return false
 	}
 }
 
-// spinThenYield spins, then yields, as the strategy says; ErrFull or ErrEmpty
-// when it is time to sleep.
-func spinThenYield(h waitable, wanted uint64, done <-chan struct{}, ctx context.Context,
-	deadline time.Time, hasDeadline bool, strategy WaitStrategy) (uint64, uint64, error) {
-	var position, count uint64
-	err := ErrEmpty
+// spinThenYield spins, then yields, as the strategy says, until an attempt
+// claims something or fails, or the wait is over (count 0, no error);
+// sleep reports instead that the strategy's spinning and yielding ran their
+// time: it is time to sleep.
+func spinThenYield(h waitable, wanted uint64, until waitEnd, strategy WaitStrategy) (
+	position, count uint64, sleep bool, err error) {
 	if strategy.SpinFor > 0 {
 		start := time.Now()
 		for spins := uint32(1); ; spins++ {
 			cpuRelax()
 			if h.mayBeReady() || spins%spinsPerClockRead == 0 {
-				if position, count, err = h.attempt(wanted); !mustWait(err) {
-					return position, count, err
+				if position, count, err = h.attempt(wanted); count > 0 || err != nil {
+					return position, count, false, err
 				}
 			}
 			if spins%spinsPerClockRead == 0 {
-				if isDone(done) {
-					return 0, 0, ctxError(ctx)
-				}
 				now := time.Now()
-				if hasDeadline && !now.Before(deadline) {
-					return 0, 0, errDeadline
+				if until.reached(now) {
+					until.settle()
+					return 0, 0, false, nil
 				}
 				if now.Sub(start) >= strategy.SpinFor {
 					break
@@ -409,31 +411,29 @@ func spinThenYield(h waitable, wanted uint64, done <-chan struct{}, ctx context.
 		}
 	}
 	if strategy.Sleeps && strategy.YieldFor == 0 {
-		return position, count, err
+		return 0, 0, true, nil
 	}
 	start := time.Now()
 	for {
 		runtime.Gosched()
 		schedYield()
-		if position, count, err = h.attempt(wanted); !mustWait(err) {
-			return position, count, err
-		}
-		if isDone(done) {
-			return 0, 0, ctxError(ctx)
+		if position, count, err = h.attempt(wanted); count > 0 || err != nil {
+			return position, count, false, err
 		}
 		now := time.Now()
-		if hasDeadline && !now.Before(deadline) {
-			return 0, 0, errDeadline
+		if until.reached(now) {
+			until.settle()
+			return 0, 0, false, nil
 		}
 		if strategy.Sleeps && now.Sub(start) >= strategy.YieldFor {
-			return position, count, err
+			return 0, 0, true, nil
 		}
 	}
 }
 
 // sleepUntil is the sleeping phase: docs/layout.md "Waiting", steps 1 to 5.
-func sleepUntil(h waitable, wanted uint64, done <-chan struct{}, ctx context.Context,
-	deadline time.Time, hasDeadline bool, strategy WaitStrategy) (uint64, uint64, error) {
+// It ends with a claim, a failure, or (count 0, no error) the wait's end.
+func sleepUntil(h waitable, wanted uint64, until waitEnd, strategy WaitStrategy) (uint64, uint64, error) {
 	s := h.waitSleeper()
 	r := h.waitRing()
 	epoch := s.register()
@@ -452,23 +452,25 @@ func sleepUntil(h waitable, wanted uint64, done <-chan struct{}, ctx context.Con
 		// wakeOnLeave (Go) and Waker::notify_slow (Rust).
 		fullFence()
 		position, count, err := h.attempt(wanted)
-		if !mustWait(err) {
+		if count > 0 || err != nil {
 			s.leaveWaiters()
 			return position, count, err
 		}
 		nap := strategy.PeerCheckInterval
-		if hasDeadline {
-			remaining := time.Until(deadline)
+		if until.hasDeadline {
+			remaining := time.Until(until.deadline)
 			if remaining <= 0 {
 				s.leaveWaiters()
-				return 0, 0, errDeadline
+				until.settle()
+				return 0, 0, nil
 			}
 			nap = min(nap, remaining)
 		}
-		if done != nil {
-			if isDone(done) {
+		if until.done != nil {
+			if until.cancelled() {
 				s.leaveWaiters()
-				return 0, 0, ctxError(ctx)
+				until.settle()
+				return 0, 0, nil
 			}
 			nap = min(nap, ctxPollInterval)
 		}

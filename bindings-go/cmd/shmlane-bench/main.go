@@ -107,18 +107,18 @@ func threads(messages uint64) (rate, seconds float64, err error) {
 		pinToCPU(1)
 		idle := 0
 		for expected := uint64(0); expected < messages; {
-			m, err := c.TryRead()
-			if err == shmlane.ErrEmpty {
+			m, ok, err := c.TryRead()
+			if err != nil {
+				done <- err
+				return
+			}
+			if !ok {
 				// Poll again at once, as the Rust and C loops do; yield now
 				// and then should both goroutines share a thread.
 				if idle++; idle%1024 == 0 {
 					runtime.Gosched()
 				}
 				continue
-			}
-			if err != nil {
-				done <- err
-				return
 			}
 			if binary.LittleEndian.Uint64(m.Bytes()) != expected {
 				done <- fmt.Errorf("out of order at %d", expected)
@@ -131,15 +131,15 @@ func threads(messages uint64) (rate, seconds float64, err error) {
 	}()
 	idle := 0
 	for next := uint64(0); next < messages; {
-		s, err := p.TryReserve()
-		if err == shmlane.ErrFull {
+		s, ok, err := p.TryReserve()
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
 			if idle++; idle%1024 == 0 {
 				runtime.Gosched()
 			}
 			continue
-		}
-		if err != nil {
-			return 0, 0, err
 		}
 		binary.LittleEndian.PutUint64(s.Bytes(), next)
 		if err := s.Commit(8); err != nil {

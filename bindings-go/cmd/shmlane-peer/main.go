@@ -213,11 +213,6 @@ func (w *waiter) context() context.Context {
 	return w.ctx
 }
 
-// nothingNow: true for "nothing now" (full, empty, or a wait that timed out).
-func nothingNow(err error) bool {
-	return errors.Is(err, shmlane.ErrFull) || errors.Is(err, shmlane.ErrEmpty) || errors.Is(err, shmlane.ErrTimeout)
-}
-
 func produce(a *args) error {
 	count, err := a.number("count", nil)
 	if err != nil {
@@ -263,15 +258,17 @@ func produce(a *args) error {
 	var wt waiter
 	for next := uint64(0); next < count; {
 		wanted := int(min(count-next, uint64(batch)))
+		// ok false: nothing now (full, or a wait that timed out).
 		written := 0
+		var ok bool
 		if wanted == 1 {
 			var slot shmlane.WriteSlot
 			if w == waitTry {
-				slot, err = p.TryReserve()
+				slot, ok, err = p.TryReserve()
 			} else {
-				slot, err = p.Reserve(wt.context())
+				slot, ok, err = p.Reserve(wt.context())
 			}
-			if err == nil {
+			if ok {
 				writeMessage(slot.Bytes()[:size], next, uint32(id))
 				if err = slot.Commit(size); err == nil {
 					written = 1
@@ -280,11 +277,11 @@ func produce(a *args) error {
 		} else {
 			var b shmlane.WriteBatch
 			if w == waitTry {
-				b, err = p.TryReserveBatch(wanted)
+				b, ok, err = p.TryReserveBatch(wanted)
 			} else {
-				b, err = p.ReserveBatch(wt.context(), wanted)
+				b, ok, err = p.ReserveBatch(wt.context(), wanted)
 			}
-			if err == nil {
+			if ok {
 				for i := 0; i < b.Len() && err == nil; i++ {
 					writeMessage(b.Slot(i)[:size], next+uint64(i), uint32(id))
 					err = b.SetLen(i, size)
@@ -295,7 +292,7 @@ func produce(a *args) error {
 				}
 			}
 		}
-		if err != nil && !nothingNow(err) {
+		if err != nil {
 			return err
 		}
 		next += uint64(written)
@@ -319,13 +316,13 @@ func produce(a *args) error {
 // recovery to find.
 func dieHolding(p *shmlane.Producer, wt *waiter, size int, count uint64, id uint32) error {
 	for {
-		slot, err := p.Reserve(wt.context())
-		if err == nil {
+		slot, ok, err := p.Reserve(wt.context())
+		if err != nil {
+			return err
+		}
+		if ok {
 			writeMessage(slot.Bytes()[:size], count, id)
 			break
-		}
-		if !nothingNow(err) {
-			return err
 		}
 	}
 	fmt.Printf("holding id=%d count=%d\n", id, count) // os.Stdout is unbuffered
@@ -404,15 +401,17 @@ func consume(a *args) error {
 			break
 		}
 		wanted := int(min(stopAfter-received, uint64(batch)))
+		// ok false: nothing now (empty, or a wait that timed out).
 		read := 0
+		var ok bool
 		if wanted == 1 {
 			var slot shmlane.ReadSlot
 			if w == waitTry {
-				slot, err = c.TryRead()
+				slot, ok, err = c.TryRead()
 			} else {
-				slot, err = c.Read(wt.context())
+				slot, ok, err = c.Read(wt.context())
 			}
-			if err == nil {
+			if ok {
 				if err := t.check(slot.Bytes()); err != nil {
 					return err
 				}
@@ -422,11 +421,11 @@ func consume(a *args) error {
 		} else {
 			var b shmlane.ReadBatch
 			if w == waitTry {
-				b, err = c.TryReadBatch(wanted)
+				b, ok, err = c.TryReadBatch(wanted)
 			} else {
-				b, err = c.ReadBatch(wt.context(), wanted)
+				b, ok, err = c.ReadBatch(wt.context(), wanted)
 			}
-			if err == nil {
+			if ok {
 				for i := 0; i < b.Len(); i++ {
 					if err := t.check(b.Message(i)); err != nil {
 						return err
@@ -437,9 +436,9 @@ func consume(a *args) error {
 			}
 		}
 		switch {
-		case err == nil:
+		case ok:
 			received += uint64(read)
-		case nothingNow(err):
+		case err == nil:
 			if w == waitTry {
 				yield()
 			}

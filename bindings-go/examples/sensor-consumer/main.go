@@ -187,20 +187,23 @@ func runConsumer(ctx context.Context, ring *shmlane.Ring, strategy shmlane.WaitS
 	for {
 		readCtx, cancel := context.WithDeadline(ctx, lastReport.Add(interval))
 		for {
-			frame, err := c.Read(readCtx)
+			frame, ok, err := c.Read(readCtx)
+			if errors.Is(err, shmlane.ErrDisconnected) {
+				cancel()
+				report(time.Now())
+				fmt.Printf("the producer left after %d frames (checksum of values %.6g)\n", frames, sum)
+				return nil
+			}
 			if err != nil {
 				cancel()
-				switch {
-				case errors.Is(err, shmlane.ErrTimeout):
-				case errors.Is(err, shmlane.ErrDisconnected):
+				return err
+			}
+			if !ok {
+				// The read's deadline (time to report), or the end of the run.
+				cancel()
+				if ctx.Err() != nil {
 					report(time.Now())
-					fmt.Printf("the producer left after %d frames (checksum of values %.6g)\n", frames, sum)
 					return nil
-				case ctx.Err() != nil:
-					report(time.Now())
-					return nil
-				default:
-					return err
 				}
 				break
 			}
@@ -252,12 +255,12 @@ func runProducer(ctx context.Context, ring *shmlane.Ring, strategy shmlane.WaitS
 				}
 			}
 		}
-		slot, err := p.Reserve(ctx)
+		slot, ok, err := p.Reserve(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return err
+		}
+		if !ok {
+			return nil // the end of the run
 		}
 		b := slot.Bytes()
 		binary.LittleEndian.PutUint64(b[0:], seq)
