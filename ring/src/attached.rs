@@ -41,7 +41,7 @@ impl Attached {
         shared.check_size()?;
         let geometry = *shared.region.geometry();
         if let Some(kind) = kind.filter(|&kind| kind != geometry.kind) {
-            return Err(Error::wrong_kind(kind, geometry.kind));
+            return Err(Error::wrong_kind(kind.name(), geometry.kind.name()));
         }
         let tail_word = NonNull::from(shared.region.u64_at(layout::TAIL_OFFSET));
         let head_word = NonNull::from(shared.region.u64_at(layout::HEAD_OFFSET));

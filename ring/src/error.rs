@@ -12,8 +12,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::layout::Kind;
-
 /// Which side of a ring a handle plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -124,8 +122,8 @@ enum Detail {
         supported: u16,
     },
     Kinds {
-        expected: Kind,
-        found: Kind,
+        expected: &'static str,
+        found: &'static str,
     },
     /// Two sizes, in the order the kind's message names them.
     Sizes(u64, u64),
@@ -193,8 +191,7 @@ impl Error {
         Error::new(ErrorKind::NotARing, Detail::Reason(reason.into()))
     }
 
-    pub(crate) fn unsupported_version(major: u16, minor: u16) -> Error {
-        let supported = crate::layout::VERSION_MAJOR;
+    pub(crate) fn unsupported_version(major: u16, minor: u16, supported: u16) -> Error {
         Error::new(
             ErrorKind::UnsupportedVersion,
             Detail::Version {
@@ -205,7 +202,8 @@ impl Error {
         )
     }
 
-    pub(crate) fn wrong_kind(expected: Kind, found: Kind) -> Error {
+    /// `expected` and `found` are kind names as the layout spells them.
+    pub(crate) fn wrong_kind(expected: &'static str, found: &'static str) -> Error {
         Error::new(ErrorKind::WrongKind, Detail::Kinds { expected, found })
     }
 

@@ -22,7 +22,7 @@
 //! [`Geometry`] is the local, validated copy of the header that every handle keeps
 //! and uses instead of re-reading shared memory.
 
-use crate::error::Error;
+use crate::error::{Error, Role};
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("shmlane's layout is little-endian; big-endian targets are not supported");
@@ -342,12 +342,19 @@ impl Kind {
     }
 }
 
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Kind {
+    /// The kind's name as messages and tools spell it: `spsc`, `mpmc`.
+    pub fn name(self) -> &'static str {
+        match self {
             Kind::Spsc => "spsc",
             Kind::Mpmc => "mpmc",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -520,6 +527,7 @@ impl Geometry {
             return Err(Error::unsupported_version(
                 header.version_major,
                 header.version_minor,
+                VERSION_MAJOR,
             ));
         }
         let Some(kind) = Kind::from_code(header.kind) else {
@@ -739,6 +747,14 @@ pub const STATE_CLOSED: u64 = 2;
 pub const ROLE_PRODUCER: u64 = 1;
 /// Role code of a consumer.
 pub const ROLE_CONSUMER: u64 = 2;
+
+/// The role code of `role` in a record's owner word.
+pub(crate) fn role_code(role: Role) -> u64 {
+    match role {
+        Role::Producer => ROLE_PRODUCER,
+        Role::Consumer => ROLE_CONSUMER,
+    }
+}
 
 /// Builds an owner word from its parts.
 pub const fn owner_word(generation: u32, role: u64, state: u64) -> u64 {

@@ -19,7 +19,9 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Role};
-use crate::layout::{self, owner_parts, owner_word, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
+use crate::layout::{
+    self, owner_parts, owner_word, role_code, STATE_ACTIVE, STATE_CLOSED, STATE_FREE,
+};
 use crate::region::Region;
 use crate::shm::Shared;
 use crate::sync::Ordering;
@@ -33,13 +35,6 @@ pub(crate) enum PeerState {
     Present,
     /// The peer closed its handle or died.
     Gone,
-}
-
-pub(crate) fn role_code(role: Role) -> u64 {
-    match role {
-        Role::Producer => layout::ROLE_PRODUCER,
-        Role::Consumer => layout::ROLE_CONSUMER,
-    }
 }
 
 /// A claimed participant record, released (marked closed) by [`Membership::leave`].

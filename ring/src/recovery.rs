@@ -41,10 +41,12 @@ use std::time::Instant;
 
 use crate::attached::Attached;
 use crate::error::Role;
-use crate::layout::{self, owner_parts, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE};
+use crate::layout::{
+    self, owner_parts, role_code, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE,
+};
+use crate::participants::lock_held;
 #[cfg(not(loom))]
 use crate::participants::LOCK_CHECK_INTERVAL;
-use crate::participants::{lock_held, role_code};
 use crate::shm::Shared;
 use crate::sync::{AtomicU64, Ordering};
 

@@ -13,13 +13,14 @@
 //! (`docs/guarantees.md`, "A truncated backing file").
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
+use crate::memfd;
 use crate::region::Region;
 use crate::sync::{fence, Arc, AtomicU32, AtomicU64, Ordering};
 
@@ -290,7 +291,7 @@ impl OpenOptions {
     /// ```
     pub fn open<'a>(&self, at: impl Into<Location<'a>>) -> Result<Ring, Error> {
         match at.into() {
-            Location::Fd(fd) => crate::memfd::open_fd(fd, self),
+            Location::Fd(fd) => open_fd(fd, self),
             at => Ring::open_path(
                 &at.file_path("a sealed memfd is created (Ring::create), not opened")?,
                 self,
@@ -505,7 +506,7 @@ impl Ring {
     /// ```
     pub fn create<'a>(at: impl Into<Location<'a>>, options: &RingOptions) -> Result<Ring, Error> {
         match at.into() {
-            Location::Sealed => crate::memfd::create_sealed(options),
+            Location::Sealed => create_sealed(options),
             at => Ring::create_file(
                 &at.file_path("a descriptor is opened (OpenOptions::open), not created")?,
                 options,
@@ -598,7 +599,7 @@ impl Ring {
         // Once ready too: a sealing creator seals before its ready word, and
         // seals are never taken off.
         if options.require_sealed {
-            crate::memfd::require_shrink_seal(&file, &path)?;
+            memfd::require_shrink_seal(&file, &path)?;
         }
         Ok(Ring {
             shared: Arc::new(Shared {
@@ -866,7 +867,7 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
     let geometry = Geometry::from_header(&header, mapping.len() as u64)?;
     if let Some(expected) = options.expect_kind {
         if expected != geometry.kind {
-            return Err(Error::wrong_kind(expected, geometry.kind));
+            return Err(Error::wrong_kind(expected.name(), geometry.kind.name()));
         }
     }
     Ok(Region::over_mapping(mapping, geometry, header))
@@ -1013,6 +1014,84 @@ impl Drop for RemoveOnFailure {
         if let Some(path) = self.0.take() {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+// Rings in sealed memfds and rings reached through a descriptor (`memfd`).
+
+/// Creates a ring in a new memfd sealed so that it can never shrink or grow:
+/// `Ring::create(Location::Sealed, ..)`.
+///
+/// Another process joins the ring through a descriptor of the memfd (the
+/// ring's [`AsFd`]), opened there as [`crate::Location::Fd`]:
+///
+/// - by inheritance: duplicate it (`ring.as_fd().try_clone_to_owned()`,
+///   which stays close-on-exec) and clear `FD_CLOEXEC` on the duplicate in
+///   the child only, between `fork` and `exec`
+///   (`std::os::unix::process::CommandExt::pre_exec`), then tell the child
+///   the descriptor's number; clearing it in the parent would leak the
+///   descriptor into every program other threads spawn meanwhile;
+/// - over a Unix socket: send the descriptor in an `SCM_RIGHTS` control
+///   message with `sendmsg`, and open the received one.
+///
+/// The mode is set as for a file ring (default `0o600`). It matters here
+/// too: every handle reopens the memfd through `/proc/self/fd`, which
+/// checks the mode, so a process of another uid needs a mode that lets it
+/// read and write, and [`OpenOptions::allow_other_owner`] (plus
+/// [`OpenOptions::allow_shared_mode`] for group or other write bits).
+fn create_sealed(options: &RingOptions) -> Result<Ring, Error> {
+    let geometry = options.geometry()?;
+    let file = memfd::new_memfd(options.mode)?;
+    let path = memfd::descriptor_path(&file);
+    check_create_mode(&path, options.mode)?;
+    // Nobody else has the descriptor yet, so nobody sees a mode before this one.
+    set_mode(&file, options.mode)?;
+    allocate(&file, geometry.total_size)?;
+    // Sealed before the ready word: an opener that sees the ring ready sees
+    // the seals too, so `require_sealed` checks after the ready wait.
+    memfd::add_seals(&file)?;
+    Ring::initialize(file, path, false, geometry)
+}
+
+/// Opens the ring in the file behind `fd` (`OpenOptions::open` of a
+/// `Location::Fd`): the checks of every opener, after checking that the
+/// descriptor is open read-write. The ring owns it from then on, and sets it
+/// close-on-exec as every ring open does; [`Ring::path`] is
+/// `/proc/self/fd/<N>` of it.
+fn open_fd(fd: OwnedFd, options: &OpenOptions) -> Result<Ring, Error> {
+    let file = File::from(fd);
+    let path = memfd::descriptor_path(&file);
+    memfd::require_read_write(&file, &path)?;
+    memfd::set_close_on_exec(&file)?;
+    Ring::open_file(file, path, false, options)
+}
+
+impl Ring {
+    /// Whether the ring's file carries the `F_SEAL_SHRINK` seal, so that nobody
+    /// can truncate it: true for a ring created at [`crate::Location::Sealed`], false for
+    /// a ring file (one `fcntl`).
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{Ring, RingOptions};
+    /// # let name = format!("doc-is-sealed-{}", std::process::id());
+    /// assert!(Ring::create(shmlane::Location::Sealed, &RingOptions::spsc(8, 64))?.is_sealed());
+    /// assert!(!Ring::create(&name, &RingOptions::spsc(8, 64))?.is_sealed());
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn is_sealed(&self) -> bool {
+        memfd::has_shrink_seal(&self.shared.file)
+    }
+}
+
+/// The descriptor the ring keeps open, to pass on to another process (see
+/// [`crate::Location::Sealed`]). Duplicate it to pass it on; do not take locks
+/// through it: the ring tests its participants' locks through it, and a lock of
+/// its own would look like a live participant.
+impl AsFd for Ring {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.file.as_fd()
     }
 }
 

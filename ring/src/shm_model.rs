@@ -7,7 +7,6 @@
 use crate::error::Error;
 use crate::layout::{Geometry, Kind};
 use crate::region::Region;
-use crate::spsc;
 use crate::sync::Arc;
 
 /// What the handles share: here only the heap region.
@@ -141,21 +140,5 @@ impl Ring {
                 .u64_at(crate::layout::LOST_MESSAGES_OFFSET)
                 .load(crate::sync::Ordering::SeqCst),
         )
-    }
-
-    /// Joins as the producer.
-    ///
-    /// # Errors
-    /// As `spsc::Producer::join`.
-    pub fn producer(&self) -> Result<spsc::Producer, Error> {
-        spsc::Producer::join(self)
-    }
-
-    /// Joins as the consumer.
-    ///
-    /// # Errors
-    /// As `spsc::Consumer::join`.
-    pub fn consumer(&self) -> Result<spsc::Consumer, Error> {
-        spsc::Consumer::join(self)
     }
 }

@@ -38,8 +38,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Role};
-use crate::layout::{self, owner_parts, STATE_ACTIVE};
-use crate::participants::role_code;
+use crate::layout::{self, owner_parts, role_code, STATE_ACTIVE};
 use crate::region::Region;
 use crate::shm::Shared;
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
