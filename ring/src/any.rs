@@ -19,6 +19,7 @@ use crate::participants::Membership;
 use crate::protocol::{sealed, Claim, Protocol, ReadSide, Side, WaitHooks, WriteSide};
 use crate::shm::Shared;
 use crate::spsc::{SpscReader, SpscWriter};
+use crate::sync::Arc;
 use crate::wait::Waker;
 
 /// The kind of a ring known only at run time: handles of this kind join a
@@ -103,7 +104,7 @@ macro_rules! dispatch_side {
         }
 
         impl Side for $any {
-            fn claim_record(shared: &Shared) -> Result<Membership, Error> {
+            fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
                 match shared.region.geometry().kind {
                     Kind::Spsc => $spsc::claim_record(shared),
                     Kind::Mpmc => $mpmc::claim_record(shared),

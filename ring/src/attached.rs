@@ -59,16 +59,10 @@ impl Attached {
         })
     }
 
-    /// Whether the handle holding record `record` must leave without touching
-    /// the mapping, as a dead process would: the ring's file was found
-    /// truncated (its pages may be gone), or, in the loom models, the handle
-    /// was made to die. The kernel (or the model) then releases its lock.
-    pub(crate) fn left_for_dead(&self, record: u32) -> bool {
-        #[cfg(loom)]
-        if self.shared.record_dead(record) {
-            return true;
-        }
-        let _ = record;
+    /// Whether handles must leave without touching the mapping, as a dead
+    /// process would: the ring's file was found truncated (its pages may be
+    /// gone). The lock of each handle's record goes when the handle drops.
+    pub(crate) fn left_for_dead(&self) -> bool {
         self.shared.region.truncated_to().is_some()
     }
 

@@ -31,7 +31,7 @@ impl Endpoint {
         shared: &Arc<Shared>,
         kind: Option<Kind>,
         role: Role,
-        claim_record: impl FnOnce(&Shared) -> Result<Membership, Error>,
+        claim_record: impl FnOnce(&Arc<Shared>) -> Result<Membership, Error>,
     ) -> Result<Endpoint, Error> {
         let ring = Attached::new(Arc::clone(shared), kind)?;
         let membership = claim_record(&ring.shared)?;
@@ -62,9 +62,10 @@ impl Endpoint {
     }
 
     /// Whether the handle must leave without touching the mapping, as a dead
-    /// process would (see [`Attached::left_for_dead`]).
+    /// process would: its file was truncated ([`Attached::left_for_dead`]),
+    /// or (in a loom model) the handle died.
     pub(crate) fn left_for_dead(&self) -> bool {
-        self.ring.left_for_dead(self.record())
+        !self.membership.holds_record() || self.ring.left_for_dead()
     }
 
     pub(crate) fn wait_strategy(&self) -> WaitStrategy {
@@ -78,8 +79,8 @@ impl Endpoint {
     /// The loom models' death: the handle stops where it is, holding what it
     /// claimed, and its record's lock is released as the kernel would.
     #[cfg(loom)]
-    pub(crate) fn die(&self) {
-        self.ring.shared.mark_dead(self.record());
+    pub(crate) fn die(&mut self) {
+        self.membership.die();
     }
 }
 

@@ -114,7 +114,7 @@ impl<K: Protocol, D: Direction> Handle<K, D> {
     /// whatever it claimed, and its record's lock is released as the kernel
     /// would. Forget a guard (`std::mem::forget`) first to die holding it.
     #[cfg(loom)]
-    pub fn die(self) {
+    pub fn die(mut self) {
         self.end.die();
     }
 

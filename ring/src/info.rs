@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Role};
 use crate::layout::{self, owner_parts, Geometry};
-use crate::participants::locks;
+use crate::platform::os;
 use crate::region::Region;
 use crate::shm::{self, Ring};
 use crate::sync::{fence, Ordering};
@@ -197,7 +197,7 @@ fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
     let (generation, role, state) = owner_parts(word);
     let state = match state {
         layout::STATE_FREE => ParticipantState::Free,
-        layout::STATE_ACTIVE => match locks::record_locked(file, record) {
+        layout::STATE_ACTIVE => match os::record_locked_in(file, record) {
             Ok(false) => ParticipantState::Dead,
             _ => ParticipantState::Alive,
         },

@@ -29,22 +29,26 @@
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 //!
-//! Layers, from the bytes up (each module uses only those above it in this list):
+//! Layers, from the bytes up (each module uses only modules of the layers above
+//! it in this list; there are no cycles):
 //!
-//! - [`layout`]: the byte layout of the mapping; `sync`: std or loom atomics;
-//!   `error`: the failures.
-//! - `region` (the mapping), `shm` (files: create, open, remove), `memfd`
-//!   (sealed rings and rings reached through a descriptor), `info` (reading a
-//!   ring without joining it).
-//! - `participants` (records and liveness), `wait` (blocking waits on a
-//!   futex), `recovery` (MPMC crash recovery).
-//! - `attached` (what a handle copies out of the ring), `protocol` (the sealed
-//!   trait a kind implements), `endpoint` (the kind-independent half of a
-//!   handle).
-//! - The kinds: [`spsc`], [`mpmc`], and [`AnyKind`] for a kind known at run time.
-//! - The handle family, generic over the kind: [`Handle`] (joining, waiting,
-//!   leaving, for both directions), [`Producer`] with [`WriteSlot`] and
-//!   [`WriteBatch`], [`Consumer`] with [`ReadSlot`] and [`ReadBatch`].
+//! 1. `error` (the failures) and `sync` (std or loom atomics).
+//! 2. [`layout`] (the byte layout of the mapping) and `memfd` (sealed memfds
+//!    and descriptors).
+//! 3. `region` (the mapping: mmap, or loom's heap), then `shm` (rings in
+//!    files: create, open, remove).
+//! 4. `platform` (the seam below the algorithms: record locks, futex, clock;
+//!    the real one and loom's model) and `attached` (what a handle copies out
+//!    of the ring).
+//! 5. `wait` (blocking waits on a futex) and `info` (reading a ring without
+//!    joining it), then `participants` (records and liveness).
+//! 6. `recovery` (MPMC crash recovery), `protocol` (the sealed trait a kind
+//!    implements) and `endpoint` (the kind-independent half of a handle).
+//! 7. The kinds, [`spsc`] and [`mpmc`], and [`Handle`] (joining, waiting,
+//!    leaving, for both directions).
+//! 8. The handle family, generic over the kind: [`Producer`] with
+//!    [`WriteSlot`] and [`WriteBatch`], [`Consumer`] with [`ReadSlot`] and
+//!    [`ReadBatch`]; and [`AnyKind`] for a kind known at run time.
 
 mod any;
 mod attached;
@@ -57,6 +61,7 @@ pub mod layout;
 mod memfd;
 pub mod mpmc;
 mod participants;
+mod platform;
 mod producer;
 mod protocol;
 mod recovery;

@@ -24,16 +24,12 @@ use crate::participants::{count_join, Membership, PeerState, RoleWatch};
 use crate::protocol::{kind, Claim, ReadSide, Side, WaitHooks, WriteSide};
 use crate::recovery::{ClaimIntent, Cleaner};
 use crate::shm::Shared;
-use crate::sync::{Ordering, PUBLISH};
+use crate::sync::{spin_loop, Arc, Ordering, PUBLISH};
 use crate::wait::Waker;
 
 // A lost race is retried at once. Under loom the hint is a yield: the model
 // checker must let the thread that won move on, or a stale load of a position
 // would be retried forever.
-#[cfg(loom)]
-use loom::hint::spin_loop;
-#[cfg(not(loom))]
-use std::hint::spin_loop;
 
 kind!(
     /// The MPMC kind, the type parameter of [`Producer`] and [`Consumer`].
@@ -227,7 +223,7 @@ impl WaitHooks for MpmcWriter {
 }
 
 impl Side for MpmcWriter {
-    fn claim_record(shared: &Shared) -> Result<Membership, Error> {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
         let membership = Membership::claim_any(shared, Role::Producer)?;
         count_join(shared, Role::Producer);
         Ok(membership)
@@ -474,7 +470,7 @@ impl WaitHooks for MpmcReader {
 }
 
 impl Side for MpmcReader {
-    fn claim_record(shared: &Shared) -> Result<Membership, Error> {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
         let membership = Membership::claim_any(shared, Role::Consumer)?;
         count_join(shared, Role::Consumer);
         Ok(membership)

@@ -22,9 +22,10 @@ use crate::error::{Error, Role};
 use crate::layout::{
     self, owner_parts, owner_word, role_code, STATE_ACTIVE, STATE_CLOSED, STATE_FREE,
 };
+use crate::platform::{Host, Platform};
 use crate::region::Region;
 use crate::shm::Shared;
-use crate::sync::Ordering;
+use crate::sync::{Arc, Ordering};
 
 /// How a handle sees the participant it depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +42,10 @@ pub(crate) enum PeerState {
 pub(crate) struct Membership {
     record: u32,
     owner_word: u64,
-    /// The file description whose OFD lock proves this handle alive; closing it
-    /// (on drop, or by the kernel when the process dies) releases the lock.
-    /// `None` once the handle has left.
-    #[cfg(not(loom))]
-    lock: Option<std::fs::File>,
+    /// The record's lock, whose holding proves this handle alive; dropping it
+    /// (on leave, or when the process dies) releases it. `None` once the
+    /// handle has left, or died in a loom model.
+    lock: Option<<Host as Platform>::RecordLock>,
 }
 
 impl Membership {
@@ -55,37 +55,11 @@ impl Membership {
     /// [`ErrorKind::RoleTaken`](crate::ErrorKind::RoleTaken) when a live handle holds the record;
     /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) when the owner word changes under the lock (a peer that
     /// ignores the protocol); [`ErrorKind::Io`](crate::ErrorKind::Io) when the lock cannot be taken.
-    #[cfg(not(loom))]
-    pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
-        let region = &shared.region;
-        let offset = region.geometry().record_offset(index);
-        let lock = locks::reopen(&shared.file)?;
-        if !locks::try_lock_record(&lock, offset)? {
-            return Err(Error::role_taken(role));
+    pub(crate) fn claim(shared: &Arc<Shared>, index: u32, role: Role) -> Result<Membership, Error> {
+        match Host::lock_first_free(shared, index..index + 1)? {
+            Some((index, lock)) => Membership::take(shared, index, lock, role),
+            None => Err(Error::role_taken(role)),
         }
-        let owner_word = claim_owner_word(region, index, role)?;
-        Ok(Membership {
-            record: index,
-            owner_word,
-            lock: Some(lock),
-        })
-    }
-
-    /// Claims record `index` without a lock: the loom models have no file.
-    #[cfg(loom)]
-    pub(crate) fn claim(shared: &Shared, index: u32, role: Role) -> Result<Membership, Error> {
-        let region = &shared.region;
-        let owner = region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
-        // Ordering: Relaxed; only refuses a record whose owner is active, as the
-        // lock does in production.
-        if owner_parts(owner.load(Ordering::Relaxed)).2 == STATE_ACTIVE {
-            return Err(Error::role_taken(role));
-        }
-        let owner_word = claim_owner_word(region, index, role)?;
-        Ok(Membership {
-            record: index,
-            owner_word,
-        })
     }
 
     /// Claims the first record that no live handle holds, for `role` (MPMC).
@@ -93,52 +67,27 @@ impl Membership {
     /// # Errors
     /// [`ErrorKind::TooManyParticipants`](crate::ErrorKind::TooManyParticipants) when every record is held; otherwise as
     /// [`Membership::claim`].
-    #[cfg(not(loom))]
-    pub(crate) fn claim_any(shared: &Shared, role: Role) -> Result<Membership, Error> {
-        let region = &shared.region;
-        let count = region.geometry().participant_count;
-        let lock = locks::reopen(&shared.file)?;
-        for index in 0..count {
-            if locks::try_lock_record(&lock, region.geometry().record_offset(index))? {
-                let owner_word = claim_owner_word(region, index, role)?;
-                return Ok(Membership {
-                    record: index,
-                    owner_word,
-                    lock: Some(lock),
-                });
-            }
+    pub(crate) fn claim_any(shared: &Arc<Shared>, role: Role) -> Result<Membership, Error> {
+        let count = shared.region.geometry().participant_count;
+        match Host::lock_first_free(shared, 0..count)? {
+            Some((index, lock)) => Membership::take(shared, index, lock, role),
+            None => Err(Error::too_many_participants(count)),
         }
-        Err(Error::too_many_participants(count))
     }
 
-    /// Claims the first record not active, without locks: the loom models have no file.
-    #[cfg(loom)]
-    pub(crate) fn claim_any(shared: &Shared, role: Role) -> Result<Membership, Error> {
-        let region = &shared.region;
-        let count = region.geometry().participant_count;
-        for index in 0..count {
-            let owner =
-                region.u64_at(region.geometry().record_offset(index) + layout::RECORD_OWNER);
-            // Ordering: Acquire, as in `claim_owner_word`.
-            let previous = owner.load(Ordering::Acquire);
-            let (generation, _, state) = owner_parts(previous);
-            if state == STATE_ACTIVE {
-                continue;
-            }
-            let claimed = owner_word(generation.wrapping_add(1), role_code(role), STATE_ACTIVE);
-            forget_claim(region, region.geometry().record_offset(index));
-            // Ordering: AcqRel, as in `claim_owner_word`.
-            if owner
-                .compare_exchange(previous, claimed, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Ok(Membership {
-                    record: index,
-                    owner_word: claimed,
-                });
-            }
-        }
-        Err(Error::too_many_participants(count))
+    /// Claims the owner word of record `index`, whose lock we hold.
+    fn take(
+        shared: &Shared,
+        index: u32,
+        lock: <Host as Platform>::RecordLock,
+        role: Role,
+    ) -> Result<Membership, Error> {
+        let owner_word = claim_owner_word(&shared.region, index, role)?;
+        Ok(Membership {
+            record: index,
+            owner_word,
+            lock: Some(lock),
+        })
     }
 
     /// Index of the claimed record in the participant table.
@@ -164,7 +113,18 @@ impl Membership {
             Ordering::Release,
             Ordering::Relaxed,
         );
-        #[cfg(not(loom))]
+        drop(self.lock.take());
+    }
+
+    /// Whether the handle still holds its record (it has neither left nor died).
+    pub(crate) fn holds_record(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// The loom models' death: the lock goes as the kernel would release it,
+    /// and the record stays as the handle left it.
+    #[cfg(loom)]
+    pub(crate) fn die(&mut self) {
         drop(self.lock.take());
     }
 }
@@ -255,7 +215,7 @@ impl PeerWatch {
         // and closed with it is a newcomer between its lock and its claim (or the
         // leaver's last instant), so never a false `Disconnected`.
         if self.lock_test_due(word) {
-            self.lock_held = lock_held(shared, record, word);
+            self.lock_held = lock_held(shared, record);
             if self.lock_held && owner_parts(word).2 == STATE_CLOSED {
                 // Closed yet locked is an instant, not a state: a leaver
                 // between its closing store and its unlock (or a newcomer
@@ -299,143 +259,31 @@ fn forget_claim(region: &Region, record: usize) {
         .store(0, Ordering::Relaxed);
 }
 
-/// Whether the record at `record_offset`, whose owner word was `word`, is
-/// locked: for an active word, whether its owner is alive.
-#[cfg(not(loom))]
-pub(crate) fn lock_held(shared: &Shared, record_offset: usize, _word: u64) -> bool {
-    // An error is taken as "held": calling a live peer dead is the worse mistake.
-    locks::record_locked(&shared.file, record_offset).unwrap_or(true)
-}
-
-/// The loom models have no locks: an owner holds its record while it is
-/// active, until the model marks it dead.
-#[cfg(loom)]
-pub(crate) fn lock_held(shared: &Shared, record_offset: usize, word: u64) -> bool {
+/// Whether the record at `record_offset` is locked: for an active owner
+/// word, whether its owner is alive.
+pub(crate) fn lock_held(shared: &Shared, record_offset: usize) -> bool {
     let index = (record_offset - layout::PARTICIPANTS_OFFSET) / layout::PARTICIPANT_RECORD_SIZE;
-    owner_parts(word).2 == STATE_ACTIVE && !shared.record_dead(index as u32)
+    Host::record_locked(shared, index as u32)
 }
 
 /// Whether some record is locked while its owner word is not active: a handle
 /// between taking the lock and claiming the word (or between marking it closed
-/// and unlocking). One `F_OFD_GETLK` per locked record, over the whole table.
-#[cfg(not(loom))]
+/// and unlocking). One lock test per locked record, over the whole table.
 fn any_record_in_transition(shared: &Shared) -> bool {
     let geometry = shared.region.geometry();
-    let first = geometry.record_offset(0);
-    let end = geometry.record_offset(geometry.participant_count);
-    let mut from = first;
-    while from < end {
-        let Ok(Some(locked)) = locks::first_locked(&shared.file, from, end - from) else {
-            return false;
-        };
-        let index = (locked.saturating_sub(first) / layout::PARTICIPANT_RECORD_SIZE) as u32;
-        if index >= geometry.participant_count {
-            return false;
-        }
-        let record = geometry.record_offset(index);
+    let mut from = 0;
+    while let Some(index) = Host::first_locked_record(shared, from) {
         // Ordering: Acquire, as in `PeerWatch::check`.
         let word = shared
             .region
-            .u64_at(record + layout::RECORD_OWNER)
+            .u64_at(geometry.record_offset(index) + layout::RECORD_OWNER)
             .load(Ordering::Acquire);
         if owner_parts(word).2 != STATE_ACTIVE {
             return true;
         }
-        from = record + layout::PARTICIPANT_RECORD_SIZE;
+        from = index + 1;
     }
     false
-}
-
-#[cfg(loom)]
-fn any_record_in_transition(_shared: &Shared) -> bool {
-    false
-}
-
-/// The OFD lock calls.
-#[cfg(not(loom))]
-pub(crate) mod locks {
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::AsRawFd;
-
-    use crate::error::Error;
-    use crate::layout::PARTICIPANT_RECORD_SIZE;
-
-    /// A new open file description of the same file, so that its locks are its own.
-    pub(crate) fn reopen(file: &File) -> Result<File, Error> {
-        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        File::options()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => Error::permission(
-                    path,
-                    format!("the ring file cannot be opened read-write: {e}"),
-                ),
-                _ => Error::io(
-                    "opening a second description of the ring file (needs /proc)",
-                    e,
-                ),
-            })
-    }
-
-    fn record_lock(kind: libc::c_int, offset: usize) -> libc::flock {
-        // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = kind as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_start = offset as libc::off_t;
-        lock.l_len = PARTICIPANT_RECORD_SIZE as libc::off_t;
-        lock.l_pid = 0; // required by OFD locks
-        lock
-    }
-
-    /// Takes the write lock on a record's range; `false` if another description holds it.
-    pub(crate) fn try_lock_record(file: &File, offset: usize) -> Result<bool, Error> {
-        let lock = record_lock(libc::F_WRLCK, offset);
-        // SAFETY: a valid descriptor and a valid `flock` that outlives the call.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-            _ => Err(Error::io("locking a participant record", err)),
-        }
-    }
-
-    /// The offset of the first byte locked by any description in
-    /// `[offset, offset + len)`, if any.
-    pub(crate) fn first_locked(
-        file: &File,
-        offset: usize,
-        len: usize,
-    ) -> Result<Option<usize>, Error> {
-        let mut lock = record_lock(libc::F_WRLCK, offset);
-        lock.l_len = len as libc::off_t;
-        // SAFETY: a valid descriptor and a valid `flock` the kernel fills in.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
-        if rc != 0 {
-            return Err(Error::last_os("testing the participant table's locks"));
-        }
-        if lock.l_type == libc::F_UNLCK as libc::c_short {
-            return Ok(None);
-        }
-        Ok(Some((lock.l_start.max(offset as libc::off_t)) as usize))
-    }
-
-    /// Whether any description holds a lock on a record's range.
-    pub(crate) fn record_locked(file: &File, offset: usize) -> Result<bool, Error> {
-        let mut lock = record_lock(libc::F_WRLCK, offset);
-        // SAFETY: a valid descriptor and a valid `flock` the kernel fills in.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
-        if rc != 0 {
-            return Err(Error::last_os("testing a participant record's lock"));
-        }
-        Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
-    }
 }
 
 /// Watches every record for live participants of one role (MPMC), and the
@@ -509,7 +357,7 @@ impl RoleWatch {
                 .u64_at(record + layout::RECORD_OWNER)
                 .load(Ordering::Acquire);
             let (_, role, state) = owner_parts(word);
-            role == self.role && state == STATE_ACTIVE && lock_held(shared, record, word)
+            role == self.role && state == STATE_ACTIVE && lock_held(shared, record)
         });
         // No peer is active; one may be joining right now, locked but not yet
         // claimed. Counting it as present avoids a false `Disconnected`.

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::layout::Kind;
 use crate::participants::Membership;
 use crate::shm::Shared;
+use crate::sync::Arc;
 use crate::wait::Waker;
 
 pub(crate) mod sealed {
@@ -85,7 +86,7 @@ pub trait WaitHooks {
 /// What both halves of a kind have: joining, waiting, leaving.
 pub trait Side: WaitHooks + Sized + std::fmt::Debug {
     /// Claims the participant record a handle of this half plays in.
-    fn claim_record(shared: &Shared) -> Result<Membership, Error>;
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error>;
     /// The state of a handle that holds `record`, read from the ring.
     fn new(ring: &Attached, record: u32) -> Result<Self, Error>;
     /// What a handle leaving (dropped, not dead) does before it gives its

@@ -36,27 +36,19 @@
 //! the full/empty path, after the same position has stalled for
 //! [`STALL_GRACE`], at most once per [`STALL_GRACE`].
 
-#[cfg(not(loom))]
-use std::time::Instant;
-
 use crate::attached::Attached;
 use crate::error::Role;
 use crate::layout::{
     self, owner_parts, role_code, STAMP_SKIP, STATE_ACTIVE, STATE_CLOSED, STATE_FREE,
 };
-use crate::participants::lock_held;
-#[cfg(not(loom))]
-use crate::participants::LOCK_CHECK_INTERVAL;
+use crate::participants::{lock_held, LOCK_CHECK_INTERVAL};
+use crate::platform::{Host, Platform};
 use crate::shm::Shared;
 use crate::sync::{AtomicU64, Ordering};
 
 /// How long a position must stay stalled before a handle looks for its owner's
 /// death; shorter stalls are owners at work.
-#[cfg(not(loom))]
 pub(crate) const STALL_GRACE: std::time::Duration = LOCK_CHECK_INTERVAL;
-/// How many sightings of one stalled position between two looks at the clock.
-#[cfg(not(loom))]
-const SIGHTINGS_PER_CLOCK_READ: u32 = 16;
 /// How many dead owners a cleaner remembers, so that the slots of a dead batch
 /// cost no lock test each.
 const DEAD_OWNERS_REMEMBERED: usize = 4;
@@ -246,7 +238,7 @@ impl Cleaner {
             if self.dead.contains(&(index, word)) {
                 continue;
             }
-            if covering_owner_alive(shared, record, word) {
+            if covering_owner_alive(shared, record) {
                 return true;
             }
             // Dead under `word`; a newcomer taking the record over changes it.
@@ -261,78 +253,69 @@ impl Cleaner {
     }
 }
 
-/// Whether the owner of the record at `record`, found active under `word`
-/// with an intent covering a stalled position, is alive (its lock is held).
+/// Whether the owner of the record at `record`, found active with an intent covering a stalled position, is alive (its lock is held).
 ///
 /// Built with `--cfg shmlane_weaken_recovery` the lock test is left out and
 /// every covering owner counts as dead: a deliberate bug, which the live-owner
 /// models of `loom-tests/tests/recovery.rs` must catch (a live producer's
 /// claim skipped, a slot freed under its reader). That shows they can fail.
 #[inline]
-fn covering_owner_alive(shared: &Shared, record: usize, word: u64) -> bool {
-    !cfg!(shmlane_weaken_recovery) && lock_held(shared, record, word)
+fn covering_owner_alive(shared: &Shared, record: usize) -> bool {
+    !cfg!(shmlane_weaken_recovery) && lock_held(shared, record)
 }
 
 /// Rate-limits cleaning: only a position that stays stalled for
 /// [`STALL_GRACE`] is looked into, and at most once per [`STALL_GRACE`].
 struct StallWatch {
     position: u64,
-    #[cfg(not(loom))]
     sightings: u32,
     /// Look at the next sighting at once: after a sleep that ran out, when
     /// every peer is gone, or after a clean (a dead batch's next slot).
     force: bool,
     /// When the stall at `position` was first timed, or last looked into.
-    #[cfg(not(loom))]
-    since: Option<Instant>,
+    since: Option<<Host as Platform>::Instant>,
 }
 
 impl StallWatch {
     fn new() -> StallWatch {
         StallWatch {
             position: u64::MAX,
-            #[cfg(not(loom))]
             sightings: 0,
             force: false,
-            #[cfg(not(loom))]
             since: None,
         }
     }
 
-    #[cfg(not(loom))]
+    /// Whether to look into the stall at `position` now. The loom models
+    /// have no clock and look at every sighting, and only in rings whose model
+    /// asks for recovery (`Platform::recovery_enabled`).
     #[inline]
-    fn due(&mut self, _shared: &Shared, position: u64) -> bool {
+    fn due(&mut self, shared: &Shared, position: u64) -> bool {
+        if !Host::recovery_enabled(shared) {
+            return false;
+        }
         if position != self.position {
             self.position = position;
             self.sightings = 0;
             self.since = None;
         }
-        self.sightings = self.sightings.wrapping_add(1);
-        if !self.force && self.sightings % SIGHTINGS_PER_CLOCK_READ != 0 {
+        self.sightings += 1;
+        if !self.force && self.sightings < Host::SIGHTINGS_PER_CLOCK_READ {
             return false;
         }
+        self.sightings = 0;
         self.due_now()
     }
 
-    #[cfg(not(loom))]
     #[cold]
     fn due_now(&mut self) -> bool {
-        let now = Instant::now();
+        let now = Host::now();
         let since = *self.since.get_or_insert(now);
-        if std::mem::take(&mut self.force) || now.duration_since(since) >= STALL_GRACE {
+        if std::mem::take(&mut self.force) || Host::passed(since, now, STALL_GRACE) {
             self.since = Some(now);
             return true;
         }
         false
-    }
-
-    /// The loom models have no clock: a position is looked into at every
-    /// sighting, and only in rings whose model asks for recovery.
-    #[cfg(loom)]
-    fn due(&mut self, shared: &Shared, position: u64) -> bool {
-        self.position = position;
-        self.force = false;
-        shared.recovery_enabled()
     }
 
     fn cleaned(&mut self) {

@@ -1,8 +1,8 @@
 //! The loom build's stand-in for the file layer: a ring on the heap.
 //!
 //! Built with `--cfg loom` in place of `shm.rs`. The algorithm modules see the
-//! same `Shared`, whose region is loom's heap model; there is no file, so there
-//! are no locks, and liveness is the owner word alone.
+//! same `Shared`, whose region is loom's heap model; there is no file: the
+//! participant locks are the model's table (`platform::Model`).
 
 use crate::error::Error;
 use crate::layout::{Geometry, Kind};
@@ -18,10 +18,9 @@ pub(crate) struct Shared {
     /// Whether handles look into stalled positions (the recovery models only:
     /// the other models would grow with every scan of the records).
     recovery: bool,
-    /// The model of the participant locks: bit `i` set once the owner of record
-    /// `i` died (its lock released by the kernel). Records of live owners hold
-    /// their lock while active, as in production.
-    dead_records: loom::sync::atomic::AtomicU64,
+    /// The model of the kernel's lock table (`platform::Model`): bit `i` set
+    /// while a handle holds the lock of record `i`.
+    pub(crate) record_locks: loom::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -31,7 +30,7 @@ impl Shared {
             futex_lock: loom::sync::Mutex::new(()),
             futex_wakes: loom::sync::Condvar::new(),
             recovery: false,
-            dead_records: loom::sync::atomic::AtomicU64::new(0),
+            record_locks: loom::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -44,21 +43,6 @@ impl Shared {
     /// The heap model has no file that could be truncated.
     pub(crate) fn check_size(&self) -> Result<(), Error> {
         Ok(())
-    }
-
-    /// Whether the owner of record `index` died (its lock is free).
-    pub(crate) fn record_dead(&self, index: u32) -> bool {
-        // Ordering: SeqCst, with `mark_dead`: the model of the kernel's lock table.
-        index < 64
-            && self.dead_records.load(loom::sync::atomic::Ordering::SeqCst) & (1 << index) != 0
-    }
-
-    /// The owner of record `index` dies: the kernel releases its lock.
-    pub(crate) fn mark_dead(&self, index: u32) {
-        assert!(index < 64, "the loom models have at most 64 records");
-        // Ordering: SeqCst, with `record_dead`.
-        self.dead_records
-            .fetch_or(1 << index, loom::sync::atomic::Ordering::SeqCst);
     }
 }
 

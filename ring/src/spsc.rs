@@ -19,7 +19,7 @@ use crate::layout::Kind;
 use crate::participants::{Membership, PeerState, PeerWatch};
 use crate::protocol::{kind, Claim, ReadSide, Side, WaitHooks, WriteSide};
 use crate::shm::Shared;
-use crate::sync::{Ordering, PUBLISH};
+use crate::sync::{Arc, Ordering, PUBLISH};
 use crate::wait::Waker;
 
 kind!(
@@ -122,7 +122,7 @@ impl WaitHooks for SpscWriter {
 }
 
 impl Side for SpscWriter {
-    fn claim_record(shared: &Shared) -> Result<Membership, Error> {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
         Membership::claim(shared, PRODUCER_RECORD, Role::Producer)
     }
 
@@ -234,7 +234,7 @@ impl WaitHooks for SpscReader {
 }
 
 impl Side for SpscReader {
-    fn claim_record(shared: &Shared) -> Result<Membership, Error> {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
         Membership::claim(shared, CONSUMER_RECORD, Role::Consumer)
     }
 

@@ -27,7 +27,12 @@ pub(crate) const PUBLISH: Ordering = Ordering::Release;
 pub(crate) const PUBLISH: Ordering = Ordering::Relaxed;
 
 #[cfg(not(loom))]
+pub(crate) use std::hint::spin_loop;
+#[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
+
+#[cfg(loom)]
+pub(crate) use loom::hint::spin_loop;
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

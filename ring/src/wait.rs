@@ -39,14 +39,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Role};
 use crate::layout::{self, owner_parts, role_code, STATE_ACTIVE};
+use crate::platform::{Host, Platform};
 use crate::region::Region;
 use crate::shm::Shared;
-use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
-
-#[cfg(loom)]
-use loom::hint::spin_loop;
-#[cfg(not(loom))]
-use std::hint::spin_loop;
+use crate::sync::{fence, spin_loop, AtomicU32, AtomicU64, Ordering};
 
 /// How a blocking call waits: spin, then yield, then (optionally) sleep.
 ///
@@ -249,7 +245,7 @@ impl WaitWords {
         // Ordering: Release, pairs with the Acquire load of the futex word in
         // `block_on`: a waiter that reads the bumped value sees our publish.
         self.futex().fetch_add(1, Ordering::Release);
-        futex::wake_all(shared, self.futex());
+        Host::futex_wake_all(shared, self.futex());
         // Ordering: Relaxed; a statistic.
         self.wakes().fetch_add(1, Ordering::Relaxed);
     }
@@ -710,7 +706,7 @@ fn sleep_until<H: Blocking, T>(
         let words = &handle.sleeper().words;
         // Ordering: Relaxed; a statistic.
         words.sleeps().fetch_add(1, Ordering::Relaxed);
-        let timed_out = futex::wait(
+        let timed_out = Host::futex_wait(
             handle.shared(),
             words.futex(),
             futex_value,
@@ -750,108 +746,4 @@ fn leave_waiters<H: Blocking>(handle: &mut H) {
     sleeper.set_wait_state(layout::WAIT_STATE_WAITING, false);
     // Ordering: Relaxed; a waker that still counts us only wakes in vain.
     sleeper.words.waiters().fetch_sub(1, Ordering::Relaxed);
-}
-
-/// The futex system calls on a word of the shared mapping (never
-/// `FUTEX_PRIVATE_FLAG`: sleepers and wakers are in different processes).
-#[cfg(not(loom))]
-mod futex {
-    use std::time::Duration;
-
-    use crate::shm::Shared;
-    use crate::sync::AtomicU32;
-
-    /// Sleeps while `word` holds `expected`, for at most `timeout`. Returns on a
-    /// wake, a timeout, a signal, or at once if the word already differs;
-    /// `true` if the timeout ran out, or if the word is out of the kernel's
-    /// reach (`EFAULT`: its page went with a truncated file just before the
-    /// call), so that the caller looks at the file's size either way.
-    pub(super) fn wait(
-        _shared: &Shared,
-        word: &AtomicU32,
-        expected: u32,
-        timeout: Duration,
-        _until_woken: bool,
-    ) -> bool {
-        let timeout = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: `word` is a live, aligned 4-byte atomic in a shared mapping and
-        // `timeout` outlives the call. The kernel only reads the word. Every
-        // outcome (woken, EAGAIN, ETIMEDOUT, EINTR) sends the caller back to
-        // re-check the ring; only the timeout matters to it.
-        let result = unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word as *const AtomicU32,
-                libc::FUTEX_WAIT,
-                expected,
-                &timeout as *const libc::timespec,
-                std::ptr::null::<u32>(),
-                0u32,
-            )
-        };
-        result == -1
-            && matches!(
-                std::io::Error::last_os_error().raw_os_error(),
-                Some(libc::ETIMEDOUT | libc::EFAULT)
-            )
-    }
-
-    /// Wakes every thread sleeping on `word`, in any process.
-    pub(super) fn wake_all(_shared: &Shared, word: &AtomicU32) {
-        // SAFETY: `word` is a live, aligned 4-byte atomic in a shared mapping;
-        // FUTEX_WAKE does not touch memory.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word as *const AtomicU32,
-                libc::FUTEX_WAKE,
-                i32::MAX,
-                std::ptr::null::<libc::timespec>(),
-                std::ptr::null::<u32>(),
-                0u32,
-            );
-        }
-    }
-}
-
-/// The futex modelled for loom: one mutex and condition variable per ring. The
-/// value check happens under the mutex and the waker notifies under it after
-/// its bump, which gives the kernel's guarantee: a sleeper either sees the bump
-/// or is asleep when the wake comes.
-#[cfg(loom)]
-mod futex {
-    use std::time::Duration;
-
-    use crate::shm::Shared;
-    use crate::sync::{AtomicU32, Ordering};
-
-    pub(super) fn wait(
-        shared: &Shared,
-        word: &AtomicU32,
-        expected: u32,
-        _timeout: Duration,
-        until_woken: bool,
-    ) -> bool {
-        if !until_woken {
-            // A short timed nap: the model lets time pass by yielding.
-            loom::thread::yield_now();
-            return true;
-        }
-        // Timeouts that only bound liveness checks are left out, so a lost
-        // wake-up shows as a deadlock.
-        let guard = shared.futex_lock.lock().unwrap();
-        // Ordering: Relaxed; the mutex orders it against the waker's bump.
-        if word.load(Ordering::Relaxed) == expected {
-            drop(shared.futex_wakes.wait(guard).unwrap());
-        }
-        false
-    }
-
-    pub(super) fn wake_all(shared: &Shared, _word: &AtomicU32) {
-        let _guard = shared.futex_lock.lock().unwrap();
-        shared.futex_wakes.notify_all();
-    }
 }
