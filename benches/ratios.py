@@ -15,9 +15,8 @@ Usage: python3 benches/ratios.py [--criterion-dir DIR] [--estimate mean|median]
 The median is the default, as in the report benches/suite.py writes: it is less
 sensitive than the mean to a sample spoiled by a neighbour on a shared machine.
 
-The targets are those of the performance budget of the shared design
-(../shared/DESIGN.md, outside this repository); benches/suite.py reads them
-from here.
+The targets below (TARGETS) are the project's performance budget;
+benches/suite.py reads them from here.
 """
 
 import argparse
@@ -26,8 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-# Targets from the performance budget of the shared design (../shared/DESIGN.md),
-# per group: the least ratio of shmlane's throughput to the peer's; None: no target.
+# The performance budget, per group: the least ratio of shmlane's throughput to the peer's; None: no target.
 TARGETS = {
     "spsc-8B-one": 1.0,
     "spsc-8B-batch64": 1.0,

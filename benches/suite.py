@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Run shmlane's whole benchmark suite and write docs/benchmarks.md.
 
-One command for every row of the performance budget of the shared design
-(../shared/DESIGN.md, outside this repository) and of the benchmark part of
-issue 8, each beside its peer or floor in the same run:
+One command for every row of the performance budget (the targets in
+benches/ratios.py, TARGETS, and the budget rows below) and of the benchmark
+part of issue 8, each beside its peer or floor in the same run:
 
   1. the criterion benches `spsc` and `mpmc` (throughput against rtrb,
      crossbeam's ArrayQueue and a single-thread memcpy),
@@ -788,8 +788,7 @@ def render_markdown(results, svg_links):
     add("")
     add("Ratios are the figures to read: on a shared machine absolute times drift from "
         "run to run, while shmlane and its peer or floor were measured side by side in the "
-        "same run (see the performance budget of the shared design, ../shared/DESIGN.md, "
-        "outside this repository).")
+        "same run; the targets of the budget below are those of `benches/ratios.py`.")
     add("")
 
     add("## Machine")

@@ -3,16 +3,10 @@
 // produce to or consume from Rust and C processes, zero-copy. It needs no cgo
 // (CGO_ENABLED=0 builds it) and runs on little-endian 64-bit Linux.
 //
-// The protocol in brief: the file starts with a header that the creator
-// writes once and every opener validates; producers own tail, consumers
-// head, each on a line of its own. An SPSC side publishes (or releases) with
-// one release store of its position; MPMC handles claim positions with a
-// compare-and-swap and hand each slot over through its stamp. Each handle
-// holds a participant record under an OFD lock, which tells peers it is
-// alive; blocking calls sleep on a futex word of the mapping. The byte layout
-// (version 2) and every step are specified, once and normatively, in the
-// repository's docs/layout.md; this package follows it step for step, as the
-// Rust crate and the C library do.
+// The byte layout (version 2) and every step of the protocol are specified,
+// once and normatively, in the repository's docs/layout.md; this package
+// follows it step for step, as the Rust crate and the C library do, so each
+// can be the peer of the others. Each file names the sections it follows.
 //
 // A ring is created once (Create, CreateAt) and opened by every other process
 // (Open, OpenAt); producers and consumers join it:
@@ -52,11 +46,11 @@
 // mapping is gone, and touching a slice taken earlier is a fatal fault that
 // recover cannot catch.
 //
-// MPMC rings recover from a handle that dies holding a slot (docs/layout.md,
-// "Crash recovery (MPMC)"): a position a dead producer claimed and never
-// committed is skipped, and a message a dead consumer claimed and never
-// released is released unread, once it has stalled the ring for a millisecond;
-// RingInfo.DroppedClaims and RingInfo.LostMessages count them. A live handle's
+// MPMC rings recover from a handle that dies holding a slot
+// (docs/layout.md#mpmc-crash-recovery): a position a dead producer claimed
+// and never committed is skipped, and a message a dead consumer claimed and
+// never released is released unread, once it has stalled the ring for a
+// millisecond; RingInfo.DroppedClaims and RingInfo.LostMessages count them. A live handle's
 // slots are never taken, however long it keeps them.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several

@@ -1,6 +1,6 @@
 package shmlane
 
-// Layout v2 of a ring file: the Go description of docs/layout.md.
+// Layout 2 of a ring file: the Go description of docs/layout.md.
 //
 // Every number here is the one in docs/layout.md; layout_test.go checks them
 // against docs/layout-golden.tsv, the table the Rust crate's numbers are

@@ -1,14 +1,9 @@
 package shmlane
 
-// MPMC: Vyukov's bounded queue with a stamp per slot (docs/layout.md, "MPMC
-// stamps"). A producer claims position tail when its slot's stamp says free
-// (stamp == tail), a consumer position head when it says committed (stamp ==
-// head+1), each by a compare-and-swap of the position word, several
-// consecutive slots at once for a batch. The producer publishes with the
-// release store of stamp = position+1 (or (position+1)|SKIP for a slot given
-// up), the consumer releases with stamp = position+capacity. Each claim is
-// announced in the handle's participant record first, and a claim that
-// finds the ring stalled at a dead owner's slot moves it on (recovery.go).
+// MPMC: Vyukov's bounded queue with a stamp per slot, as docs/layout.md#mpmc
+// specifies. Handles claim positions by a compare-and-swap of tail or head,
+// announced first for crash recovery (recovery.go), and hand each slot over
+// through its stamp; retries are bounded by MaxAttempts.
 
 import "sync/atomic"
 

@@ -1,10 +1,9 @@
 package shmlane
 
-// Participant records and liveness (docs/layout.md, "Participant table").
-// A handle claims a record with an open-file-description lock (F_OFD_SETLK)
-// on its 128-byte range, then a compare-and-swap of its owner word; a peer is
-// gone when its record says closed, or active while nobody holds its lock:
-// the lock, never the pid, decides liveness.
+// Participant records and liveness, as docs/layout.md#participants specifies:
+// a record is claimed under an open-file-description lock on its range, then
+// by a compare-and-swap of its owner word, and the lock, never the pid,
+// decides whether its owner is alive.
 
 import (
 	"fmt"

@@ -1,14 +1,10 @@
 package shmlane
 
-// MPMC crash recovery: what happens to a slot whose owner died holding it,
-// as docs/layout.md ("Crash recovery (MPMC)") specifies. Before each claim a
-// handle announces the range in its own participant record (claimIntent). A
-// handle that keeps finding the ring stalled at a position (cleaner) looks
-// for the records of the other role that announce it; only if none of their
-// owners is alive (active, lock held) does it move the slot on, with a
-// compare-and-swap from exactly the stalled stamp. Owners pay two stores to
-// their own record per claim; cleaning runs only on the full and empty paths,
-// for a position stalled for stallGrace, at most once per lockCheckInterval.
+// MPMC crash recovery, as docs/layout.md#mpmc-crash-recovery specifies: each
+// claim is announced in the owner's record first (claimIntent), and a handle
+// that finds the ring stalled at a dead owner's slot moves it on (cleaner).
+// Owners pay two stores to their own record per claim; cleaning runs only on
+// the full and empty paths, for a position stalled for stallGrace.
 
 import (
 	"math"

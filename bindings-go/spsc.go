@@ -1,10 +1,9 @@
 package shmlane
 
-// SPSC: Lamport's ring (docs/layout.md, "Producer line", "Consumer line").
-// Each side owns one position, kept in a local variable, and caches the
-// other's, re-read (acquire) only when the ring looks full or empty. A
-// publish (producer) or release (consumer) is one release store of the own
-// position, for one slot or a whole batch.
+// SPSC: Lamport's ring, as docs/layout.md#spsc specifies. Each side keeps its
+// own position locally and caches the other's, re-read (acquire) only when the
+// ring looks full or empty; one release store of the own position publishes or
+// releases one slot or a whole batch.
 
 import "sync/atomic"
 

@@ -1,13 +1,8 @@
 package shmlane
 
 // Blocking waits: spin, then yield, then sleep on a futex word in the
-// mapping, by the protocol of docs/layout.md ("Wait lines": Waiting, Waking),
-// step for step, so Go sleepers are woken by Rust and C wakers and the other
-// way round. It is an eventcount: a sleeper announces itself, issues a full
-// fence and re-checks the ring before FUTEX_WAIT; a waker that published
-// issues a full fence and wakes only when waiters are announced, and pays
-// that fence only while a sleeper is registered on its line (arming, by the
-// line's epoch and each waker's acknowledgement).
+// mapping, by the eventcount of docs/layout.md#waiting-and-waking, step for
+// step, so Go sleepers are woken by Rust and C wakers and the other way round.
 //
 // Go's sync/atomic operations are sequentially consistent, stronger than the
 // orderings the layout asks for; the publishing stores use storeRelease64 and

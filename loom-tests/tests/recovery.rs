@@ -1,5 +1,5 @@
-//! MPMC crash recovery (`ring/src/recovery.rs`, `docs/layout.md`, "Crash
-//! recovery (MPMC)"): a handle that finds a position stalled on the other role
+//! MPMC crash recovery (`ring/src/recovery.rs`,
+//! `docs/layout.md#mpmc-crash-recovery`): a handle that finds a position stalled on the other role
 //! moves it on only when no live owner of that role announces a claim covering
 //! it. The models run the production code on `Ring::mpmc_on_heap_with_recovery`,
 //! in which a handle looks for the owner of a stalled position whenever it sees

@@ -1,26 +1,10 @@
-//! Layout v1 of a ring file: the one Rust description of `docs/layout.md`.
+//! Layout 2 of a ring file: the one Rust description of `docs/layout.md`.
 //!
-//! The file is a wire format shared by processes of different languages, so every
-//! field has a fixed offset and width on every target: little-endian, explicit
-//! padding, `u64` positions, `u32` futex words, and a fixed 128-byte line for each
-//! group of atomics written by one side. Nothing here depends on the layout of a
-//! Rust type that varies by platform.
-//!
-//! ```text
-//! offset                      size            what
-//! 0                           256             header (written once by the creator)
-//! 256                         128             producer line
-//! 384                         128             consumer line
-//! 512                         256             wait lines (data available, space available)
-//! 768                         128             membership line (join counters)
-//! 896                         128 * n         participant table (one record per line)
-//! 896 + 128 * n               capacity * s    slots of `s = slot_size` bytes each
-//! ```
-//!
-//! The structs below are the byte-for-byte description; the `const` assertions at
-//! the bottom pin every offset and size to the numbers in `docs/layout.md`.
-//! [`Geometry`] is the local, validated copy of the header that every handle keeps
-//! and uses instead of re-reading shared memory.
+//! `#[repr(C)]` structs with explicit padding and fixed widths on every target
+//! (little-endian, `u64` positions, `u32` futex words, a 128-byte line per
+//! group of atomics written by one side), `const` asserts that pin every offset
+//! to the tables of `docs/layout.md#file-map` and the sections after it, and
+//! [`Geometry`], the validated local copy of the header every handle keeps.
 
 use crate::error::{Error, Role};
 

@@ -1,16 +1,12 @@
 //! The MPMC kind: many producers, many consumers, each message delivered to
 //! exactly one consumer.
 //!
-//! Dmitry Vyukov's bounded MPMC queue, the design of crossbeam's `ArrayQueue`
-//! and DPDK's ring family, with the slots in shared memory. Each slot carries
-//! a sequence stamp: `stamp == p` frees it for the producer of position `p`,
-//! `p + 1` marks the message of `p` committed (bit 63, [`STAMP_SKIP`], marks
-//! one to be skipped), and its consumer frees it for the next lap with
-//! `p + capacity`. A handle claims positions with a compare-and-swap of `tail`
-//! or `head`, announcing the range first in its participant record so that
-//! crash recovery (`recovery`) never takes a live owner's slot. Every retry
-//! loop is bounded by [`MAX_ATTEMPTS`]. The normative steps and orderings are
-//! in `docs/layout.md` ("MPMC").
+//! Vyukov's bounded queue (crossbeam's `ArrayQueue`, DPDK's ring family) with
+//! a sequence stamp per slot ([`STAMP_SKIP`] marks one to skip): positions are
+//! claimed by a compare-and-swap of `tail` or `head`, announced first for
+//! crash recovery (`recovery`), and retries are bounded by [`MAX_ATTEMPTS`].
+//! The normative steps and orderings: `docs/layout.md#mpmc` and
+//! `docs/layout.md#mpmc-crash-recovery`.
 
 // The kind's halves are public types of a private module, reached only
 // through the sealed `Protocol`; the crate types in their methods stay

@@ -1,15 +1,12 @@
 //! What a ring kind contributes to the one handle family: the sealed
 //! [`Protocol`] trait and the two halves every kind implements.
 //!
-//! [`crate::Producer`] and [`crate::Consumer`] (with their slot and batch
-//! guards) are written once over a `Protocol`. A kind implements only what
-//! differs between kinds: how a writer claims free slots and publishes them
-//! ([`WriteSide`]), and how a reader claims published messages and releases
-//! them ([`ReadSide`]), with what recovery means for each. Joining, leaving,
-//! waiting, message lengths, guards and `Drop` belong to the family.
-//!
-//! Implemented by [`crate::spsc::Spsc`], [`crate::mpmc::Mpmc`] and
-//! [`crate::AnyKind`] (the kind read from the ring when joining).
+//! A kind implements only how a writer claims free slots and publishes them
+//! ([`WriteSide`]) and how a reader claims published messages and releases
+//! them ([`ReadSide`]); joining, leaving, waiting, lengths, guards and `Drop`
+//! are written once over it. Implemented by [`crate::spsc::Spsc`],
+//! [`crate::mpmc::Mpmc`] and [`crate::AnyKind`]. Each kind's steps:
+//! `docs/layout.md#spsc`, `docs/layout.md#mpmc`.
 
 // The kind's halves are public types of a private module, reached only
 // through the sealed `Protocol`; the crate types in their methods stay

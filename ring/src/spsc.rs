@@ -1,12 +1,10 @@
 //! The SPSC kind: one producer, one consumer.
 //!
-//! Lamport's single-producer single-consumer ring with positions that only
-//! grow (`u64`, masked to find a slot), as in rtrb and the io_uring rings. The
-//! producer owns `tail`, the consumer `head`; `0 <= tail - head <= capacity`.
-//! Each side caches the other's position and re-reads it (Acquire) only when
-//! the ring looks full or empty; one Release store of its own position
-//! publishes a message or a whole batch. The normative steps and orderings are
-//! in `docs/layout.md` ("SPSC").
+//! Lamport's ring, as in rtrb and the io_uring rings: each side owns one
+//! position (`tail`, `head`), caches the other's and re-reads it (Acquire)
+//! only when the ring looks full or empty; one Release store of its own
+//! position publishes or releases a slot or a whole batch. The normative steps
+//! and orderings: `docs/layout.md#spsc`.
 
 // The kind's halves are public types of a private module, reached only
 // through the sealed `Protocol`; the crate types in their methods stay

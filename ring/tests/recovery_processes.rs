@@ -1,5 +1,5 @@
-//! MPMC crash recovery with real processes (`docs/layout.md`, "Crash recovery
-//! (MPMC)"): a child process killed with SIGKILL while it holds slots must not
+//! MPMC crash recovery with real processes
+//! (`docs/layout.md#mpmc-crash-recovery`): a child process killed with SIGKILL while it holds slots must not
 //! stall the ring, and one stopped with SIGSTOP while it holds slots must not
 //! have them taken.
 //!
