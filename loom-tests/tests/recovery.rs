@@ -3,10 +3,10 @@
 //! moves it on only when no live owner of that role announces a claim covering
 //! it. The models run the production code on `Ring::mpmc_on_heap_with_recovery`,
 //! in which a handle looks for the owner of a stalled position whenever it sees
-//! one (`StallWatch::due` under `cfg(loom)`: the loom build has no clock, so no
-//! grace period), and a handle's death is `Producer::die` / `Consumer::die`: its
-//! record's lock is released as the kernel would (the dead-record bitmask of
-//! `shm_model.rs`), and it leaves everything else as it was.
+//! one (the model platform has no clock, so no grace period), and a handle's
+//! death is `Producer::die` / `Consumer::die`: its record's lock is released in
+//! the model's lock table as the kernel would, and it leaves everything else as
+//! it was.
 //!
 //! - A slow but live owner is never cleaned after: a producer between its
 //!   reservation and its commit, a consumer holding a message, however often

@@ -184,7 +184,7 @@ impl<K: Protocol> Handle<K, Reading> {
     }
 
     /// Borrows the next message in place, waiting up to `timeout` for one
-    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says;
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`](crate::WaitStrategy) says;
     /// `None` when the time ran out.
     ///
     /// # Errors

@@ -1,20 +1,11 @@
 //! Participant records and liveness.
 //!
-//! Each producer or consumer handle owns one record of the participant table.
-//! It claims the record in two steps:
-//!
-//! 1. It takes an open-file-description lock (`F_OFD_SETLK`, write lock) on the
-//!    record's 128-byte range of the file, through a file description of its own.
-//!    The kernel lets one description hold it at a time and drops it when the
-//!    description is closed, however the process ends. Failing to get it means a
-//!    live handle owns the record: [`ErrorKind::RoleTaken`](crate::ErrorKind::RoleTaken).
-//! 2. Holding the lock, it moves the record's owner word (`generation << 32 |
-//!    role << 8 | state`) from whatever it was (free, closed, or active but
-//!    abandoned by a dead owner) to active with the next generation, by a
-//!    compare-and-swap.
-//!
-//! A peer is *gone* when its record says closed, or says active while nobody holds
-//! its lock (the owner died). Pids are only informational: they can be reused.
+//! Each handle owns one record of the participant table: it takes the record's
+//! lock (`platform`: an OFD lock on the record's byte range), then moves the
+//! owner word to active with the next generation. A peer is gone when its record
+//! says closed and its lock is free, or says active while nobody holds its lock
+//! (the owner died). Pids are only informational. The steps and orderings are
+//! normative in `docs/layout.md#participants`.
 
 use std::time::{Duration, Instant};
 

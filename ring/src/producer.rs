@@ -128,7 +128,7 @@ impl<K: Protocol> Handle<K, Writing> {
     }
 
     /// Reserves the next slot, waiting up to `timeout` for one to be free
-    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`] says;
+    /// (`None`: as long as it takes), as the handle's [`WaitStrategy`](crate::WaitStrategy) says;
     /// `None` when the time ran out.
     ///
     /// # Errors

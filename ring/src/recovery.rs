@@ -1,39 +1,17 @@
 //! MPMC crash recovery: what happens to a slot whose owner died holding it.
 //!
-//! In the MPMC ring a producer owns a position from its claim (the exchange of
-//! `tail`) until it stores the slot's stamp, and a consumer from its claim of
-//! `head` until it releases the slot. An owner that dies in between would stall
-//! the ring at that slot forever: consumers at `head == p` find it never
-//! committed, producers one lap later find it never released.
-//!
-//! **Claim intents.** Before each exchange of `tail` or `head`, a handle writes
-//! the range of positions it is about to claim, `claim_start .. claim_end`, into
-//! its own participant record (Release) — the range it found free (or
-//! committed), which the exchange then claims whole — and empties it when it
-//! gives up without a claim. The exchange is a
-//! Release operation on the position word, and every later exchange of that word
-//! continues its release sequence. So whoever loads the word (Acquire) and sees it
-//! past `p` also sees the intent of `p`'s owner, or a later one, which that owner
-//! writes only after it is done with `p`.
-//!
-//! **Cleaning.** A handle that keeps finding the ring stalled at `p` (a
-//! consumer: `stamp(p) == p` while `tail > p`, claimed but never committed; a
-//! producer one lap later: `p` committed while `head > p`, claimed but never
-//! released) scans the participant records of the other role. If some record
-//! whose intent covers `p` belongs to a live owner (its state is active and its
-//! OFD lock is held), `p` may be that owner's, and nothing is done. Otherwise
-//! `p`'s owner is dead — its intent still covers `p` or was wiped when a newcomer
-//! took its record over — and the cleaner moves the stamp on with a
-//! compare-and-swap from exactly the stalled value: a dead producer's claim
-//! becomes a slot to be skipped (`(p + 1) | SKIP`, counted in `dropped_claims`),
-//! a dead consumer's slot is released (`p + capacity`, counted in
-//! `lost_messages` unless it was a skip). Two cleaners race on that exchange and
-//! only one wins; an owner that is alive is never in question, however long it
-//! is stopped. `docs/guarantees.md` states what this promises, and
+//! Before each claim a handle writes the range it is about to claim into its own
+//! participant record (its claim intent). A handle that keeps finding the ring
+//! stalled at one position looks for a live owner whose intent covers it; when
+//! there is none, it moves the slot's stamp on by compare-and-swap from exactly
+//! the stalled value: a dead producer's claim becomes a skip (`dropped_claims`),
+//! a dead consumer's slot is released (`lost_messages`). The steps and their
+//! orderings are normative in `docs/layout.md#mpmc-crash-recovery`;
+//! `docs/guarantees.md` states what this promises and
 //! `loom-tests/tests/recovery.rs` models it.
 //!
-//! **Cost.** An owner pays two stores to its own record line per claim. Cleaning runs only on
-//! the full/empty path, after the same position has stalled for
+//! Cost: an owner pays two stores to its own record line per claim; cleaning
+//! runs only on the full/empty path, after one position has stalled for
 //! [`STALL_GRACE`], at most once per [`STALL_GRACE`].
 
 use crate::attached::Attached;

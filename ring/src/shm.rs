@@ -632,7 +632,7 @@ impl Ring {
     /// [`Location::Fd`](crate::Location::Fd)) it is `/proc/self/fd/<N>`, `N` being the descriptor the
     /// ring keeps open: it names the file in this process only, and only while
     /// the ring lives, and it is a symbolic link, so [`Ring::open`] and
-    /// [`remove_at`] refuse it with [`ErrorKind::Symlink`](crate::ErrorKind::Symlink). [`Ring::file_path`]
+    /// [`crate::remove`] refuse it with [`ErrorKind::Symlink`](crate::ErrorKind::Symlink). [`Ring::file_path`]
     /// tells the two cases apart.
     pub fn path(&self) -> &Path {
         &self.shared.path

@@ -1,38 +1,17 @@
 //! Blocking waits: spin, then yield, then sleep on a futex in the mapping.
 //!
-//! Each direction has a wait line in the header: line 0, "data available", is
-//! slept on by consumers and woken by producers; line 1, "space available", the
-//! other way round. A line holds a futex word, a count of announced waiters, the
-//! number of registered sleepers and a registration epoch (`docs/layout.md`).
-//!
-//! **Sleeping** (the eventcount pattern): a waiter reads the futex word, announces
-//! itself by incrementing `waiters`, issues a SeqCst fence, re-checks the ring,
-//! and only then calls `FUTEX_WAIT` with the value it read. **Waking**: after a
-//! publish, an armed waker issues a SeqCst fence and loads `waiters`; if someone
-//! may sleep it bumps the futex word and calls `FUTEX_WAKE`. The two fences make
-//! this a Dekker pair: either the waiter's re-check sees the publish, or the
-//! waker sees the announcement, and then the bump makes `FUTEX_WAIT` return or
-//! the wake reaches the sleeper.
-//!
-//! **Arming.** A SeqCst fence after every publish would cost a producer whose
-//! consumer never sleeps most of its throughput (measured: 36.5 → 9.9 M msg/s for
-//! 8-byte messages), so wakers only pay it while some handle is registered as a
-//! sleeper. A handle registers when a wait is about to sleep (it bumps `sleepers`
-//! and the line's `epoch`) and deregisters at its first blocking call that does
-//! not need to sleep; it does not trust a sleep without a short timeout until
-//! every waking participant has acknowledged its epoch in its record
-//! (`wake_ack`). A waker looks at the epoch (one Relaxed load of a line
-//! nobody writes on the hot path) after each publish; when it changes, it re-reads
-//! `sleepers`, arms or disarms, and stores the epoch as its acknowledgement. Until
-//! all wakers have acknowledged, a sleeper naps with a short, growing timeout
-//! instead, so nothing is lost meanwhile; a waker that joins later arms itself at
-//! join time. `docs/design.md` gives the full argument, and `loom-tests/` models it.
+//! Each direction has a wait line in the header (0: data available, slept on by
+//! consumers; 1: space available, slept on by producers). Sleepers announce
+//! themselves and re-check after a SeqCst fence; wakers pay that fence only
+//! while some handle is registered as a sleeper (arming, acknowledged by epoch).
+//! The steps and their orderings are normative in `docs/layout.md#waiting-and-waking`;
+//! `loom-tests/tests/wait.rs` models them.
 //!
 //! A peer that dies never wakes anyone, so every sleep is bounded by the
-//! strategy's peer-check interval, after which the peer's lock is tested again.
-//! A nap that runs out is also when a sleeper looks at the ring file's size
-//! (one `fstat`), before it touches the mapping again: a file truncated under
-//! it gives [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) instead of SIGBUS (`docs/guarantees.md`).
+//! strategy's peer-check interval, after which the peer's lock is tested again;
+//! a nap that runs out is also when a sleeper looks at the ring file's size, so
+//! a truncated file gives [`ErrorKind::Truncated`](crate::ErrorKind::Truncated)
+//! instead of SIGBUS.
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
