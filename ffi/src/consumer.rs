@@ -7,10 +7,10 @@
 
 use std::ffi::c_void;
 
-use shmlane::{AnyConsumer, AnyKind, Error, ErrorKind, ReadBatch, ReadSlot};
+use shmlane::{AnyKind, Error, ErrorKind, ReadBatch, ReadSlot, Reading};
 
-use crate::lending::{busy, nothing_lent, shared, Lender};
-use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
+use crate::lending::{nothing_lent, shared, Lender};
+use crate::status::{entry, entry_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{out_arg, timeout_arg};
 
@@ -27,13 +27,7 @@ pub(crate) enum Loan {
 /// Made by `shmlane_consumer_open`, freed by `shmlane_consumer_close`. A
 /// handle may move between threads but must not be used by two threads at
 /// once.
-pub struct shmlane_consumer_t(Lender<AnyConsumer, Loan>);
-
-#[cold]
-#[inline(never)]
-fn busy_status() -> shmlane_status {
-    busy::<AnyConsumer>().report()
-}
+pub struct shmlane_consumer_t(Lender<Reading, Loan>);
 
 /// Borrows a consumer handle.
 ///
@@ -42,7 +36,7 @@ fn busy_status() -> shmlane_status {
 #[inline]
 unsafe fn consumer_arg<'a>(
     consumer: *mut shmlane_consumer_t,
-) -> Result<&'a mut Lender<AnyConsumer, Loan>, Failure> {
+) -> Result<&'a mut Lender<Reading, Loan>, Failure> {
     // SAFETY: the caller's contract above.
     Ok(&mut unsafe { out_arg(consumer, "consumer") }?.0)
 }
@@ -99,7 +93,7 @@ pub unsafe extern "C" fn shmlane_consumer_capacity(consumer: *const shmlane_cons
 /// Hands a borrowed message to C and keeps its guard.
 #[inline(always)]
 fn lend_message(
-    lender: &mut Lender<AnyConsumer, Loan>,
+    lender: &mut Lender<Reading, Loan>,
     message: ReadSlot<'static, AnyKind>,
     data: &mut *const u8,
     len: &mut usize,
@@ -133,19 +127,11 @@ pub unsafe extern "C" fn shmlane_consumer_try_read(
         else {
             return null_argument("consumer, data or len");
         };
-        let lender = &mut handle.0;
-        if !lender.is_idle() {
-            return busy_status();
-        }
-        // SAFETY: nothing is lent, checked above.
-        match unsafe { lender.handle_unchecked() }.try_read() {
-            Ok(Some(message)) => {
-                lend_message(lender, message, data, len);
-                shmlane_status::Ok
-            }
-            Ok(None) => shmlane_status::Empty,
-            Err(error) => error_status(error),
-        }
+        handle.0.try_lend(
+            |handle| handle.try_read(),
+            |lender, found| lend_message(lender, found, data, len),
+            shmlane_status::Empty,
+        )
     })
 }
 
@@ -203,27 +189,6 @@ pub unsafe extern "C" fn shmlane_consumer_release(
     })
 }
 
-/// Lends `batch` unless it is empty although messages were asked for: then
-/// the ring was empty (or the wait ran out).
-fn lend_batch(
-    lender: &mut Lender<AnyConsumer, Loan>,
-    batch: ReadBatch<'static, AnyKind>,
-    max: usize,
-    blocking: bool,
-    count: &mut usize,
-) -> Result<(), Failure> {
-    if batch.is_empty() && max > 0 {
-        return Err(if blocking {
-            Failure::timeout()
-        } else {
-            Failure::outcome(shmlane_status::Empty)
-        });
-    }
-    *count = batch.len();
-    lender.lend(Loan::Batch(batch));
-    Ok(())
-}
-
 /// Borrows up to `max` consecutive messages without waiting; `*count`
 /// receives how many (at least 1 on success). Read them with
 /// `shmlane_consumer_batch_message`, then `shmlane_consumer_release` them
@@ -243,7 +208,15 @@ pub unsafe extern "C" fn shmlane_consumer_try_read_batch(
         // SAFETY: the caller's contract above.
         let (lender, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
         let batch = lender.idle()?.try_read_batch(max)?;
-        lend_batch(lender, batch, max, false, count)
+        let len = batch.len();
+        lender.lend_batch(
+            Loan::Batch(batch),
+            len,
+            max,
+            false,
+            shmlane_status::Empty,
+            count,
+        )
     })
 }
 
@@ -263,7 +236,15 @@ pub unsafe extern "C" fn shmlane_consumer_read_batch(
         // SAFETY: the caller's contract above.
         let (lender, count) = unsafe { (consumer_arg(consumer)?, out_arg(count, "count")?) };
         let batch = lender.idle()?.read_batch(max, timeout_arg(timeout_ns))?;
-        lend_batch(lender, batch, max, true, count)
+        let len = batch.len();
+        lender.lend_batch(
+            Loan::Batch(batch),
+            len,
+            max,
+            true,
+            shmlane_status::Empty,
+            count,
+        )
     })
 }
 

@@ -10,64 +10,23 @@
 
 use std::ptr::NonNull;
 
-use shmlane::{AnyConsumer, AnyProducer, Error, Ring, WaitStrategy};
+use shmlane::{AnyKind, Direction, Error, Handle, Ring, WaitStrategy};
 
-use crate::status::{shmlane_status, Failure};
+use crate::status::{error_status, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{in_arg, out_arg};
 
-/// What the producer and consumer handles have in common.
-pub(crate) trait Joined: Sized + 'static {
-    /// What the handle is called in messages: "producer" or "consumer".
-    const ROLE: &'static str;
-    fn join(ring: &Ring) -> Result<Self, Error>;
-    fn set_wait_strategy(&mut self, strategy: WaitStrategy);
-    fn wait_strategy(&self) -> WaitStrategy;
-    fn is_disconnected(&mut self) -> bool;
-}
-
-impl Joined for AnyProducer {
-    const ROLE: &'static str = "producer";
-    fn join(ring: &Ring) -> Result<Self, Error> {
-        AnyProducer::join(ring)
-    }
-    fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        AnyProducer::set_wait_strategy(self, strategy)
-    }
-    fn wait_strategy(&self) -> WaitStrategy {
-        AnyProducer::wait_strategy(self)
-    }
-    fn is_disconnected(&mut self) -> bool {
-        AnyProducer::is_disconnected(self)
-    }
-}
-
-impl Joined for AnyConsumer {
-    const ROLE: &'static str = "consumer";
-    fn join(ring: &Ring) -> Result<Self, Error> {
-        AnyConsumer::join(ring)
-    }
-    fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        AnyConsumer::set_wait_strategy(self, strategy)
-    }
-    fn wait_strategy(&self) -> WaitStrategy {
-        AnyConsumer::wait_strategy(self)
-    }
-    fn is_disconnected(&mut self) -> bool {
-        AnyConsumer::is_disconnected(self)
-    }
-}
-
-/// A Rust handle `H` and the guard `L` of what it lent to C, if anything.
-pub(crate) struct Lender<H: Joined, L> {
+/// A Rust handle of direction `D` (a producer or a consumer, of a ring of
+/// any kind) and the guard `L` of what it lent to C, if anything.
+pub(crate) struct Lender<D: Direction, L> {
     /// Declared first: dropped before `handle`, which it may borrow.
     pub(crate) lent: Option<L>,
-    handle: NonNull<H>,
+    handle: NonNull<Handle<AnyKind, D>>,
     pub(crate) max_payload: usize,
     pub(crate) capacity: usize,
 }
 
-impl<H: Joined, L> Drop for Lender<H, L> {
+impl<D: Direction, L> Drop for Lender<D, L> {
     fn drop(&mut self) {
         // A reserved slot is given up, a borrowed message released.
         self.lent = None;
@@ -77,10 +36,10 @@ impl<H: Joined, L> Drop for Lender<H, L> {
     }
 }
 
-impl<H: Joined, L> Lender<H, L> {
-    /// Joins `ring` as `H`.
-    pub(crate) fn join(ring: &Ring) -> Result<Lender<H, L>, Error> {
-        let handle = H::join(ring)?;
+impl<D: Direction, L> Lender<D, L> {
+    /// Joins `ring` in direction `D`.
+    pub(crate) fn join(ring: &Ring) -> Result<Lender<D, L>, Error> {
+        let handle = Handle::<AnyKind, D>::join(ring)?;
         Ok(Lender {
             lent: None,
             handle: NonNull::from(Box::leak(Box::new(handle))),
@@ -100,7 +59,7 @@ impl<H: Joined, L> Lender<H, L> {
     /// # Safety
     /// Nothing is lent.
     #[inline(always)]
-    pub(crate) unsafe fn handle_unchecked(&mut self) -> &'static mut H {
+    pub(crate) unsafe fn handle_unchecked(&mut self) -> &'static mut Handle<AnyKind, D> {
         debug_assert!(self.is_idle());
         // SAFETY: the allocation lives until `drop`, which first drops every
         // guard made from this reference; nothing is lent (the caller's
@@ -110,9 +69,9 @@ impl<H: Joined, L> Lender<H, L> {
 
     /// The Rust handle, if nothing is lent (a guard would borrow it).
     #[inline]
-    pub(crate) fn idle(&mut self) -> Result<&'static mut H, Failure> {
+    pub(crate) fn idle(&mut self) -> Result<&'static mut Handle<AnyKind, D>, Failure> {
         if !self.is_idle() {
-            return Err(busy::<H>());
+            return Err(busy::<D>());
         }
         // SAFETY: nothing is lent, checked above.
         Ok(unsafe { self.handle_unchecked() })
@@ -126,17 +85,71 @@ impl<H: Joined, L> Lender<H, L> {
         debug_assert!(previous.is_none());
         std::mem::forget(previous);
     }
+
+    /// The non-blocking lending call, in statuses (the per-message path):
+    /// `BUSY` while something is lent, else what `get` finds lent through
+    /// `lend`, `none` when it finds nothing.
+    #[inline(always)]
+    pub(crate) fn try_lend<T>(
+        &mut self,
+        get: impl FnOnce(&'static mut Handle<AnyKind, D>) -> Result<Option<T>, Error>,
+        lend: impl FnOnce(&mut Self, T),
+        none: shmlane_status,
+    ) -> shmlane_status {
+        if !self.is_idle() {
+            return busy_status::<D>();
+        }
+        // SAFETY: nothing is lent, checked above.
+        match get(unsafe { self.handle_unchecked() }) {
+            Ok(Some(found)) => {
+                lend(self, found);
+                shmlane_status::Ok
+            }
+            Ok(None) => none,
+            Err(error) => error_status(error),
+        }
+    }
+
+    /// Lends `batch` (of `len` slots or messages) unless it is empty although
+    /// some were asked for: then the ring was full or empty (`none`), or a
+    /// blocking wait ran out.
+    pub(crate) fn lend_batch(
+        &mut self,
+        batch: L,
+        len: usize,
+        max: usize,
+        blocking: bool,
+        none: shmlane_status,
+        count: &mut usize,
+    ) -> Result<(), Failure> {
+        if len == 0 && max > 0 {
+            return Err(if blocking {
+                Failure::timeout()
+            } else {
+                Failure::outcome(none)
+            });
+        }
+        *count = len;
+        self.lend(batch);
+        Ok(())
+    }
 }
 
 #[cold]
-pub(crate) fn busy<H: Joined>() -> Failure {
+pub(crate) fn busy<D: Direction>() -> Failure {
     Failure::new(
         shmlane_status::Busy,
         format!(
             "the {} lends a slot, a message or a batch: commit, abort or release it first",
-            H::ROLE
+            D::ROLE
         ),
     )
+}
+
+#[cold]
+#[inline(never)]
+fn busy_status<D: Direction>() -> shmlane_status {
+    busy::<D>().report()
 }
 
 #[cold]
@@ -184,8 +197,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn set_wait_strategy<H: Joined, L>(
-        lender: &mut Lender<H, L>,
+    pub(crate) unsafe fn set_wait_strategy<D: Direction, L>(
+        lender: &mut Lender<D, L>,
         strategy: *const shmlane_wait_strategy_t,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: a strategy or NULL.
@@ -198,8 +211,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn wait_strategy<H: Joined, L>(
-        lender: &mut Lender<H, L>,
+    pub(crate) unsafe fn wait_strategy<D: Direction, L>(
+        lender: &mut Lender<D, L>,
         strategy: *mut shmlane_wait_strategy_t,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: valid for writing, or NULL.
@@ -210,8 +223,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn is_disconnected<H: Joined, L>(
-        lender: &mut Lender<H, L>,
+    pub(crate) unsafe fn is_disconnected<D: Direction, L>(
+        lender: &mut Lender<D, L>,
         disconnected: *mut u8,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: valid for writing, or NULL.

@@ -5,9 +5,9 @@
 
 use std::ffi::c_void;
 
-use shmlane::{AnyKind, AnyProducer, WriteBatch, WriteSlot};
+use shmlane::{AnyKind, WriteBatch, WriteSlot, Writing};
 
-use crate::lending::{busy, nothing_lent, shared, Lender};
+use crate::lending::{nothing_lent, shared, Lender};
 use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{out_arg, timeout_arg};
@@ -23,13 +23,7 @@ pub(crate) enum Loan {
 /// Made by `shmlane_producer_open`, freed by `shmlane_producer_close`. A
 /// handle may move between threads but must not be used by two threads at
 /// once: give each producing thread its own handle (MPMC) or serialize.
-pub struct shmlane_producer_t(Lender<AnyProducer, Loan>);
-
-#[cold]
-#[inline(never)]
-fn busy_status() -> shmlane_status {
-    busy::<AnyProducer>().report()
-}
+pub struct shmlane_producer_t(Lender<Writing, Loan>);
 
 /// Borrows a producer handle.
 ///
@@ -38,7 +32,7 @@ fn busy_status() -> shmlane_status {
 #[inline]
 unsafe fn producer_arg<'a>(
     producer: *mut shmlane_producer_t,
-) -> Result<&'a mut Lender<AnyProducer, Loan>, Failure> {
+) -> Result<&'a mut Lender<Writing, Loan>, Failure> {
     // SAFETY: the caller's contract above.
     Ok(&mut unsafe { out_arg(producer, "producer") }?.0)
 }
@@ -96,7 +90,7 @@ pub unsafe extern "C" fn shmlane_producer_capacity(producer: *const shmlane_prod
 /// Hands a reserved slot's payload to C and keeps its guard.
 #[inline(always)]
 fn lend_slot(
-    lender: &mut Lender<AnyProducer, Loan>,
+    lender: &mut Lender<Writing, Loan>,
     mut slot: WriteSlot<'static, AnyKind>,
     data: &mut *mut u8,
     capacity: &mut usize,
@@ -129,19 +123,11 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve(
         else {
             return null_argument("producer, data or capacity");
         };
-        let lender = &mut handle.0;
-        if !lender.is_idle() {
-            return busy_status();
-        }
-        // SAFETY: nothing is lent, checked above.
-        match unsafe { lender.handle_unchecked() }.try_reserve() {
-            Ok(Some(slot)) => {
-                lend_slot(lender, slot, data, capacity);
-                shmlane_status::Ok
-            }
-            Ok(None) => shmlane_status::Full,
-            Err(error) => error_status(error),
-        }
+        handle.0.try_lend(
+            |handle| handle.try_reserve(),
+            |lender, found| lend_slot(lender, found, data, capacity),
+            shmlane_status::Full,
+        )
     })
 }
 
@@ -231,27 +217,6 @@ pub unsafe extern "C" fn shmlane_producer_abort(
     })
 }
 
-/// Lends `batch` unless it is empty although slots were asked for: then the
-/// ring was full (or the wait ran out).
-fn lend_batch(
-    lender: &mut Lender<AnyProducer, Loan>,
-    batch: WriteBatch<'static, AnyKind>,
-    max: usize,
-    blocking: bool,
-    count: &mut usize,
-) -> Result<(), Failure> {
-    if batch.is_empty() && max > 0 {
-        return Err(if blocking {
-            Failure::timeout()
-        } else {
-            Failure::outcome(shmlane_status::Full)
-        });
-    }
-    *count = batch.len();
-    lender.lend(Loan::Batch(batch));
-    Ok(())
-}
-
 /// Reserves up to `max` consecutive slots without waiting, to be published
 /// together; `*count` receives how many (at least 1 on success, fewer than
 /// `max` when fewer are free). Fill them through `shmlane_producer_batch_slot`
@@ -272,7 +237,15 @@ pub unsafe extern "C" fn shmlane_producer_try_reserve_batch(
         // SAFETY: the caller's contract above.
         let (lender, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
         let batch = lender.idle()?.try_reserve_batch(max)?;
-        lend_batch(lender, batch, max, false, count)
+        let len = batch.len();
+        lender.lend_batch(
+            Loan::Batch(batch),
+            len,
+            max,
+            false,
+            shmlane_status::Full,
+            count,
+        )
     })
 }
 
@@ -292,7 +265,15 @@ pub unsafe extern "C" fn shmlane_producer_reserve_batch(
         // SAFETY: the caller's contract above.
         let (lender, count) = unsafe { (producer_arg(producer)?, out_arg(count, "count")?) };
         let batch = lender.idle()?.reserve_batch(max, timeout_arg(timeout_ns))?;
-        lend_batch(lender, batch, max, true, count)
+        let len = batch.len();
+        lender.lend_batch(
+            Loan::Batch(batch),
+            len,
+            max,
+            true,
+            shmlane_status::Full,
+            count,
+        )
     })
 }
 
