@@ -16,8 +16,15 @@ scratch="$(mktemp -d)"
 trap 'git worktree remove --force "$scratch/base" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 git worktree add -q --detach "$scratch/base" "$base"
 # The base may predate the program: build the same source against its crate.
+# A base from before the one handle family (98f732a) gets the program as it
+# stood just before that commit, written against the API of its time.
 mkdir -p "$scratch/base/benches/src/bin"
-cp benches/src/bin/mpmc_throughput.rs "$scratch/base/benches/src/bin/"
+old_api=98f732a^
+if git merge-base --is-ancestor "$base" "$old_api"; then
+    git show "$old_api:benches/src/bin/mpmc_throughput.rs" >"$scratch/base/benches/src/bin/mpmc_throughput.rs"
+else
+    cp benches/src/bin/mpmc_throughput.rs "$scratch/base/benches/src/bin/"
+fi
 grep -q mpmc-throughput "$scratch/base/benches/Cargo.toml" ||
     printf '\n[[bin]]\nname = "mpmc-throughput"\npath = "src/bin/mpmc_throughput.rs"\n' >>"$scratch/base/benches/Cargo.toml"
 (cd "$scratch/base" && cargo build --release -q -p shmlane-benches --bin mpmc-throughput --target-dir "$scratch/target")
