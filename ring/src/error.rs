@@ -31,6 +31,21 @@ impl fmt::Display for Role {
 }
 
 /// What kind of failure an [`Error`] is: the value to match on.
+///
+/// One error type serves opening a ring and using it, as `std::io::Error`
+/// does, since the two overlap (a handle's call can find the ring truncated or
+/// corrupt, as an open can): the kinds fall in three groups.
+///
+/// - Opening, creating, reading and removing a ring: `NotFound`,
+///   `AlreadyExists`, `BadName`, `Symlink`, `NotARing`, `UnsupportedVersion`,
+///   `WrongKind`, `BadGeometry`, `FileTooSmall`, `NotReady`, `Permission`,
+///   `NotSealed`.
+/// - Joining it: `RoleTaken`, `TooManyParticipants`.
+/// - Using a handle: `MessageTooLarge`, `WrongMessageSize`, `BufferTooSmall`,
+///   `Disconnected`; and at any step, `Truncated`, `Corrupt`, `Io`.
+///
+/// Ordinary outcomes are not errors: a full or empty ring is `Ok(None)` from
+/// a `try_*` call, and a wait that ran out is `Ok(None)` from a blocking one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
