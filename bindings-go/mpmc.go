@@ -43,7 +43,7 @@ func (p *Producer) claim(wanted uint64) (uint64, uint64, error) {
 		// least as what its claimer saw one lap ago.
 		tail := atomic.LoadUint64(a.tailWord)
 		// Ordering: acquire, pairs with the release store of the stamp in
-		// Consumer.releaseSlots (Go) and Consumer::release_slots (Rust).
+		// Consumer.releaseSlots (Go) and MpmcReader::release (Rust).
 		stamp := atomic.LoadUint64(a.stamp(tail))
 		d := distance(stamp, tail)
 		if d == 0 {
@@ -242,7 +242,7 @@ func (c *Consumer) releaseSlots(position, count uint64) {
 	for i := uint64(0); i < count; i++ {
 		slot := position + i
 		// Ordering: release, pairs with the acquire load of the stamp in
-		// Producer.claim (Go) and Producer::claim (Rust): our reads of the
+		// Producer.claim (Go) and MpmcWriter::claim (Rust): our reads of the
 		// slot happen before its reuse.
 		storeRelease64(c.a.stamp(slot), slot+c.a.capacity)
 	}

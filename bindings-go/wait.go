@@ -426,7 +426,7 @@ func spinThenYield(h waitable, wanted uint64, until waitEnd, strategy WaitStrate
 	}
 }
 
-// sleepUntil is the sleeping phase: docs/layout.md "Waiting", steps 1 to 5.
+// sleepUntil is the sleeping phase: docs/layout.md#waiting-and-waking, "Waiting", steps 1 to 6.
 // It ends with a claim, a failure, or (count 0, no error) the wait's end.
 func sleepUntil(h waitable, wanted uint64, until waitEnd, strategy WaitStrategy) (uint64, uint64, error) {
 	s := h.waitSleeper()
