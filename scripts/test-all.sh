@@ -17,6 +17,9 @@ c_log="$logs/c"
 go_log="$logs/go"
 rust_log="$logs/rust"
 
+echo "== ring's modules form layers without cycles (scripts/module-graph.py)"
+python3 scripts/module-graph.py
+
 echo "== loom: the production SPSC and MPMC code under the model checker (--cfg loom)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
     cargo test -p shmlane-loom-tests --release --target-dir target/loom

@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== quick: ring's modules form layers without cycles"
+python3 scripts/module-graph.py >/dev/null || { python3 scripts/module-graph.py; exit 1; }
+
 echo "== quick: unit, doc and behaviour tests of every kind"
 cargo test -q -p shmlane --doc
 cargo test -q -p shmlane --lib \
