@@ -30,6 +30,9 @@
 //!
 //! A peer that dies never wakes anyone, so every sleep is bounded by the
 //! strategy's peer-check interval, after which the peer's lock is tested again.
+//! A wake by a live peer that leaves the sleeper blocked looks for a dead owner
+//! at once too: an MPMC sleeper may be woken by a commit (or release) behind a
+//! slot whose owner died, and must not wait out another interval for it.
 //! A nap that runs out is also when a sleeper looks at the ring file's size
 //! (one `fstat`), before it touches the mapping again: a file truncated under
 //! it gives [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) instead of SIGBUS (`docs/guarantees.md`).
@@ -523,9 +526,11 @@ pub(crate) trait Blocking {
     fn watch_sees_leaving(&self) -> bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
-    /// After a nap that ran out with nothing waking it: a dead peer wakes
-    /// nobody, so an MPMC handle looks for dead owners at its next attempt.
-    fn after_a_quiet_nap(&mut self);
+    /// Makes the next attempt look at once for a dead owner of the slot it is
+    /// blocked by, whatever the grace period (MPMC; nothing for SPSC, which
+    /// has no claims to recover). Called after a nap that ran out, and after
+    /// a wake that left the handle blocked.
+    fn look_for_dead_owners_now(&mut self);
     /// A cheap hint, one load of the peer's position word: `false` when an
     /// attempt would surely find the ring as full or empty as before.
     fn may_be_ready(&self) -> bool;
@@ -675,6 +680,8 @@ fn sleep_until<H: Blocking, T>(
         handle.look_at_peers_now();
     }
     let mut unacknowledged_nap = FIRST_UNACKNOWLEDGED_NAP;
+    // Whether the last nap ended by a wake (or a signal) rather than running out.
+    let mut woken = false;
     loop {
         let words = &handle.sleeper().words;
         // Ordering: Acquire, pairs with the Release bump in `wake_all`. Read
@@ -688,7 +695,17 @@ fn sleep_until<H: Blocking, T>(
         // Ordering: SeqCst fence, paired with the one in `Waker::notify_slow`
         // (and `wake_on_leave`): see the module header.
         fence(Ordering::SeqCst);
-        let result = attempt(handle);
+        let mut result = attempt(handle);
+        if woken && must_wait(&result) {
+            // Woken, and still blocked: a live peer moved the ring on, yet what
+            // we wait for may sit behind a slot whose owner died, and a dead
+            // owner wakes nobody. Look for it now, not a peer-check interval
+            // later. A wake that finds what it waited for costs nothing more;
+            // one that stays blocked costs a second attempt, and behind a
+            // claimed slot one lock test of the claim's owner.
+            handle.look_for_dead_owners_now();
+            result = attempt(handle);
+        }
         if !must_wait(&result) {
             leave_waiters(handle);
             return result;
@@ -741,8 +758,9 @@ fn sleep_until<H: Blocking, T>(
             handle.look_at_peers_now();
         }
         if timed_out {
-            handle.after_a_quiet_nap();
+            handle.look_for_dead_owners_now();
         }
+        woken = !timed_out;
     }
 }
 
