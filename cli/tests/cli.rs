@@ -256,6 +256,35 @@ fn stat_shows_a_live_consumer_then_a_dead_one() {
     assert!(report.contains("dead"), "{report}");
 }
 
+/// Writes `bytes` at `offset` of the file at `path`, behind the library's back.
+fn overwrite(path: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn stat_of_a_ring_whose_header_fails_its_checks_is_a_corrupt_ring_not_a_usage_error() {
+    let ring = TestRing::new("capacity-1000");
+    ring.create(&["--capacity", "16", "--slot-size", "64"]);
+    overwrite(&ring.path(), 24, &1000u64.to_le_bytes()); // the capacity field
+    let output = shmlane(&["stat", &ring.0]);
+    assert_fails(&output, 1, &ring.path());
+    assert_fails(&output, 1, "is corrupt: header field capacity");
+}
+
+#[test]
+fn stat_of_a_file_with_the_magic_and_zeros_after_it_is_corrupt_without_waiting() {
+    let ring = TestRing::new("magic-zeros");
+    let file = std::fs::File::create(ring.path()).unwrap();
+    file.set_len(4096).unwrap();
+    overwrite(&ring.path(), 0, b"SHMLANE\0");
+    // Creator pid 0: nobody is writing this header, so nothing is waited for.
+    let output = shmlane(&["stat", &ring.0]);
+    assert_fails(&output, 1, &ring.path());
+    assert_fails(&output, 1, "creator_pid is 0");
+}
+
 #[test]
 fn stat_watch_prints_one_json_object_per_snapshot_with_interval_rates() {
     let ring = TestRing::new("watch");
