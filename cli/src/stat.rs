@@ -150,6 +150,11 @@ fn fill_fraction(info: &RingInfo) -> f64 {
     info.len() as f64 / info.geometry.capacity as f64
 }
 
+/// A file mode as `0600`, or `unknown`.
+fn mode_text(mode: Option<u32>) -> String {
+    mode.map_or_else(|| "unknown".to_owned(), |mode| format!("{mode:04o}"))
+}
+
 fn waits_json(waits: &WaitInfo) -> Value {
     json!({
         "waiters": waits.waiters,
@@ -197,6 +202,8 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         "participant_records": geometry.participant_count,
         "total_size": geometry.total_size,
         "creator_pid": info.creator_pid,
+        "owner_uid": info.owner_uid,
+        "mode": info.mode.map(|mode| format!("{mode:04o}")),
         "created_ns": info.created_ns,
         "created": units::utc(info.created_ns),
         "snapshot_ns": unix_now_ns(),
@@ -266,6 +273,13 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
         "created       {} by pid {}",
         units::utc(info.created_ns),
         info.creator_pid
+    )?;
+    writeln!(
+        out,
+        "file          owner uid {}, mode {}",
+        info.owner_uid
+            .map_or_else(|| "unknown".to_owned(), |uid| uid.to_string()),
+        mode_text(info.mode)
     )?;
     writeln!(
         out,

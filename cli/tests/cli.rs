@@ -286,6 +286,34 @@ fn stat_of_a_file_with_the_magic_and_zeros_after_it_is_corrupt_without_waiting()
 }
 
 #[test]
+fn stat_reads_a_ring_of_another_owner_and_shows_its_owner_and_mode() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a ring to another uid needs root (id -u is not 0)");
+        return;
+    }
+    let ring = TestRing::new("foreign");
+    ring.create(&["--capacity", "16", "--slot-size", "64"]);
+    let other_uid = 4242;
+    std::os::unix::fs::chown(ring.path(), Some(other_uid), None).unwrap();
+    // Joining is refused: the ring is not ours.
+    assert_fails(
+        &shmlane(&["recv", &ring.0, "--timeout", "1"]),
+        1,
+        "owned by uid 4242",
+    );
+    // Reading its figures is not: stat changes nothing.
+    let stat = stat_json(&ring);
+    assert_eq!(stat["owner_uid"], other_uid);
+    assert_eq!(stat["mode"], "0600");
+    let report = stdout(&shmlane(&["stat", &ring.0]));
+    assert!(
+        report.contains("file          owner uid 4242, mode 0600"),
+        "{report}"
+    );
+}
+
+#[test]
 fn stat_watch_prints_one_json_object_per_snapshot_with_interval_rates() {
     let ring = TestRing::new("watch");
     ring.create(&["--capacity", "16", "--slot-size", "16", "--fixed"]);

@@ -1,6 +1,7 @@
 //! A ring's state, read without joining it: what `shmlane stat` shows.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Role};
@@ -26,6 +27,11 @@ pub struct RingInfo {
     pub tail: u64,
     /// Process id of the creator.
     pub creator_pid: u32,
+    /// The uid that owns the ring's file (`None` if `fstat` failed).
+    pub owner_uid: Option<u32>,
+    /// The permission bits of the ring's file, as `0o600` (`None` if `fstat`
+    /// failed).
+    pub mode: Option<u32>,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
     /// Every participant record of the table.
@@ -105,8 +111,14 @@ pub struct ParticipantInfo {
 /// without joining it: its figures, not its owner, so a foreign ring can be
 /// inspected.
 ///
+/// Reading changes nothing, so neither the file's owner nor its mode is
+/// checked (joining, which writes, needs [`Ring::open`]'s checks); both are
+/// reported, as [`RingInfo::owner_uid`] and [`RingInfo::mode`].
+///
 /// # Errors
-/// As [`Ring::open`].
+/// As [`Ring::open`], except that a file of another owner or a shared mode is
+/// read: [`ErrorKind::Permission`](crate::ErrorKind::Permission) only when the
+/// operating system refuses to open it for reading.
 ///
 /// # Examples
 /// ```
@@ -146,6 +158,7 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
     let participants = (0..geometry.participant_count)
         .map(|index| participant(file, region, index))
         .collect();
+    let metadata = file.metadata().ok();
     RingInfo {
         path: path.to_owned(),
         geometry,
@@ -153,6 +166,8 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
         head,
         tail,
         creator_pid: header.creator_pid,
+        owner_uid: metadata.as_ref().map(MetadataExt::uid),
+        mode: metadata.as_ref().map(|metadata| metadata.mode() & 0o7777),
         created_ns: header.creation_time_ns,
         participants,
         data_waits: wait_line(region, layout::DATA_WAIT_LINE_OFFSET),
