@@ -146,8 +146,10 @@ fn counted(count: usize, noun: &str) -> String {
     }
 }
 
+/// The share of slots that hold or will hold a message: dead producers'
+/// claims, which recovery drops unread, are not filled.
 fn fill_fraction(info: &RingInfo) -> f64 {
-    info.len() as f64 / info.geometry.capacity as f64
+    info.filled() as f64 / info.geometry.capacity as f64
 }
 
 /// A file mode as `0600`, or `unknown`.
@@ -209,7 +211,8 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         "snapshot_ns": unix_now_ns(),
         "tail": info.tail,
         "head": info.head,
-        "len": info.len(),
+        "len": info.filled(),
+        "dead_claims": info.dead_claims,
         "fill": fill_fraction(info),
         "participants": participants,
         "producers_alive": alive(info, Role::Producer),
@@ -287,10 +290,19 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
         units::grouped(info.tail),
         units::grouped(info.head)
     )?;
+    let dead_claims = match info.dead_claims {
+        0 => String::new(),
+        1 => ", and 1 slot claimed by a dead producer (dropped when a consumer reaches it)"
+            .to_owned(),
+        n => format!(
+            ", and {} slots claimed by dead producers (dropped when a consumer reaches them)",
+            units::grouped(n)
+        ),
+    };
     writeln!(
         out,
-        "fill          {} of {} slots ({:.1}%)",
-        units::grouped(info.len()),
+        "fill          {} of {} slots ({:.1}%){dead_claims}",
+        units::grouped(info.filled()),
         units::grouped(geometry.capacity),
         fill_fraction(info) * 100.0
     )?;
@@ -364,7 +376,10 @@ fn watch_row(info: &RingInfo, rates: &Rates) -> String {
         &clock[11..19],
         units::rate(rates.written_per_sec, "msg"),
         units::rate(rates.read_per_sec, "msg"),
-        format!("{}/{}", info.len(), info.geometry.capacity),
+        match info.dead_claims {
+            0 => format!("{}/{}", info.filled(), info.geometry.capacity),
+            dead => format!("{}/{} ({dead} dead)", info.filled(), info.geometry.capacity),
+        },
         bytes,
         alive(info, Role::Producer),
         alive(info, Role::Consumer)
