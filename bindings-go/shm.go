@@ -213,6 +213,9 @@ func CreateAt(path string, opts Options) (*Ring, error) {
 	// openers read atomically, with plain copies.
 	copy(data[8:hdrReady], header[8:hdrReady])
 	copy(data[hdrReady+4:HeaderSize], header[hdrReady+4:])
+	// Ordering: release (sequentially consistent), pairs with the acquire
+	// fence after the magic load in Rust's map_validated: an opener that sees
+	// the magic before the ready word sees the creator's pid.
 	atomic.StoreUint64(r.u64At(hdrMagic), Magic)
 	// Ordering: release (sync/atomic is sequentially consistent), pairs with
 	// the acquire load of the ready word in mapValidated (Go) and Rust's

@@ -2,8 +2,9 @@
 //! stderr, `shmlane: <what>: <why>`, and an exit code.
 //!
 //! Exit codes: 0 success, 1 a failure at run time (no such ring, timeout, a
-//! peer that is gone, an I/O error), 2 a bad command line (unknown flag, a
-//! value that does not parse, a bad ring name, a geometry the library refuses).
+//! peer that is gone, an I/O error, a corrupt ring file), 2 a bad command line
+//! (unknown flag, a value that does not parse, a bad ring name, a geometry the
+//! library refuses at create; a header that fails its checks is `Corrupt`).
 
 use std::fmt;
 use std::io::Write;

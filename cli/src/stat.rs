@@ -146,8 +146,15 @@ fn counted(count: usize, noun: &str) -> String {
     }
 }
 
+/// The share of slots that hold or will hold a message: dead producers'
+/// claims, which recovery drops unread, are not filled.
 fn fill_fraction(info: &RingInfo) -> f64 {
-    info.len() as f64 / info.geometry.capacity as f64
+    info.filled() as f64 / info.geometry.capacity as f64
+}
+
+/// A file mode as `0600`, or `unknown`.
+fn mode_text(mode: Option<u32>) -> String {
+    mode.map_or_else(|| "unknown".to_owned(), |mode| format!("{mode:04o}"))
 }
 
 fn waits_json(waits: &WaitInfo) -> Value {
@@ -197,12 +204,15 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         "participant_records": geometry.participant_count,
         "total_size": geometry.total_size,
         "creator_pid": info.creator_pid,
+        "owner_uid": info.owner_uid,
+        "mode": info.mode.map(|mode| format!("{mode:04o}")),
         "created_ns": info.created_ns,
         "created": units::utc(info.created_ns),
         "snapshot_ns": unix_now_ns(),
         "tail": info.tail,
         "head": info.head,
-        "len": info.len(),
+        "len": info.filled(),
+        "dead_claims": info.dead_claims,
         "fill": fill_fraction(info),
         "participants": participants,
         "producers_alive": alive(info, Role::Producer),
@@ -269,14 +279,30 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
     )?;
     writeln!(
         out,
+        "file          owner uid {}, mode {}",
+        info.owner_uid
+            .map_or_else(|| "unknown".to_owned(), |uid| uid.to_string()),
+        mode_text(info.mode)
+    )?;
+    writeln!(
+        out,
         "positions     written (tail) {}, read (head) {}",
         units::grouped(info.tail),
         units::grouped(info.head)
     )?;
+    let dead_claims = match info.dead_claims {
+        0 => String::new(),
+        1 => ", and 1 slot claimed by a dead producer (dropped when a consumer reaches it)"
+            .to_owned(),
+        n => format!(
+            ", and {} slots claimed by dead producers (dropped when a consumer reaches them)",
+            units::grouped(n)
+        ),
+    };
     writeln!(
         out,
-        "fill          {} of {} slots ({:.1}%)",
-        units::grouped(info.len()),
+        "fill          {} of {} slots ({:.1}%){dead_claims}",
+        units::grouped(info.filled()),
         units::grouped(geometry.capacity),
         fill_fraction(info) * 100.0
     )?;
@@ -350,7 +376,10 @@ fn watch_row(info: &RingInfo, rates: &Rates) -> String {
         &clock[11..19],
         units::rate(rates.written_per_sec, "msg"),
         units::rate(rates.read_per_sec, "msg"),
-        format!("{}/{}", info.len(), info.geometry.capacity),
+        match info.dead_claims {
+            0 => format!("{}/{}", info.filled(), info.geometry.capacity),
+            dead => format!("{}/{} ({dead} dead)", info.filled(), info.geometry.capacity),
+        },
         bytes,
         alive(info, Role::Producer),
         alive(info, Role::Consumer)

@@ -256,6 +256,146 @@ fn stat_shows_a_live_consumer_then_a_dead_one() {
     assert!(report.contains("dead"), "{report}");
 }
 
+/// Writes `bytes` at `offset` of the file at `path`, behind the library's back.
+fn overwrite(path: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn stat_of_a_ring_whose_header_fails_its_checks_is_a_corrupt_ring_not_a_usage_error() {
+    let ring = TestRing::new("capacity-1000");
+    ring.create(&["--capacity", "16", "--slot-size", "64"]);
+    overwrite(&ring.path(), 24, &1000u64.to_le_bytes()); // the capacity field
+    let output = shmlane(&["stat", &ring.0]);
+    assert_fails(&output, 1, &ring.path());
+    assert_fails(&output, 1, "is corrupt: header field capacity");
+}
+
+#[test]
+fn stat_of_a_file_with_the_magic_and_zeros_after_it_is_corrupt_without_waiting() {
+    let ring = TestRing::new("magic-zeros");
+    let file = std::fs::File::create(ring.path()).unwrap();
+    file.set_len(4096).unwrap();
+    overwrite(&ring.path(), 0, b"SHMLANE\0");
+    // Creator pid 0: nobody is writing this header, so nothing is waited for.
+    let output = shmlane(&["stat", &ring.0]);
+    assert_fails(&output, 1, &ring.path());
+    assert_fails(&output, 1, "creator_pid is 0");
+}
+
+#[test]
+fn stat_reads_a_ring_of_another_owner_and_shows_its_owner_and_mode() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: giving a ring to another uid needs root (id -u is not 0)");
+        return;
+    }
+    let ring = TestRing::new("foreign");
+    ring.create(&["--capacity", "16", "--slot-size", "64"]);
+    let other_uid = 4242;
+    std::os::unix::fs::chown(ring.path(), Some(other_uid), None).unwrap();
+    // Joining is refused: the ring is not ours.
+    assert_fails(
+        &shmlane(&["recv", &ring.0, "--timeout", "1"]),
+        1,
+        "owned by uid 4242",
+    );
+    // Reading its figures is not: stat changes nothing.
+    let stat = stat_json(&ring);
+    assert_eq!(stat["owner_uid"], other_uid);
+    assert_eq!(stat["mode"], "0600");
+    let report = stdout(&shmlane(&["stat", &ring.0]));
+    assert!(
+        report.contains("file          owner uid 4242, mode 0600"),
+        "{report}"
+    );
+}
+
+/// Spawns this test binary's `#[ignore]`d `child` test with `env`, its stdout piped.
+fn spawn_child_test(child: &str, env: &[(&str, &str)]) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            child,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "run as a child process by stat_shows_dead_producers_claims_apart_from_the_fill"]
+fn child_mpmc_producer_holding_a_claim() {
+    let Ok(path) = std::env::var("SHMLANE_TEST_RING_PATH") else {
+        return;
+    };
+    let ring = shmlane::Ring::open(std::path::Path::new(&path)).unwrap();
+    let mut producer = shmlane::mpmc::Producer::join(&ring).unwrap();
+    let _slot = producer.try_reserve().unwrap().expect("room for a claim");
+    println!("\nCLAIMED");
+    std::thread::sleep(Duration::from_secs(60));
+    panic!("held a claim for 60 s and was never killed");
+}
+
+#[test]
+fn stat_shows_dead_producers_claims_apart_from_the_fill() {
+    let ring = TestRing::new("dead-claim");
+    ring.create(&[
+        "--kind",
+        "mpmc",
+        "--capacity",
+        "8",
+        "--slot-size",
+        "64",
+        "--participants",
+        "4",
+    ]);
+    let output = shmlane_with_input(&["send", &ring.0], b"a\nb\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let path = ring.path();
+    let mut child = spawn_child_test(
+        "child_mpmc_producer_holding_a_claim",
+        &[("SHMLANE_TEST_RING_PATH", path.as_str())],
+    );
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "CLAIMED" {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the child ended");
+    }
+    child.kill().unwrap(); // SIGKILL inside its claim of position 2
+    child.wait().unwrap();
+    let output = shmlane_with_input(&["send", &ring.0], b"c\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let stat = stat_json(&ring);
+    assert_eq!(
+        (stat["tail"].clone(), stat["head"].clone()),
+        (4.into(), 0.into())
+    );
+    assert_eq!(stat["len"], 3, "three messages, not the dead claim: {stat}");
+    assert_eq!(stat["dead_claims"], 1, "{stat}");
+    assert_eq!(stat["fill"], 3.0 / 8.0);
+    let report = stdout(&shmlane(&["stat", &ring.0]));
+    assert!(
+        report
+            .contains("fill          3 of 8 slots (37.5%), and 1 slot claimed by a dead producer"),
+        "{report}"
+    );
+    // A consumer drops it and reads the three messages.
+    let output = shmlane(&["recv", &ring.0, "--count", "3", "--timeout", "10"]);
+    assert_eq!(stdout(&output), "a\nb\nc\n", "{}", stderr(&output));
+    let stat = stat_json(&ring);
+    assert_eq!(stat["dead_claims"], 0, "{stat}");
+    assert_eq!(stat["recovery"]["dropped_claims"], 1, "{stat}");
+}
+
 #[test]
 fn stat_watch_prints_one_json_object_per_snapshot_with_interval_rates() {
     let ring = TestRing::new("watch");

@@ -91,8 +91,8 @@ macro_rules! dispatch_side {
             fn look_at_peers_now(&mut self) {
                 dispatch!(self, $any, |side| side.look_at_peers_now())
             }
-            fn after_a_quiet_nap(&mut self) {
-                dispatch!(self, $any, |side| side.after_a_quiet_nap())
+            fn look_for_dead_owners_now(&mut self) {
+                dispatch!(self, $any, |side| side.look_for_dead_owners_now())
             }
             #[inline]
             fn may_be_ready(&self, ring: &Attached) -> bool {

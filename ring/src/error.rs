@@ -70,7 +70,9 @@ pub enum ErrorKind {
     BadGeometry,
     /// The file is shorter than the ring its header describes.
     FileTooSmall,
-    /// The creator did not finish writing the header within the open timeout.
+    /// The creator did not finish writing the header within the open timeout
+    /// (and may still be writing it: a header whose creator cannot finish it
+    /// is [`ErrorKind::Corrupt`]).
     NotReady,
     /// The file's owner or mode does not allow this use, or the OS refused access.
     Permission,
@@ -95,7 +97,9 @@ pub enum ErrorKind {
     /// The ring's file can still shrink (it lacks the `F_SEAL_SHRINK` seal),
     /// and [`crate::OpenOptions::require_sealed`] asked for a sealed one.
     NotSealed,
-    /// Shared memory holds values that break the ring's invariants.
+    /// Shared memory holds values that break the ring's invariants: a header
+    /// that fails its own checks (the message names the file and the field),
+    /// or positions, stamps or lengths no peer writes by the protocol.
     Corrupt,
     /// An operating-system call failed in a way no other kind covers.
     Io,
@@ -142,7 +146,8 @@ enum Detail {
     },
     /// Two sizes, in the order the kind's message names them.
     Sizes(u64, u64),
-    Waited(Duration),
+    /// A file, and how long an open waited for it.
+    PathWaited(PathBuf, Duration),
     Role(Role),
     Max(u32),
     Io {
@@ -169,7 +174,9 @@ impl Error {
     /// The file the failure concerns, when the message names one.
     pub fn path(&self) -> Option<&Path> {
         match self.detail.as_deref() {
-            Some(Detail::Path(path) | Detail::PathReason(path, _)) => Some(path),
+            Some(
+                Detail::Path(path) | Detail::PathReason(path, _) | Detail::PathWaited(path, _),
+            ) => Some(path),
             _ => None,
         }
     }
@@ -230,8 +237,12 @@ impl Error {
         Error::new(ErrorKind::FileTooSmall, Detail::Sizes(file_size, needed))
     }
 
-    pub(crate) fn not_ready(waited: Duration) -> Error {
-        Error::new(ErrorKind::NotReady, Detail::Waited(waited))
+    /// The ring at `path` was not ready within the open's `timeout`.
+    pub(crate) fn not_ready(path: impl Into<PathBuf>, timeout: Duration) -> Error {
+        Error::new(
+            ErrorKind::NotReady,
+            Detail::PathWaited(path.into(), timeout),
+        )
     }
 
     pub(crate) fn permission(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
@@ -295,6 +306,27 @@ impl Error {
         Error::new(ErrorKind::Corrupt, Detail::Reason(reason.into()))
     }
 
+    /// The ring file at `path` is corrupt: `reason` names the field.
+    #[cold]
+    pub(crate) fn corrupt_file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::new(
+            ErrorKind::Corrupt,
+            Detail::PathReason(path.into(), reason.into()),
+        )
+    }
+
+    /// The same error, naming the file at `path` if it is a corruption that
+    /// names none yet (header checks know the header, not the file).
+    pub(crate) fn in_file(self, path: &Path) -> Error {
+        match (self.kind, self.detail) {
+            (ErrorKind::Corrupt, Some(detail)) => match *detail {
+                Detail::Reason(reason) => Error::corrupt_file(path, reason),
+                detail => Error::new(ErrorKind::Corrupt, detail),
+            },
+            (kind, detail) => Error { kind, detail },
+        }
+    }
+
     /// Wraps an OS error with what shmlane was doing when it happened.
     pub(crate) fn io(context: &'static str, source: io::Error) -> Error {
         Error::new(ErrorKind::Io, Detail::Io { context, source })
@@ -348,9 +380,12 @@ impl fmt::Display for Error {
                 f,
                 "ring file is {file_size} bytes but its header describes {needed} bytes"
             ),
-            (K::NotReady, Detail::Waited(waited)) => {
-                write!(f, "ring was not initialized by its creator within {waited:?}")
-            }
+            (K::NotReady, Detail::PathWaited(path, timeout)) => write!(
+                f,
+                "ring at {} was not initialized by its creator within {}",
+                path.display(),
+                HumanDuration(*timeout)
+            ),
             (K::Permission, Detail::PathReason(path, reason)) => {
                 write!(f, "permission denied for {}: {reason}", path.display())
             }
@@ -383,9 +418,36 @@ impl fmt::Display for Error {
                 path.display()
             ),
             (K::Corrupt, Detail::Reason(reason)) => write!(f, "ring is corrupt: {reason}"),
+            (K::Corrupt, Detail::PathReason(path, reason)) => {
+                write!(f, "ring at {} is corrupt: {reason}", path.display())
+            }
             (K::Io, Detail::Io { context, source }) => write!(f, "{context}: {source}"),
             (kind, _) => write!(f, "{kind:?}"),
         }
+    }
+}
+
+/// A duration as people write it: `2 s`, `1.5 s`, `50 ms`, `20 µs`, `300 ns`
+/// (at most three decimals, trailing zeros dropped).
+pub(crate) struct HumanDuration(pub(crate) Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.0.as_nanos();
+        let (unit, scale) = match nanos {
+            n if n >= 1_000_000_000 || n == 0 => ("s", 1_000_000_000),
+            n if n >= 1_000_000 => ("ms", 1_000_000),
+            n if n >= 1_000 => ("µs", 1_000),
+            _ => ("ns", 1),
+        };
+        let whole = nanos / scale;
+        // Thousandths of the unit, rounded down: enough for a timeout.
+        let thousandths = (nanos % scale) * 1000 / scale;
+        if thousandths == 0 {
+            return write!(f, "{whole} {unit}");
+        }
+        let decimals = format!("{thousandths:03}");
+        write!(f, "{whole}.{} {unit}", decimals.trim_end_matches('0'))
     }
 }
 
@@ -456,6 +518,23 @@ mod tests {
         );
         assert!(err.source().is_some());
         assert!(err.to_string().starts_with("mapping the ring: "));
+    }
+
+    #[test]
+    fn durations_print_as_people_write_them() {
+        let shown = |duration: Duration| HumanDuration(duration).to_string();
+        assert_eq!(shown(Duration::from_secs(2)), "2 s");
+        assert_eq!(shown(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(shown(Duration::from_millis(50)), "50 ms");
+        assert_eq!(shown(Duration::from_micros(1250)), "1.25 ms");
+        assert_eq!(shown(Duration::from_micros(20)), "20 µs");
+        assert_eq!(shown(Duration::from_nanos(300)), "300 ns");
+        assert_eq!(shown(Duration::ZERO), "0 s");
+        let error = Error::not_ready("/dev/shm/x", Duration::from_secs(2));
+        assert_eq!(
+            error.to_string(),
+            "ring at /dev/shm/x was not initialized by its creator within 2 s"
+        );
     }
 
     #[test]

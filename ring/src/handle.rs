@@ -167,8 +167,8 @@ impl<K: Protocol, D: Direction> Blocking for Handle<K, D> {
     fn look_at_peers_now(&mut self) {
         self.side.look_at_peers_now();
     }
-    fn after_a_quiet_nap(&mut self) {
-        self.side.after_a_quiet_nap();
+    fn look_for_dead_owners_now(&mut self) {
+        self.side.look_for_dead_owners_now();
     }
     #[inline]
     fn may_be_ready(&self) -> bool {

@@ -1,10 +1,11 @@
 //! A ring's state, read without joining it: what `shmlane stat` shows.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Role};
-use crate::layout::{self, owner_parts, Geometry};
+use crate::layout::{self, owner_parts, Geometry, Kind};
 use crate::platform::os;
 use crate::region::Region;
 use crate::shm::{self, Ring};
@@ -26,6 +27,11 @@ pub struct RingInfo {
     pub tail: u64,
     /// Process id of the creator.
     pub creator_pid: u32,
+    /// The uid that owns the ring's file (`None` if `fstat` failed).
+    pub owner_uid: Option<u32>,
+    /// The permission bits of the ring's file, as `0o600` (`None` if `fstat`
+    /// failed).
+    pub mode: Option<u32>,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
     /// Every participant record of the table.
@@ -40,6 +46,12 @@ pub struct RingInfo {
     /// MPMC: committed messages lost with consumers that died holding them,
     /// released unread by crash recovery (0 for SPSC).
     pub lost_messages: u64,
+    /// MPMC: positions between `head` and `tail` claimed by producers that
+    /// died before committing them and not yet dropped by crash recovery (a
+    /// consumer that reaches one drops it and counts it in `dropped_claims`),
+    /// among the first 2^20 after `head`. They count in
+    /// [`RingInfo::len`] but hold no message (0 for SPSC).
+    pub dead_claims: u64,
 }
 
 /// What a wait line says: who waits on it and how often sleeping happened.
@@ -68,6 +80,12 @@ impl RingInfo {
     /// Whether no message is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Positions between `head` and `tail` that hold or will hold a message:
+    /// [`RingInfo::len`] without the [`RingInfo::dead_claims`].
+    pub fn filled(&self) -> u64 {
+        self.len().saturating_sub(self.dead_claims)
     }
 }
 
@@ -105,8 +123,14 @@ pub struct ParticipantInfo {
 /// without joining it: its figures, not its owner, so a foreign ring can be
 /// inspected.
 ///
+/// Reading changes nothing, so neither the file's owner nor its mode is
+/// checked (joining, which writes, needs [`Ring::open`]'s checks); both are
+/// reported, as [`RingInfo::owner_uid`] and [`RingInfo::mode`].
+///
 /// # Errors
-/// As [`Ring::open`].
+/// As [`Ring::open`], except that a file of another owner or a shared mode is
+/// read: [`ErrorKind::Permission`](crate::ErrorKind::Permission) only when the
+/// operating system refuses to open it for reading.
 ///
 /// # Examples
 /// ```
@@ -143,9 +167,15 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
     // promised to work.
     let head = region.u64_at(layout::HEAD_OFFSET).load(Ordering::Relaxed);
     let tail = region.u64_at(layout::TAIL_OFFSET).load(Ordering::Relaxed);
-    let participants = (0..geometry.participant_count)
+    let participants: Vec<ParticipantInfo> = (0..geometry.participant_count)
         .map(|index| participant(file, region, index))
         .collect();
+    let metadata = file.metadata().ok();
+    let dead_claims = if geometry.kind == Kind::Mpmc {
+        dead_claims(region, &participants, head, tail)
+    } else {
+        0
+    };
     RingInfo {
         path: path.to_owned(),
         geometry,
@@ -153,6 +183,8 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
         head,
         tail,
         creator_pid: header.creator_pid,
+        owner_uid: metadata.as_ref().map(MetadataExt::uid),
+        mode: metadata.as_ref().map(|metadata| metadata.mode() & 0o7777),
         created_ns: header.creation_time_ns,
         participants,
         data_waits: wait_line(region, layout::DATA_WAIT_LINE_OFFSET),
@@ -164,7 +196,58 @@ fn snapshot(path: &Path, file: &File, region: &Region) -> RingInfo {
         lost_messages: region
             .u64_at(layout::LOST_MESSAGES_OFFSET)
             .load(Ordering::Relaxed),
+        dead_claims,
     }
+}
+
+/// The most positions after `head` that [`dead_claims`] looks at: one stamp
+/// load each, so that `stat` of a huge ring stays quick.
+const DEAD_CLAIMS_SCANNED: u64 = 1 << 20;
+
+/// How many positions in `head .. tail` of an MPMC ring (the first
+/// [`DEAD_CLAIMS_SCANNED`] of them) are claimed but uncommitted (their stamp
+/// is the position itself) without any live producer announcing a claim that
+/// covers them: their owner died, whether its record still says so or a
+/// newcomer took the record over since (`recovery` decides the same way).
+/// Claim ranges come from shared memory and only decide what is counted.
+fn dead_claims(region: &Region, participants: &[ParticipantInfo], head: u64, tail: u64) -> u64 {
+    let geometry = region.geometry();
+    let in_flight = tail.wrapping_sub(head);
+    if in_flight == 0 || in_flight > geometry.capacity {
+        return 0; // empty, or impossible positions: nothing to say
+    }
+    let live: Vec<(u64, u64)> = participants
+        .iter()
+        .filter(|p| p.role == Some(Role::Producer) && p.state == ParticipantState::Alive)
+        .map(|p| {
+            let record = geometry.record_offset(p.index);
+            // Ordering: Relaxed; a snapshot, ordered before the stamp loads by
+            // the fence below.
+            let start = region
+                .u64_at(record + layout::RECORD_CLAIM_START)
+                .load(Ordering::Relaxed);
+            let end = region
+                .u64_at(record + layout::RECORD_CLAIM_END)
+                .load(Ordering::Relaxed);
+            (start, end)
+        })
+        .collect();
+    // Ordering: Acquire fence (the mapping may be read-only), pairing with the
+    // Release of the producers' claims and commits: a stamp we read is no older
+    // than the claim ranges read above, so a live producer that moved its
+    // range on past a position has committed it in what we see.
+    fence(Ordering::Acquire);
+    let slots = region.slot_table();
+    (0..in_flight.min(DEAD_CLAIMS_SCANNED))
+        .map(|offset| head.wrapping_add(offset))
+        .filter(|&position| {
+            // Ordering: Relaxed; a snapshot, after the fence above.
+            slots.stamp(position).load(Ordering::Relaxed) == position
+                && !live
+                    .iter()
+                    .any(|&(start, end)| start <= position && position < end)
+        })
+        .count() as u64
 }
 
 fn wait_line(region: &Region, offset: usize) -> WaitInfo {

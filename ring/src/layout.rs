@@ -124,6 +124,8 @@ pub struct Header {
 pub const READY_OFFSET: usize = 128;
 /// Offset of [`Header::magic`].
 pub const MAGIC_OFFSET: usize = 0;
+/// Offset of [`Header::creator_pid`].
+pub const CREATOR_PID_OFFSET: usize = 120;
 
 /// Offset of the position inside the producer line (SPSC: next position to write).
 pub const TAIL_OFFSET: usize = PRODUCER_LINE_OFFSET;
@@ -393,34 +395,57 @@ impl Geometry {
         participants: u32,
         fixed_size: bool,
     ) -> Result<Geometry, Error> {
-        let bad = |reason: String| Err(Error::bad_geometry(reason));
+        Geometry::checked(kind, capacity, slot_size, participants, fixed_size)
+            .map_err(|(_, reason)| Error::bad_geometry(reason))
+    }
+
+    /// [`Geometry::new`], failing with the header field to blame and why.
+    fn checked(
+        kind: Kind,
+        capacity: u64,
+        slot_size: u64,
+        participants: u32,
+        fixed_size: bool,
+    ) -> Result<Geometry, (&'static str, String)> {
         if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return bad(format!(
+            return Err(("capacity", format!(
                 "capacity {capacity} must be a power of two between {MIN_CAPACITY} and {MAX_CAPACITY}"
-            ));
+            )));
         }
         let slot_header_size = kind.slot_header_size(fixed_size) as u64;
         let min_slot = slot_header_size + MIN_MAX_PAYLOAD;
         if slot_size < min_slot {
-            return bad(format!(
+            return Err((
+                "slot_size",
+                format!(
                 "slot size {slot_size} is too small: a {kind} slot needs at least {min_slot} bytes \
                  ({slot_header_size} of header and {MIN_MAX_PAYLOAD} of payload)"
+            ),
             ));
         }
         if slot_size % 8 != 0 || slot_size > MAX_SLOT_SIZE {
-            return bad(format!(
-                "slot size {slot_size} must be a multiple of 8 and at most {MAX_SLOT_SIZE}"
+            return Err((
+                "slot_size",
+                format!(
+                    "slot size {slot_size} must be a multiple of 8 and at most {MAX_SLOT_SIZE}"
+                ),
             ));
         }
         match kind.fixed_participants() {
             Some(fixed) if participants != fixed => {
-                return bad(format!(
-                    "a {kind} ring has exactly {fixed} participant records, not {participants}"
+                return Err((
+                    "participant_count",
+                    format!(
+                        "a {kind} ring has exactly {fixed} participant records, not {participants}"
+                    ),
                 ));
             }
             None if !(2..=MAX_PARTICIPANTS).contains(&participants) => {
-                return bad(format!(
-                    "participant count {participants} must be between 2 and {MAX_PARTICIPANTS}"
+                return Err((
+                    "participant_count",
+                    format!(
+                        "participant count {participants} must be between 2 and {MAX_PARTICIPANTS}"
+                    ),
                 ));
             }
             _ => {}
@@ -432,13 +457,14 @@ impl Geometry {
             .and_then(|slots| slots.checked_add(slots_offset))
             .filter(|&total| total <= MAX_TOTAL_SIZE);
         let Some(total_size) = total_size else {
-            return bad(format!(
+            return Err(("capacity and slot_size", format!(
                 "{capacity} slots of {slot_size} bytes exceed the largest ring of {MAX_TOTAL_SIZE} bytes"
-            ));
+            )));
         };
         if usize::try_from(total_size).is_err() {
-            return bad(format!(
-                "a ring of {total_size} bytes does not fit this address space"
+            return Err((
+                "capacity and slot_size",
+                format!("a ring of {total_size} bytes does not fit this address space"),
             ));
         }
         Ok(Geometry {
@@ -496,9 +522,10 @@ impl Geometry {
     ///
     /// # Errors
     /// [`ErrorKind::NotARing`](crate::ErrorKind::NotARing) for a wrong magic, [`ErrorKind::UnsupportedVersion`](crate::ErrorKind::UnsupportedVersion) for
-    /// another major version, [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) for an impossible kind,
-    /// capacity, slot size or participant count, [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for fields
-    /// inconsistent with each other or a wrong layout hash, and
+    /// another major version, [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for a field no creator
+    /// writes (an unknown kind or flag, an impossible capacity, slot size or
+    /// participant count), fields inconsistent with each other or a wrong
+    /// layout hash, each naming the field, and
     /// [`ErrorKind::FileTooSmall`](crate::ErrorKind::FileTooSmall) when the file is shorter than the ring.
     pub fn from_header(header: &Header, file_size: u64) -> Result<Geometry, Error> {
         if header.magic != MAGIC {
@@ -514,26 +541,30 @@ impl Geometry {
                 VERSION_MAJOR,
             ));
         }
+        // A header that fails these checks was not written by a creator (which
+        // validates its geometry before it creates a file): the file is
+        // corrupt, whoever opens it.
         let Some(kind) = Kind::from_code(header.kind) else {
-            return Err(Error::bad_geometry(format!(
-                "unknown kind code {}",
+            return Err(Error::corrupt(format!(
+                "header field kind is {}, not a known kind code",
                 header.kind
             )));
         };
         if header.flags & !KNOWN_FLAGS != 0 {
-            return Err(Error::bad_geometry(format!(
-                "unknown flags {:#x}",
+            return Err(Error::corrupt(format!(
+                "header field flags has unknown bits {:#x}",
                 header.flags & !KNOWN_FLAGS
             )));
         }
         let fixed_size = header.flags & FLAG_FIXED_SIZE != 0;
-        let geometry = Geometry::new(
+        let geometry = Geometry::checked(
             kind,
             header.capacity,
             header.slot_size,
             header.participant_count,
             fixed_size,
-        )?;
+        )
+        .map_err(|(field, reason)| Error::corrupt(format!("header field {field}: {reason}")))?;
         let expected = geometry.header(header.creator_pid, header.creation_time_ns);
         let mismatch = |field: &str, found: u64, want: u64| {
             Err(Error::corrupt(format!(
@@ -882,7 +913,7 @@ mod tests {
         header.layout_hash = header_hash(&header.to_bytes());
         assert!(matches!(
             Geometry::from_header(&header, 1 << 20),
-            Err(e) if e.kind() == ErrorKind::BadGeometry
+            Err(e) if e.kind() == ErrorKind::Corrupt && e.to_string().contains("flags")
         ));
     }
 

@@ -209,7 +209,7 @@ impl WaitHooks for MpmcWriter {
     fn look_at_peers_now(&mut self) {
         self.consumers = RoleWatch::new(Role::Consumer);
     }
-    fn after_a_quiet_nap(&mut self) {
+    fn look_for_dead_owners_now(&mut self) {
         self.cleaner.look_now();
     }
     fn peers_gone(&mut self, ring: &Attached) -> bool {
@@ -456,7 +456,7 @@ impl WaitHooks for MpmcReader {
     fn look_at_peers_now(&mut self) {
         self.producers = RoleWatch::new(Role::Producer);
     }
-    fn after_a_quiet_nap(&mut self) {
+    fn look_for_dead_owners_now(&mut self) {
         self.cleaner.look_now();
     }
     fn peers_gone(&mut self, ring: &Attached) -> bool {

@@ -68,9 +68,11 @@ pub trait WaitHooks {
     fn watch_sees_leaving(&self) -> bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
-    /// After a nap that ran out with nothing waking it: a dead peer wakes
-    /// nobody, so a handle that recovers after dead peers looks at its next attempt.
-    fn after_a_quiet_nap(&mut self) {}
+    /// Makes the next attempt look at once for a dead owner of the slot it is
+    /// blocked by, whatever the grace period: after a nap that ran out (a dead
+    /// peer wakes nobody), or a wake that left the handle blocked. Only a kind
+    /// that recovers after dead owners does anything.
+    fn look_for_dead_owners_now(&mut self) {}
     /// A cheap hint, one load of the peer's position word: `false` when an
     /// attempt would surely find the ring as full or empty as before.
     fn may_be_ready(&self, _ring: &Attached) -> bool {

@@ -114,7 +114,8 @@ impl Cleaner {
     }
 
     /// Makes the next sighting of a stall look for a dead owner at once, whatever
-    /// the grace period (after a sleep, or once every peer is gone).
+    /// the grace period (after a nap that ran out, a wake that left the handle
+    /// blocked, or once every peer is gone).
     pub(crate) fn look_now(&mut self) {
         self.watch.force = true;
     }
@@ -247,8 +248,9 @@ fn covering_owner_alive(shared: &Shared, record: usize) -> bool {
 struct StallWatch {
     position: u64,
     sightings: u32,
-    /// Look at the next sighting at once: after a sleep that ran out, when
-    /// every peer is gone, or after a clean (a dead batch's next slot).
+    /// Look at the next sighting at once: after a nap that ran out or a wake
+    /// that left the handle blocked, when every peer is gone, or after a
+    /// clean (a dead batch's next slot).
     force: bool,
     /// When the stall at `position` was first timed, or last looked into.
     since: Option<<Host as Platform>::Instant>,

@@ -266,13 +266,15 @@ impl OpenOptions {
     /// [`ErrorKind::Symlink`](crate::ErrorKind::Symlink),
     /// [`ErrorKind::Permission`](crate::ErrorKind::Permission),
     /// [`ErrorKind::NotARing`](crate::ErrorKind::NotARing),
-    /// [`ErrorKind::NotReady`](crate::ErrorKind::NotReady),
+    /// [`ErrorKind::NotReady`](crate::ErrorKind::NotReady) (the creator may still be writing the
+    /// header: the file is empty, has no magic yet, or names a creator that
+    /// runs),
     /// [`ErrorKind::UnsupportedVersion`](crate::ErrorKind::UnsupportedVersion),
     /// [`ErrorKind::WrongKind`](crate::ErrorKind::WrongKind),
-    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry),
     /// [`ErrorKind::FileTooSmall`](crate::ErrorKind::FileTooSmall),
     /// [`ErrorKind::NotSealed`](crate::ErrorKind::NotSealed),
-    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt),
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) (at once, naming the file and the field,
+    /// for a header that fails its checks or that no creator will finish),
     /// [`ErrorKind::Io`](crate::ErrorKind::Io).
     ///
     /// # Examples
@@ -593,7 +595,7 @@ impl Ring {
     ) -> Result<Ring, Error> {
         require_regular_file(&file, &path)?;
         check_owner_and_mode(&file, &path, options)?;
-        let region = map_validated(&file, options, Access::ReadWrite)?;
+        let region = map_validated(&file, &path, options, Access::ReadWrite)?;
         // Again once ready: the creator sets the final mode before its ready word.
         check_owner_and_mode(&file, &path, options)?;
         // Once ready too: a sealing creator seals before its ready word, and
@@ -779,7 +781,7 @@ pub(crate) fn open_read_only(path: &Path) -> Result<(File, Region), Error> {
         .open(path)
         .map_err(|e| open_error(path, e))?;
     require_regular_file(&file, path)?;
-    let region = map_validated(&file, &OpenOptions::default(), Access::ReadOnly)?;
+    let region = map_validated(&file, path, &OpenOptions::default(), Access::ReadOnly)?;
     Ok((file, region))
 }
 
@@ -790,7 +792,16 @@ enum Access {
 }
 
 /// Waits for the creator's ready word, then maps and validates the ring.
-fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<Region, Error> {
+///
+/// It waits only while a creator may still be writing the header: the file is
+/// empty, or its magic is not written yet, or the creator the header names
+/// still runs. A header no creator will finish is corrupt at once.
+fn map_validated(
+    file: &File,
+    path: &Path,
+    options: &OpenOptions,
+    access: Access,
+) -> Result<Region, Error> {
     let started = Instant::now();
     let mut mapping: Option<memmap2::MmapRaw> = None;
     let mut attempt = 0u32;
@@ -823,10 +834,12 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
         if let Some(map) = &mapping {
             let base = map.as_mut_ptr();
             // SAFETY: the mapping is at least HEADER_SIZE bytes and page-aligned;
-            // the magic and ready words are only ever accessed atomically.
-            let (magic, ready) = unsafe {
+            // the magic, creator pid and ready words are aligned, and while the
+            // ready word is unset they are only read here atomically.
+            let (magic, creator_pid, ready) = unsafe {
                 (
                     &*base.add(layout::MAGIC_OFFSET).cast::<AtomicU64>(),
+                    &*base.add(layout::CREATOR_PID_OFFSET).cast::<AtomicU32>(),
                     &*base.add(layout::READY_OFFSET).cast::<AtomicU32>(),
                 )
             };
@@ -834,22 +847,46 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
             // the Release store of the ready word in `write_header`: the whole
             // header is visible once we see READY. (Only Relaxed loads are
             // promised to work on a read-only mapping, hence the fence.)
-            if ready.load(Ordering::Relaxed) == READY {
+            let ready_word = ready.load(Ordering::Relaxed);
+            if ready_word == READY {
                 fence(Ordering::Acquire);
                 break;
             }
-            // Ordering: Relaxed; the magic only tells a foreign file from a ring
-            // whose creator has not finished.
+            if ready_word != 0 {
+                return Err(Error::corrupt_file(
+                    path,
+                    format!(
+                        "header field ready is {ready_word:#x}, neither 0 (being created) nor {READY:#x} (ready)"
+                    ),
+                ));
+            }
+            // Ordering: Relaxed, then the Acquire fence below, which pairs with
+            // the Release store of the magic in `write_header`: a creator
+            // stores its pid before its magic, so we see the pid once we see
+            // the magic. The magic also tells a foreign file from a ring.
             let found = magic.load(Ordering::Relaxed);
             if found != 0 && found != MAGIC {
                 return Err(Error::not_a_ring(format!(
                     "magic is {found:#018x}, expected {MAGIC:#018x}"
                 )));
             }
+            if found == MAGIC {
+                fence(Ordering::Acquire);
+                // Ordering: Relaxed; made visible by the fence above.
+                let pid = creator_pid.load(Ordering::Relaxed);
+                if !process_runs(pid) {
+                    return Err(Error::corrupt_file(
+                        path,
+                        format!(
+                            "the ready word is unset and header field creator_pid is {pid},                              which names no running process: no creator will finish this header"
+                        ),
+                    ));
+                }
+            }
         }
         let waited = started.elapsed();
         if waited >= options.ready_timeout {
-            return Err(Error::not_ready(waited));
+            return Err(Error::not_ready(path, options.ready_timeout));
         }
         attempt += 1;
         if attempt < 10 {
@@ -864,13 +901,32 @@ fn map_validated(file: &File, options: &OpenOptions, access: Access) -> Result<R
     // once before the ready word, which we have seen, so nobody writes it now.
     unsafe { std::ptr::copy_nonoverlapping(mapping.as_ptr(), bytes.as_mut_ptr(), HEADER_SIZE) };
     let header = Header::from_bytes(&bytes);
-    let geometry = Geometry::from_header(&header, mapping.len() as u64)?;
+    let geometry =
+        Geometry::from_header(&header, mapping.len() as u64).map_err(|e| e.in_file(path))?;
     if let Some(expected) = options.expect_kind {
         if expected != geometry.kind {
             return Err(Error::wrong_kind(expected.name(), geometry.kind.name()));
         }
     }
     Ok(Region::over_mapping(mapping, geometry, header))
+}
+
+/// Whether process `pid` runs (in this process's pid namespace): a creator
+/// that may still finish its header. Pid 0 is never a creator. A pid reused by
+/// another process since only makes the opener wait for its timeout.
+fn process_runs(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; no pointers.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, under another uid.
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Sets every MPMC slot's stamp to its index: slot `i` is free for position `i`.
@@ -899,10 +955,12 @@ fn write_header(region: &Region, header: &Header) {
             HEADER_SIZE - after_ready,
         );
     }
-    // Ordering: Relaxed; published by the Release of the ready word below.
+    // Ordering: Release, pairs with the Acquire fence after the magic load in
+    // `map_validated`: an opener that sees the magic before the ready word
+    // sees our pid, and waits for us only while we run.
     region
         .u64_at(layout::MAGIC_OFFSET)
-        .store(MAGIC, Ordering::Relaxed);
+        .store(MAGIC, Ordering::Release);
     // Ordering: Release, pairs with the Acquire load of the ready word in
     // `map_validated`: every header byte above happens-before an opener's read.
     region

@@ -9,9 +9,11 @@
 //!
 //! A peer that dies never wakes anyone, so every sleep is bounded by the
 //! strategy's peer-check interval, after which the peer's lock is tested again;
-//! a nap that runs out is also when a sleeper looks at the ring file's size, so
-//! a truncated file gives [`ErrorKind::Truncated`](crate::ErrorKind::Truncated)
-//! instead of SIGBUS.
+//! a wake by a live peer that leaves the sleeper blocked looks for a dead owner
+//! at once too (an MPMC sleeper woken by a commit or release behind a slot whose
+//! owner died must not wait out another interval). A nap that runs out is also
+//! when a sleeper looks at the ring file's size, so a truncated file gives
+//! [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) instead of SIGBUS.
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -497,9 +499,11 @@ pub(crate) trait Blocking {
     fn watch_sees_leaving(&self) -> bool;
     /// Makes the next look at the peers test their locks, whatever the rate limit.
     fn look_at_peers_now(&mut self);
-    /// After a nap that ran out with nothing waking it: a dead peer wakes
-    /// nobody, so an MPMC handle looks for dead owners at its next attempt.
-    fn after_a_quiet_nap(&mut self);
+    /// Makes the next attempt look at once for a dead owner of the slot it is
+    /// blocked by, whatever the grace period (MPMC; nothing for SPSC, which
+    /// has no claims to recover). Called after a nap that ran out, and after
+    /// a wake that left the handle blocked.
+    fn look_for_dead_owners_now(&mut self);
     /// A cheap hint, one load of the peer's position word: `false` when an
     /// attempt would surely find the ring as full or empty as before.
     fn may_be_ready(&self) -> bool;
@@ -649,6 +653,8 @@ fn sleep_until<H: Blocking, T>(
         handle.look_at_peers_now();
     }
     let mut unacknowledged_nap = FIRST_UNACKNOWLEDGED_NAP;
+    // Whether the last nap ended by a wake (or a signal) rather than running out.
+    let mut woken = false;
     loop {
         let words = &handle.sleeper().words;
         // Ordering: Acquire, pairs with the Release bump in `wake_all`. Read
@@ -662,7 +668,17 @@ fn sleep_until<H: Blocking, T>(
         // Ordering: SeqCst fence, paired with the one in `Waker::notify_slow`
         // (and `wake_on_leave`): see the module header.
         fence(Ordering::SeqCst);
-        let result = attempt(handle);
+        let mut result = attempt(handle);
+        if woken && must_wait(&result) {
+            // Woken, and still blocked: a live peer moved the ring on, yet what
+            // we wait for may sit behind a slot whose owner died, and a dead
+            // owner wakes nobody. Look for it now, not a peer-check interval
+            // later. A wake that finds what it waited for costs nothing more;
+            // one that stays blocked costs a second attempt, and behind a
+            // claimed slot one lock test of the claim's owner.
+            handle.look_for_dead_owners_now();
+            result = attempt(handle);
+        }
         if !must_wait(&result) {
             leave_waiters(handle);
             return result;
@@ -715,8 +731,9 @@ fn sleep_until<H: Blocking, T>(
             handle.look_at_peers_now();
         }
         if timed_out {
-            handle.after_a_quiet_nap();
+            handle.look_for_dead_owners_now();
         }
+        woken = !timed_out;
     }
 }
 

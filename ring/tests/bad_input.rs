@@ -309,7 +309,7 @@ fn cases() -> Vec<Case> {
                 Ok(spsc::Consumer::join(&ring).map(drop))
             }
         ),
-        case!("an unknown kind code", BadGeometry, |s| {
+        case!("an unknown kind code", Corrupt, |s| {
             let path = ring_with_header(s, |header| header.kind = 7)?;
             Ok(open(&path))
         }),
@@ -343,20 +343,21 @@ fn cases() -> Vec<Case> {
             BadGeometry,
             |s| Ok(create(&s.path("ring"), &RingOptions::spsc(CAPACITY, 60)))
         ),
-        // The same geometry read from a header, hash recomputed.
-        case!("a header with capacity zero", BadGeometry, |s| {
+        // The same geometry read from a header, hash recomputed: no creator
+        // writes it, so the file is corrupt (not a bad command line).
+        case!("a header with capacity zero", Corrupt, |s| {
             let path = ring_with_header(s, |header| header.capacity = 0)?;
             Ok(open(&path))
         }),
         case!(
             "a header with a capacity that is not a power of two",
-            BadGeometry,
+            Corrupt,
             |s| {
                 let path = ring_with_header(s, |header| header.capacity = 24)?;
                 Ok(open(&path))
             }
         ),
-        case!("a header with 2^32 slots of 2^31 bytes", BadGeometry, |s| {
+        case!("a header with 2^32 slots of 2^31 bytes", Corrupt, |s| {
             let path = ring_with_header(s, |header| {
                 header.capacity = 1 << 32;
                 header.slot_size = 1 << 31;
@@ -365,7 +366,7 @@ fn cases() -> Vec<Case> {
         }),
         case!(
             "a header with a slot too small for any payload",
-            BadGeometry,
+            Corrupt,
             |s| {
                 let path = ring_with_header(s, |header| header.slot_size = 8)?;
                 Ok(open(&path))

@@ -736,3 +736,161 @@ fn an_mpmc_stamp_ahead_of_its_position_is_corrupt_at_once() -> Result<(), Box<dy
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Headers that fail their own checks, and creators that cannot finish.
+
+/// Far longer than any test here waits: an open that waits for a creator
+/// this long, rather than reporting the file at once, hits [`OPEN_BOUND`].
+const LONG_READY_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Generous bound on an open that reports a corrupt header at once.
+const OPEN_BOUND: Duration = Duration::from_secs(10);
+/// Offset of the header's capacity field (`docs/layout.md`).
+const CAPACITY_FIELD: u64 = 24;
+
+/// Opens `path` with a ready timeout of [`LONG_READY_TIMEOUT`] in a thread
+/// of its own; panics if the open takes longer than [`OPEN_BOUND`].
+fn open_patiently(path: &std::path::Path, what: &str) -> Result<(), Error> {
+    let path = path.to_owned();
+    let (sender, result) = mpsc::channel();
+    thread::spawn(move || {
+        let opened = shmlane::OpenOptions::new()
+            .ready_timeout(LONG_READY_TIMEOUT)
+            .open(&path)
+            .map(drop);
+        let _ = sender.send(opened);
+    });
+    match result.recv_timeout(OPEN_BOUND) {
+        Ok(opened) => opened,
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("{what}: the open still waits for a creator after {OPEN_BOUND:?}")
+        }
+        Err(RecvTimeoutError::Disconnected) => panic!("{what}: the open panicked"),
+    }
+}
+
+/// Asserts that `result` is `Corrupt`, names `path`, and names `field`.
+fn assert_corrupt_naming(result: Result<(), Error>, path: &std::path::Path, field: &str) {
+    let error = result.expect_err("a corrupt ring must not open");
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    assert_eq!(error.path(), Some(path), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains(field),
+        "the message names the file and the field {field}: {message}"
+    );
+}
+
+/// A ring file at `path` whose header `edit` rewrote in place (the layout hash
+/// left as it was).
+fn ring_with_header_bytes(
+    scratch: &Scratch,
+    edit: impl FnOnce(&std::fs::File) -> std::io::Result<()>,
+) -> Result<std::path::PathBuf, Box<dyn StdError>> {
+    let path = scratch.path("ring");
+    drop(Ring::create(
+        &path,
+        &RingOptions::spsc(CAPACITY, SLOT_SIZE),
+    )?);
+    edit(&std::fs::OpenOptions::new().write(true).open(&path)?)?;
+    Ok(path)
+}
+
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn a_file_with_the_magic_and_zeros_after_it_is_corrupt_at_once() -> Result<(), Box<dyn StdError>> {
+    use std::os::unix::fs::FileExt;
+    let scratch = Scratch::new("magic-zeros")?;
+    let path = scratch.path("ring");
+    let file = std::fs::File::create(&path)?;
+    file.set_len(4096)?;
+    file.write_at(&shmlane::layout::MAGIC.to_le_bytes(), 0)?;
+    // Creator pid 0: no creator wrote this header, nobody is still writing it.
+    assert_corrupt_naming(
+        open_patiently(&path, "magic, then zeros"),
+        &path,
+        "creator_pid",
+    );
+    assert_corrupt_naming(shmlane::info(&path).map(drop), &path, "creator_pid");
+    Ok(())
+}
+
+#[test]
+fn a_header_whose_creator_died_before_its_ready_word_is_corrupt_at_once(
+) -> Result<(), Box<dyn StdError>> {
+    use std::os::unix::fs::FileExt;
+    let scratch = Scratch::new("creator-dead")?;
+    let path = ring_with_header_bytes(&scratch, |file| {
+        file.write_all_at(&0u32.to_le_bytes(), shmlane::layout::READY_OFFSET as u64)?;
+        file.write_all_at(&dead_pid().to_le_bytes(), 120)
+    })?;
+    assert_corrupt_naming(
+        open_patiently(&path, "a dead creator"),
+        &path,
+        "creator_pid",
+    );
+    Ok(())
+}
+
+#[test]
+fn a_ready_word_of_no_known_value_is_corrupt_at_once() -> Result<(), Box<dyn StdError>> {
+    use std::os::unix::fs::FileExt;
+    let scratch = Scratch::new("ready-garbage")?;
+    // The creator (this process) is alive, but no creator stores this value.
+    let path = ring_with_header_bytes(&scratch, |file| {
+        file.write_all_at(
+            &0x1234u32.to_le_bytes(),
+            shmlane::layout::READY_OFFSET as u64,
+        )
+    })?;
+    assert_corrupt_naming(
+        open_patiently(&path, "a garbage ready word"),
+        &path,
+        "ready",
+    );
+    Ok(())
+}
+
+#[test]
+fn a_ready_ring_whose_capacity_was_overwritten_is_corrupt_naming_the_field(
+) -> Result<(), Box<dyn StdError>> {
+    use std::os::unix::fs::FileExt;
+    let scratch = Scratch::new("capacity-1000")?;
+    let path = ring_with_header_bytes(&scratch, |file| {
+        file.write_all_at(&1000u64.to_le_bytes(), CAPACITY_FIELD)
+    })?;
+    assert_corrupt_naming(Ring::open(&path).map(drop), &path, "capacity");
+    assert_corrupt_naming(shmlane::info(&path).map(drop), &path, "capacity");
+    Ok(())
+}
+
+#[test]
+fn a_ring_not_ready_in_time_names_the_file_and_the_timeout_as_people_write_it(
+) -> Result<(), Box<dyn StdError>> {
+    let scratch = Scratch::new("not-ready")?;
+    let path = scratch.path("zeros");
+    // All zeros: a creator may be about to write its header, so the open waits.
+    std::fs::write(&path, [0u8; 4096])?;
+    let error = shmlane::OpenOptions::new()
+        .ready_timeout(Duration::from_millis(50))
+        .open(&path)
+        .map(drop)
+        .expect_err("nobody made it ready");
+    assert_eq!(error.kind(), ErrorKind::NotReady, "{error}");
+    assert_eq!(error.path(), Some(path.as_path()), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "ring at {} was not initialized by its creator within 50 ms",
+            path.display()
+        )
+    );
+    Ok(())
+}

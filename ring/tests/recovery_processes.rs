@@ -42,10 +42,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{
-    check_tagged, fill_tagged, tagged_len, unique_name, ChildProcess, RemoveRing, Scratch,
-    XorShift, MIN_TAGGED_LEN, TAG_LEN,
+    check_tagged, data, fill_tagged, space, tagged_len, unique_name, Background, ChildProcess,
+    RemoveRing, Scratch, XorShift, MIN_TAGGED_LEN, TAG_LEN,
 };
-use shmlane::{mpmc, Error, ErrorKind, ParticipantState, Ring, RingInfo, RingOptions};
+use shmlane::{
+    mpmc, Error, ErrorKind, ParticipantState, Ring, RingInfo, RingOptions, WaitInfo, WaitStrategy,
+};
 
 const CAPACITY: u64 = 8;
 /// 48 bytes of payload in the rings of variable-length messages.
@@ -1179,6 +1181,178 @@ fn stopped_consumer_keeps_its_messages_and_releases_them_after_sigcont() {
         );
         assert_eq!(parent.ledger.received + held as u64, parent.sent);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Sleepers woken behind a dead owner's slot.
+//
+// A sleeping handle that a live peer's commit (or release) wakes while a dead
+// owner's slot still blocks it must look for that owner then, not at its next
+// peer check. Its peer-check interval here is [`LONG_PEER_CHECK`], far longer
+// than [`WOKEN_BOUND`]: a handle that waits for its next check cannot get past
+// the dead slot in time, only one that looks when the wake finds it blocked.
+//
+// Each sleeper first sleeps once and is woken with success, so that it stays
+// registered and its wakers have acknowledged the registration (an
+// unacknowledged sleeper naps with short timeouts, each of which would look for
+// dead owners too). The child joins after that, which acknowledges it at once.
+
+/// Peer-check interval of the sleepers woken behind a dead slot.
+const LONG_PEER_CHECK: Duration = Duration::from_secs(30);
+/// Generous bound for a woken sleeper to get past a dead slot, which takes
+/// microseconds; a sleeper waiting for its peer check would take [`LONG_PEER_CHECK`].
+const WOKEN_BOUND: Duration = Duration::from_secs(10);
+
+/// Sleeps at once, and looks at its peers only every [`LONG_PEER_CHECK`].
+fn sleeping_for_long() -> WaitStrategy {
+    WaitStrategy::sleeping().with_peer_check_interval(LONG_PEER_CHECK)
+}
+
+/// Waits until some handle waits on the line of `ring` that `line` picks:
+/// it is in the sleeping phase of a blocking call.
+fn wait_for_waiter(ring: &Ring, line: fn(&RingInfo) -> WaitInfo, what: &str) {
+    let deadline = Instant::now() + STALL;
+    while line(&shmlane::info(ring.path()).unwrap()).waiters == 0 {
+        assert!(Instant::now() < deadline, "{what}: nobody went to sleep");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends message `seq` of producer 0 with `producer`, waiting at most `timeout`.
+fn send_message(
+    producer: &mut mpmc::Producer,
+    messages: Messages,
+    seq: u64,
+    timeout: Duration,
+) -> bool {
+    let mut message = vec![0; messages.max];
+    let len = messages.fill(0, seq, &mut message);
+    producer.send(&message[..len], Some(timeout)).unwrap()
+}
+
+/// Reads one message with `consumer` in a thread of its own, waiting at most [`STALL`].
+fn read_in_background(
+    mut consumer: mpmc::Consumer,
+    messages: Messages,
+) -> Background<(mpmc::Consumer, (u32, u64))> {
+    Background::spawn(move || {
+        let got = {
+            let message = consumer
+                .read(Some(STALL))
+                .unwrap()
+                .expect("a message within the stall timeout");
+            messages
+                .check(&message, &mut vec![0; messages.max])
+                .unwrap()
+        };
+        (consumer, got)
+    })
+}
+
+/// Sends message `seq` with `producer` in a thread of its own, waiting at most [`STALL`].
+fn send_in_background(
+    mut producer: mpmc::Producer,
+    messages: Messages,
+    seq: u64,
+) -> Background<(mpmc::Producer, bool)> {
+    Background::spawn(move || {
+        let sent = send_message(&mut producer, messages, seq, STALL);
+        (producer, sent)
+    })
+}
+
+#[test]
+fn consumer_asleep_behind_a_dead_producers_claim_gets_past_it_when_a_commit_wakes_it() {
+    let what = "consumer asleep behind a dead producer's claim";
+    let name = unique_name("woken-consumer");
+    let ring = Ring::create(&name, &RingOptions::mpmc(CAPACITY, SLOT_SIZE, PARTICIPANTS)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let messages = Messages::of(&ring);
+    let mut producer = mpmc::Producer::join(&ring).unwrap();
+    let mut consumer = mpmc::Consumer::join(&ring).unwrap();
+    consumer.set_wait_strategy(sleeping_for_long());
+
+    let reading = read_in_background(consumer, messages);
+    wait_for_waiter(&ring, data, what);
+    assert!(send_message(&mut producer, messages, 0, STALL));
+    let (consumer, got) = reading.wait(STALL, what);
+    assert_eq!(got, (0, 0), "{what}: the first message");
+
+    let reading = read_in_background(consumer, messages);
+    wait_for_waiter(&ring, data, what);
+    let env = [
+        ("SHMLANE_TEST_RING", name.clone()),
+        (
+            "SHMLANE_TEST_POINT",
+            ProducerPoint::Reserved.name().to_owned(),
+        ),
+        ("SHMLANE_TEST_ID", "1".to_owned()),
+        ("SHMLANE_TEST_COMMITTED", "0".to_owned()),
+    ];
+    let mut child = ChildProcess::spawn(what, "child_producer_holding", &env);
+    assert_eq!(child.wait_for_line_starting("CLAIMED "), "1");
+    // Reaped: its lock is released before the commit below wakes the consumer.
+    child.kill();
+    assert!(send_message(&mut producer, messages, 1, STALL));
+    let (_consumer, got) = reading.wait(
+        WOKEN_BOUND,
+        &format!(
+            "{what}: woken by the commit behind it, with a peer check due in {LONG_PEER_CHECK:?}"
+        ),
+    );
+    assert_eq!(
+        got,
+        (0, 1),
+        "{what}: the message committed after the dead claim"
+    );
+    let info = shmlane::info(ring.path()).unwrap();
+    assert_eq!(info.dropped_claims, 1, "{what}: the dead claim was dropped");
+}
+
+#[test]
+fn producer_asleep_behind_a_dead_consumers_slot_gets_past_it_when_a_release_wakes_it() {
+    let what = "producer asleep behind a dead consumer's slot";
+    let name = unique_name("woken-producer");
+    let ring = Ring::create(&name, &RingOptions::mpmc(CAPACITY, SLOT_SIZE, PARTICIPANTS)).unwrap();
+    let _remove = RemoveRing(name.clone());
+    let messages = Messages::of(&ring);
+    let mut producer = mpmc::Producer::join(&ring).unwrap();
+    producer.set_wait_strategy(sleeping_for_long());
+    let mut consumer = mpmc::Consumer::join(&ring).unwrap();
+    let mut scratch = vec![0; messages.max];
+    let mut receive = |consumer: &mut mpmc::Consumer| {
+        let message = consumer.try_read().unwrap().expect("a message");
+        messages.check(&message, &mut scratch).unwrap()
+    };
+    for seq in 0..CAPACITY {
+        assert!(send_message(&mut producer, messages, seq, Duration::ZERO));
+    }
+
+    let sending = send_in_background(producer, messages, CAPACITY);
+    wait_for_waiter(&ring, space, what);
+    assert_eq!(receive(&mut consumer), (0, 0));
+    let (producer, sent) = sending.wait(STALL, what);
+    assert!(sent, "{what}: the message after a full lap");
+
+    // The next message needs the slot of message 1, which the child takes.
+    let sending = send_in_background(producer, messages, CAPACITY + 1);
+    wait_for_waiter(&ring, space, what);
+    let env = [
+        ("SHMLANE_TEST_RING", name.clone()),
+        ("SHMLANE_TEST_POINT", ConsumerPoint::Read.name().to_owned()),
+    ];
+    let mut child = ChildProcess::spawn(what, "child_consumer_holding", &env);
+    assert_eq!(child.wait_for_line_starting("HELD "), "0:1");
+    // Reaped: its lock is released before the release below wakes the producer.
+    child.kill();
+    assert_eq!(receive(&mut consumer), (0, 2));
+    let (_producer, sent) = sending.wait(
+        WOKEN_BOUND,
+        &format!("{what}: woken by a release, with a peer check due in {LONG_PEER_CHECK:?}"),
+    );
+    assert!(sent, "{what}: the message for the dead consumer's slot");
+    let info = shmlane::info(ring.path()).unwrap();
+    assert_eq!(info.lost_messages, 1, "{what}: the held message was lost");
 }
 
 // ---------------------------------------------------------------------------
