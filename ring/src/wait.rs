@@ -241,7 +241,16 @@ pub(crate) struct Waker {
     seen_epoch: u64,
     /// Whether some sleeper is registered: then every publish checks for waiters.
     armed: bool,
+    /// What `notify` compares the epoch with: `seen_epoch` while disarmed, and
+    /// [`ARMED`] (which no epoch of a sound ring reaches) while armed, so that
+    /// the common case is one load and one compare.
+    expect: u64,
 }
+
+/// `Waker::expect` while armed. A hostile peer that sets the epoch to this
+/// value delays wake-ups by one peer-check interval at most: every sleep is
+/// bounded by it.
+const ARMED: u64 = u64::MAX;
 
 impl Waker {
     /// The waker for `line` of a handle that owns participant record `record`.
@@ -253,6 +262,7 @@ impl Waker {
             ack: NonNull::from(ack),
             seen_epoch: 0,
             armed: false,
+            expect: 0,
         };
         // Ordering: SeqCst fence, paired with the one in `Sleeper::register`:
         // our claim of the record (before this fence) and the sleeper's epoch
@@ -275,7 +285,7 @@ impl Waker {
         // reloads it with Acquire. A stale value delays our acknowledgement, and
         // sleepers do not trust a sleep until they see it.
         let epoch = self.words.epoch().load(Ordering::Relaxed);
-        if self.armed | (epoch != self.seen_epoch) {
+        if epoch != self.expect {
             self.notify_slow(shared, epoch);
         }
     }
@@ -310,6 +320,7 @@ impl Waker {
         // the count of every registration up to that epoch visible.
         self.armed = self.words.sleepers().load(Ordering::Relaxed) != 0;
         self.seen_epoch = epoch;
+        self.expect = if self.armed { ARMED } else { epoch };
         // SAFETY: points into our participant record in the region, which the
         // handle owning this waker keeps alive.
         let ack = unsafe { self.ack.as_ref() };
