@@ -158,6 +158,7 @@ enum Detail {
 
 #[cfg_attr(loom, allow(dead_code))] // the loom build has no file layer
 impl Error {
+    #[cold]
     fn new(kind: ErrorKind, detail: Detail) -> Error {
         Error {
             kind,
@@ -193,26 +194,32 @@ impl Error {
         }
     }
 
+    #[cold]
     pub(crate) fn not_found(path: impl Into<PathBuf>) -> Error {
         Error::new(ErrorKind::NotFound, Detail::Path(path.into()))
     }
 
+    #[cold]
     pub(crate) fn already_exists(path: impl Into<PathBuf>) -> Error {
         Error::new(ErrorKind::AlreadyExists, Detail::Path(path.into()))
     }
 
+    #[cold]
     pub(crate) fn bad_name(name: impl Into<String>, reason: &'static str) -> Error {
         Error::new(ErrorKind::BadName, Detail::Name(name.into(), reason))
     }
 
+    #[cold]
     pub(crate) fn symlink(path: impl Into<PathBuf>) -> Error {
         Error::new(ErrorKind::Symlink, Detail::Path(path.into()))
     }
 
+    #[cold]
     pub(crate) fn not_a_ring(reason: impl Into<String>) -> Error {
         Error::new(ErrorKind::NotARing, Detail::Reason(reason.into()))
     }
 
+    #[cold]
     pub(crate) fn unsupported_version(major: u16, minor: u16, supported: u16) -> Error {
         Error::new(
             ErrorKind::UnsupportedVersion,
@@ -225,19 +232,23 @@ impl Error {
     }
 
     /// `expected` and `found` are kind names as the layout spells them.
+    #[cold]
     pub(crate) fn wrong_kind(expected: &'static str, found: &'static str) -> Error {
         Error::new(ErrorKind::WrongKind, Detail::Kinds { expected, found })
     }
 
+    #[cold]
     pub(crate) fn bad_geometry(reason: impl Into<String>) -> Error {
         Error::new(ErrorKind::BadGeometry, Detail::Reason(reason.into()))
     }
 
+    #[cold]
     pub(crate) fn file_too_small(file_size: u64, needed: u64) -> Error {
         Error::new(ErrorKind::FileTooSmall, Detail::Sizes(file_size, needed))
     }
 
     /// The ring at `path` was not ready within the open's `timeout`.
+    #[cold]
     pub(crate) fn not_ready(path: impl Into<PathBuf>, timeout: Duration) -> Error {
         Error::new(
             ErrorKind::NotReady,
@@ -245,6 +256,7 @@ impl Error {
         )
     }
 
+    #[cold]
     pub(crate) fn permission(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
         Error::new(
             ErrorKind::Permission,
@@ -252,10 +264,12 @@ impl Error {
         )
     }
 
+    #[cold]
     pub(crate) fn role_taken(role: Role) -> Error {
         Error::new(ErrorKind::RoleTaken, Detail::Role(role))
     }
 
+    #[cold]
     pub(crate) fn too_many_participants(max: u32) -> Error {
         Error::new(ErrorKind::TooManyParticipants, Detail::Max(max))
     }
@@ -290,10 +304,12 @@ impl Error {
         detail: None,
     };
 
+    #[cold]
     pub(crate) fn truncated(file_size: u64, needed: u64) -> Error {
         Error::new(ErrorKind::Truncated, Detail::Sizes(file_size, needed))
     }
 
+    #[cold]
     pub(crate) fn not_sealed(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
         Error::new(
             ErrorKind::NotSealed,
@@ -317,6 +333,7 @@ impl Error {
 
     /// The same error, naming the file at `path` if it is a corruption that
     /// names none yet (header checks know the header, not the file).
+    #[cold]
     pub(crate) fn in_file(self, path: &Path) -> Error {
         match (self.kind, self.detail) {
             (ErrorKind::Corrupt, Some(detail)) => match *detail {
@@ -328,11 +345,13 @@ impl Error {
     }
 
     /// Wraps an OS error with what shmlane was doing when it happened.
+    #[cold]
     pub(crate) fn io(context: &'static str, source: io::Error) -> Error {
         Error::new(ErrorKind::Io, Detail::Io { context, source })
     }
 
     /// The last OS error, wrapped with `context`.
+    #[cold]
     pub(crate) fn last_os(context: &'static str) -> Error {
         Error::io(context, io::Error::last_os_error())
     }
