@@ -153,6 +153,40 @@ pub(crate) fn write_len(body: &mut [u8], len: usize) {
     body[..4].copy_from_slice(&(len as u32).to_le_bytes());
 }
 
+/// Copies `src` into `dst` (of the same length) without a call for messages
+/// of up to 64 bytes: two overlapping copies of a fixed size the compiler
+/// turns into moves, where `copy_from_slice` of a length known only at run
+/// time calls `memcpy`.
+#[inline(always)]
+pub(crate) fn copy_message(dst: &mut [u8], src: &[u8]) {
+    let len = src.len();
+    debug_assert_eq!(dst.len(), len);
+    /// The first and last `N` bytes, as arrays: copies of a size known at
+    /// compile time (each slice is cut by its own length, so the compiler
+    /// sees `N` bytes in every one).
+    #[inline(always)]
+    fn ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let (from, to) = (src.len(), dst.len());
+        let head: [u8; N] = src[..N].try_into().expect("N bytes");
+        let tail: [u8; N] = src[from - N..].try_into().expect("N bytes");
+        dst[..N].copy_from_slice(&head);
+        dst[to - N..].copy_from_slice(&tail);
+    }
+    match len {
+        0 => {}
+        1..=3 => {
+            dst[0] = src[0];
+            dst[len / 2] = src[len / 2];
+            dst[len - 1] = src[len - 1];
+        }
+        4..=7 => ends::<4>(dst, src),
+        8..=15 => ends::<8>(dst, src),
+        16..=31 => ends::<16>(dst, src),
+        32..=64 => ends::<32>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Reads the length field at the start of a slot body (unbounded: check it).
 #[inline]
 pub(crate) fn read_len(body: &[u8]) -> usize {

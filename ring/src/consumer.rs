@@ -9,7 +9,7 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use crate::attached::{read_len, Attached};
+use crate::attached::{copy_message, Attached};
 use crate::error::Error;
 use crate::handle::{Handle, Reading};
 use crate::protocol::{Claim, Protocol, ReadSide};
@@ -58,7 +58,13 @@ impl<K: Protocol> Handle<K, Reading> {
             return Ok(Some(claim));
         }
         let sound = (0..claim.count)
-            .take_while(|&index| message_len(&self.end.ring, claim.at(index)).is_some())
+            .take_while(|&index| {
+                message_len(
+                    &self.end.ring,
+                    &self.end.ring.slots.body_ref(claim.at(index)),
+                )
+                .is_some()
+            })
             .count() as u64;
         if sound == claim.count {
             return Ok(Some(claim));
@@ -99,23 +105,33 @@ impl<K: Protocol> Handle<K, Reading> {
     }
 
     /// Releases `claim`'s slots to the producers and wakes them if they sleep.
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, claim: Claim) {
         self.side.release(&self.end.ring, claim);
         self.end.notify();
     }
 
-    #[inline]
-    fn slot(&mut self, claim: Claim) -> ReadSlot<'_, K> {
+    /// The first message of `claim` (of one or more) as a guard, its length
+    /// read once and bounded here; the rest of `claim` is kept for the next
+    /// call. The path of every single-message read.
+    #[inline(always)]
+    fn first_of(&mut self, claim: Claim) -> Result<ReadSlot<'_, K>, Error> {
         let body = self.end.ring.slots.body_ref(claim.position);
-        // Bounded by `claim`, which checked every length.
-        let len = message_len(&self.end.ring, claim.position).unwrap_or(0);
-        ReadSlot {
+        let Some(len) = message_len(&self.end.ring, &body) else {
+            return Err(self.skip_unsound(claim));
+        };
+        if claim.count > 1 {
+            self.side.hold(Claim {
+                position: claim.at(1),
+                count: claim.count - 1,
+            });
+        }
+        Ok(ReadSlot {
             consumer: self,
             position: claim.position,
             len,
             body,
-        }
+        })
     }
 
     fn batch(&mut self, claim: Option<Claim>) -> ReadBatch<'_, K> {
@@ -133,9 +149,12 @@ impl<K: Protocol> Handle<K, Reading> {
     /// closed or died; [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) when shared memory holds an
     /// impossible position or stamp, or a message length above `max_payload`
     /// (that message is skipped).
-    #[inline]
+    #[inline(always)]
     pub fn try_read(&mut self) -> Result<Option<ReadSlot<'_, K>>, Error> {
-        Ok(self.claim(1)?.map(|claim| self.slot(claim)))
+        match self.side.claim(&self.end.ring, &mut self.end.waker, 1)? {
+            Some(claim) => self.first_of(claim).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Borrows up to `max` consecutive published messages; dropping the batch
@@ -161,26 +180,12 @@ impl<K: Protocol> Handle<K, Reading> {
     /// # Errors
     /// [`ErrorKind::BufferTooSmall`](crate::ErrorKind::BufferTooSmall) when the message does not fit: it is not
     /// consumed, and the next read returns it. Otherwise as [`Consumer::try_read`].
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<Option<usize>, Error> {
-        match self.claim(1)? {
-            Some(claim) => self.copy_out(claim, buffer).map(Some),
+        match self.try_read()? {
+            Some(message) => copy_out(message, buffer).map(Some),
             None => Ok(None),
         }
-    }
-
-    /// Copies the claimed message into `buffer` and releases it, or keeps it
-    /// claimed for the next read if it does not fit.
-    #[inline]
-    fn copy_out(&mut self, claim: Claim, buffer: &mut [u8]) -> Result<usize, Error> {
-        let message = self.slot(claim);
-        let len = message.len();
-        if len > buffer.len() {
-            message.keep();
-            return Err(Error::buffer_too_small(len, buffer.len()));
-        }
-        buffer[..len].copy_from_slice(&message);
-        Ok(len)
     }
 
     /// Borrows the next message in place, waiting up to `timeout` for one
@@ -214,8 +219,15 @@ impl<K: Protocol> Handle<K, Reading> {
     /// # Ok::<(), shmlane::Error>(())
     /// ```
     pub fn read(&mut self, timeout: Option<Duration>) -> Result<Option<ReadSlot<'_, K>>, Error> {
-        let claim = block_on(self, timeout, |consumer| consumer.claim(1))?;
-        Ok(claim.map(|claim| self.slot(claim)))
+        let claim = block_on(self, timeout, |consumer| {
+            consumer
+                .side
+                .claim(&consumer.end.ring, &mut consumer.end.waker, 1)
+        })?;
+        match claim {
+            Some(claim) => self.first_of(claim).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Borrows up to `max` messages, waiting up to `timeout` for at least one;
@@ -246,23 +258,35 @@ impl<K: Protocol> Handle<K, Reading> {
         buffer: &mut [u8],
         timeout: Option<Duration>,
     ) -> Result<Option<usize>, Error> {
-        match block_on(self, timeout, |consumer| consumer.claim(1))? {
-            Some(claim) => self.copy_out(claim, buffer).map(Some),
+        match self.read(timeout)? {
+            Some(message) => copy_out(message, buffer).map(Some),
             None => Ok(None),
         }
     }
 }
 
-/// The length of the message at `position`, if within bounds (it lives in
+/// Copies `message` into `buffer` and releases it, or keeps it claimed for
+/// the next read if it does not fit.
+#[inline(always)]
+fn copy_out<K: Protocol>(message: ReadSlot<'_, K>, buffer: &mut [u8]) -> Result<usize, Error> {
+    let len = message.len();
+    if len > buffer.len() {
+        message.keep();
+        return Err(Error::buffer_too_small(len, buffer.len()));
+    }
+    copy_message(&mut buffer[..len], &message);
+    Ok(len)
+}
+
+/// The length of the message in `body`, if within `max_payload` (it lives in
 /// shared memory: a peer may have written anything there).
-#[inline]
-fn message_len(ring: &Attached, position: u64) -> Option<usize> {
+#[inline(always)]
+fn message_len(ring: &Attached, body: &BodyRef) -> Option<usize> {
     if ring.fixed_size {
         return Some(ring.max_payload);
     }
-    let body = ring.slots.body_ref(position);
     // SAFETY: the caller claimed the slot, published: ours to read.
-    let len = read_len(unsafe { body.bytes() });
+    let len = unsafe { body.read_len() };
     (len <= ring.max_payload).then_some(len)
 }
 
@@ -298,8 +322,9 @@ impl<K: Protocol> Deref for ReadSlot<'_, K> {
     fn deref(&self) -> &[u8] {
         let start = self.consumer.end.ring.len_field;
         // SAFETY: the slot is claimed by this guard and published; `len` was
-        // bounded by `max_payload` when the guard was made.
-        unsafe { &self.body.bytes()[start..start + self.len] }
+        // bounded by `max_payload` when the guard was made, and
+        // `len_field + max_payload` is the body's size.
+        unsafe { self.body.payload(start, self.len) }
     }
 }
 

@@ -86,7 +86,7 @@ impl std::fmt::Debug for MpmcWriter {
 
 impl MpmcWriter {
     /// [`WriteSide::claim`], announcing each attempt in the intent first.
-    #[inline]
+    #[inline(always)]
     fn claim_announced(
         &mut self,
         ring: &Attached,
@@ -235,7 +235,7 @@ impl Side for MpmcWriter {
 }
 
 impl WriteSide for MpmcWriter {
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, ring: &Attached, wanted: u64) -> Result<Option<Claim>, Error> {
         // Whether a range was announced and not claimed (a lost race).
         let mut announced = false;
@@ -246,7 +246,7 @@ impl WriteSide for MpmcWriter {
         claimed
     }
 
-    #[inline]
+    #[inline(always)]
     fn publish(&mut self, ring: &Attached, claim: Claim, committed: u64) -> bool {
         for index in 0..claim.count {
             let position = claim.at(index);
@@ -302,7 +302,7 @@ enum Claimed {
 
 impl MpmcReader {
     /// [`ReadSide::claim`] of new messages, announcing each attempt first.
-    #[inline]
+    #[inline(always)]
     fn claim_announced(
         &mut self,
         ring: &Attached,
@@ -331,7 +331,7 @@ impl MpmcReader {
     }
 
     /// One attempt at `head`.
-    #[inline]
+    #[inline(always)]
     fn claim_once(
         &mut self,
         ring: &Attached,
@@ -491,7 +491,7 @@ impl Side for MpmcReader {
 }
 
 impl ReadSide for MpmcReader {
-    #[inline]
+    #[inline(always)]
     fn claim(
         &mut self,
         ring: &Attached,
@@ -520,7 +520,7 @@ impl ReadSide for MpmcReader {
         claimed
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, ring: &Attached, claim: Claim) {
         for index in 0..claim.count {
             let position = claim.at(index);

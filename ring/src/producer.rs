@@ -9,7 +9,7 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use crate::attached::{write_len, Attached};
+use crate::attached::{copy_message, write_len, Attached};
 use crate::error::Error;
 use crate::handle::{Handle, Writing};
 use crate::protocol::{Claim, Protocol, WriteSide};
@@ -40,7 +40,7 @@ pub type Producer<K> = Handle<K, Writing>;
 
 impl<K: Protocol> Handle<K, Writing> {
     /// Claims up to `wanted` free slots (at least one), `None` when full.
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, wanted: u64) -> Result<Option<Claim>, Error> {
         self.side.claim(&self.end.ring, wanted)
     }
@@ -71,7 +71,7 @@ impl<K: Protocol> Handle<K, Writing> {
 
     /// Publishes the first `committed` slots of `claim`, gives the rest up,
     /// and wakes sleeping consumers if that stored anything.
-    #[inline]
+    #[inline(always)]
     fn publish(&mut self, claim: Claim, committed: u64) {
         if self.side.publish(&self.end.ring, claim, committed) {
             self.end.notify();
@@ -88,7 +88,7 @@ impl<K: Protocol> Handle<K, Writing> {
     /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) when the ring is full and every consumer has
     /// closed or died; [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) when a position or stamp in shared
     /// memory is impossible.
-    #[inline]
+    #[inline(always)]
     pub fn try_reserve(&mut self) -> Result<Option<WriteSlot<'_, K>>, Error> {
         Ok(self.claim(1)?.map(|claim| self.slot(claim)))
     }
@@ -118,7 +118,7 @@ impl<K: Protocol> Handle<K, Writing> {
     /// [`ErrorKind::MessageTooLarge`](crate::ErrorKind::MessageTooLarge) when `message` is longer than `max_payload`,
     /// [`ErrorKind::WrongMessageSize`](crate::ErrorKind::WrongMessageSize) in a ring of fixed-size messages of another
     /// size; otherwise as [`Producer::try_reserve`].
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, message: &[u8]) -> Result<bool, Error> {
         self.end.ring.check_len(message.len())?;
         match self.try_reserve()? {
@@ -210,12 +210,19 @@ impl<K: Protocol> WriteSlot<'_, K> {
     /// `len != max_payload`; nothing is published.
     #[inline]
     pub fn commit(self, len: usize) -> Result<(), Error> {
-        let ring = &self.producer.end.ring;
-        ring.check_len(len)?;
+        self.producer.end.ring.check_len(len)?;
+        self.publish_len(len);
+        Ok(())
+    }
+
+    /// Publishes the slot with a message of `len` bytes (checked by the caller).
+    #[inline(always)]
+    fn publish_len(self, len: usize) {
         let mut slot = ManuallyDrop::new(self);
         if !slot.producer.end.ring.fixed_size {
-            // SAFETY: the slot is reserved by this guard and not yet published.
-            write_len(unsafe { slot.body.bytes() }, len);
+            // SAFETY: the slot is reserved by this guard and not yet published;
+            // a ring of variable-size messages has a length field.
+            unsafe { slot.body.write_len(len) };
         }
         slot.body.end_access();
         let claim = Claim {
@@ -223,14 +230,15 @@ impl<K: Protocol> WriteSlot<'_, K> {
             count: 1,
         };
         slot.producer.publish(claim, 1);
-        Ok(())
     }
 
     /// Copies `message` (already checked against the ring) in and commits it.
     #[inline]
     fn fill(mut self, message: &[u8]) -> Result<bool, Error> {
-        self[..message.len()].copy_from_slice(message);
-        self.commit(message.len()).map(|()| true)
+        let len = message.len();
+        copy_message(&mut self[..len], message);
+        self.publish_len(len);
+        Ok(true)
     }
 }
 
@@ -250,8 +258,9 @@ impl<K: Protocol> Deref for WriteSlot<'_, K> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        // SAFETY: the slot is reserved by this guard; only we touch it.
-        unsafe { &self.body.bytes_shared()[self.producer.end.ring.len_field..] }
+        // SAFETY: the slot is reserved by this guard; only we touch it, and
+        // `len_field` is within the body.
+        unsafe { self.body.payload(self.producer.end.ring.len_field) }
     }
 }
 
@@ -259,8 +268,9 @@ impl<K: Protocol> DerefMut for WriteSlot<'_, K> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         let len_field = self.producer.end.ring.len_field;
-        // SAFETY: the slot is reserved by this guard; only we touch it.
-        unsafe { &mut self.body.bytes()[len_field..] }
+        // SAFETY: the slot is reserved by this guard; only we touch it, and
+        // `len_field` is within the body.
+        unsafe { self.body.payload_mut(len_field) }
     }
 }
 

@@ -42,14 +42,37 @@ impl BodyMut {
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
-    /// The body as bytes, for reading back what the owner wrote.
+    /// Writes the length field at the start of the body.
     ///
     /// # Safety
-    /// As [`BodyMut::bytes`].
-    #[inline]
-    pub(crate) unsafe fn bytes_shared(&self) -> &[u8] {
-        // SAFETY: as in `bytes`; a shared borrow of our own exclusive slot.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    /// As [`BodyMut::bytes`]; the body has a length field (4 bytes).
+    #[inline(always)]
+    pub(crate) unsafe fn write_len(&mut self, len: usize) {
+        debug_assert!(self.len >= 4);
+        // SAFETY: the caller's contract; the field may be unaligned.
+        unsafe { self.ptr.cast::<u32>().write_unaligned((len as u32).to_le()) }
+    }
+
+    /// The payload after the first `start` bytes of the body, to its end.
+    ///
+    /// # Safety
+    /// As [`BodyMut::bytes`], and `start` is at most the body's size.
+    #[inline(always)]
+    pub(crate) unsafe fn payload_mut(&mut self, start: usize) -> &mut [u8] {
+        debug_assert!(start <= self.len);
+        // SAFETY: the caller's contract: inside the body, ours alone.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), self.len - start) }
+    }
+
+    /// The payload after the first `start` bytes of the body, shared.
+    ///
+    /// # Safety
+    /// As [`BodyMut::payload_mut`].
+    #[inline(always)]
+    pub(crate) unsafe fn payload(&self, start: usize) -> &[u8] {
+        debug_assert!(start <= self.len);
+        // SAFETY: as in `payload_mut`; a shared borrow of our own slot.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(start), self.len - start) }
     }
 
     /// Tells loom the owner is done with the bytes: called just before the
@@ -73,6 +96,28 @@ impl BodyRef {
         // SAFETY: the region guarantees `ptr..ptr + len` lies inside the mapping;
         // the caller guarantees nobody writes the slot while it reads.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The length field at the start of the body (unbounded: check it).
+    ///
+    /// # Safety
+    /// As [`BodyRef::bytes`]; the body has a length field (4 bytes).
+    #[inline(always)]
+    pub(crate) unsafe fn read_len(&self) -> usize {
+        debug_assert!(self.len >= 4);
+        // SAFETY: the caller's contract; the field may be unaligned.
+        u32::from_le(unsafe { self.ptr.cast::<u32>().read_unaligned() }) as usize
+    }
+
+    /// The `len` payload bytes after the first `start` bytes of the body.
+    ///
+    /// # Safety
+    /// As [`BodyRef::bytes`], and `start + len` is at most the body's size.
+    #[inline(always)]
+    pub(crate) unsafe fn payload(&self, start: usize, len: usize) -> &[u8] {
+        debug_assert!(start + len <= self.len);
+        // SAFETY: the caller's contract: inside the body, nobody writes it.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
     }
 
     /// Tells loom the reader is done with the bytes: called just before the
@@ -103,7 +148,9 @@ mod mapped {
     /// no shared or heap state to find a slot.
     #[derive(Clone, Copy)]
     pub(crate) struct SlotTable {
-        first_slot: NonNull<u8>,
+        /// The body of slot 0 (past its stamp, in an MPMC ring): one add fewer
+        /// per slot access than the slot's start would cost.
+        first_body: NonNull<u8>,
         body_offset: usize,
         mask: u64,
         slot_size: usize,
@@ -112,19 +159,19 @@ mod mapped {
 
     impl SlotTable {
         #[inline(always)]
-        fn slot_ptr(&self, position: u64) -> *mut u8 {
+        fn body_ptr(&self, position: u64) -> *mut u8 {
             let index = (position & self.mask) as usize;
             // SAFETY: the index is masked below the capacity, and the table was
             // made from a region holding `capacity` slots (`Region::slot_table`),
-            // which the handle holding this table keeps mapped.
-            unsafe { self.first_slot.as_ptr().add(index * self.slot_size) }
+            // which the handle holding this table keeps mapped; the body lies
+            // inside its slot (`body_offset + body_size == slot_size`).
+            unsafe { self.first_body.as_ptr().add(index * self.slot_size) }
         }
 
         #[inline(always)]
-        fn body_ptr(&self, position: u64) -> *mut u8 {
-            // SAFETY: the body lies inside its slot (`body_offset + body_size ==
-            // slot_size`, from the validated geometry).
-            unsafe { self.slot_ptr(position).add(self.body_offset) }
+        fn slot_ptr(&self, position: u64) -> *mut u8 {
+            // SAFETY: the slot starts `body_offset` bytes before its body.
+            unsafe { self.body_ptr(position).sub(self.body_offset) }
         }
 
         /// The sequence stamp of the slot for `position` (masked); MPMC rings only.
@@ -303,14 +350,16 @@ mod mapped {
 
         /// The slot bodies, as a small copyable table for handles to keep.
         pub(crate) fn slot_table(&self) -> SlotTable {
-            let first_slot = self.geometry.slots_offset as usize;
+            let first_body =
+                self.geometry.slots_offset as usize + self.geometry.body_offset_in_slot();
             assert!(
                 self.geometry.total_size as usize <= self.len,
                 "slots outside the ring"
             );
             SlotTable {
-                // SAFETY: in bounds: the slots end at `total_size`, within the mapping.
-                first_slot: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_slot)) },
+                // SAFETY: in bounds: the slots end at `total_size`, within the
+                // mapping, and slot 0's body lies inside slot 0.
+                first_body: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(first_body)) },
                 body_offset: self.geometry.body_offset_in_slot(),
                 mask: self.geometry.mask,
                 slot_size: self.geometry.slot_size as usize,

@@ -135,7 +135,7 @@ impl Side for SpscWriter {
 }
 
 impl WriteSide for SpscWriter {
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, ring: &Attached, wanted: u64) -> Result<Option<Claim>, Error> {
         let mut free = ring.capacity - self.tail.wrapping_sub(self.cached_head);
         if free < wanted {
@@ -150,7 +150,7 @@ impl WriteSide for SpscWriter {
         }))
     }
 
-    #[inline]
+    #[inline(always)]
     fn publish(&mut self, ring: &Attached, claim: Claim, committed: u64) -> bool {
         if committed == 0 {
             return false; // the slots stay free: the next claim returns them again
@@ -176,8 +176,9 @@ pub struct SpscReader {
 }
 
 impl SpscReader {
-    /// Re-reads the producer's position; returns the published count.
-    #[cold]
+    /// Re-reads the producer's position; returns the published count. Inline:
+    /// a consumer that keeps up with its producer does this for every message.
+    #[inline(always)]
     fn refresh_tail(&mut self, ring: &Attached) -> Result<u64, Error> {
         // Ordering: Acquire, pairs with the Release store in
         // `SpscWriter::publish`: the bytes of every slot before `tail` are
@@ -191,14 +192,10 @@ impl SpscReader {
         Ok(available)
     }
 
-    /// The slow half of `claim`: no message published as far as we knew.
+    /// Nothing published even after a refresh: is the producer still there?
     #[cold]
     #[inline(never)]
-    fn available_refreshed(&mut self, ring: &Attached) -> Result<u64, Error> {
-        let available = self.refresh_tail(ring)?;
-        if available > 0 {
-            return Ok(available);
-        }
+    fn found_empty(&mut self, ring: &Attached) -> Result<u64, Error> {
         match self.producer.check(&ring.shared) {
             // Drain what the producer published before it left.
             PeerState::Gone => match self.refresh_tail(ring)? {
@@ -247,7 +244,7 @@ impl Side for SpscReader {
 }
 
 impl ReadSide for SpscReader {
-    #[inline]
+    #[inline(always)]
     fn claim(
         &mut self,
         ring: &Attached,
@@ -256,9 +253,12 @@ impl ReadSide for SpscReader {
     ) -> Result<Option<Claim>, Error> {
         let mut available = self.cached_tail.wrapping_sub(self.head);
         if available < wanted {
-            available = self.available_refreshed(ring)?;
+            available = self.refresh_tail(ring)?;
             if available == 0 {
-                return Ok(None);
+                available = self.found_empty(ring)?;
+                if available == 0 {
+                    return Ok(None);
+                }
             }
         }
         Ok(Some(Claim {
