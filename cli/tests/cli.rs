@@ -555,6 +555,18 @@ fn bad_command_lines_are_usage_errors() {
         2,
         "octal",
     );
+    // A mode the ring cannot work with is the command line's mistake, and
+    // the message says why.
+    assert_fails(
+        &create(&["--capacity", "16", "--slot-size", "64", "--mode", "0400"]),
+        2,
+        "mode 0400 lacks owner write: every process that joins a ring opens it for reading and writing",
+    );
+    assert_fails(
+        &create(&["--capacity", "16", "--slot-size", "64", "--mode", "4600"]),
+        2,
+        "mode 4600 has bits outside 0777",
+    );
     assert_fails(
         &create(&[
             "--capacity",

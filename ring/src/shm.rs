@@ -933,7 +933,7 @@ fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
 pub(crate) fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
     if mode & 0o600 != 0o600 || mode & !0o777 != 0 {
         return Err(Error::permission(path.to_owned(), format!(
-                "mode {mode:04o} must include owner read and write (0o600) and only permission bits (0o777)"
+                "mode {mode:04o} must include owner read and write (0600) and only permission bits (0777)"
             )));
     }
     Ok(())

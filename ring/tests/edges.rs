@@ -101,6 +101,13 @@ fn modes_without_owner_read_write_or_with_special_bits_are_refused() {
             matches!(result, Err(ref e) if e.kind() == ErrorKind::Permission),
             "mode {mode:o}: {result:?}"
         );
+        // Modes print as people write them, in the notation of `chmod`.
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(&format!("mode {mode:04o} ")), "{message}");
+        assert!(
+            message.contains("(0600)") && !message.contains("0o"),
+            "{message}"
+        );
         assert!(
             matches!(Ring::open(&name), Err(ref e) if e.kind() == ErrorKind::NotFound),
             "nothing left behind"
