@@ -157,6 +157,22 @@ fn create_stat_and_rm_round_trip() {
 }
 
 #[test]
+fn a_shared_ring_is_refused_with_the_flag_that_accepts_it() {
+    let ring = TestRing::new("shared");
+    ring.create(&["--capacity", "8", "--slot-size", "64", "--mode", "0660"]);
+    let refused = shmlane_with_input(&["send", &ring.0], b"x\n");
+    assert_fails(
+        &refused,
+        1,
+        "mode 0660 lets group or others write it; to accept that, give --allow-shared",
+    );
+    // The tool's errors name what to do with the tool, not the library's API.
+    assert!(!stderr(&refused).contains("::"), "{}", stderr(&refused));
+    let accepted = shmlane_with_input(&["send", &ring.0, "--allow-shared"], b"x\n");
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+}
+
+#[test]
 fn a_ring_in_a_file_is_named_by_path() {
     let dir = std::env::temp_dir().join(format!("cli-test-path-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -18,7 +18,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::Error;
+use crate::error::{Error, Remedy};
 use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
 use crate::region::Region;
 use crate::sync::{fence, Arc, AtomicU32, AtomicU64, Ordering};
@@ -946,16 +946,24 @@ fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Resu
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if !options.allow_other_owner && meta.uid() != euid {
-        return Err(Error::permission(path.to_owned(), format!(
-                "the file is owned by uid {}, not by this process's uid {euid} (see OpenOptions::allow_other_owner)",
+        return Err(Error::permission(
+            path.to_owned(),
+            format!(
+                "the file is owned by uid {}, not by this process's uid {euid}",
                 meta.uid()
-            )));
+            ),
+        )
+        .with_remedy(Remedy::AllowOtherOwner));
     }
     if !options.allow_shared_mode && meta.mode() & 0o022 != 0 {
-        return Err(Error::permission(path.to_owned(), format!(
-                "the file's mode {:04o} lets group or others write it (see OpenOptions::allow_shared_mode)",
+        return Err(Error::permission(
+            path.to_owned(),
+            format!(
+                "the file's mode {:04o} lets group or others write it",
                 meta.mode() & 0o7777
-            )));
+            ),
+        )
+        .with_remedy(Remedy::AllowSharedMode));
     }
     Ok(())
 }
