@@ -77,6 +77,7 @@ fn hint(remedy: shmlane::Remedy) -> Option<&'static str> {
     match remedy {
         // `send` and `recv`, the commands that join a ring, take the flag.
         R::AllowOtherOwner | R::AllowSharedMode => Some("to accept that, give --allow-shared"),
+        R::UsePath => Some("to give a path, use --path"),
         _ => None,
     }
 }

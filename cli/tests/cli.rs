@@ -622,6 +622,12 @@ fn bad_command_lines_are_usage_errors() {
         "bad ring name",
     );
     assert_fails(&shmlane(&["stat", ".hidden"]), 2, "starts with a dot");
+    // A path given as a name is refused for its '/', pointing to --path.
+    assert_fails(
+        &shmlane(&["stat", "../etc/passwd"]),
+        2,
+        "bad ring name \"../etc/passwd\": it may not contain '/'; to give a path, use --path",
+    );
     assert_fails(
         &shmlane(&["stat", "x", "--path", "/tmp/x"]),
         2,

@@ -173,6 +173,9 @@ fn hint(remedy: Remedy) -> Option<&'static str> {
         Remedy::AllowSharedMode => Some(
             "to accept that, set allow_shared_mode in the shmlane_open_options_t given to shmlane_ring_open_with",
         ),
+        Remedy::UsePath => Some(
+            "to give a path, call the function's _at form (such as shmlane_ring_open_at)",
+        ),
         _ => None,
     }
 }
@@ -349,5 +352,20 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("::"), "names the Rust API: {message}");
+    }
+
+    #[test]
+    fn a_name_with_a_slash_points_to_the_functions_that_take_paths() {
+        let mut ring: *mut shmlane_ring_t = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated name and a pointer valid for writing.
+        let status =
+            unsafe { crate::ring::shmlane_ring_open(c"../etc/passwd".as_ptr(), &mut ring) };
+        assert_eq!(status, shmlane_status::BadName);
+        // SAFETY: the library's string, valid until this thread's next failure.
+        let message = unsafe { CStr::from_ptr(shmlane_last_error_message()) };
+        assert_eq!(
+            message.to_str().unwrap(),
+            "bad ring name \"../etc/passwd\": it may not contain '/'; to give a path, call the function's _at form (such as shmlane_ring_open_at)"
+        );
     }
 }

@@ -106,6 +106,8 @@ pub enum Remedy {
     /// Group or others may write the file: [`OpenOptions::allow_shared_mode`](crate::OpenOptions::allow_shared_mode)
     /// accepts it.
     AllowSharedMode,
+    /// A name holds a `/`: a file outside `/dev/shm` is given by its path.
+    UsePath,
 }
 
 impl Remedy {
@@ -118,6 +120,7 @@ impl Remedy {
             Remedy::AllowSharedMode => {
                 "to accept that, open it with OpenOptions::allow_shared_mode(true)"
             }
+            Remedy::UsePath => "to give a path, pass it as a &Path",
         }
     }
 }

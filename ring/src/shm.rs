@@ -80,7 +80,8 @@ pub(crate) fn unix_time_ns() -> u64 {
 ///
 /// # Errors
 /// [`ErrorKind::BadName`](crate::ErrorKind::BadName) unless the name is 1–200 characters of `[A-Za-z0-9._-]`
-/// and does not start with a dot.
+/// and does not start with a dot; for a name with a `/`, with
+/// [`Remedy::UsePath`](crate::Remedy::UsePath).
 ///
 /// # Examples
 /// ```
@@ -94,6 +95,10 @@ pub fn path_for(name: &str) -> Result<PathBuf, Error> {
     }
     if name.len() > MAX_NAME_LEN {
         return bad("it is longer than 200 characters");
+    }
+    // Before the leading dot: `../x` is a path given as a name, not a hidden file.
+    if name.contains('/') {
+        return bad("it may not contain '/'").map_err(|e| e.with_remedy(Remedy::UsePath));
     }
     if name.starts_with('.') {
         return bad("it starts with a dot");
