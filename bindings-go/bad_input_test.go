@@ -25,6 +25,19 @@ func TestNamesAreChecked(t *testing.T) {
 	}
 }
 
+func TestANameWithASlashIsRefusedForItsSlashAndPointsToPaths(t *testing.T) {
+	for _, name := range []string{"../etc/passwd", "a/b", "/dev/shm/x"} {
+		_, err := Open(name)
+		if !errors.Is(err, ErrBadName) {
+			t.Fatalf("%q: %v", name, err)
+		}
+		want := "it may not contain '/'; to give a path, use CreateAt, OpenAt, InfoAt or RemoveAt"
+		if !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%q: %q does not end with %q", name, err, want)
+		}
+	}
+}
+
 func TestEachBadInputHasItsOwnError(t *testing.T) {
 	dir := t.TempDir()
 	at := func(name string) string { return filepath.Join(dir, name) }

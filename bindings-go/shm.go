@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,6 +37,9 @@ func PathFor(name string) (string, error) {
 		return bad("it is empty")
 	case len(name) > MaxNameLen:
 		return bad("it is longer than 200 characters")
+	case strings.ContainsRune(name, '/'):
+		// Before the leading dot: ../x is a path given as a name.
+		return bad("it may not contain '/'; to give a path, use CreateAt, OpenAt, InfoAt or RemoveAt")
 	case name[0] == '.':
 		return bad("it starts with a dot")
 	}

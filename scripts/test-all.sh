@@ -3,7 +3,8 @@
 # MPMC code (loom-tests/), the checks that they fail when the publishing store
 # is weakened, when the waker's fence is left out and when crash recovery skips
 # its liveness test, the C tests, then the Rust unit, integration and doc tests
-# and the cross-language conformance tests.
+# (the code blocks of README.md and docs/*.md among them) and the
+# cross-language conformance tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,6 +102,9 @@ fi
 export SHMLANE_PEER_GO="$PWD/target/go/shmlane-peer"
 
 echo "== Rust tests (the C header is regenerated and compared by ffi/tests/header.rs)"
+# Among them cli/tests/doc_snippets.rs: the C, shell and JSON blocks of
+# README.md and docs/*.md, compiled against the C library built above or run
+# with the CLI (README's Rust blocks are doctests; the Go blocks ran above).
 cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
 
 echo "== Cross-language conformance: every peer against every other, across processes"

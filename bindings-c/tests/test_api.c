@@ -197,6 +197,11 @@ static void check_open_errors(void) {
     /* A file writable by others is refused unless the caller opts in. */
     CHECK(chmod(path, 0666) == 0);
     CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_PERMISSION);
+    /* The message names what to set in the C API, not in another one. */
+    CHECK(strstr(shmlane_last_error_message(), "0666") != NULL);
+    CHECK(strstr(shmlane_last_error_message(),
+                 "set allow_shared_mode in the shmlane_open_options_t given to shmlane_ring_open_with") != NULL);
+    CHECK(strstr(shmlane_last_error_message(), "::") == NULL);
     open_options = shmlane_open_options_default();
     open_options.allow_shared_mode = 1;
     CHECK_OK(shmlane_ring_open_with(NULL, path, &open_options, &ring));

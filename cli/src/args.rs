@@ -389,10 +389,29 @@ fn parse_mode(text: &str) -> Result<u32, String> {
     if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return Err("expected an octal mode such as 0600 or 0640".to_owned());
     }
-    u32::from_str_radix(digits, 8)
+    let mode = u32::from_str_radix(digits, 8)
         .ok()
         .filter(|mode| *mode <= 0o7777)
-        .ok_or_else(|| "a mode holds at most four octal digits".to_owned())
+        .ok_or_else(|| "a mode holds at most four octal digits".to_owned())?;
+    // The library refuses these too, but as a permission it was denied; on
+    // the command line they are a mistake in the line, said as such.
+    let lacks = match (mode & 0o400 != 0, mode & 0o200 != 0) {
+        (true, true) => None,
+        (true, false) => Some("owner write"),
+        (false, true) => Some("owner read"),
+        (false, false) => Some("owner read and write"),
+    };
+    if let Some(lacks) = lacks {
+        return Err(format!(
+            "mode {mode:04o} lacks {lacks}: every process that joins a ring opens it for reading and writing, so the mode must include 0600 (such as 0600 or 0640)"
+        ));
+    }
+    if mode & !0o777 != 0 {
+        return Err(format!(
+            "mode {mode:04o} has bits outside 0777 (setuid, setgid or sticky), which a ring file has no use for"
+        ));
+    }
+    Ok(mode)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -429,6 +448,14 @@ mod tests {
         assert!(parse_mode("0800").is_err());
         assert!(parse_mode("rw").is_err());
         assert!(parse_mode("77777").is_err());
+        assert!(parse_mode("0400")
+            .unwrap_err()
+            .contains("lacks owner write"));
+        assert!(parse_mode("0200").unwrap_err().contains("lacks owner read"));
+        assert!(parse_mode("0044")
+            .unwrap_err()
+            .contains("lacks owner read and write"));
+        assert!(parse_mode("1600").unwrap_err().contains("outside 0777"));
     }
 
     #[test]

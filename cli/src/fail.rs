@@ -44,15 +44,21 @@ impl Failure {
     }
 
     /// An error of the library: a bad name or a geometry it refuses are the
-    /// command line's fault, everything else happened at run time.
+    /// command line's fault, everything else happened at run time. The
+    /// library's remedy is said in the tool's flags, not the library's API.
     pub fn ring(what: impl Into<String>, error: shmlane::Error) -> Failure {
         let usage = matches!(
             error.kind(),
             shmlane::ErrorKind::BadName | shmlane::ErrorKind::BadGeometry
         );
+        let mut why = error.message().to_string();
+        if let Some(hint) = error.remedy().and_then(hint) {
+            why.push_str("; ");
+            why.push_str(hint);
+        }
         Failure {
             what: what.into(),
-            why: one_line(&error.to_string()),
+            why: one_line(&why),
             usage,
         }
     }
@@ -63,6 +69,17 @@ impl Failure {
         // Nothing is left to do if stderr is gone.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
         ExitCode::from(if self.usage { EXIT_USAGE } else { EXIT_RUNTIME })
+    }
+}
+
+/// What to give on the command line to get past a refusal of the library.
+fn hint(remedy: shmlane::Remedy) -> Option<&'static str> {
+    use shmlane::Remedy as R;
+    match remedy {
+        // `send` and `recv`, the commands that join a ring, take the flag.
+        R::AllowOtherOwner | R::AllowSharedMode => Some("to accept that, give --allow-shared"),
+        R::UsePath => Some("to give a path, use --path"),
+        _ => None,
     }
 }
 

@@ -157,6 +157,22 @@ fn create_stat_and_rm_round_trip() {
 }
 
 #[test]
+fn a_shared_ring_is_refused_with_the_flag_that_accepts_it() {
+    let ring = TestRing::new("shared");
+    ring.create(&["--capacity", "8", "--slot-size", "64", "--mode", "0660"]);
+    let refused = shmlane_with_input(&["send", &ring.0], b"x\n");
+    assert_fails(
+        &refused,
+        1,
+        "mode 0660 lets group or others write it; to accept that, give --allow-shared",
+    );
+    // The tool's errors name what to do with the tool, not the library's API.
+    assert!(!stderr(&refused).contains("::"), "{}", stderr(&refused));
+    let accepted = shmlane_with_input(&["send", &ring.0, "--allow-shared"], b"x\n");
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+}
+
+#[test]
 fn a_ring_in_a_file_is_named_by_path() {
     let dir = std::env::temp_dir().join(format!("cli-test-path-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -695,6 +711,18 @@ fn bad_command_lines_are_usage_errors() {
         2,
         "octal",
     );
+    // A mode the ring cannot work with is the command line's mistake, and
+    // the message says why.
+    assert_fails(
+        &create(&["--capacity", "16", "--slot-size", "64", "--mode", "0400"]),
+        2,
+        "mode 0400 lacks owner write: every process that joins a ring opens it for reading and writing",
+    );
+    assert_fails(
+        &create(&["--capacity", "16", "--slot-size", "64", "--mode", "4600"]),
+        2,
+        "mode 4600 has bits outside 0777",
+    );
     assert_fails(
         &create(&[
             "--capacity",
@@ -734,6 +762,12 @@ fn bad_command_lines_are_usage_errors() {
         "bad ring name",
     );
     assert_fails(&shmlane(&["stat", ".hidden"]), 2, "starts with a dot");
+    // A path given as a name is refused for its '/', pointing to --path.
+    assert_fails(
+        &shmlane(&["stat", "../etc/passwd"]),
+        2,
+        "bad ring name \"../etc/passwd\": it may not contain '/'; to give a path, use --path",
+    );
     assert_fails(
         &shmlane(&["stat", "x", "--path", "/tmp/x"]),
         2,

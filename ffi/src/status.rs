@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use shmlane::{Error, ErrorKind};
+use shmlane::{Error, ErrorKind, Remedy};
 
 /// What a call returns: `SHMLANE_STATUS_OK` (0) on success, a positive code
 /// otherwise. `shmlane_strerror` names each code;
@@ -155,7 +155,28 @@ impl Failure {
     #[cold]
     #[inline(never)]
     fn described(error: Error) -> Failure {
-        Failure::new(status_of(&error), error.to_string())
+        let mut message = error.message().to_string();
+        if let Some(hint) = error.remedy().and_then(hint) {
+            message.push_str("; ");
+            message.push_str(hint);
+        }
+        Failure::new(status_of(&error), message)
+    }
+}
+
+/// The remedy of a refusal in the C API's terms.
+fn hint(remedy: Remedy) -> Option<&'static str> {
+    match remedy {
+        Remedy::AllowOtherOwner => Some(
+            "to accept that, set allow_other_owner in the shmlane_open_options_t given to shmlane_ring_open_with",
+        ),
+        Remedy::AllowSharedMode => Some(
+            "to accept that, set allow_shared_mode in the shmlane_open_options_t given to shmlane_ring_open_with",
+        ),
+        Remedy::UsePath => Some(
+            "to give a path, call the function's _at form (such as shmlane_ring_open_at)",
+        ),
+        _ => None,
     }
 }
 
@@ -297,4 +318,54 @@ pub extern "C" fn shmlane_last_error_message() -> *const c_char {
     LAST_ERROR
         .try_with(|last| last.try_borrow().map_or(c"".as_ptr(), |last| last.as_ptr()))
         .unwrap_or(c"".as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{CStr, CString};
+    use std::os::unix::ffi::OsStrExt;
+
+    use shmlane::{Ring, RingOptions};
+
+    use super::*;
+    use crate::ring::{shmlane_ring_open_at, shmlane_ring_t};
+
+    #[test]
+    fn a_refusal_names_the_c_option_that_accepts_it() {
+        let path = std::env::temp_dir().join(format!("shmlane-ffi-hint-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let _created = Ring::create(&path, &RingOptions::spsc(8, 16).mode(0o666)).unwrap();
+        let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
+        let mut ring: *mut shmlane_ring_t = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path and a pointer valid for writing.
+        let status = unsafe { shmlane_ring_open_at(c_path.as_ptr(), &mut ring) };
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(status, shmlane_status::Permission);
+        assert!(ring.is_null());
+        // SAFETY: the library's string, valid until this thread's next failure.
+        let message = unsafe { CStr::from_ptr(shmlane_last_error_message()) };
+        let message = message.to_str().unwrap();
+        assert!(
+            message.ends_with(
+                "mode 0666 lets group or others write it; to accept that, set allow_shared_mode in the shmlane_open_options_t given to shmlane_ring_open_with"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("::"), "names the Rust API: {message}");
+    }
+
+    #[test]
+    fn a_name_with_a_slash_points_to_the_functions_that_take_paths() {
+        let mut ring: *mut shmlane_ring_t = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated name and a pointer valid for writing.
+        let status =
+            unsafe { crate::ring::shmlane_ring_open(c"../etc/passwd".as_ptr(), &mut ring) };
+        assert_eq!(status, shmlane_status::BadName);
+        // SAFETY: the library's string, valid until this thread's next failure.
+        let message = unsafe { CStr::from_ptr(shmlane_last_error_message()) };
+        assert_eq!(
+            message.to_str().unwrap(),
+            "bad ring name \"../etc/passwd\": it may not contain '/'; to give a path, call the function's _at form (such as shmlane_ring_open_at)"
+        );
+    }
 }

@@ -5,7 +5,9 @@
 //! An `Error` is one byte of kind and a boxed detail, so that a `Result`
 //! travels in registers on the hot path; the detail is allocated only when a
 //! failure happens. Every kind has its own one-line message, and the C and Go
-//! bindings map each kind to their own status or sentinel.
+//! bindings map each kind to their own status or sentinel. When one setting
+//! gets past a failure, the error carries it as a [`Remedy`]: `Display` names
+//! it in this crate's API, and the CLI and the C API in theirs.
 
 use std::fmt;
 use std::io;
@@ -105,6 +107,41 @@ pub enum ErrorKind {
     Io,
 }
 
+/// What the caller can do differently to get past a failure: the setting or
+/// the form of the call that the message points to.
+///
+/// The message of [`Error`]'s `Display` names it in this crate's API. Front
+/// ends with an API of their own (the CLI's flags, the C functions and
+/// options) take [`Error::message`], which names no API, and add their own
+/// words for the remedy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// The file belongs to another user: [`OpenOptions::allow_other_owner`](crate::OpenOptions::allow_other_owner)
+    /// accepts it.
+    AllowOtherOwner,
+    /// Group or others may write the file: [`OpenOptions::allow_shared_mode`](crate::OpenOptions::allow_shared_mode)
+    /// accepts it.
+    AllowSharedMode,
+    /// A name holds a `/`: a file outside `/dev/shm` is given by its path.
+    UsePath,
+}
+
+impl Remedy {
+    /// The remedy in this crate's API, as the message's last clause.
+    fn rust_hint(self) -> &'static str {
+        match self {
+            Remedy::AllowOtherOwner => {
+                "to accept that, open it with OpenOptions::allow_other_owner(true)"
+            }
+            Remedy::AllowSharedMode => {
+                "to accept that, open it with OpenOptions::allow_shared_mode(true)"
+            }
+            Remedy::UsePath => "to give a path, pass it as a &Path",
+        }
+    }
+}
+
 /// A failure: its [`ErrorKind`], and what the message names.
 ///
 /// # Examples
@@ -121,6 +158,7 @@ pub enum ErrorKind {
 /// ```
 pub struct Error {
     kind: ErrorKind,
+    remedy: Option<Remedy>,
     detail: Option<Box<Detail>>,
 }
 
@@ -162,8 +200,56 @@ impl Error {
     fn new(kind: ErrorKind, detail: Detail) -> Error {
         Error {
             kind,
+            remedy: None,
             detail: Some(Box::new(detail)),
         }
+    }
+
+    /// The error with what the caller can do about it.
+    pub(crate) fn with_remedy(mut self, remedy: Remedy) -> Error {
+        self.remedy = Some(remedy);
+        self
+    }
+
+    /// What the caller can do differently to get past this failure, when
+    /// there is one thing to do: for front ends that name it in their own API.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{ErrorKind, Remedy, Ring, RingOptions};
+    /// # let name = format!("doc-remedy-{}", std::process::id());
+    /// let _created = Ring::create(&name, &RingOptions::spsc(8, 16).mode(0o666))?;
+    /// let error = Ring::open(&name).unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::Permission);
+    /// assert_eq!(error.remedy(), Some(Remedy::AllowSharedMode));
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    #[inline]
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.remedy
+    }
+
+    /// The message without the remedy's clause: what failed and why, naming
+    /// no API. `Display` adds the remedy in this crate's terms.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{Ring, RingOptions};
+    /// # let name = format!("doc-message-{}", std::process::id());
+    /// let _created = Ring::create(&name, &RingOptions::spsc(8, 16).mode(0o666))?;
+    /// let error = Ring::open(&name).unwrap_err();
+    /// let message = error.message().to_string();
+    /// assert!(message.ends_with("the file's mode 0666 lets group or others write it"));
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     format!("{message}; to accept that, open it with OpenOptions::allow_shared_mode(true)")
+    /// );
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn message(&self) -> impl fmt::Display + '_ {
+        Message(self)
     }
 
     /// The kind of failure, to match on.
@@ -301,6 +387,7 @@ impl Error {
     /// The other side is gone: no detail, no allocation.
     pub const DISCONNECTED: Error = Error {
         kind: ErrorKind::Disconnected,
+        remedy: None,
         detail: None,
     };
 
@@ -359,14 +446,28 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Message(self).fmt(f)?;
+        match self.remedy {
+            Some(remedy) => write!(f, "; {}", remedy.rust_hint()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error's message without its remedy ([`Error::message`]).
+struct Message<'a>(&'a Error);
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ErrorKind as K;
-        let Some(detail) = self.detail.as_deref() else {
-            return f.write_str(match self.kind {
+        let Message(error) = *self;
+        let Some(detail) = error.detail.as_deref() else {
+            return f.write_str(match error.kind {
                 K::Disconnected => "the other side of the ring has closed or died",
                 _ => "shmlane error",
             });
         };
-        match (self.kind, detail) {
+        match (error.kind, detail) {
             (K::NotFound, Detail::Path(path)) => write!(f, "no ring at {}", path.display()),
             (K::AlreadyExists, Detail::Path(path)) => {
                 write!(f, "a file already exists at {}", path.display())

@@ -77,7 +77,7 @@ mod info;
 
 pub use any::{AnyConsumer, AnyKind, AnyProducer};
 pub use consumer::{Consumer, ReadBatch, ReadSlot};
-pub use error::{Error, ErrorKind, Role};
+pub use error::{Error, ErrorKind, Remedy, Role};
 pub use handle::{Direction, Handle, Reading, Writing};
 pub use producer::{Producer, WriteBatch, WriteSlot};
 pub use protocol::Protocol;

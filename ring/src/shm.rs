@@ -18,7 +18,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::Error;
+use crate::error::{Error, Remedy};
 use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
 use crate::memfd;
 use crate::region::Region;
@@ -81,7 +81,8 @@ pub(crate) fn unix_time_ns() -> u64 {
 ///
 /// # Errors
 /// [`ErrorKind::BadName`](crate::ErrorKind::BadName) unless the name is 1–200 characters of `[A-Za-z0-9._-]`
-/// and does not start with a dot.
+/// and does not start with a dot; for a name with a `/`, with
+/// [`Remedy::UsePath`](crate::Remedy::UsePath).
 ///
 /// # Examples
 /// ```
@@ -95,6 +96,10 @@ pub fn path_for(name: &str) -> Result<PathBuf, Error> {
     }
     if name.len() > MAX_NAME_LEN {
         return bad("it is longer than 200 characters");
+    }
+    // Before the leading dot: `../x` is a path given as a name, not a hidden file.
+    if name.contains('/') {
+        return bad("it may not contain '/'").map_err(|e| e.with_remedy(Remedy::UsePath));
     }
     if name.starts_with('.') {
         return bad("it starts with a dot");
@@ -992,7 +997,7 @@ fn require_regular_file(file: &File, path: &Path) -> Result<(), Error> {
 pub(crate) fn check_create_mode(path: &Path, mode: u32) -> Result<(), Error> {
     if mode & 0o600 != 0o600 || mode & !0o777 != 0 {
         return Err(Error::permission(path.to_owned(), format!(
-                "mode {mode:04o} must include owner read and write (0o600) and only permission bits (0o777)"
+                "mode {mode:04o} must include owner read and write (0600) and only permission bits (0777)"
             )));
     }
     Ok(())
@@ -1005,16 +1010,24 @@ fn check_owner_and_mode(file: &File, path: &Path, options: &OpenOptions) -> Resu
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if !options.allow_other_owner && meta.uid() != euid {
-        return Err(Error::permission(path.to_owned(), format!(
-                "the file is owned by uid {}, not by this process's uid {euid} (see OpenOptions::allow_other_owner)",
+        return Err(Error::permission(
+            path.to_owned(),
+            format!(
+                "the file is owned by uid {}, not by this process's uid {euid}",
                 meta.uid()
-            )));
+            ),
+        )
+        .with_remedy(Remedy::AllowOtherOwner));
     }
     if !options.allow_shared_mode && meta.mode() & 0o022 != 0 {
-        return Err(Error::permission(path.to_owned(), format!(
-                "the file's mode {:04o} lets group or others write it (see OpenOptions::allow_shared_mode)",
+        return Err(Error::permission(
+            path.to_owned(),
+            format!(
+                "the file's mode {:04o} lets group or others write it",
                 meta.mode() & 0o7777
-            )));
+            ),
+        )
+        .with_remedy(Remedy::AllowSharedMode));
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use common::{unique_name, Scratch};
 use shmlane::layout::{header_hash, Header, HEADER_SIZE, TAIL_OFFSET};
-use shmlane::{spsc, Error, ErrorKind, Kind, OpenOptions, Ring, RingOptions, SHM_DIR};
+use shmlane::{spsc, Error, ErrorKind, Kind, OpenOptions, Remedy, Ring, RingOptions, SHM_DIR};
 
 /// A major layout version no reader of this build accepts.
 const NEXT_MAJOR: u16 = shmlane::layout::VERSION_MAJOR + 1;
@@ -650,6 +650,24 @@ fn a_shared_mode_is_accepted_when_allowed() -> Result<(), Box<dyn StdError>> {
         matches!(refused, Err(ref e) if e.kind() == ErrorKind::Permission),
         "{refused:?}"
     );
+    // The message names the Rust setting; the remedy lets the CLI, C and
+    // Go name their own, on a message that names none.
+    let refused = refused.unwrap_err();
+    assert_eq!(refused.remedy(), Some(Remedy::AllowSharedMode));
+    let message = refused.to_string();
+    assert!(
+        message.contains("mode 0666 lets group or others write it"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; to accept that, open it with OpenOptions::allow_shared_mode(true)"),
+        "{message}"
+    );
+    let bare = refused.message().to_string();
+    assert!(
+        message.starts_with(&bare) && !bare.contains("OpenOptions"),
+        "{bare}"
+    );
     let ring = OpenOptions::new().allow_shared_mode(true).open(&path)?;
     assert_eq!(ring.geometry().capacity, CAPACITY);
     Ok(())
@@ -668,6 +686,10 @@ fn another_owner_is_accepted_when_allowed() -> Result<(), Box<dyn StdError>> {
     assert!(
         matches!(refused, Err(ref e) if e.kind() == ErrorKind::Permission),
         "{refused:?}"
+    );
+    assert_eq!(
+        refused.as_ref().unwrap_err().remedy(),
+        Some(Remedy::AllowOtherOwner)
     );
     let ring = OpenOptions::new().allow_other_owner(true).open(&path)?;
     assert_eq!(ring.geometry().capacity, CAPACITY);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{unique_name, RemoveRing, Scratch};
-use shmlane::{spsc, ErrorKind, Ring, RingOptions};
+use shmlane::{spsc, ErrorKind, Remedy, Ring, RingOptions};
 
 fn make_fifo(path: &std::path::Path) {
     let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -101,6 +101,13 @@ fn modes_without_owner_read_write_or_with_special_bits_are_refused() {
             matches!(result, Err(ref e) if e.kind() == ErrorKind::Permission),
             "mode {mode:o}: {result:?}"
         );
+        // Modes print as people write them, in the notation of `chmod`.
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains(&format!("mode {mode:04o} ")), "{message}");
+        assert!(
+            message.contains("(0600)") && !message.contains("0o"),
+            "{message}"
+        );
         assert!(
             matches!(Ring::open(&name), Err(ref e) if e.kind() == ErrorKind::NotFound),
             "nothing left behind"
@@ -155,4 +162,24 @@ fn a_consumer_caught_between_lock_and_claim_is_not_reported_disconnected() {
     assert_eq!(rc, 0);
     assert!(!producer.is_disconnected());
     assert!(matches!(producer.try_send(b"3"), Ok(false)));
+}
+
+#[test]
+fn a_name_with_a_slash_is_refused_for_its_slash_and_points_to_paths() {
+    for name in ["../etc/passwd", "a/b", "/dev/shm/x"] {
+        let error = shmlane::path_for(name).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::BadName, "{name}");
+        assert_eq!(error.remedy(), Some(Remedy::UsePath), "{name}");
+        assert_eq!(
+            error.to_string(),
+            format!("bad ring name {name:?}: it may not contain '/'; to give a path, pass it as a &Path"),
+        );
+    }
+    // A leading dot alone is refused for the dot, with no remedy.
+    let error = shmlane::path_for(".hidden").unwrap_err();
+    assert!(
+        error.to_string().ends_with("it starts with a dot"),
+        "{error}"
+    );
+    assert_eq!(error.remedy(), None);
 }
