@@ -427,7 +427,11 @@ impl Error {
                 Detail::Reason(reason) => Error::corrupt_file(path, reason),
                 detail => Error::new(ErrorKind::Corrupt, detail),
             },
-            (kind, detail) => Error { kind, detail },
+            (kind, detail) => Error {
+                kind,
+                detail,
+                remedy: self.remedy,
+            },
         }
     }
 
