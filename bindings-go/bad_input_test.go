@@ -1,6 +1,7 @@
 package shmlane
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -167,4 +168,47 @@ func TestRingOfAnotherOwnerIsRefusedUnlessAllowed(t *testing.T) {
 		t.Fatalf("opted in: %v", err)
 	}
 	again.Close()
+}
+
+// A header no creator will finish is corrupt at once; one whose creator still
+// runs is waited for; a ready header that fails its own checks is corrupt and
+// names the field (Rust and C behave the same).
+func TestHeadersNoCreatorWillFinishOrThatFailTheirChecksAreCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	at := func(name string) string { return filepath.Join(dir, name) }
+	header := make([]byte, 4096)
+	binary.LittleEndian.PutUint64(header[hdrMagic:], Magic)
+	os.WriteFile(at("magic-only"), header, 0o600)
+	started := time.Now()
+	_, err := OpenAt(at("magic-only"), ReadyTimeout(time.Hour))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "creator_pid is 0") {
+		t.Errorf("magic and zeros: %v", err)
+	}
+	if waited := time.Since(started); waited > 10*time.Second {
+		t.Errorf("magic and zeros waited %v for a creator that does not exist", waited)
+	}
+	binary.LittleEndian.PutUint32(header[hdrCreatorPid:], uint32(os.Getpid()))
+	os.WriteFile(at("creator-runs"), header, 0o600)
+	if _, err := OpenAt(at("creator-runs"), ReadyTimeout(20*time.Millisecond)); !errors.Is(err, ErrNotReady) {
+		t.Errorf("a creator that runs: %v", err)
+	}
+
+	r, err := CreateAt(at("capacity"), SPSCOptions(4, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	f, err := os.OpenFile(at("capacity"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var capacity [8]byte
+	binary.LittleEndian.PutUint64(capacity[:], 1000)
+	f.WriteAt(capacity[:], hdrCapacity)
+	f.Close()
+	_, err = OpenAt(at("capacity"))
+	if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrBadGeometry) ||
+		!strings.Contains(err.Error(), "header field capacity") {
+		t.Errorf("capacity 1000 in a ready header: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ package shmlane
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/bits"
 )
@@ -196,39 +197,49 @@ type Geometry struct {
 	TotalSize        uint64 // size of the ring in bytes
 }
 
+// geometryError is an ErrBadGeometry that knows the header field to blame, so
+// that a file whose header holds the same numbers is reported as corrupt,
+// naming the field (geometryFromHeader), as Rust does.
+type geometryError struct{ field, reason string }
+
+func (e *geometryError) Error() string        { return ErrBadGeometry.Error() + ": " + e.reason }
+func (e *geometryError) Is(target error) bool { return target == ErrBadGeometry }
+
+func badGeometry(field, reason string) error { return &geometryError{field, reason} }
+
 // newGeometry checks create-time parameters and derives the rest, as Rust's
 // Geometry::new does (same checks, same order).
 func newGeometry(kind Kind, capacity, slotSize uint64, participants uint32, fixed bool) (Geometry, error) {
 	if kind != SPSC && kind != MPMC {
-		return Geometry{}, fmt.Errorf("%w: unknown kind code %d", ErrBadGeometry, uint32(kind))
+		return Geometry{}, badGeometry("kind", fmt.Sprintf("unknown kind code %d", uint32(kind)))
 	}
 	if bits.OnesCount64(capacity) != 1 || capacity < MinCapacity || capacity > MaxCapacity {
-		return Geometry{}, fmt.Errorf("%w: capacity %d must be a power of two between %d and %d",
-			ErrBadGeometry, capacity, MinCapacity, MaxCapacity)
+		return Geometry{}, badGeometry("capacity", fmt.Sprintf("capacity %d must be a power of two between %d and %d",
+			capacity, MinCapacity, MaxCapacity))
 	}
 	slotHeader := kind.slotHeaderSize(fixed)
 	if slotSize < slotHeader+MinMaxPayload {
-		return Geometry{}, fmt.Errorf("%w: slot size %d is too small: a %v slot needs at least %d bytes",
-			ErrBadGeometry, slotSize, kind, slotHeader+MinMaxPayload)
+		return Geometry{}, badGeometry("slot_size", fmt.Sprintf("slot size %d is too small: a %v slot needs at least %d bytes",
+			slotSize, kind, slotHeader+MinMaxPayload))
 	}
 	if slotSize%8 != 0 || slotSize > MaxSlotSize {
-		return Geometry{}, fmt.Errorf("%w: slot size %d must be a multiple of 8 and at most %d",
-			ErrBadGeometry, slotSize, MaxSlotSize)
+		return Geometry{}, badGeometry("slot_size", fmt.Sprintf("slot size %d must be a multiple of 8 and at most %d",
+			slotSize, MaxSlotSize))
 	}
 	if kind == SPSC && participants != 2 {
-		return Geometry{}, fmt.Errorf("%w: a spsc ring has exactly 2 participant records, not %d",
-			ErrBadGeometry, participants)
+		return Geometry{}, badGeometry("participant_count", fmt.Sprintf("a spsc ring has exactly 2 participant records, not %d",
+			participants))
 	}
 	if kind == MPMC && (participants < 2 || participants > MaxParticipants) {
-		return Geometry{}, fmt.Errorf("%w: participant count %d must be between 2 and %d",
-			ErrBadGeometry, participants, MaxParticipants)
+		return Geometry{}, badGeometry("participant_count", fmt.Sprintf("participant count %d must be between 2 and %d",
+			participants, MaxParticipants))
 	}
 	slotsOffset := uint64(participantsOffset) + uint64(participants)*participantRecordSize
 	hi, slotsBytes := bits.Mul64(capacity, slotSize)
 	total, carry := bits.Add64(slotsBytes, slotsOffset, 0)
 	if hi != 0 || carry != 0 || total > MaxTotalSize {
-		return Geometry{}, fmt.Errorf("%w: %d slots of %d bytes exceed the largest ring of %d bytes",
-			ErrBadGeometry, capacity, slotSize, MaxTotalSize)
+		return Geometry{}, badGeometry("capacity and slot_size", fmt.Sprintf("%d slots of %d bytes exceed the largest ring of %d bytes",
+			capacity, slotSize, MaxTotalSize))
 	}
 	return Geometry{
 		Kind:             kind,
@@ -333,15 +344,21 @@ func geometryFromHeader(b *[HeaderSize]byte, fileSize uint64) (Geometry, error) 
 			ErrVersion, major, minor, VersionMajor)
 	}
 	kind := Kind(le.Uint32(b[hdrKind:]))
+	// A header that fails the checks of a create is corrupt, whoever opens it:
+	// creators check their geometry before they make a file.
 	if kind != SPSC && kind != MPMC {
-		return Geometry{}, fmt.Errorf("%w: unknown kind code %d", ErrBadGeometry, uint32(kind))
+		return Geometry{}, fmt.Errorf("%w: header field kind is %d, not a known kind code", ErrCorrupt, uint32(kind))
 	}
 	flags := le.Uint32(b[hdrFlags:])
 	if flags&^knownFlags != 0 {
-		return Geometry{}, fmt.Errorf("%w: unknown flags %#x", ErrBadGeometry, flags&^knownFlags)
+		return Geometry{}, fmt.Errorf("%w: header field flags has unknown bits %#x", ErrCorrupt, flags&^knownFlags)
 	}
 	g, err := newGeometry(kind, le.Uint64(b[hdrCapacity:]), le.Uint64(b[hdrSlotSize:]),
 		le.Uint32(b[hdrParticipantCount:]), flags&FlagFixedSize != 0)
+	var bad *geometryError
+	if errors.As(err, &bad) {
+		return Geometry{}, fmt.Errorf("%w: header field %s: %s", ErrCorrupt, bad.field, bad.reason)
+	}
 	if err != nil {
 		return Geometry{}, err
 	}

@@ -288,7 +288,8 @@ func TestHeaderRoundTripsAndEveryChangeIsCaught(t *testing.T) {
 	bad = header
 	binary.LittleEndian.PutUint32(bad[hdrFlags:], 4)
 	binary.LittleEndian.PutUint64(bad[hdrLayoutHash:], layoutHash(&bad))
-	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrBadGeometry) {
+	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrCorrupt) ||
+		!strings.Contains(err.Error(), "header field flags") {
 		t.Errorf("unknown flag: %v", err)
 	}
 	bad = header

@@ -12,6 +12,7 @@ package shmlane
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -317,6 +318,15 @@ func checkOwnerAndMode(fd int, path string, cfg *openConfig) error {
 }
 
 // mapValidated waits for the creator's ready word, then maps and validates the ring.
+// processRuns reports whether a process of this pid exists (of any uid).
+func processRuns(pid uint32) bool {
+	if pid == 0 || pid > math.MaxInt32 {
+		return false
+	}
+	err := syscall.Kill(int(pid), 0)
+	return err == nil || err == syscall.EPERM
+}
+
 func mapValidated(fd int, cfg *openConfig, writable bool) ([]byte, Geometry, error) {
 	started := time.Now()
 	var data []byte
@@ -358,10 +368,26 @@ func mapValidated(fd int, cfg *openConfig, writable bool) ([]byte, Geometry, err
 			if atomic.LoadUint32(ready) == ReadyValue {
 				break
 			}
-			// The magic only tells a foreign file from a ring whose creator
-			// has not finished (Rust: a Relaxed load).
-			if found := atomic.LoadUint64(magic); found != 0 && found != Magic {
+			// Wait only while a creator may still be writing the header (its
+			// magic is not there yet, or the creator it names still runs);
+			// a header no creator will finish is corrupt at once.
+			// Ordering: acquire (Go's atomics are sequentially consistent),
+			// pairs with the creator's release store of the magic, stored
+			// after creator_pid: seeing the magic, we see the pid. The magic
+			// also tells a foreign file from a ring, so it comes first.
+			found := atomic.LoadUint64(magic)
+			if found != 0 && found != Magic {
 				return fail(fmt.Errorf("%w: magic is %#018x, expected %#018x", ErrNotRing, found, Magic))
+			}
+			if r := atomic.LoadUint32(ready); r != 0 {
+				return fail(fmt.Errorf("%w: header field ready is %#x, neither 0 (being created) nor %#x (ready)", ErrCorrupt, r, ReadyValue))
+			}
+			if found == Magic {
+				pid := atomic.LoadUint32((*uint32)(unsafe.Pointer(&data[hdrCreatorPid])))
+				if !processRuns(pid) {
+					return fail(fmt.Errorf("%w: the ready word is unset and header field creator_pid is %d, which names no running process: no creator will finish this header",
+						ErrCorrupt, pid))
+				}
 			}
 		}
 		waited := time.Since(started)

@@ -79,11 +79,13 @@ enum shmlane_status
   SHMLANE_STATUS_UNSUPPORTED_VERSION = 10,
   // The ring is of another kind than the one asked for.
   SHMLANE_STATUS_WRONG_KIND = 11,
-  // Capacity, slot size or participant count out of range.
+  // Capacity, slot size or participant count refused at create (a file
+  // whose header holds such numbers is `CORRUPT`).
   SHMLANE_STATUS_BAD_GEOMETRY = 12,
   // The file is shorter than the ring its header describes.
   SHMLANE_STATUS_FILE_TOO_SMALL = 13,
-  // The creator did not finish the header within the open timeout.
+  // The creator, still running, did not finish the header within the open
+  // timeout (a header no running creator will finish is `CORRUPT`).
   SHMLANE_STATUS_NOT_READY = 14,
   // The file's owner or mode does not allow this use, or the OS refused access.
   SHMLANE_STATUS_PERMISSION = 15,

@@ -218,10 +218,13 @@ static void check_open_errors(void) {
     CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_UNSUPPORTED_VERSION);
     version--;
     CHECK(pwrite(fd, &version, sizeof version, 8) == (ssize_t)sizeof version);
-    /* A capacity out of range, then one that disagrees with the other fields. */
+    /* A capacity out of range, then one that disagrees with the other fields:
+     * a file that fails its own header checks is a corrupt ring, named with
+     * the field (BAD_GEOMETRY is for a geometry refused at create). */
     uint64_t capacity = 3;
     CHECK(pwrite(fd, &capacity, sizeof capacity, 24) == (ssize_t)sizeof capacity);
-    CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_BAD_GEOMETRY);
+    CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_CORRUPT);
+    CHECK(strstr(shmlane_last_error_message(), "capacity") != NULL);
     capacity = 8;
     CHECK(pwrite(fd, &capacity, sizeof capacity, 24) == (ssize_t)sizeof capacity);
     CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_CORRUPT);
@@ -233,7 +236,9 @@ static void check_open_errors(void) {
     /* A truncated file. */
     CHECK(ftruncate(fd, 1000) == 0);
     CHECK_STATUS(shmlane_ring_open_at(path, &ring), SHMLANE_STATUS_FILE_TOO_SMALL);
-    /* A header whose creator never finished. */
+    /* A header whose creator never finished: corrupt at once when it names no
+     * running creator (pid 0), not ready after the timeout while its creator
+     * (here this process) still runs. */
     uint32_t ready = 0;
     CHECK(ftruncate(fd, 0) == 0 && ftruncate(fd, 4096) == 0);
     uint64_t magic = 0x00454E414C4D4853u;
@@ -241,6 +246,10 @@ static void check_open_errors(void) {
     CHECK(pwrite(fd, &ready, sizeof ready, 128) == (ssize_t)sizeof ready);
     open_options = shmlane_open_options_default();
     open_options.ready_timeout_ns = 10 * 1000 * 1000;
+    CHECK_STATUS(shmlane_ring_open_with(NULL, path, &open_options, &ring), SHMLANE_STATUS_CORRUPT);
+    CHECK(strstr(shmlane_last_error_message(), "creator_pid") != NULL);
+    uint32_t creator = (uint32_t)getpid();
+    CHECK(pwrite(fd, &creator, sizeof creator, 120) == (ssize_t)sizeof creator);
     CHECK_STATUS(shmlane_ring_open_with(NULL, path, &open_options, &ring), SHMLANE_STATUS_NOT_READY);
     /* Not a ring at all. */
     CHECK(ftruncate(fd, 0) == 0);

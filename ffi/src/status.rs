@@ -37,11 +37,13 @@ pub enum shmlane_status {
     UnsupportedVersion = 10,
     /// The ring is of another kind than the one asked for.
     WrongKind = 11,
-    /// Capacity, slot size or participant count out of range.
+    /// Capacity, slot size or participant count refused at create (a file
+    /// whose header holds such numbers is `CORRUPT`).
     BadGeometry = 12,
     /// The file is shorter than the ring its header describes.
     FileTooSmall = 13,
-    /// The creator did not finish the header within the open timeout.
+    /// The creator, still running, did not finish the header within the open
+    /// timeout (a header no running creator will finish is `CORRUPT`).
     NotReady = 14,
     /// The file's owner or mode does not allow this use, or the OS refused access.
     Permission = 15,

@@ -857,6 +857,17 @@ fn map_validated(
                 fence(Ordering::Acquire);
                 break;
             }
+            // Ordering: Relaxed, then the Acquire fence below, which pairs with
+            // the Release store of the magic in `write_header`: a creator
+            // stores its pid before its magic, so we see the pid once we see
+            // the magic. The magic also tells a foreign file from a ring, so
+            // it is looked at before the ready word.
+            let found = magic.load(Ordering::Relaxed);
+            if found != 0 && found != MAGIC {
+                return Err(Error::not_a_ring(format!(
+                    "magic is {found:#018x}, expected {MAGIC:#018x}"
+                )));
+            }
             if ready_word != 0 {
                 return Err(Error::corrupt_file(
                     path,
@@ -864,16 +875,6 @@ fn map_validated(
                         "header field ready is {ready_word:#x}, neither 0 (being created) nor {READY:#x} (ready)"
                     ),
                 ));
-            }
-            // Ordering: Relaxed, then the Acquire fence below, which pairs with
-            // the Release store of the magic in `write_header`: a creator
-            // stores its pid before its magic, so we see the pid once we see
-            // the magic. The magic also tells a foreign file from a ring.
-            let found = magic.load(Ordering::Relaxed);
-            if found != 0 && found != MAGIC {
-                return Err(Error::not_a_ring(format!(
-                    "magic is {found:#018x}, expected {MAGIC:#018x}"
-                )));
             }
             if found == MAGIC {
                 fence(Ordering::Acquire);
@@ -883,7 +884,7 @@ fn map_validated(
                     return Err(Error::corrupt_file(
                         path,
                         format!(
-                            "the ready word is unset and header field creator_pid is {pid},                              which names no running process: no creator will finish this header"
+                            "the ready word is unset and header field creator_pid is {pid}, which names no running process: no creator will finish this header"
                         ),
                     ));
                 }

@@ -253,6 +253,13 @@ fn cases() -> Vec<Case> {
             write_file(&path, b"hello\n")?;
             Ok(open(&path))
         }),
+        // Text where the ready word would be: the magic tells it is no ring
+        // before the ready word could call it a corrupt one.
+        case!("opening a long text file", NotARing, |s| {
+            let path = s.path("long-text");
+            write_file(&path, "all work and no play. ".repeat(40).as_bytes())?;
+            Ok(open(&path))
+        }),
         case!(
             "opening a 4096-byte file with another magic",
             NotARing,
