@@ -46,6 +46,18 @@ COUNTS = (204_800, 409_600)
 # below it before --check suggests updating the budget.
 TOLERANCE = 0.05
 
+# The performance budget's targets (docs/design.md, issue 16): shmlane's
+# instructions per message at most this many times its peer's. benches/suite.py
+# reports them; --check holds every count to the budget file instead.
+TARGETS = {
+    "spsc-zero-copy-8B": 1.5,
+    "spsc-copy-8B": 2.0,
+    "mpmc-zero-copy-8B": 2.0,
+    "mpmc-copy-8B": 2.0,
+    "c-spsc-zero-copy-8B": 1.2,
+    "c-spsc-copy-8B": 1.2,
+}
+
 KINDS = ("spsc", "mpmc")
 APIS = ("zero-copy", "copy")
 LAYOUTS = ("", "fixed-")
