@@ -228,7 +228,7 @@ def main() -> int:
     elif args.check:
         if not check(figures):
             return 1
-        print(f"instructions: every count within {TOLERANCE:.0%} above its budget",
+        print(f"instructions: no count more than {TOLERANCE:.0%} above its budget",
               file=sys.stderr)
     return 0
 
