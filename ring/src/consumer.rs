@@ -126,11 +126,13 @@ impl<K: Protocol> Handle<K, Reading> {
                 count: claim.count - 1,
             });
         }
+        // SAFETY: `len <= max_payload`, and `len_field + max_payload` is the
+        // body's size (the validated geometry).
+        let payload = unsafe { body.narrow(self.end.ring.len_field, len) };
         Ok(ReadSlot {
             consumer: self,
             position: claim.position,
-            len,
-            body,
+            payload,
         })
     }
 
@@ -295,8 +297,8 @@ fn message_len(ring: &Attached, body: &BodyRef) -> Option<usize> {
 pub struct ReadSlot<'a, K: Protocol> {
     consumer: &'a mut Consumer<K>,
     position: u64,
-    len: usize,
-    body: BodyRef,
+    /// The message's payload (its length bounded by `max_payload`).
+    payload: BodyRef,
 }
 
 impl<K: Protocol> ReadSlot<'_, K> {
@@ -306,7 +308,7 @@ impl<K: Protocol> ReadSlot<'_, K> {
     /// Gives the message back unreleased: the next read returns it again.
     fn keep(mut self) {
         // Under loom the access ends here: the message is kept claimed, not borrowed.
-        self.body.end_access();
+        self.payload.end_access();
         let claim = Claim {
             position: self.position,
             count: 1,
@@ -320,18 +322,16 @@ impl<K: Protocol> Deref for ReadSlot<'_, K> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        let start = self.consumer.end.ring.len_field;
-        // SAFETY: the slot is claimed by this guard and published; `len` was
-        // bounded by `max_payload` when the guard was made, and
-        // `len_field + max_payload` is the body's size.
-        unsafe { self.body.payload(start, self.len) }
+        // SAFETY: the slot is claimed by this guard and published, so nobody
+        // writes it; the payload was bounded when the guard was made.
+        unsafe { self.payload.bytes() }
     }
 }
 
 impl<K: Protocol> Drop for ReadSlot<'_, K> {
     #[inline]
     fn drop(&mut self) {
-        self.body.end_access();
+        self.payload.end_access();
         self.consumer.release(Claim {
             position: self.position,
             count: 1,

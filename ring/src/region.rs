@@ -109,15 +109,21 @@ impl BodyRef {
         u32::from_le(unsafe { self.ptr.cast::<u32>().read_unaligned() }) as usize
     }
 
-    /// The `len` payload bytes after the first `start` bytes of the body.
+    /// The same access, narrowed to the `len` bytes after the first `start`
+    /// (a message's payload), so that a guard keeps one pointer and length.
     ///
     /// # Safety
-    /// As [`BodyRef::bytes`], and `start + len` is at most the body's size.
+    /// `start + len` is at most the body's size.
     #[inline(always)]
-    pub(crate) unsafe fn payload(&self, start: usize, len: usize) -> &[u8] {
-        debug_assert!(start + len <= self.len);
-        // SAFETY: the caller's contract: inside the body, nobody writes it.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
+    pub(crate) unsafe fn narrow(self, start: usize, len: usize) -> BodyRef {
+        debug_assert!(start <= self.len && len <= self.len - start);
+        BodyRef {
+            // SAFETY: within the body, as the caller promises.
+            ptr: unsafe { self.ptr.add(start) },
+            len,
+            #[cfg(loom)]
+            track: self.track,
+        }
     }
 
     /// Tells loom the reader is done with the bytes: called just before the

@@ -23,7 +23,7 @@ use crate::layout::{self, owner_parts, role_code, STATE_ACTIVE};
 use crate::platform::{Host, Platform};
 use crate::region::Region;
 use crate::shm::Shared;
-use crate::sync::{fence, spin_loop, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{fence, spin_loop, Arc, AtomicU32, AtomicU64, Ordering};
 
 /// How a blocking call waits: spin, then yield, then (optionally) sleep.
 ///
@@ -278,9 +278,10 @@ impl Waker {
     }
 
     /// After a publish: wakes sleepers if any may be asleep. Costs one Relaxed
-    /// load and a branch while nobody is registered as a sleeper.
+    /// load and a branch while nobody is registered as a sleeper. `shared` is
+    /// taken as the handle's `Arc`, so the fast path never dereferences it.
     #[inline(always)]
-    pub(crate) fn notify(&mut self, shared: &Shared) {
+    pub(crate) fn notify(&mut self, shared: &Arc<Shared>) {
         // Ordering: Relaxed; only a hint that registrations changed. `rearm`
         // reloads it with Acquire. A stale value delays our acknowledgement, and
         // sleepers do not trust a sleep until they see it.
@@ -291,7 +292,7 @@ impl Waker {
     }
 
     #[inline(never)]
-    fn notify_slow(&mut self, shared: &Shared, epoch: u64) {
+    fn notify_slow(&mut self, shared: &Arc<Shared>, epoch: u64) {
         if epoch != self.seen_epoch {
             // Ordering: Acquire, as in `Waker::new`.
             let epoch = self.words.epoch().load(Ordering::Acquire);
