@@ -181,9 +181,17 @@ pub unsafe extern "C" fn shmlane_consumer_release(
         let Some(handle) = (unsafe { consumer.as_mut() }) else {
             return null_argument("consumer");
         };
-        // Dropping the guard releases its slots.
+        // Dropping the guard releases its slots (each kind of loan by its
+        // own drop, inline, rather than through the enum's drop glue).
         match handle.0.lent.take() {
-            Some(_) => shmlane_status::Ok,
+            Some(Loan::Message(message)) => {
+                message.release();
+                shmlane_status::Ok
+            }
+            Some(Loan::Batch(batch)) => {
+                drop(batch);
+                shmlane_status::Ok
+            }
             None => nothing_lent("release").report(),
         }
     })

@@ -129,19 +129,19 @@ dispatch_side!(AnyWriter, SpscWriter, MpmcWriter);
 dispatch_side!(AnyReader, SpscReader, MpmcReader);
 
 impl WriteSide for AnyWriter {
-    #[inline]
+    #[inline(always)]
     fn claim(&mut self, ring: &Attached, wanted: u64) -> Result<Option<Claim>, Error> {
         dispatch!(self, AnyWriter, |side| side.claim(ring, wanted))
     }
 
-    #[inline]
+    #[inline(always)]
     fn publish(&mut self, ring: &Attached, claim: Claim, committed: u64) -> bool {
         dispatch!(self, AnyWriter, |side| side.publish(ring, claim, committed))
     }
 }
 
 impl ReadSide for AnyReader {
-    #[inline]
+    #[inline(always)]
     fn claim(
         &mut self,
         ring: &Attached,
@@ -151,7 +151,7 @@ impl ReadSide for AnyReader {
         dispatch!(self, AnyReader, |side| side.claim(ring, waker, wanted))
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&mut self, ring: &Attached, claim: Claim) {
         dispatch!(self, AnyReader, |side| side.release(ring, claim))
     }
