@@ -14,7 +14,10 @@ part of issue 8, each beside its peer or floor in the same run:
   5. the Go package against the Rust API (bindings-go/cmd/shmlane-bench
      `compare`; for allocations per message, `go test -run
      TestHotPathAllocatesNothing` and `go test -bench -benchmem`), when Go and
-     that command are there; otherwise the step is skipped with a note.
+     that command are there; otherwise the step is skipped with a note,
+  6. benches/instructions.sh (instructions per message under callgrind
+     against rtrb, ArrayQueue and, for the C API, the Rust API), when
+     valgrind, cc and make are there.
 
 It then writes the report (Markdown, with two SVG plots written as SVG text)
 from that run's results only, and keeps the raw results as JSON beside the
@@ -32,7 +35,7 @@ Options:
                      otherwise, so that a smoke test never replaces docs/benchmarks.md
   --out FILE         where to write the report (default docs/benchmarks.md);
                      the plots go to a directory named after it (docs/benchmarks/)
-  --skip STEP        skip a step (spsc, mpmc, pingpong, idle, c, go); repeatable
+  --skip STEP        skip a step (spsc, mpmc, pingpong, idle, c, go, instructions); repeatable
   --render-only JSON re-render the report from the results file of an earlier run
                      (<target>/shmlane-suite/results.json) without measuring
 
@@ -64,6 +67,7 @@ BENCHES = Path(__file__).resolve().parent
 ROOT = BENCHES.parent
 sys.path.insert(0, str(BENCHES))
 import ratios  # noqa: E402  (the criterion groups' targets live there)
+import instructions  # noqa: E402  (the callgrind measures' targets live there)
 
 ESTIMATE = "median"  # criterion's point estimate used for every throughput
 
@@ -426,6 +430,29 @@ def step_go(ctx):
     return result
 
 
+def step_instructions(ctx):
+    missing = [tool for tool in ("valgrind", "cc", "make") if shutil.which(tool) is None]
+    if missing:
+        raise Skip(f"{' and '.join(missing)} not found: no callgrind counts here")
+    # Counts, not timings: the same in a quick run, and under a minute.
+    out = ctx.run(["benches/instructions.sh"], log="instructions.log")
+    measures = []
+    for line in out.splitlines():
+        if m := re.fullmatch(r"(\S+) ([\d.]+) ([\d.]+) ([\d.]+)", line.strip()):
+            measures.append({"measure": m.group(1), "shmlane": float(m.group(2)),
+                             "peer": float(m.group(3)), "ratio": float(m.group(4))})
+    if not measures:
+        raise StepFailed("benches/instructions.sh printed no measure")
+    return {"counts": list(instructions.COUNTS), "measures": measures}
+
+
+def instructions_peer(measure):
+    """The peer of a callgrind measure, in words."""
+    if measure.startswith("c-"):
+        return f"the Rust API (`{measure.removeprefix('c-')}`)"
+    return "rtrb push+pop" if measure.startswith("spsc-") else "crossbeam ArrayQueue push+pop"
+
+
 STEPS = [
     ("spsc", step_spsc),
     ("mpmc", step_mpmc),
@@ -433,6 +460,7 @@ STEPS = [
     ("idle", step_idle),
     ("c", step_c),
     ("go", step_go),
+    ("instructions", step_instructions),
 ]
 
 
@@ -523,6 +551,17 @@ def budget_rows(results):
                  "peer": "the Rust API", "ratio": ratio, "unit": "× throughput", "op": ">=",
                  "target": target, "verdict": verdict(ratio, ">=", target)})
     rows.append(go_allocations_row(go))
+
+    counted = {m["measure"]: m for m in
+               ((steps.get("instructions") or {}).get("data") or {}).get("measures", [])}
+    for measure, target in instructions.TARGETS.items():
+        ratio = counted[measure]["ratio"] if measure in counted else None
+        rows.append({"measure": f"instructions per message, `{measure}`, single thread",
+                     "source": "`instructions.sh`",
+                     "ours": "C API" if measure.startswith("c-") else "shmlane",
+                     "peer": instructions_peer(measure), "ratio": ratio,
+                     "unit": "× instructions", "op": "<=", "target": target,
+                     "verdict": verdict(ratio, "<=", target)})
 
     idle = (steps.get("idle") or {}).get("data")
     percent = idle["strategies"][0]["cpu_percent"] if idle else None
@@ -910,6 +949,22 @@ def render_markdown(results, svg_links):
             f"{c['rust_median'] / 1e6:.1f} |")
         add(f"| C | {' '.join(f'{r / 1e6:.1f}' for r in c.get('c_rates', []))} | "
             f"{c['c_median'] / 1e6:.1f} |")
+        add("")
+    counted = (steps.get("instructions") or {}).get("data")
+    if counted:
+        low, high = counted["counts"]
+        add("### Instructions per message (`instructions.sh`, callgrind)")
+        add("")
+        add(f"Single thread, push then pop one message; the difference of the total "
+            f"instructions of runs of {low:,} and {high:,} messages over the "
+            f"{high - low:,} extra ones. Counts, not timings: they repeat exactly for the "
+            "same binary.")
+        add("")
+        add("| measure | shmlane | peer | peer instructions | ratio |")
+        add("|---|---:|---|---:|---:|")
+        for m in counted["measures"]:
+            add(f"| `{m['measure']}` | {m['shmlane']:.2f} | {instructions_peer(m['measure'])} "
+                f"| {m['peer']:.2f} | {m['ratio']:.2f} |")
         add("")
     go = (steps.get("go") or {}).get("data")
     if go:
