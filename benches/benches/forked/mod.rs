@@ -217,6 +217,13 @@ impl SharedPage {
     }
 }
 
+// SAFETY: the page is only reached through the atomics `u32_word` and
+// `u64_at` hand out, which any thread may use at once; the mapping itself is
+// owned by the value and unmapped once, on drop.
+unsafe impl Sync for SharedPage {}
+// SAFETY: as for `Sync`: nothing about the mapping is tied to a thread.
+unsafe impl Send for SharedPage {}
+
 impl Drop for SharedPage {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `new`; no reference into it
