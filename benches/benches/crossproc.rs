@@ -44,7 +44,7 @@
 //! and are removed when a run ends, on error too.
 
 use std::fmt::Write as _;
-use std::hint::{black_box, spin_loop};
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Ring, RingOptions};
 
-use forked::{ensure_single_threaded, fork_child, Result, SharedPage, STALL_TIMEOUT};
+use forked::{ensure_single_threaded, fork_child, spin_until, Result, SharedPage, STALL_TIMEOUT};
 
 mod forked;
 
@@ -66,8 +66,6 @@ const WARM_UP: u64 = 100_000;
 const MESSAGE_SIZE: usize = 64;
 /// Messages each ring holds.
 const CAPACITY: usize = 1024;
-/// Spins between two looks at the clock and the peer.
-const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
 
 /// The variants, in the order of the report.
 const VARIANTS: [Variant; 6] = [
@@ -394,28 +392,6 @@ fn check_sequence(got: u64, expected: u64) -> Result<()> {
         return Err(format!("message {expected}: read sequence number {got}").into());
     }
     Ok(())
-}
-
-/// Calls `attempt` until it gives a value, spinning in between; `stall_check`
-/// runs every [`SPINS_PER_STALL_CHECK`] spins with the time waited so far.
-#[inline(always)]
-fn spin_until<T>(
-    mut attempt: impl FnMut() -> Result<Option<T>>,
-    stall_check: &mut dyn FnMut(Duration) -> Result<()>,
-) -> Result<T> {
-    let mut spins: u32 = 0;
-    let mut since: Option<Instant> = None;
-    loop {
-        if let Some(value) = attempt()? {
-            return Ok(value);
-        }
-        spin_loop();
-        spins = spins.wrapping_add(1);
-        if spins % SPINS_PER_STALL_CHECK == 0 {
-            let since = *since.get_or_insert_with(Instant::now);
-            stall_check(since.elapsed())?;
-        }
-    }
 }
 
 /// The consumer's stall check: the producer kills it on error and SIGKILL

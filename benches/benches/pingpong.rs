@@ -14,9 +14,14 @@
 //! | sleeping | `pipe` (peer) | two pipes, one per direction, blocking 8-byte `write_all` / `read_exact` |
 //! | spinning | `shmlane-spinning` | the two rings, `WaitStrategy::spinning()` on every handle |
 //! | spinning | `atomic` (floor) | one `AtomicU64` on a shared memfd page, spun on with `spin_loop` |
+//! | spinning | `ringfire-spinning` (peer) | ringfire: one SPMC ring of `u64` per direction (`RingProducer::push`, default lossy policy), each read by a `RingConsumer` spinning on `try_recv` |
+//! | spinning | `iceoryx2-spinning` (peer, feature `iceoryx2`) | iceoryx2: one publish-subscribe service of `u64` per direction, a node per process; `loan_uninit` + `write_payload` + `send`, spinning on `receive` |
 //!
 //! Targets, as ratios of p50 round trips within one repetition: shmlane-sleeping
-//! ≤ 1.3× futex and ≤ 1.0× socketpair; shmlane-spinning ≤ 1.5× atomic.
+//! ≤ 1.3× futex and ≤ 1.0× socketpair; shmlane-spinning ≤ 1.5× atomic,
+//! ≤ 1.0× ringfire-spinning and ≤ 0.7× iceoryx2-spinning. The iceoryx2 variant
+//! is built only with the cargo feature `iceoryx2` (some 80 crates, left out
+//! of CI's build; `benches/suite.py` enables it).
 //!
 //! The whole set of variants runs [`REPETITIONS`] times in one invocation,
 //! because a shared machine's speed drifts several-fold between runs (and even
@@ -60,7 +65,7 @@ use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
 
-use forked::{ensure_single_threaded, fork_child, Result, SharedPage, STALL_TIMEOUT};
+use forked::{ensure_single_threaded, fork_child, spin_until, Result, SharedPage, STALL_TIMEOUT};
 
 mod forked;
 
@@ -79,21 +84,28 @@ const FUTEX_POLL: Duration = Duration::from_millis(100);
 /// Spins between two looks at the clock and the peer in the atomic floor.
 const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
 
-/// The variants, in the order of the report.
-const VARIANTS: [Variant; 6] = [
+/// The variants, in the order of the report; iceoryx2 only when built with
+/// the `iceoryx2` feature.
+const VARIANTS: &[Variant] = &[
     Variant::ShmlaneSleeping,
     Variant::Futex,
     Variant::Socketpair,
     Variant::Pipe,
     Variant::ShmlaneSpinning,
     Variant::Atomic,
+    Variant::RingfireSpinning,
+    #[cfg(feature = "iceoryx2")]
+    Variant::Iceoryx2Spinning,
 ];
 
 /// Ratios of p50 round trips to report: (shmlane variant, peer, largest ratio met).
-const TARGETS: [(Variant, Variant, f64); 3] = [
+const TARGETS: &[(Variant, Variant, f64)] = &[
     (Variant::ShmlaneSleeping, Variant::Futex, 1.3),
     (Variant::ShmlaneSleeping, Variant::Socketpair, 1.0),
     (Variant::ShmlaneSpinning, Variant::Atomic, 1.5),
+    (Variant::ShmlaneSpinning, Variant::RingfireSpinning, 1.0),
+    #[cfg(feature = "iceoryx2")]
+    (Variant::ShmlaneSpinning, Variant::Iceoryx2Spinning, 0.7),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +116,9 @@ enum Variant {
     Pipe,
     ShmlaneSpinning,
     Atomic,
+    RingfireSpinning,
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2Spinning,
 }
 
 impl Variant {
@@ -115,6 +130,9 @@ impl Variant {
             Variant::Pipe => "pipe",
             Variant::ShmlaneSpinning => "shmlane-spinning",
             Variant::Atomic => "atomic",
+            Variant::RingfireSpinning => "ringfire-spinning",
+            #[cfg(feature = "iceoryx2")]
+            Variant::Iceoryx2Spinning => "iceoryx2-spinning",
         }
     }
 
@@ -153,6 +171,9 @@ impl Variant {
             Variant::Socketpair => socket_pingpong(warm_up, rounds),
             Variant::Pipe => pipe_pingpong(warm_up, rounds),
             Variant::Atomic => atomic_pingpong(warm_up, rounds),
+            Variant::RingfireSpinning => ringfire_pingpong(warm_up, rounds, tag),
+            #[cfg(feature = "iceoryx2")]
+            Variant::Iceoryx2Spinning => iceoryx2_pingpong(warm_up, rounds, tag),
         }
     }
 }
@@ -200,7 +221,8 @@ fn parse_options() -> Result<Options> {
             "--only" => {
                 let name = args.next().ok_or("--only needs a variant name")?;
                 let variant = VARIANTS
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .find(|variant| variant.name() == name)
                     .ok_or_else(|| format!("no variant named {name:?}"))?;
                 options.only = Some(variant);
@@ -853,4 +875,113 @@ fn pipe() -> Result<(File, File)> {
     // SAFETY: both descriptors are fresh from pipe2 and owned by nothing else.
     let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((File::from(ends.0), File::from(ends.1)))
+}
+
+// ---------------------------------------------------------------------------
+// Peers: shared-memory rings and pub-sub on the registry, spinning
+
+/// ringfire: one SPMC ring of `u64` per direction (`RingProducer`, the
+/// default lossy `LatestWins` policy, which cannot lap a reader with one
+/// message in flight), each read by one `RingConsumer` attached from the
+/// oldest message, spinning on `try_recv` (what its `BusySpin` strategy
+/// does, with this bench's stall checks).
+fn ringfire_pingpong(warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+    use ringfire::{RingConsumer, RingProducer};
+    let pid = std::process::id();
+    let path = |direction: &str| format!("/dev/shm/shmlane-pingpong-{pid}-{tag}-{direction}");
+    let (request_path, reply_path) = (path("request"), path("reply"));
+    // Both producers are made before the fork: the responder writes replies
+    // through its copy of `replies` (the mapping is shared), and this process
+    // never does. Each removes its file on drop, which only this process runs.
+    let mut requests = RingProducer::<u64>::create(&request_path, RING_CAPACITY)?;
+    let mut replies = RingProducer::<u64>::create(&reply_path, RING_CAPACITY)?;
+    let total = (warm_up + rounds) as u64;
+    let mut child = fork_child(|| {
+        let mut incoming = RingConsumer::<u64>::attach(&request_path)?;
+        for round in 0..total {
+            let value = spin_until(|| Ok(incoming.try_recv()), &mut responder_stall_check)?;
+            check_value("request", round, value, request(round))?;
+            replies.push(&reply(round));
+        }
+        Ok(())
+    })?;
+    let mut incoming = child.blame(RingConsumer::<u64>::attach(&reply_path).map_err(Into::into))?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        requests.push(&request(round));
+        let value = spin_until(|| Ok(incoming.try_recv()), &mut |waited| {
+            child.stall_check(waited)
+        })?;
+        check_value("reply", round, value, reply(round))
+    });
+    let samples = child.blame(samples)?;
+    child.wait()?;
+    Ok(samples)
+}
+
+/// iceoryx2: one publish-subscribe service of `u64` per direction (`ipc`
+/// service, default settings), each process a node with a publisher on one
+/// and a subscriber on the other; each side loans a sample, writes it and
+/// sends it (zero-copy), and spins on `receive`. The responder makes its
+/// node and ports first and says so on a shared page, so that no request is
+/// sent before a subscriber is there to get it.
+#[cfg(feature = "iceoryx2")]
+fn iceoryx2_pingpong(warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+    use iceoryx2::prelude::*;
+    let pid = std::process::id();
+    let request_name = format!("shmlane-pingpong/{pid}/{tag}/request");
+    let reply_name = format!("shmlane-pingpong/{pid}/{tag}/reply");
+    // Its default logger says on every node that no config file was found.
+    set_log_level(LogLevel::Error);
+    let page = SharedPage::new()?;
+    let ready = page.u64_at(0);
+    let total = (warm_up + rounds) as u64;
+    let service = |node: &Node<ipc::Service>, name: &str| -> Result<_> {
+        Ok(node
+            .service_builder(&ServiceName::new(name)?)
+            .publish_subscribe::<u64>()
+            .open_or_create()?)
+    };
+    let mut child = fork_child(|| {
+        let node = NodeBuilder::new().create::<ipc::Service>()?;
+        let requests = service(&node, &request_name)?
+            .subscriber_builder()
+            .create()?;
+        let replies = service(&node, &reply_name)?.publisher_builder().create()?;
+        // Ordering: Release, pairs with the initiator's Acquire load below.
+        ready.store(1, Ordering::Release);
+        for round in 0..total {
+            let value = spin_until(
+                || Ok(requests.receive()?.map(|sample| *sample)),
+                &mut responder_stall_check,
+            )?;
+            check_value("request", round, value, request(round))?;
+            replies.loan_uninit()?.write_payload(reply(round)).send()?;
+        }
+        Ok(())
+    })?;
+    // Ordering: Acquire, pairs with the responder's Release store above.
+    spin_until(
+        || Ok((ready.load(Ordering::Acquire) == 1).then_some(())),
+        &mut |waited| child.stall_check(waited),
+    )?;
+    let node = NodeBuilder::new().create::<ipc::Service>()?;
+    let requests = service(&node, &request_name)?
+        .publisher_builder()
+        .create()?;
+    let replies = service(&node, &reply_name)?.subscriber_builder().create()?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        requests
+            .loan_uninit()?
+            .write_payload(request(round))
+            .send()?;
+        let value = spin_until(
+            || Ok(replies.receive()?.map(|sample| *sample)),
+            &mut |waited| child.stall_check(waited),
+        )?;
+        check_value("reply", round, value, reply(round))
+    });
+    let samples = child.blame(samples)?;
+    child.wait()?;
+    drop((requests, replies, node));
+    Ok(samples)
 }

@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The error type of the two-process benches.
 pub type BoxError = Box<dyn std::error::Error>;
@@ -27,6 +27,8 @@ pub type Result<T> = std::result::Result<T, BoxError>;
 
 /// How long either side waits for the other before giving up.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Spins between two looks at the clock and the peer in [`spin_until`].
+pub const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
 
 /// Fork is only safe to follow with arbitrary code in a single-threaded process.
 pub fn ensure_single_threaded() -> Result<()> {
@@ -35,6 +37,28 @@ pub fn ensure_single_threaded() -> Result<()> {
         return Err(format!("{threads} threads before fork; a forked child needs one").into());
     }
     Ok(())
+}
+
+/// Calls `attempt` until it gives a value, spinning in between; `stall_check`
+/// runs every [`SPINS_PER_STALL_CHECK`] spins with the time waited so far.
+#[inline(always)]
+pub fn spin_until<T>(
+    mut attempt: impl FnMut() -> Result<Option<T>>,
+    stall_check: &mut dyn FnMut(Duration) -> Result<()>,
+) -> Result<T> {
+    let mut spins: u32 = 0;
+    let mut since: Option<Instant> = None;
+    loop {
+        if let Some(value) = attempt()? {
+            return Ok(value);
+        }
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % SPINS_PER_STALL_CHECK == 0 {
+            let since = *since.get_or_insert_with(Instant::now);
+            stall_check(since.elapsed())?;
+        }
+    }
 }
 
 /// A forked child, killed and reaped on drop unless already reaped.
