@@ -8,7 +8,11 @@ part of issue 8, each beside its peer or floor in the same run:
   1. the criterion benches `spsc` and `mpmc` (throughput against rtrb,
      crossbeam's ArrayQueue and a single-thread memcpy),
   2. `pingpong --json` (round trips between two processes against a raw atomic,
-     a raw futex, a Unix socket pair and a pipe pair),
+     a raw futex, a Unix socket pair, a pipe pair, ringfire and iceoryx2
+     publish-subscribe),
+  2b. `crossproc --json` (64-byte messages from one process to another
+     against ringfire, ipc_ring and shmring, with rtrb between two threads as
+     the in-process reference),
   3. `idle --json` (CPU use of a consumer asleep in a blocking read),
   4. benches/c-vs-rust.sh (the C API against the Rust API),
   5. the Go package against the Rust API (bindings-go/cmd/shmlane-bench
@@ -35,7 +39,8 @@ Options:
                      otherwise, so that a smoke test never replaces docs/benchmarks.md
   --out FILE         where to write the report (default docs/benchmarks.md);
                      the plots go to a directory named after it (docs/benchmarks/)
-  --skip STEP        skip a step (spsc, mpmc, pingpong, idle, c, go, instructions); repeatable
+  --skip STEP        skip a step (spsc, mpmc, crossproc, pingpong, idle, c, go, instructions);
+                     repeatable
   --render-only JSON re-render the report from the results file of an earlier run
                      (<target>/shmlane-suite/results.json) without measuring
 
@@ -70,6 +75,30 @@ import ratios  # noqa: E402  (the criterion groups' targets live there)
 import instructions  # noqa: E402  (the callgrind measures' targets live there)
 
 ESTIMATE = "median"  # criterion's point estimate used for every throughput
+
+# Cargo features of shmlane-benches every bench command builds with: the same
+# set each time, so that no step rebuilds the crate. `iceoryx2` adds that peer
+# to `pingpong` (left out of CI's build for its size).
+BENCH_FEATURES = ["--features", "iceoryx2"]
+
+# The peer crates the report names, with what each is used for; their
+# versions are read from Cargo.lock.
+PEER_CRATES = [
+    ("rtrb", "SPSC groups and `crossproc`: `RingBuffer` between two threads, "
+             "`[u8; 64]` items written and read in place through one-slot chunks"),
+    ("crossbeam-queue", "MPMC groups: `ArrayQueue<u64>`, `push`/`pop`"),
+    ("ringfire", "`crossproc`: SPMC `RingProducer<[u8; 64]>` with "
+                 "`FlowControl::LosslessBackpressure` and one registered `RingConsumer`, "
+                 "`try_push`/`try_recv`; `pingpong`: one SPMC ring of `u64` per direction, "
+                 "default lossy policy, spinning on `try_recv`; default features off (no tokio)"),
+    ("ipc_ring", "`crossproc`: `RingWriter`/`RingReader` byte ring of 128 KiB, "
+                 "`try_push`/`try_pop` (each call also wakes the peer's futex)"),
+    ("shmring", "`crossproc`: byte stream over `shm_open` of 64 KiB, "
+                "`try_write`/`try_read` of 64 bytes"),
+    ("iceoryx2", "`pingpong`: publish-subscribe `ipc` service of `u64` per direction, "
+                 "default settings, a node per process, `loan_uninit` + `write_payload` + "
+                 "`send`, spinning on `receive`; cargo feature `iceoryx2` of shmlane-benches"),
+]
 
 # Message sizes of the one-at-a-time SPSC groups, for the bytes/s figures and the plot.
 SIZED_GROUPS = {
@@ -169,7 +198,7 @@ class Context:
         return output
 
     def cargo_bench(self, step, bench, bench_args=(), env=None):
-        argv = ["cargo", "bench", "-p", "shmlane-benches", "--bench", bench]
+        argv = ["cargo", "bench", "-p", "shmlane-benches", *BENCH_FEATURES, "--bench", bench]
         if bench_args:
             argv += ["--", *bench_args]
         return self.run(argv, env=env, log=f"{step}.log")
@@ -279,7 +308,8 @@ def machine():
 
 
 def step_build(ctx):
-    ctx.run(["cargo", "bench", "-p", "shmlane-benches", "--no-run"], log="build.log")
+    ctx.run(["cargo", "bench", "-p", "shmlane-benches", *BENCH_FEATURES, "--no-run"],
+            log="build.log")
 
 
 def criterion_step(ctx, step, bench):
@@ -327,6 +357,28 @@ def step_pingpong(ctx):
     ctx.cargo_bench("pingpong", "pingpong",
                     ["--json", path] + (["--quick"] if ctx.quick else []))
     return json.loads(path.read_text())
+
+
+def step_crossproc(ctx):
+    path = ctx.work_dir / "crossproc.json"
+    path.unlink(missing_ok=True)
+    ctx.cargo_bench("crossproc", "crossproc",
+                    ["--json", path] + (["--quick"] if ctx.quick else []))
+    return json.loads(path.read_text())
+
+
+def peer_versions():
+    """{crate: version} of the peer crates, from Cargo.lock."""
+    versions = {}
+    try:
+        text = (ROOT / "Cargo.lock").read_text()
+    except OSError:
+        return versions
+    names = {name for name, _ in PEER_CRATES}
+    for m in re.finditer(r'\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"', text):
+        if m.group(1) in names:
+            versions.setdefault(m.group(1), []).append(m.group(2))
+    return {name: ", ".join(found) for name, found in versions.items()}
 
 
 def step_idle(ctx):
@@ -456,6 +508,7 @@ def instructions_peer(measure):
 STEPS = [
     ("spsc", step_spsc),
     ("mpmc", step_mpmc),
+    ("crossproc", step_crossproc),
     ("pingpong", step_pingpong),
     ("idle", step_idle),
     ("c", step_c),
@@ -516,17 +569,33 @@ def budget_rows(results):
         if group.startswith("mpmc-"):
             criterion_row(group, "arrayqueue", ratios.TARGETS[group])
 
+    crossproc = (steps.get("crossproc") or {}).get("data")
+    for r in (crossproc or {}).get("ratios", CROSSPROC_PAIRS):
+        ratio = r.get("median")
+        target = r.get("target_min")
+        rows.append({"measure": "SPSC, 64-byte messages across processes, one at a time",
+                     "source": "`crossproc`", "ours": r["shmlane"],
+                     "peer": CROSSPROC_PEER_WORDS.get(r["peer"], r["peer"]), "ratio": ratio,
+                     "unit": "× throughput", "op": ">=", "target": target,
+                     "verdict": verdict(ratio, ">=", target)})
+
     pingpong = (steps.get("pingpong") or {}).get("data")
     # The targets come with the results: the pingpong bench holds them.
     pingpong_targets = {(r["shmlane"], r["peer"]): r["target_max"]
                         for r in (pingpong or {}).get("ratios", [])}
     pingpong_pairs = [
         ("ping-pong round trip, spinning, two processes", "shmlane-spinning", "atomic"),
+        ("ping-pong round trip, spinning, two processes", "shmlane-spinning",
+         "ringfire-spinning"),
+        ("ping-pong round trip, spinning, two processes", "shmlane-spinning",
+         "iceoryx2-spinning"),
         ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "futex"),
         ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "socketpair"),
         ("ping-pong round trip, sleeping waits", "shmlane-sleeping", "pipe"),
     ]
     peer_words = {"atomic": "raw atomic on a shared page", "futex": "raw futex (floor)",
+                  "ringfire-spinning": "ringfire SPMC rings, spinning",
+                  "iceoryx2-spinning": "iceoryx2 pub-sub, spinning",
                   "socketpair": "Unix socket pair", "pipe": "pipe pair"}
     for measure, ours, peer in pingpong_pairs:
         ratio = pingpong_ratio(pingpong, ours, peer) if pingpong else None
@@ -571,6 +640,16 @@ def budget_rows(results):
                  "op": "<=", "target": target, "verdict": verdict(percent, "<=", target),
                  "target_text": f"{IDLE_TARGET_WORDS} (≤ {target:g}%)"})
     return rows
+
+
+# The crossproc rows when the step did not run (the bench holds the targets).
+CROSSPROC_PAIRS = [{"shmlane": ours, "peer": peer}
+                   for ours in ("shmlane-zero-copy", "shmlane-copy")
+                   for peer in ("ringfire", "ipc_ring", "shmring", "rtrb-threads")]
+CROSSPROC_PEER_WORDS = {"ringfire": "ringfire SPMC, lossless, across processes",
+                        "ipc_ring": "ipc_ring, across processes",
+                        "shmring": "shmring, across processes",
+                        "rtrb-threads": "rtrb `[u8; 64]`, two threads"}
 
 
 def go_allocations_row(go):
@@ -912,6 +991,22 @@ def render_markdown(results, svg_links):
                 add(f"| `{group}` | {bench} | {figures['ns']:.1f} | "
                     f"{figures['rate'] / 1e6:.2f} | {mbs} |")
         add("")
+    crossproc = (steps.get("crossproc") or {}).get("data")
+    if crossproc:
+        add(f"### 64-byte messages across processes (`crossproc`, {crossproc['messages']:,} "
+            f"messages per run)")
+        add("")
+        add(f"{crossproc['repetitions']} repetitions, each running every variant once in "
+            "rotating order; rings of "
+            f"{crossproc['capacity']} messages; M messages/s.")
+        add("")
+        add("| variant | consumer in | each repetition | median |")
+        add("|---|---|---|---:|")
+        for v in crossproc["variants"]:
+            add(f"| {v['name']} | {v['layout']} | "
+                f"{' '.join(f'{r / 1e6:.2f}' for r in v['rates'])} | "
+                f"{v['median_rate'] / 1e6:.2f} |")
+        add("")
     pingpong = (steps.get("pingpong") or {}).get("data")
     if pingpong:
         add("### Ping-pong round trips (`pingpong`, µs)")
@@ -989,6 +1084,18 @@ def render_markdown(results, svg_links):
             f"{a['allocs_per_op']} allocs/op (Go divides the run's allocations by the "
             "message count, rounding down)")
         add("")
+
+    add("## Peers")
+    add("")
+    add("The crates shmlane is measured against, at the versions this run built "
+        "(from `Cargo.lock`), and how each is used:")
+    add("")
+    add("| crate | version | mode |")
+    add("|---|---|---|")
+    versions = results.get("peer_versions") or {}
+    for name, mode in PEER_CRATES:
+        add(f"| {name} | {versions.get(name, 'not in Cargo.lock')} | {mode} |")
+    add("")
 
     notes = [(name, step) for name, step in steps.items() if step.get("status") != "ok"]
     if notes:
@@ -1089,6 +1196,7 @@ def main():
         "machine": machine(),
         "cargo_target_dir_env": os.environ.get("CARGO_TARGET_DIR"),
         "load_before": os.getloadavg()[0],
+        "peer_versions": peer_versions(),
         "steps": {},
     }
     print(f"shmlane benchmark suite{' (quick)' if args.quick else ''}: "

@@ -14,9 +14,14 @@
 //! | sleeping | `pipe` (peer) | two pipes, one per direction, blocking 8-byte `write_all` / `read_exact` |
 //! | spinning | `shmlane-spinning` | the two rings, `WaitStrategy::spinning()` on every handle |
 //! | spinning | `atomic` (floor) | one `AtomicU64` on a shared memfd page, spun on with `spin_loop` |
+//! | spinning | `ringfire-spinning` (peer) | ringfire: one SPMC ring of `u64` per direction (`RingProducer::push`, default lossy policy), each read by a `RingConsumer` spinning on `try_recv` |
+//! | spinning | `iceoryx2-spinning` (peer, feature `iceoryx2`) | iceoryx2: one publish-subscribe service of `u64` per direction, a node per process; `loan_uninit` + `write_payload` + `send`, spinning on `receive` |
 //!
 //! Targets, as ratios of p50 round trips within one repetition: shmlane-sleeping
-//! ≤ 1.3× futex and ≤ 1.0× socketpair; shmlane-spinning ≤ 1.5× atomic.
+//! ≤ 1.3× futex and ≤ 1.0× socketpair; shmlane-spinning ≤ 1.3× atomic,
+//! ≤ 1.0× ringfire-spinning and ≤ 0.7× iceoryx2-spinning. The iceoryx2 variant
+//! is built only with the cargo feature `iceoryx2` (some 80 crates, left out
+//! of CI's build; `benches/suite.py` enables it).
 //!
 //! The whole set of variants runs [`REPETITIONS`] times in one invocation,
 //! because a shared machine's speed drifts several-fold between runs (and even
@@ -52,18 +57,17 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
 
-type BoxError = Box<dyn std::error::Error>;
-type Result<T> = std::result::Result<T, BoxError>;
+use forked::{ensure_single_threaded, fork_child, spin_until, Result, SharedPage, STALL_TIMEOUT};
+
+mod forked;
 
 /// Repetitions of the whole set of variants in one invocation.
 const REPETITIONS: usize = 3;
@@ -75,28 +79,33 @@ const JSON_ENV: &str = "SHMLANE_PINGPONG_JSON";
 const RING_CAPACITY: u64 = 64;
 /// Bytes per message.
 const MESSAGE_SIZE: usize = 8;
-/// How long either side waits for the other before giving up.
-const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a futex waiter wakes to see whether its peer is still there.
 const FUTEX_POLL: Duration = Duration::from_millis(100);
 /// Spins between two looks at the clock and the peer in the atomic floor.
 const SPINS_PER_STALL_CHECK: u32 = 1 << 16;
 
-/// The variants, in the order of the report.
-const VARIANTS: [Variant; 6] = [
+/// The variants, in the order of the report; iceoryx2 only when built with
+/// the `iceoryx2` feature.
+const VARIANTS: &[Variant] = &[
     Variant::ShmlaneSleeping,
     Variant::Futex,
     Variant::Socketpair,
     Variant::Pipe,
     Variant::ShmlaneSpinning,
     Variant::Atomic,
+    Variant::RingfireSpinning,
+    #[cfg(feature = "iceoryx2")]
+    Variant::Iceoryx2Spinning,
 ];
 
 /// Ratios of p50 round trips to report: (shmlane variant, peer, largest ratio met).
-const TARGETS: [(Variant, Variant, f64); 3] = [
+const TARGETS: &[(Variant, Variant, f64)] = &[
     (Variant::ShmlaneSleeping, Variant::Futex, 1.3),
     (Variant::ShmlaneSleeping, Variant::Socketpair, 1.0),
-    (Variant::ShmlaneSpinning, Variant::Atomic, 1.5),
+    (Variant::ShmlaneSpinning, Variant::Atomic, 1.3),
+    (Variant::ShmlaneSpinning, Variant::RingfireSpinning, 1.0),
+    #[cfg(feature = "iceoryx2")]
+    (Variant::ShmlaneSpinning, Variant::Iceoryx2Spinning, 0.7),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +116,9 @@ enum Variant {
     Pipe,
     ShmlaneSpinning,
     Atomic,
+    RingfireSpinning,
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2Spinning,
 }
 
 impl Variant {
@@ -118,6 +130,9 @@ impl Variant {
             Variant::Pipe => "pipe",
             Variant::ShmlaneSpinning => "shmlane-spinning",
             Variant::Atomic => "atomic",
+            Variant::RingfireSpinning => "ringfire-spinning",
+            #[cfg(feature = "iceoryx2")]
+            Variant::Iceoryx2Spinning => "iceoryx2-spinning",
         }
     }
 
@@ -156,6 +171,9 @@ impl Variant {
             Variant::Socketpair => socket_pingpong(warm_up, rounds),
             Variant::Pipe => pipe_pingpong(warm_up, rounds),
             Variant::Atomic => atomic_pingpong(warm_up, rounds),
+            Variant::RingfireSpinning => ringfire_pingpong(warm_up, rounds, tag),
+            #[cfg(feature = "iceoryx2")]
+            Variant::Iceoryx2Spinning => iceoryx2_pingpong(warm_up, rounds, tag),
         }
     }
 }
@@ -203,7 +221,8 @@ fn parse_options() -> Result<Options> {
             "--only" => {
                 let name = args.next().ok_or("--only needs a variant name")?;
                 let variant = VARIANTS
-                    .into_iter()
+                    .iter()
+                    .copied()
                     .find(|variant| variant.name() == name)
                     .ok_or_else(|| format!("no variant named {name:?}"))?;
                 options.only = Some(variant);
@@ -319,15 +338,6 @@ fn run_order(block: usize) -> Vec<usize> {
         order.extend(mode[shift..].iter().chain(&mode[..shift]));
     }
     order
-}
-
-/// Fork is only safe to follow with arbitrary code in a single-threaded process.
-fn ensure_single_threaded() -> Result<()> {
-    let threads = std::fs::read_dir("/proc/self/task")?.count();
-    if threads != 1 {
-        return Err(format!("{threads} threads before fork; the responder needs one").into());
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -495,121 +505,6 @@ fn join(items: impl Iterator<Item = String>) -> String {
 // ---------------------------------------------------------------------------
 // The responder process
 
-/// The forked responder, killed and reaped on drop unless already reaped.
-struct Child {
-    pid: libc::pid_t,
-    reaped: bool,
-}
-
-/// Forks; the child runs `respond` and ends with `_exit` (status 0 on success),
-/// never returning into the caller.
-fn fork_responder(respond: impl FnOnce() -> Result<()>) -> Result<Child> {
-    let parent = std::process::id() as libc::pid_t;
-    // Buffered output would otherwise be written by both processes.
-    std::io::stdout().flush()?;
-    std::io::stderr().flush()?;
-    // SAFETY: the process is single-threaded (checked at start and nothing since
-    // starts a thread), so the child may run any code after the fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()).into());
-    }
-    if pid == 0 {
-        // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-        // SAFETY: getppid has no preconditions.
-        let code = if unsafe { libc::getppid() } != parent {
-            3 // the parent died before the prctl
-        } else {
-            match catch_unwind(AssertUnwindSafe(respond)) {
-                Ok(Ok(())) => 0,
-                Ok(Err(error)) => {
-                    eprintln!("pingpong responder: {error}");
-                    1
-                }
-                Err(_) => 2, // the panic hook has printed the message
-            }
-        };
-        // SAFETY: ends the child at once, without running the destructors or
-        // atexit handlers it shares with the parent (which own the rings).
-        unsafe { libc::_exit(code) }
-    }
-    Ok(Child { pid, reaped: false })
-}
-
-impl Child {
-    /// An error if the child has exited (it only does so when done or failed).
-    fn check_running(&mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: `pid` is our unreaped child and `status` outlives the call.
-        let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
-        if rc == 0 {
-            return Ok(());
-        }
-        self.reaped = true;
-        Err(format!("the responder ended early ({})", describe_status(status)).into())
-    }
-
-    /// `outcome`, but if it is an error and the child has ended, the child's
-    /// end instead: the cause, where `outcome` only shows the loss of the peer
-    /// (EOF, a broken pipe, `Disconnected`, a stall).
-    fn blame<T>(&mut self, outcome: Result<T>) -> Result<T> {
-        if outcome.is_err() {
-            self.check_running()?;
-        }
-        outcome
-    }
-
-    /// Waits for the child to end; an error unless it exited with status 0.
-    fn wait(mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: `pid` is our unreaped child and `status` outlives the call.
-        let rc = unsafe { libc::waitpid(self.pid, &mut status, 0) };
-        self.reaped = true;
-        if rc != self.pid {
-            return Err(format!("waitpid: {}", std::io::Error::last_os_error()).into());
-        }
-        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-            Ok(())
-        } else {
-            Err(format!("the responder failed ({})", describe_status(status)).into())
-        }
-    }
-
-    /// Checks on the child while waiting for it: an error once it has ended or
-    /// once it has kept us waiting longer than [`STALL_TIMEOUT`].
-    fn stall_check(&mut self, waited: Duration) -> Result<()> {
-        self.check_running()?;
-        if waited > STALL_TIMEOUT {
-            return Err(format!("no reply from the responder for {waited:?}").into());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // SAFETY: `pid` is our unreaped child; `status` is a null pointer,
-            // which waitpid accepts.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
-        }
-    }
-}
-
-fn describe_status(status: libc::c_int) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exit status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
-    } else {
-        format!("wait status {status:#x}")
-    }
-}
-
 /// The responder's stall check: its parent kills it on error and SIGKILL comes
 /// if the parent dies, so only a silent parent needs a limit.
 fn responder_stall_check(waited: Duration) -> Result<()> {
@@ -693,7 +588,7 @@ fn shmlane_pingpong(
     let total = (warm_up + rounds) as u64;
     // Handles join after the fork, each in its own process: a handle's liveness
     // lock belongs to an open file description, which a fork would share.
-    let mut child = fork_responder(|| {
+    let mut child = fork_child(|| {
         let mut requests = spsc::Consumer::join(&Ring::open(&names.request)?)?;
         let mut replies = spsc::Producer::join(&Ring::open(&names.reply)?)?;
         requests.set_wait_strategy(strategy);
@@ -740,65 +635,6 @@ fn shmlane_pingpong(
 
 // ---------------------------------------------------------------------------
 // Floors on a shared page
-
-/// One page of a memfd, mapped shared; a fork keeps sharing it.
-struct SharedPage {
-    base: NonNull<libc::c_void>,
-}
-
-const PAGE_SIZE: usize = 4096;
-
-impl SharedPage {
-    fn new() -> Result<SharedPage> {
-        // SAFETY: the name is a NUL-terminated string; the flags are valid.
-        let fd = unsafe { libc::memfd_create(c"shmlane-pingpong".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!("memfd_create: {}", std::io::Error::last_os_error()).into());
-        }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        file.set_len(PAGE_SIZE as u64)?;
-        // SAFETY: maps the file's one page; the kernel picks the address. The
-        // mapping outlives the descriptor, which is closed when `file` drops.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                PAGE_SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!("mmap: {}", std::io::Error::last_os_error()).into());
-        }
-        Ok(SharedPage {
-            base: NonNull::new(base).ok_or("mmap returned null")?,
-        })
-    }
-
-    /// The `u32` at the start of the page (zero at first).
-    fn u32_word(&self) -> &AtomicU32 {
-        // SAFETY: the page is mapped, page-aligned, zero-filled and read-write
-        // for as long as `self` lives, and is only accessed atomically.
-        unsafe { AtomicU32::from_ptr(self.base.as_ptr().cast()) }
-    }
-
-    /// The `u64` at the start of the page (zero at first).
-    fn u64_word(&self) -> &AtomicU64 {
-        // SAFETY: as for `u32_word`; a variant uses only one of the two views.
-        unsafe { AtomicU64::from_ptr(self.base.as_ptr().cast()) }
-    }
-}
-
-impl Drop for SharedPage {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `new`; no reference into it
-        // outlives `self`.
-        unsafe { libc::munmap(self.base.as_ptr(), PAGE_SIZE) };
-    }
-}
 
 /// `FUTEX_WAIT` (shared) while `word` holds `expected`, for at most `timeout`.
 /// Returns whether the wait timed out.
@@ -878,7 +714,7 @@ fn futex_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
     let page = SharedPage::new()?;
     let word = page.u32_word();
     let total = (warm_up + rounds) as u64;
-    let mut child = fork_responder(|| {
+    let mut child = fork_child(|| {
         for round in 0..total {
             let mine = if round == 0 {
                 0
@@ -937,9 +773,9 @@ fn spin_for_turn(
 
 fn atomic_pingpong(warm_up: usize, rounds: usize) -> Result<Vec<u64>> {
     let page = SharedPage::new()?;
-    let word = page.u64_word();
+    let word = page.u64_at(0);
     let total = (warm_up + rounds) as u64;
-    let mut child = fork_responder(|| {
+    let mut child = fork_child(|| {
         for round in 0..total {
             let mine = if round == 0 { 0 } else { reply(round - 1) };
             spin_for_turn(word, mine, request(round), &mut responder_stall_check)?;
@@ -976,7 +812,7 @@ fn stream_pingpong<R: Read, W: Write>(
 ) -> Result<Vec<u64>> {
     let (mut ours, mut theirs) = (Some(ours), Some(theirs));
     let total = (warm_up + rounds) as u64;
-    let mut child = fork_responder(|| {
+    let mut child = fork_child(|| {
         drop(ours.take());
         let (mut requests, mut replies) = theirs.take().ok_or("no streams")?;
         let mut buffer = [0u8; MESSAGE_SIZE];
@@ -1039,4 +875,113 @@ fn pipe() -> Result<(File, File)> {
     // SAFETY: both descriptors are fresh from pipe2 and owned by nothing else.
     let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((File::from(ends.0), File::from(ends.1)))
+}
+
+// ---------------------------------------------------------------------------
+// Peers: shared-memory rings and pub-sub on the registry, spinning
+
+/// ringfire: one SPMC ring of `u64` per direction (`RingProducer`, the
+/// default lossy `LatestWins` policy, which cannot lap a reader with one
+/// message in flight), each read by one `RingConsumer` attached from the
+/// oldest message, spinning on `try_recv` (what its `BusySpin` strategy
+/// does, with this bench's stall checks).
+fn ringfire_pingpong(warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+    use ringfire::{RingConsumer, RingProducer};
+    let pid = std::process::id();
+    let path = |direction: &str| format!("/dev/shm/shmlane-pingpong-{pid}-{tag}-{direction}");
+    let (request_path, reply_path) = (path("request"), path("reply"));
+    // Both producers are made before the fork: the responder writes replies
+    // through its copy of `replies` (the mapping is shared), and this process
+    // never does. Each removes its file on drop, which only this process runs.
+    let mut requests = RingProducer::<u64>::create(&request_path, RING_CAPACITY)?;
+    let mut replies = RingProducer::<u64>::create(&reply_path, RING_CAPACITY)?;
+    let total = (warm_up + rounds) as u64;
+    let mut child = fork_child(|| {
+        let mut incoming = RingConsumer::<u64>::attach(&request_path)?;
+        for round in 0..total {
+            let value = spin_until(|| Ok(incoming.try_recv()), &mut responder_stall_check)?;
+            check_value("request", round, value, request(round))?;
+            replies.push(&reply(round));
+        }
+        Ok(())
+    })?;
+    let mut incoming = child.blame(RingConsumer::<u64>::attach(&reply_path).map_err(Into::into))?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        requests.push(&request(round));
+        let value = spin_until(|| Ok(incoming.try_recv()), &mut |waited| {
+            child.stall_check(waited)
+        })?;
+        check_value("reply", round, value, reply(round))
+    });
+    let samples = child.blame(samples)?;
+    child.wait()?;
+    Ok(samples)
+}
+
+/// iceoryx2: one publish-subscribe service of `u64` per direction (`ipc`
+/// service, default settings), each process a node with a publisher on one
+/// and a subscriber on the other; each side loans a sample, writes it and
+/// sends it (zero-copy), and spins on `receive`. The responder makes its
+/// node and ports first and says so on a shared page, so that no request is
+/// sent before a subscriber is there to get it.
+#[cfg(feature = "iceoryx2")]
+fn iceoryx2_pingpong(warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64>> {
+    use iceoryx2::prelude::*;
+    let pid = std::process::id();
+    let request_name = format!("shmlane-pingpong/{pid}/{tag}/request");
+    let reply_name = format!("shmlane-pingpong/{pid}/{tag}/reply");
+    // Its default logger says on every node that no config file was found.
+    set_log_level(LogLevel::Error);
+    let page = SharedPage::new()?;
+    let ready = page.u64_at(0);
+    let total = (warm_up + rounds) as u64;
+    let service = |node: &Node<ipc::Service>, name: &str| -> Result<_> {
+        Ok(node
+            .service_builder(&ServiceName::new(name)?)
+            .publish_subscribe::<u64>()
+            .open_or_create()?)
+    };
+    let mut child = fork_child(|| {
+        let node = NodeBuilder::new().create::<ipc::Service>()?;
+        let requests = service(&node, &request_name)?
+            .subscriber_builder()
+            .create()?;
+        let replies = service(&node, &reply_name)?.publisher_builder().create()?;
+        // Ordering: Release, pairs with the initiator's Acquire load below.
+        ready.store(1, Ordering::Release);
+        for round in 0..total {
+            let value = spin_until(
+                || Ok(requests.receive()?.map(|sample| *sample)),
+                &mut responder_stall_check,
+            )?;
+            check_value("request", round, value, request(round))?;
+            replies.loan_uninit()?.write_payload(reply(round)).send()?;
+        }
+        Ok(())
+    })?;
+    // Ordering: Acquire, pairs with the responder's Release store above.
+    spin_until(
+        || Ok((ready.load(Ordering::Acquire) == 1).then_some(())),
+        &mut |waited| child.stall_check(waited),
+    )?;
+    let node = NodeBuilder::new().create::<ipc::Service>()?;
+    let requests = service(&node, &request_name)?
+        .publisher_builder()
+        .create()?;
+    let replies = service(&node, &reply_name)?.subscriber_builder().create()?;
+    let samples = time_round_trips(warm_up, rounds, |round| {
+        requests
+            .loan_uninit()?
+            .write_payload(request(round))
+            .send()?;
+        let value = spin_until(
+            || Ok(replies.receive()?.map(|sample| *sample)),
+            &mut |waited| child.stall_check(waited),
+        )?;
+        check_value("reply", round, value, reply(round))
+    });
+    let samples = child.blame(samples)?;
+    child.wait()?;
+    drop((requests, replies, node));
+    Ok(samples)
 }
