@@ -129,9 +129,14 @@ dispatch_side!(AnyWriter, SpscWriter, MpmcWriter);
 dispatch_side!(AnyReader, SpscReader, MpmcReader);
 
 impl WriteSide for AnyWriter {
+    /// SPSC inline; MPMC's longer claim is a call of its own, so that the
+    /// registers it needs do not weigh on the SPSC path of every caller.
     #[inline(always)]
     fn claim(&mut self, ring: &Attached, wanted: u64) -> Result<Option<Claim>, Error> {
-        dispatch!(self, AnyWriter, |side| side.claim(ring, wanted))
+        match self {
+            AnyWriter::Spsc(side) => side.claim(ring, wanted),
+            AnyWriter::Mpmc(side) => mpmc_writer_claim(side, ring, wanted),
+        }
     }
 
     #[inline(always)]
@@ -148,7 +153,10 @@ impl ReadSide for AnyReader {
         waker: &mut Waker,
         wanted: u64,
     ) -> Result<Option<Claim>, Error> {
-        dispatch!(self, AnyReader, |side| side.claim(ring, waker, wanted))
+        match self {
+            AnyReader::Spsc(side) => side.claim(ring, waker, wanted),
+            AnyReader::Mpmc(side) => mpmc_reader_claim(side, ring, waker, wanted),
+        }
     }
 
     #[inline(always)]
@@ -159,4 +167,23 @@ impl ReadSide for AnyReader {
     fn hold(&mut self, claim: Claim) {
         dispatch!(self, AnyReader, |side| side.hold(claim))
     }
+}
+
+#[inline(never)]
+fn mpmc_writer_claim(
+    side: &mut MpmcWriter,
+    ring: &Attached,
+    wanted: u64,
+) -> Result<Option<Claim>, Error> {
+    side.claim(ring, wanted)
+}
+
+#[inline(never)]
+fn mpmc_reader_claim(
+    side: &mut MpmcReader,
+    ring: &Attached,
+    waker: &mut Waker,
+    wanted: u64,
+) -> Result<Option<Claim>, Error> {
+    side.claim(ring, waker, wanted)
 }
