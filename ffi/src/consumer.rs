@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use shmlane::{AnyKind, Error, ErrorKind, ReadBatch, ReadSlot, Reading};
 
 use crate::lending::{nothing_lent, shared, Lender};
-use crate::status::{entry, entry_status, null_argument, shmlane_status, Failure};
+use crate::status::{entry, entry_status, error_status, null_argument, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{out_arg, timeout_arg};
 
@@ -363,19 +363,46 @@ pub unsafe extern "C" fn shmlane_consumer_try_recv(
     capacity: usize,
     len: *mut usize,
 ) -> shmlane_status {
-    entry(|| {
+    // The per-message path, in statuses (as `shmlane_consumer_try_read`).
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let (lender, buffer, len) = unsafe {
-            (
-                consumer_arg(consumer)?,
-                buffer_arg(buffer, capacity)?,
-                out_arg(len, "len")?,
-            )
+        let (Some(handle), Some(len)) = (unsafe { (consumer.as_mut(), len.as_mut()) }) else {
+            return null_argument("consumer or len");
         };
-        let received = lender.idle()?.try_recv(buffer);
-        *len = received_len(received, len, Failure::outcome(shmlane_status::Empty))?;
-        Ok(())
+        if buffer.is_null() && capacity != 0 {
+            return null_argument("buffer");
+        }
+        let buffer = if capacity == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY: non-null and valid for writing `capacity` bytes by the
+            // caller's contract.
+            unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), capacity) }
+        };
+        let consumer = match handle.0.idle_or_busy() {
+            Ok(consumer) => consumer,
+            Err(busy) => return busy,
+        };
+        match consumer.try_recv(buffer) {
+            Ok(Some(received)) => {
+                *len = received;
+                shmlane_status::Ok
+            }
+            Ok(None) => shmlane_status::Empty,
+            Err(error) => recv_failed(error, len),
+        }
     })
+}
+
+/// A failed receive's status; a BufferTooSmall one tells C through `len`
+/// the length it needs.
+#[cold]
+#[inline(never)]
+fn recv_failed(error: Error, len: &mut usize) -> shmlane_status {
+    if let (ErrorKind::BufferTooSmall, Some((needed, _))) = (error.kind(), error.sizes()) {
+        *len = needed as usize;
+    }
+    error_status(error)
 }
 
 /// As `shmlane_consumer_try_recv`, waiting up to `timeout_ns` for a message

@@ -86,6 +86,19 @@ impl<D: Direction, L> Lender<D, L> {
         std::mem::forget(previous);
     }
 
+    /// The Rust handle if nothing is lent, else `BUSY`: for the per-message
+    /// calls that lend nothing (the copying ones), in statuses.
+    #[inline(always)]
+    pub(crate) fn idle_or_busy(
+        &mut self,
+    ) -> Result<&'static mut Handle<AnyKind, D>, shmlane_status> {
+        if !self.is_idle() {
+            return Err(busy_status::<D>());
+        }
+        // SAFETY: nothing is lent, checked above.
+        Ok(unsafe { self.handle_unchecked() })
+    }
+
     /// The non-blocking lending call, in statuses (the per-message path):
     /// `BUSY` while something is lent, else what `get` finds lent through
     /// `lend`, `none` when it finds nothing.

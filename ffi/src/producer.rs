@@ -443,13 +443,30 @@ pub unsafe extern "C" fn shmlane_producer_try_send(
     data: *const c_void,
     len: usize,
 ) -> shmlane_status {
-    entry(|| {
+    // The per-message path, in statuses (as `shmlane_producer_try_reserve`).
+    entry_status(|| {
         // SAFETY: the caller's contract above.
-        let (lender, message) = unsafe { (producer_arg(producer)?, message_arg(data, len)?) };
-        if !lender.idle()?.try_send(message)? {
-            return Err(Failure::outcome(shmlane_status::Full));
+        let Some(handle) = (unsafe { producer.as_mut() }) else {
+            return null_argument("producer");
+        };
+        if data.is_null() && len != 0 {
+            return null_argument("data");
         }
-        Ok(())
+        let message = if len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: non-null and valid for `len` bytes by the caller's contract.
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        };
+        let producer = match handle.0.idle_or_busy() {
+            Ok(producer) => producer,
+            Err(busy) => return busy,
+        };
+        match producer.try_send(message) {
+            Ok(true) => shmlane_status::Ok,
+            Ok(false) => shmlane_status::Full,
+            Err(error) => error_status(error),
+        }
     })
 }
 

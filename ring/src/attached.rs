@@ -90,6 +90,29 @@ impl Attached {
         }
         Ok(())
     }
+
+    /// Whether a message of `len` bytes fits this ring (a fixed-size ring's
+    /// messages are exactly `max_payload` bytes): a compare, for hot paths
+    /// that keep the error out of line.
+    #[inline(always)]
+    pub(crate) fn len_ok(&self, len: usize) -> bool {
+        if self.fixed_size {
+            len == self.max_payload
+        } else {
+            len <= self.max_payload
+        }
+    }
+
+    /// The error for a length that [`Attached::len_ok`] refused.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn len_error(&self, len: usize) -> Error {
+        if self.fixed_size {
+            Error::wrong_message_size(len, self.max_payload)
+        } else {
+            Error::message_too_large(len, self.max_payload)
+        }
+    }
 }
 
 impl Attached {

@@ -210,7 +210,10 @@ impl<K: Protocol> WriteSlot<'_, K> {
     /// `len != max_payload`; nothing is published.
     #[inline]
     pub fn commit(self, len: usize) -> Result<(), Error> {
-        self.producer.end.ring.check_len(len)?;
+        if !self.producer.end.ring.len_ok(len) {
+            // Dropping the guard gives the slot up.
+            return Err(self.producer.end.ring.len_error(len));
+        }
         self.publish_len(len);
         Ok(())
     }
