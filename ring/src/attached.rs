@@ -215,3 +215,24 @@ pub(crate) fn copy_message(dst: &mut [u8], src: &[u8]) {
 pub(crate) fn read_len(body: &[u8]) -> usize {
     u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::copy_message;
+
+    /// Every length from 0 past the in-line cases: each byte lands where it
+    /// belongs and nothing past the end is touched.
+    #[test]
+    fn copy_message_copies_every_length_exactly() {
+        let source: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..=150 {
+            let mut target = vec![0xAAu8; len + 16];
+            copy_message(&mut target[..len], &source[..len]);
+            assert_eq!(&target[..len], &source[..len], "length {len}");
+            assert!(
+                target[len..].iter().all(|&byte| byte == 0xAA),
+                "length {len} wrote past its end"
+            );
+        }
+    }
+}

@@ -925,3 +925,31 @@ fn a_consumer_that_joins_after_a_producer_saw_disconnected_is_heard_at_once() {
     assert_eq!(read(&mut consumer).unwrap(), b"1");
     assert!(producer.try_send(b"3").unwrap());
 }
+
+/// Every length from empty to the maximum payload goes through both the
+/// copying and the zero-copy paths of an MPMC ring byte for byte.
+#[test]
+fn every_message_length_round_trips_through_both_paths() {
+    let (ring, _remove) = new_ring("lengths", &RingOptions::mpmc(8, 144, 4));
+    let mut producer = mpmc::Producer::join(&ring).unwrap();
+    let mut consumer = mpmc::Consumer::join(&ring).unwrap();
+    let max = ring.max_payload();
+    let mut buffer = vec![0u8; max + 8];
+    for len in 0..=max {
+        let message: Vec<u8> = (0..len).map(|i| (i * 17 + len) as u8).collect();
+        assert!(producer.try_send(&message).unwrap());
+        buffer.fill(0xEE);
+        assert_eq!(consumer.try_recv(&mut buffer).unwrap(), Some(len));
+        assert_eq!(&buffer[..len], &message[..], "copied, length {len}");
+        assert!(
+            buffer[len..].iter().all(|&b| b == 0xEE),
+            "past length {len}"
+        );
+
+        let mut slot = producer.try_reserve().unwrap().expect("room");
+        slot[..len].copy_from_slice(&message);
+        slot.commit(len).unwrap();
+        let read = consumer.try_read().unwrap().expect("a message");
+        assert_eq!(&*read, &message[..], "in place, length {len}");
+    }
+}
