@@ -52,7 +52,10 @@ use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Ring, RingOptions};
 
-use forked::{ensure_single_threaded, fork_child, spin_until, Result, SharedPage, STALL_TIMEOUT};
+use forked::{
+    ensure_single_threaded, fork_child, median, spin_until, Named, Options, Result, SharedPage,
+    STALL_TIMEOUT,
+};
 
 mod forked;
 
@@ -136,54 +139,11 @@ impl Variant {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("crossproc: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    forked::exit("crossproc", run())
 }
 
-struct Options {
-    json: Option<String>,
-    quick: bool,
-    only: Option<Variant>,
-}
-
-fn parse_options() -> Result<Options> {
-    let mut options = Options {
-        json: None,
-        quick: false,
-        only: None,
-    };
-    // `cargo bench` passes `--bench`; without it (`cargo test --benches`, or
-    // the binary run by hand) this is a smoke test, as criterion does.
-    let mut bench = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--quick" => options.quick = true,
-            "--only" => {
-                let name = args.next().ok_or("--only needs a variant name")?;
-                let variant = VARIANTS
-                    .into_iter()
-                    .find(|variant| variant.name() == name)
-                    .ok_or_else(|| format!("no variant named {name:?}"))?;
-                options.only = Some(variant);
-            }
-            "--json" => options.json = Some(args.next().ok_or("--json needs a file name")?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (expected --json FILE, --quick or --only VARIANT)"
-                )
-                .into())
-            }
-        }
-    }
-    options.quick |= !bench;
-    Ok(options)
+fn parse_options() -> Result<Options<Variant>> {
+    forked::parse_options(&VARIANTS, None)
 }
 
 fn run() -> Result<()> {
@@ -238,17 +198,6 @@ fn print_line(variant: Variant, rate: f64) {
 
 // ---------------------------------------------------------------------------
 // Summary and report
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[middle]
-    } else {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
-    }
-}
 
 fn index_of(variant: Variant) -> usize {
     VARIANTS
@@ -705,4 +654,10 @@ fn rtrb_run(run: Run) -> Result<Duration> {
         outcome?;
         elapsed
     })
+}
+
+impl Named for Variant {
+    fn name(self) -> &'static str {
+        Variant::name(self)
+    }
 }

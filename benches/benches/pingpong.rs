@@ -65,7 +65,10 @@ use std::time::{Duration, Instant};
 
 use shmlane::{spsc, Ring, RingOptions, WaitStrategy};
 
-use forked::{ensure_single_threaded, fork_child, spin_until, Result, SharedPage, STALL_TIMEOUT};
+use forked::{
+    ensure_single_threaded, fork_child, median, spin_until, Named, Options, Result, SharedPage,
+    STALL_TIMEOUT,
+};
 
 mod forked;
 
@@ -189,57 +192,14 @@ fn reply(round: u64) -> u64 {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("pingpong: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    forked::exit("pingpong", run())
 }
 
-struct Options {
-    json: Option<String>,
-    quick: bool,
-    only: Option<Variant>,
-}
-
-fn parse_options() -> Result<Options> {
-    let mut options = Options {
-        json: std::env::var(JSON_ENV).ok().filter(|path| !path.is_empty()),
-        quick: false,
-        only: None,
-    };
-    // `cargo bench` passes `--bench`; without it (`cargo test --benches`, or
-    // the binary run by hand) this is a smoke test, as criterion does.
-    let mut bench = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--quick" => options.quick = true,
-            "--only" => {
-                let name = args.next().ok_or("--only needs a variant name")?;
-                let variant = VARIANTS
-                    .iter()
-                    .copied()
-                    .find(|variant| variant.name() == name)
-                    .ok_or_else(|| format!("no variant named {name:?}"))?;
-                options.only = Some(variant);
-            }
-            "--json" => {
-                options.json = Some(args.next().ok_or("--json needs a file name")?);
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (expected --json FILE, --quick or --only VARIANT)"
-                )
-                .into())
-            }
-        }
-    }
-    options.quick |= !bench;
-    Ok(options)
+fn parse_options() -> Result<Options<Variant>> {
+    forked::parse_options(
+        VARIANTS,
+        std::env::var(JSON_ENV).ok().filter(|path| !path.is_empty()),
+    )
 }
 
 fn run() -> Result<()> {
@@ -371,17 +331,6 @@ impl Stats {
             max: at(1.0),
             mean: samples.iter().map(|&ns| ns as f64).sum::<f64>() / samples.len() as f64,
         }
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[middle]
-    } else {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
     }
 }
 
@@ -984,4 +933,10 @@ fn iceoryx2_pingpong(warm_up: usize, rounds: usize, tag: &str) -> Result<Vec<u64
     child.wait()?;
     drop((requests, replies, node));
     Ok(samples)
+}
+
+impl Named for Variant {
+    fn name(self) -> &'static str {
+        Variant::name(self)
+    }
 }

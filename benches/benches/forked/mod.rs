@@ -255,3 +255,79 @@ impl Drop for SharedPage {
         unsafe { libc::munmap(self.base.as_ptr(), PAGE_SIZE) };
     }
 }
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}
+
+/// A bench's variant, named on its command line (`--only NAME`).
+pub trait Named: Copy {
+    fn name(self) -> &'static str;
+}
+
+/// The command line of a two-process bench.
+pub struct Options<V> {
+    /// Where to write the results as JSON (`--json FILE`).
+    pub json: Option<String>,
+    /// Short runs: `--quick`, or any run that is not `cargo bench`'s.
+    pub quick: bool,
+    /// One variant alone (`--only NAME`).
+    pub only: Option<V>,
+}
+
+/// Parses `--bench`, `--quick`, `--only NAME` and `--json FILE` (which
+/// `json` gives a default for). `cargo bench` passes `--bench`; without it
+/// (`cargo test --benches`, or the binary run by hand) the run is a smoke
+/// test, as criterion's are.
+pub fn parse_options<V: Named>(variants: &[V], json: Option<String>) -> Result<Options<V>> {
+    let mut options = Options {
+        json,
+        quick: false,
+        only: None,
+    };
+    let mut bench = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => bench = true,
+            "--quick" => options.quick = true,
+            "--only" => {
+                let name = args.next().ok_or("--only needs a variant name")?;
+                let variant = variants
+                    .iter()
+                    .copied()
+                    .find(|variant| variant.name() == name)
+                    .ok_or_else(|| format!("no variant named {name:?}"))?;
+                options.only = Some(variant);
+            }
+            "--json" => options.json = Some(args.next().ok_or("--json needs a file name")?),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (expected --json FILE, --quick or --only VARIANT)"
+                )
+                .into())
+            }
+        }
+    }
+    options.quick |= !bench;
+    Ok(options)
+}
+
+/// The process's exit for a bench's `run`: its error printed after its name.
+pub fn exit(bench: &str, result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{bench}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
