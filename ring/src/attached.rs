@@ -124,12 +124,12 @@ impl Attached {
     #[inline]
     pub(crate) unsafe fn payload_mut<'a>(&self, position: u64) -> &'a mut [u8] {
         let mut body = self.slots.body_mut(position);
-        // SAFETY: the caller owns the slot; the region keeps it mapped.
-        let bytes = unsafe { body.bytes() };
-        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
+        // SAFETY: the caller owns the slot; `len_field` is within the body.
+        let payload = unsafe { body.payload_mut(self.len_field) };
+        let (ptr, len) = (payload.as_mut_ptr(), payload.len());
         // SAFETY: the same memory, for the lifetime the caller's ownership
         // covers (the `BodyMut` token is only a position, not the owner).
-        unsafe { &mut std::slice::from_raw_parts_mut(ptr, len)[self.len_field..] }
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     }
 
     /// Checks `len` and writes it into the slot at `position` (nothing to write
@@ -139,11 +139,13 @@ impl Attached {
     /// As [`Attached::payload_mut`], for the duration of the call.
     #[inline]
     pub(crate) unsafe fn set_slot_len(&self, position: u64, len: usize) -> Result<(), Error> {
-        self.check_len(len)?;
+        if !self.len_ok(len) {
+            return Err(self.len_error(len));
+        }
         if !self.fixed_size {
-            let mut body = self.slots.body_mut(position);
-            // SAFETY: the caller owns the slot.
-            write_len(unsafe { body.bytes() }, len);
+            // SAFETY: the caller owns the slot; a variable-size ring's body
+            // starts with its length field.
+            unsafe { self.slots.body_mut(position).write_len(len) };
         }
         Ok(())
     }
@@ -157,23 +159,19 @@ impl Attached {
     #[inline]
     pub(crate) unsafe fn message<'a>(&self, position: u64) -> &'a [u8] {
         let body = self.slots.body_ref(position);
-        // SAFETY: the caller owns the slot; the region keeps it mapped.
-        let bytes = unsafe { body.bytes() };
         let len = if self.fixed_size {
             self.max_payload
         } else {
-            read_len(bytes).min(self.max_payload)
+            // SAFETY: the caller owns the slot, which has a length field.
+            unsafe { body.read_len() }.min(self.max_payload)
         };
-        let (ptr, total) = (bytes.as_ptr(), bytes.len());
+        // SAFETY: `len_field + len` is within the body (`len <= max_payload`).
+        let payload = unsafe { body.narrow(self.len_field, len) };
+        // SAFETY: the caller owns the slot for `'a`; the region keeps it mapped.
+        let bytes = unsafe { payload.bytes() };
         // SAFETY: the same memory, for the lifetime the caller's ownership covers.
-        unsafe { &std::slice::from_raw_parts(ptr, total)[self.len_field..self.len_field + len] }
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
     }
-}
-
-/// Writes a message length into the length field at the start of a slot body.
-#[inline]
-pub(crate) fn write_len(body: &mut [u8], len: usize) {
-    body[..4].copy_from_slice(&(len as u32).to_le_bytes());
 }
 
 /// Copies `src` into `dst` (of the same length) without a call for messages
@@ -208,12 +206,6 @@ pub(crate) fn copy_message(dst: &mut [u8], src: &[u8]) {
         32..=64 => ends::<32>(dst, src),
         _ => dst.copy_from_slice(src),
     }
-}
-
-/// Reads the length field at the start of a slot body (unbounded: check it).
-#[inline]
-pub(crate) fn read_len(body: &[u8]) -> usize {
-    u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize
 }
 
 #[cfg(test)]

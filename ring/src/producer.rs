@@ -9,7 +9,7 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use crate::attached::{copy_message, write_len, Attached};
+use crate::attached::{copy_message, Attached};
 use crate::error::Error;
 use crate::handle::{Handle, Writing};
 use crate::protocol::{Claim, Protocol, WriteSide};
@@ -58,9 +58,9 @@ impl<K: Protocol> Handle<K, Writing> {
     fn batch(&mut self, claim: Option<Claim>) -> WriteBatch<'_, K> {
         if let (Some(claim), false) = (claim, self.end.ring.fixed_size) {
             for index in 0..claim.count {
-                let mut body = self.end.ring.slots.body_mut(claim.at(index));
-                // SAFETY: the slot was just claimed by us and is not yet published.
-                write_len(unsafe { body.bytes() }, 0);
+                // SAFETY: the slot was just claimed by us and is not yet
+                // published; a variable-size ring's body has a length field.
+                unsafe { self.end.ring.slots.body_mut(claim.at(index)).write_len(0) };
             }
         }
         WriteBatch {
@@ -350,8 +350,23 @@ impl<K: Protocol> WriteBatch<'_, K> {
     /// If `index >= self.len()`.
     #[inline]
     pub fn write(&mut self, index: usize, message: &[u8]) -> Result<(), Error> {
-        self.set_len(index, message.len())?;
-        self.slot_mut(index)[..message.len()].copy_from_slice(message);
+        let position = self.position_of(index);
+        let ring = self.ring();
+        let len = message.len();
+        if !ring.len_ok(len) {
+            return Err(ring.len_error(len));
+        }
+        let mut body = ring.slots.body_mut(position);
+        // SAFETY: the slot is reserved by this batch until it is published, and
+        // the borrow of `self` keeps any other access through the batch away; a
+        // variable-size ring's body starts with its length field, and
+        // `len_field + len <= len_field + max_payload`, the body's size.
+        unsafe {
+            if !ring.fixed_size {
+                body.write_len(len);
+            }
+            copy_message(&mut body.payload_mut(ring.len_field)[..len], message);
+        }
         Ok(())
     }
 

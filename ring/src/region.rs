@@ -29,23 +29,16 @@ pub(crate) struct BodyRef {
     track: Option<loom::cell::ConstPtr<Vec<u8>>>,
 }
 
+/// Every accessor of a [`BodyMut`] is unsafe with one contract: the caller owns
+/// the slot by protocol (reserved and not yet committed), so no other party
+/// reads or writes its bytes meanwhile. The region guarantees that
+/// `ptr..ptr + len` lies inside the mapping.
 impl BodyMut {
-    /// The body as bytes.
-    ///
-    /// # Safety
-    /// The caller owns the slot by protocol (reserved and not yet committed), so
-    /// no other party reads or writes these bytes meanwhile.
-    #[inline]
-    pub(crate) unsafe fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: the region guarantees `ptr..ptr + len` lies inside the mapping;
-        // the caller guarantees exclusive ownership of the slot.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-
     /// Writes the length field at the start of the body.
     ///
     /// # Safety
-    /// As [`BodyMut::bytes`]; the body has a length field (4 bytes).
+    /// The caller owns the slot (see `impl BodyMut`); the body has a length
+    /// field (4 bytes).
     #[inline(always)]
     pub(crate) unsafe fn write_len(&mut self, len: usize) {
         debug_assert!(self.len >= 4);
@@ -56,7 +49,8 @@ impl BodyMut {
     /// The payload after the first `start` bytes of the body, to its end.
     ///
     /// # Safety
-    /// As [`BodyMut::bytes`], and `start` is at most the body's size.
+    /// The caller owns the slot (see `impl BodyMut`), and `start` is at most
+    /// the body's size.
     #[inline(always)]
     pub(crate) unsafe fn payload_mut(&mut self, start: usize) -> &mut [u8] {
         debug_assert!(start <= self.len);
