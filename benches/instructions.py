@@ -71,13 +71,17 @@ RUST_MEASURES = [
     for api in APIS
     for layout in LAYOUTS
 ]
-MEASURES = RUST_MEASURES + [f"c-{measure}" for measure in RUST_MEASURES]
+# Batches of 64 (Rust API only), beside rtrb's chunks of 64.
+BATCH_MEASURES = ["spsc-batch64-8B", "spsc-batch64-fixed-8B"]
+MEASURES = RUST_MEASURES + BATCH_MEASURES + [f"c-{measure}" for measure in RUST_MEASURES]
 
 
 def peer_of(measure: str) -> tuple[str, str]:
     """The (program, case) a measure is set beside."""
     if measure.startswith("c-"):
         return ("rust", measure.removeprefix("c-"))
+    if measure in BATCH_MEASURES:
+        return ("rust", "rtrb-batch64-8B")
     kind = measure.split("-", 1)[0]
     size = measure.rsplit("-", 1)[1]
     return ("rust", f"{'rtrb' if kind == 'spsc' else 'arrayqueue'}-{size}")

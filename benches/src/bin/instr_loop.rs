@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         "rtrb-64B" => rtrb_loop::<64>(count),
         "arrayqueue-8B" => arrayqueue_loop::<8>(count),
         "arrayqueue-64B" => arrayqueue_loop::<64>(count),
+        "rtrb-batch64-8B" => rtrb_batch_loop(count),
+        "spsc-batch64-8B" => shmlane_batch_loop(count, false),
+        "spsc-batch64-fixed-8B" => shmlane_batch_loop(count, true),
         shmlane_case => match ShmlaneCase::parse(shmlane_case) {
             Some(shmlane_case) => shmlane_case.run(count),
             None => {
@@ -195,6 +198,83 @@ fn arrayqueue_loop<const N: usize>(count: u64) -> u64 {
         queue.push(black_box(message::<N>(next))).expect("room");
         let incoming = queue.pop().expect("a message");
         sum = sum.wrapping_add(sequence(black_box(&incoming)));
+    }
+    black_box(sum)
+}
+
+/// Messages in each batch of the batch loops (`COUNT` is a multiple of it).
+const BATCH: usize = 64;
+
+/// shmlane's batches: reserve 64 slots, write each message, commit them with
+/// one store; borrow 64 messages, read each in place, release them with one
+/// store. The fixed-size ring's batches are written and read through their
+/// contiguous runs, as a caller of such a ring would.
+fn shmlane_batch_loop(count: u64, fixed: bool) -> u64 {
+    let capacity = CAPACITY as u64;
+    let options = if fixed {
+        RingOptions::spsc_fixed(capacity, 8)
+    } else {
+        RingOptions::spsc_for_payload(capacity, 8)
+    };
+    let ring = Ring::create(Location::Sealed, &options).expect("creating the ring");
+    let mut producer = shmlane::spsc::Producer::join(&ring).expect("joining as producer");
+    let mut consumer = shmlane::spsc::Consumer::join(&ring).expect("joining as consumer");
+    let mut sum = 0u64;
+    let mut next = 0u64;
+    while next < count {
+        let mut slots = producer.try_reserve_batch(BATCH).expect("reserve");
+        assert_eq!(slots.len(), BATCH, "room for a batch");
+        if fixed {
+            let (head, wrapped) = slots.as_mut_slices().expect("fixed-size ring");
+            let records = head.chunks_exact_mut(8).chain(wrapped.chunks_exact_mut(8));
+            for (record, sequence) in records.zip(next..) {
+                record.copy_from_slice(&black_box(message::<8>(sequence)));
+            }
+        } else {
+            for index in 0..BATCH {
+                let outgoing = black_box(message::<8>(next + index as u64));
+                slots.write(index, &outgoing).expect("fits");
+            }
+        }
+        slots.commit();
+        let messages = consumer.try_read_batch(BATCH).expect("read");
+        assert_eq!(messages.len(), BATCH, "a batch");
+        if fixed {
+            let (head, wrapped) = messages.as_slices().expect("fixed-size ring");
+            for record in head.chunks_exact(8).chain(wrapped.chunks_exact(8)) {
+                sum = sum.wrapping_add(sequence(black_box(record)));
+            }
+        } else {
+            for message in messages.iter() {
+                sum = sum.wrapping_add(sequence(black_box(message)));
+            }
+        }
+        drop(messages);
+        next += BATCH as u64;
+    }
+    black_box(sum)
+}
+
+/// rtrb's chunks, the peer of the batch loops: a write chunk of 64 filled
+/// from the messages, a read chunk of 64 read through its two slices.
+fn rtrb_batch_loop(count: u64) -> u64 {
+    let (mut producer, mut consumer) = rtrb::RingBuffer::<[u8; 8]>::new(CAPACITY);
+    let mut sum = 0u64;
+    let mut next = 0u64;
+    while next < count {
+        let chunk = producer
+            .write_chunk_uninit(BATCH)
+            .expect("room for a batch");
+        let filled =
+            chunk.fill_from_iter((next..).map(|sequence| black_box(message::<8>(sequence))));
+        assert_eq!(filled, BATCH, "a whole batch");
+        let chunk = consumer.read_chunk(BATCH).expect("a batch");
+        let (head, wrapped) = chunk.as_slices();
+        for item in head.iter().chain(wrapped) {
+            sum = sum.wrapping_add(sequence(black_box(item)));
+        }
+        chunk.commit_all();
+        next += BATCH as u64;
     }
     black_box(sum)
 }
