@@ -28,9 +28,12 @@ func TestBlockingCallsTimeOutAtTheDeadlineUnderEveryStrategy(t *testing.T) {
 				c.SetWaitStrategy(strategy)
 				// A timeout is an outcome: ok false, no error.
 				check := func(what string, call func(ctx context.Context) (bool, error)) {
+					// The clock starts before the deadline is set, so that a
+					// pause of this goroutine in between cannot make a call
+					// that waited for its deadline look early.
+					start := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 					defer cancel()
-					start := time.Now()
 					ok, err := call(ctx)
 					elapsed := time.Since(start)
 					if ok || err != nil || ctx.Err() != context.DeadlineExceeded {
