@@ -25,11 +25,13 @@ type Consumer struct {
 	head       uint64 // SPSC: local copy of our position, the next slot to read
 	cachedTail uint64 // SPSC: last tail read from shared memory
 	pendingLen uint64 // length of the borrowed single message
-	// MPMC: a claimed message handed back unread by TryRecv (its buffer was
-	// too small): the next read returns it. The intent still covers it.
-	held    bool
-	heldPos uint64
-	_       [128]byte
+	// MPMC: claimed messages handed back unread, heldCount of them from
+	// heldPos (one TryRecv could not fit in its buffer; those a channel
+	// bridge read ahead and never delivered): the next reads return them.
+	// The intent still covers them.
+	heldPos   uint64
+	heldCount uint64
+	_         [128]byte
 }
 
 // JoinConsumer joins the ring as a consumer: the consumer of an SPSC ring (a
@@ -47,16 +49,17 @@ func (r *Ring) JoinConsumer() (*Consumer, error) {
 }
 
 // Close releases a borrowed message or batch, marks the participant record
-// closed, releases its lock and wakes producers asleep on the ring. (An MPMC
-// message held back by TryRecv is released unread: lost with the consumer.)
+// closed, releases its lock and wakes producers asleep on the ring. (MPMC
+// messages held back by TryRecv or a bridge are released unread: lost with
+// the consumer.)
 func (c *Consumer) Close() error {
 	if c.closed {
 		return ErrClosed
 	}
 	c.releasePending()
-	if c.held {
-		c.held = false
-		c.releaseNow(c.heldPos, 1)
+	if c.heldCount > 0 {
+		c.releaseNow(c.heldPos, c.heldCount)
+		c.heldCount = 0
 	}
 	c.leave()
 	return nil
@@ -236,9 +239,11 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, ok bool, err er
 func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 	message := msg.Bytes()
 	if len(message) > len(buf) {
-		// Keep the message: SPSC leaves head where it is; MPMC holds the claim.
+		// Keep the message: SPSC leaves head where it is; MPMC holds the
+		// claim, just before the rest of a held run, if any (the claim took
+		// it from the run's front).
 		if c.a.mpmc {
-			c.held, c.heldPos = true, c.pendingPos
+			c.heldPos, c.heldCount = c.pendingPos, c.heldCount+1
 		}
 		c.unhold()
 		return 0, false, fmt.Errorf("%w: next message is %d bytes but the buffer holds %d; the next read returns it",
