@@ -254,20 +254,22 @@ func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 	return n, true, nil
 }
 
-// Messages returns an iterator over the messages of the ring, read in place
-// as Read does, until ctx is done. Each slice is valid for one iteration
-// only: it is released when the loop body returns. An error is yielded with
-// a nil slice and ends the iteration (ErrDisconnected once the producers are
-// gone and the ring is drained, ...), except the ErrCorrupt of a message with
-// an impossible length, which was skipped, after which it goes on; other
-// corruption (impossible positions or stamps) persists and ends it.
+// All returns an iterator over the messages of the ring, read in place as
+// Read does, until ctx is done. Each slice is valid for one iteration only:
+// its message is released when the loop body returns. An error is yielded
+// with a nil slice and ends the iteration (ErrDisconnected once the
+// producers are gone and the ring is drained, ...), except the ErrCorrupt of
+// a message with an impossible length, which was skipped, after which it
+// goes on; other corruption (impossible positions or stamps) persists and
+// ends it. The iterator is for one loop: a second loop over it reads on
+// from where the first stopped.
 //
-//	for msg, err := range consumer.Messages(ctx) {
+//	for msg, err := range consumer.All(ctx) {
 //		if err != nil { ... ; break }
 //		use(msg)
 //	}
 //	// ctx.Err() != nil: the context ended the iteration.
-func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
+func (c *Consumer) All(ctx context.Context) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		for {
 			msg, ok, err := c.Read(ctx)
@@ -285,6 +287,30 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 			if !more {
 				return
 			}
+		}
+	}
+}
+
+// ReadFunc calls fn with each message of the ring, read in place as Read
+// does, until ctx is done, fn returns an error, or a read fails. The slice is
+// valid during the call only: its message is released when fn returns. It
+// returns fn's error, the read's (ErrDisconnected once the producers are
+// gone and the ring is drained; the ErrCorrupt of a message with an
+// impossible length, which was skipped: call again to go on), or nil when
+// ctx is done.
+func (c *Consumer) ReadFunc(ctx context.Context, fn func(message []byte) error) error {
+	for {
+		msg, ok, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		err = fn(msg.Bytes())
+		msg.Release()
+		if err != nil {
+			return err
 		}
 	}
 }

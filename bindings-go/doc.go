@@ -16,7 +16,7 @@
 //	consumer, err := ring.JoinConsumer()
 //	...
 //	defer consumer.Close()
-//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking, until ctx is done
+//	for msg, err := range consumer.All(ctx) { // zero-copy, blocking, until ctx is done
 //		if err != nil {
 //			break // ErrDisconnected once the producers are gone and the ring is drained
 //		}
