@@ -393,3 +393,116 @@ func (r bridgeReader) lookAtPeersNow()        { r.b.c.lookAtPeersNow() }
 func (r bridgeReader) watchSeesLeaving() bool { return r.b.c.watchSeesLeaving() }
 func (r bridgeReader) waitRing() *Ring        { return r.b.c.waitRing() }
 func (r bridgeReader) waitSleeper() *sleeper  { return r.b.c.waitSleeper() }
+
+// CopyBridge hands copies of a Consumer's messages to other goroutines over
+// the channel C: owned slices, from a pool of buffers that Recycle refills.
+// Made by Consumer.ChanCopy.
+//
+// The consumer belongs to the bridge from ChanCopy until Wait returns: do
+// not call its methods (Close included) in between.
+type CopyBridge struct {
+	// C delivers copies of the messages in ring order, and is closed when
+	// the bridge ends (see Err). It is unbuffered: each message is released
+	// from the ring once its copy is received, so none is lost when the
+	// bridge ends.
+	C <-chan []byte
+
+	c    *Consumer
+	out  chan []byte
+	pool chan []byte // buffers given back by Recycle
+
+	mu   sync.Mutex
+	err  error // mu
+	done chan struct{}
+}
+
+// ChanCopy starts a bridge that reads the consumer's messages, copies each
+// into a buffer of its pool (a new one when the pool is empty) and sends the
+// copy on its channel C, waiting for messages as Read does with the
+// consumer's WaitStrategy. The pool keeps up to pool buffers (at least 1)
+// given back with Recycle; recycling every slice keeps allocations at zero.
+// A message borrowed from the consumer before (ReadSlot) is released first.
+//
+// The bridge ends as Consumer.Chan's does: when ctx is done (Err is then
+// nil), when the producers are gone and the ring drained (ErrDisconnected),
+// or on a failure (ErrCorrupt, ErrClosed); it closes C. A message read and
+// not yet received when ctx ends stays with the consumer: its next read
+// returns it.
+func (c *Consumer) ChanCopy(ctx context.Context, pool int) *CopyBridge {
+	out := make(chan []byte)
+	b := &CopyBridge{C: out, c: c, out: out, pool: make(chan []byte, max(pool, 1)), done: make(chan struct{})}
+	if c.closed {
+		b.finish(ErrClosed)
+		return b
+	}
+	c.releasePending()
+	go func() { b.finish(b.pump(ctx)) }()
+	return b
+}
+
+// Recycle gives a slice received from C back to the pool, for a later
+// message; the caller must not use it afterwards. Safe from any goroutine;
+// a slice the pool has no room for is left to the garbage collector.
+func (b *CopyBridge) Recycle(message []byte) {
+	select {
+	case b.pool <- message[:0]:
+	default:
+	}
+}
+
+// Err returns what ended the bridge, once C is closed: nil if its context
+// did, ErrDisconnected, ErrCorrupt, ErrClosed. Nil while it runs.
+func (b *CopyBridge) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// Wait waits until the bridge has ended and C is closed, then returns Err.
+// The consumer may be used again (or closed) after Wait.
+func (b *CopyBridge) Wait() error {
+	<-b.done
+	return b.Err()
+}
+
+// pump reads, copies and sends until ctx is done (nil) or a read fails.
+func (b *CopyBridge) pump(ctx context.Context) error {
+	c := b.c
+	done := ctx.Done()
+	for {
+		msg, ok, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		copied := append(b.buffer(), msg.Bytes()...)
+		select {
+		case b.out <- copied:
+			msg.Release()
+		case <-done:
+			c.keepPending()
+			b.Recycle(copied)
+			return nil
+		}
+	}
+}
+
+// buffer is an empty buffer from the pool, or a new one.
+func (b *CopyBridge) buffer() []byte {
+	select {
+	case buffer := <-b.pool:
+		return buffer
+	default:
+		return make([]byte, 0, b.c.MaxPayload())
+	}
+}
+
+func (b *CopyBridge) finish(err error) {
+	b.mu.Lock()
+	b.err = err
+	b.mu.Unlock()
+	close(b.out)
+	close(b.done)
+}

@@ -72,6 +72,25 @@ func produceSequenced(ctx context.Context, p *Producer, count uint64, fixed bool
 	return p.Close()
 }
 
+// startProducing sends messages 0 .. count-1 from a goroutine of its own,
+// which the test's cleanup stops and waits for before the ring is closed
+// (a test that failed early may leave it blocked); the channel has its
+// result.
+func startProducing(t *testing.T, p *Producer, count uint64, fixed bool) <-chan error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
+	result := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		result <- produceSequenced(ctx, p, count, fixed)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
+	return result
+}
+
 // Several workers take messages from the bridge and release them in random
 // order; each message is checked when it arrives and again just before its
 // release (a slot reused while held would fail the second check), and every
@@ -84,8 +103,7 @@ func TestBridgeWorkersReleasingInRandomOrderGetEveryMessageOnceIntact(t *testing
 			p, c := mustProducer(t, r), mustConsumer(t, r)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
 			defer cancel()
-			produced := make(chan error, 1)
-			go func() { produced <- produceSequenced(ctx, p, messages, opts.FixedSize) }()
+			produced := startProducing(t, p, messages, opts.FixedSize)
 
 			b := c.Chan(ctx, 12)
 			seen := make([]atomic.Int32, messages)
@@ -168,8 +186,7 @@ func TestBridgeCancelledMidStreamLosesNothing(t *testing.T) {
 			p, c := mustProducer(t, r), mustConsumer(t, r)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
 			defer cancel()
-			produced := make(chan error, 1)
-			go func() { produced <- produceSequenced(ctx, p, messages, opts.FixedSize) }()
+			produced := startProducing(t, p, messages, opts.FixedSize)
 
 			seen := make([]int, messages)
 			record := func(message []byte) {
@@ -488,6 +505,158 @@ func TestBridgeAllocatesNothingPerMessage(t *testing.T) {
 					t.Fatalf("message of %d bytes", m.Len())
 				}
 				m.Release()
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per message", allocs)
+			}
+			cancel()
+			if err := b.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The copying bridge delivers every message once, intact, to several
+// workers, and its buffers go round through Recycle.
+func TestCopyBridgeDeliversEveryMessageOnceToSeveralWorkers(t *testing.T) {
+	const messages = 20000
+	for _, opts := range bridgeKinds {
+		t.Run(kindName(opts), func(t *testing.T) {
+			r := testRing(t, opts)
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
+			defer cancel()
+			produced := startProducing(t, p, messages, opts.FixedSize)
+			b := c.ChanCopy(ctx, 8)
+			seen := make([]atomic.Int32, messages)
+			var failures atomic.Int64
+			var workers sync.WaitGroup
+			for w := 0; w < 4; w++ {
+				workers.Add(1)
+				go func() {
+					defer workers.Done()
+					for message := range b.C {
+						seq, ok := sequenceOf(message, opts.FixedSize, c.MaxPayload())
+						if !ok || seq >= messages {
+							failures.Add(1)
+							continue
+						}
+						seen[seq].Add(1)
+						b.Recycle(message)
+					}
+				}()
+			}
+			workers.Wait()
+			if err := b.Wait(); !errors.Is(err, ErrDisconnected) {
+				t.Fatalf("bridge ended with %v, want ErrDisconnected", err)
+			}
+			if err := <-produced; err != nil {
+				t.Fatal(err)
+			}
+			if n := failures.Load(); n > 0 {
+				t.Fatalf("%d messages torn", n)
+			}
+			for seq := range seen {
+				if n := seen[seq].Load(); n != 1 {
+					t.Fatalf("message %d delivered %d times", seq, n)
+				}
+			}
+		})
+	}
+}
+
+// A copying bridge cancelled mid-stream, again and again, loses nothing:
+// the message it read and could not deliver is the consumer's next.
+func TestCopyBridgeCancelledMidStreamLosesNothing(t *testing.T) {
+	const messages = 3000
+	for _, opts := range bridgeKinds {
+		t.Run(kindName(opts), func(t *testing.T) {
+			r := testRing(t, opts)
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
+			defer cancel()
+			produced := startProducing(t, p, messages, opts.FixedSize)
+			next := uint64(0)
+			expect := func(message []byte) {
+				if seq, ok := sequenceOf(message, opts.FixedSize, c.MaxPayload()); !ok || seq != next {
+					t.Fatalf("message %d (%v), want %d", seq, ok, next)
+				}
+				next++
+			}
+			buf := make([]byte, c.MaxPayload())
+			for round := 0; ; round++ {
+				bridgeCtx, stop := context.WithCancel(ctx)
+				b := c.ChanCopy(bridgeCtx, 2)
+				for message := range b.C {
+					expect(message)
+					if next%50 == uint64(round%50) {
+						stop()
+					}
+				}
+				stop()
+				err := b.Wait()
+				if errors.Is(err, ErrDisconnected) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("bridge ended with %v", err)
+				}
+				n, ok, err := c.Recv(ctx, buf)
+				if errors.Is(err, ErrDisconnected) {
+					break
+				}
+				if !ok {
+					t.Fatalf("read after bridge %d: %v %v", round, ok, err)
+				}
+				expect(buf[:n])
+			}
+			if err := <-produced; err != nil {
+				t.Fatal(err)
+			}
+			if next != messages {
+				t.Fatalf("%d messages delivered, want %d", next, messages)
+			}
+		})
+	}
+}
+
+func TestCopyBridgeOfAClosedConsumerEndsWithErrClosed(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 64))
+	c := mustConsumer(t, r)
+	c.Close()
+	b := c.ChanCopy(context.Background(), 4)
+	if _, ok := <-b.C; ok {
+		t.Fatal("a message from a closed consumer")
+	}
+	if err := b.Wait(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("%v, want ErrClosed", err)
+	}
+}
+
+// With every slice recycled, the copying bridge allocates nothing per
+// message.
+func TestCopyBridgeAllocatesNothingPerRecycledMessage(t *testing.T) {
+	for _, opts := range bridgeKinds {
+		t.Run(kindName(opts), func(t *testing.T) {
+			r := testRing(t, opts)
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			msg := make([]byte, 8)
+			if opts.FixedSize {
+				msg = make([]byte, p.MaxPayload())
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b := c.ChanCopy(ctx, 4)
+			allocs := testing.AllocsPerRun(1000, func() {
+				if ok, err := p.TrySend(msg); !ok {
+					t.Fatal(ok, err)
+				}
+				message := <-b.C
+				if len(message) != len(msg) {
+					t.Fatalf("message of %d bytes", len(message))
+				}
+				b.Recycle(message)
 			})
 			if allocs != 0 {
 				t.Errorf("%v allocations per message", allocs)

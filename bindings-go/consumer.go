@@ -104,6 +104,16 @@ func (c *Consumer) releasePending() {
 	}
 }
 
+// keepPending gives the borrowed message back unread, for the next read to
+// return: SPSC leaves head where it is; MPMC holds the claim, just before
+// the rest of a held run, if any (the claim took it from the run's front).
+func (c *Consumer) keepPending() {
+	if c.a.mpmc {
+		c.heldPos, c.heldCount = c.pendingPos, c.heldCount+1
+	}
+	c.unhold()
+}
+
 // releaseNow releases count claimed slots from position that were never
 // borrowed (a message TryRecv kept, messages with impossible lengths), as a
 // borrowed batch of them is released.
@@ -239,13 +249,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, ok bool, err er
 func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 	message := msg.Bytes()
 	if len(message) > len(buf) {
-		// Keep the message: SPSC leaves head where it is; MPMC holds the
-		// claim, just before the rest of a held run, if any (the claim took
-		// it from the run's front).
-		if c.a.mpmc {
-			c.heldPos, c.heldCount = c.pendingPos, c.heldCount+1
-		}
-		c.unhold()
+		c.keepPending()
 		return 0, false, fmt.Errorf("%w: next message is %d bytes but the buffer holds %d; the next read returns it",
 			ErrBufferTooSmall, len(message), len(buf))
 	}
