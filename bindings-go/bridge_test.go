@@ -304,8 +304,17 @@ func TestBridgeLeavesUndeliveredMessagesToTheConsumer(t *testing.T) {
 				if seq, ok := sequenceOf(m.Bytes(), opts.FixedSize, c.MaxPayload()); !ok || seq != uint64(i) {
 					t.Fatalf("message %d handed out: %d %v", i, seq, ok)
 				}
-				m.Release()
 			}
+			// Released after the bridge ended, from goroutines of their own.
+			var releasers sync.WaitGroup
+			for i := len(held) - 1; i >= 0; i-- {
+				releasers.Add(1)
+				go func(m BorrowedMessage) {
+					defer releasers.Done()
+					m.Release()
+				}(held[i])
+			}
+			releasers.Wait()
 			if err := b.Wait(); err != nil {
 				t.Fatalf("cancelled bridge: %v", err)
 			}
