@@ -229,8 +229,9 @@ func (b *Bridge) pump(ctx context.Context) error {
 
 // room is how many more messages the reading half may claim now.
 func (b *Bridge) room() uint64 {
-	// Ordering: pairs with the store in release: the entries before prefix
-	// are free, and the releasing half is done with them.
+	// Ordering: pairs with the store of prefix in Bridge.release: the
+	// entries before prefix are free, and the releasing half is done with
+	// their fields before the reading half writes them again.
 	inWindow := b.claimed - b.prefix.Load()
 	if b.c.a.mpmc && inWindow > 0 {
 		return 0 // one claim at a time: the previous run is not all released
@@ -255,7 +256,8 @@ func (b *Bridge) take(position, count uint64) {
 		}
 		e := &b.window[b.claimed&b.mask]
 		e.position, e.length = position+i, n
-		// Ordering: publishes position to the releasing half (release).
+		// Ordering: pairs with the load of state in Bridge.release, which
+		// reads position after it: the entry's fields are visible there.
 		e.state.Store(b.claimed + 1)
 		b.claimed++
 	}
@@ -312,7 +314,8 @@ func (b *Bridge) release(seq uint64) {
 	if prefix == first {
 		return
 	}
-	// Ordering: pairs with the load in room: the entries passed are free.
+	// Ordering: pairs with the load of prefix in Bridge.room: the entries
+	// passed are free for the reading half.
 	b.prefix.Store(prefix)
 	if !c.a.mpmc {
 		c.releaseSPSC(prefix - first)

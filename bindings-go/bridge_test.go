@@ -677,3 +677,101 @@ func TestCopyBridgeAllocatesNothingPerRecycledMessage(t *testing.T) {
 		})
 	}
 }
+
+// In an MPMC ring a bridge shares the stream with another consumer and two
+// producers: every message reaches exactly one of the two consumers.
+func TestBridgeSharesAnMPMCRingWithAnotherConsumer(t *testing.T) {
+	const perProducer = 5000
+	r := testRing(t, MPMCOptions(16, 64, 6))
+	producers := []*Producer{mustProducer(t, r), mustProducer(t, r)}
+	bridged, plain := mustConsumer(t, r), mustConsumer(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
+	defer cancel()
+	var producing sync.WaitGroup
+	for i, p := range producers {
+		producing.Add(1)
+		go func(p *Producer, first uint64) {
+			defer producing.Done()
+			buf := make([]byte, p.MaxPayload())
+			for seq := first; seq < first+perProducer; seq++ {
+				if ok, err := p.Send(ctx, sequenced(buf, seq, false)); !ok {
+					t.Errorf("send %d: %v", seq, err)
+					return
+				}
+			}
+			p.Close()
+		}(p, uint64(i)*perProducer)
+	}
+	t.Cleanup(producing.Wait)
+	seen := make([]atomic.Int32, 2*perProducer)
+	check := func(message []byte) {
+		seq, ok := sequenceOf(message, false, bridged.MaxPayload())
+		if !ok || seq >= 2*perProducer {
+			t.Errorf("message %x is not one of the stream", message)
+			return
+		}
+		seen[seq].Add(1)
+	}
+	b := bridged.Chan(ctx, 8)
+	var consuming sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		consuming.Add(1)
+		go func() {
+			defer consuming.Done()
+			for m := range b.C {
+				check(m.Bytes())
+				m.Release()
+			}
+		}()
+	}
+	plainErr := plain.ReadFunc(ctx, func(message []byte) error {
+		check(message)
+		return nil
+	})
+	consuming.Wait()
+	if err := b.Wait(); !errors.Is(err, ErrDisconnected) || !errors.Is(plainErr, ErrDisconnected) {
+		t.Fatalf("bridge ended with %v, the other consumer with %v; want ErrDisconnected", err, plainErr)
+	}
+	for seq := range seen {
+		if n := seen[seq].Load(); n != 1 {
+			t.Fatalf("message %d delivered %d times", seq, n)
+		}
+	}
+}
+
+// A bridge whose context is done before it starts takes nothing.
+func TestBridgeWithAContextAlreadyDoneLeavesTheRingAsItWas(t *testing.T) {
+	for _, opts := range bridgeKinds {
+		t.Run(kindName(opts), func(t *testing.T) {
+			r := testRing(t, opts)
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			buf := make([]byte, p.MaxPayload())
+			for seq := uint64(0); seq < 4; seq++ {
+				mustSend(t, p, sequenced(buf, seq, opts.FixedSize))
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			b := c.Chan(ctx, 4)
+			var delivered []BorrowedMessage
+			for m := range b.C { // the bridge may still deliver: it has nothing else to do
+				delivered = append(delivered, m)
+			}
+			for _, m := range delivered {
+				m.Release()
+			}
+			if err := b.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			for want := uint64(len(delivered)); want < 4; want++ {
+				msg, ok, err := c.TryRead()
+				if !ok {
+					t.Fatalf("message %d: %v %v", want, ok, err)
+				}
+				if seq, ok := sequenceOf(msg.Bytes(), opts.FixedSize, c.MaxPayload()); !ok || seq != want {
+					t.Fatalf("read %d, want %d", seq, want)
+				}
+			}
+			expectEmpty(t, c)
+		})
+	}
+}
