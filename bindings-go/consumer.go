@@ -16,7 +16,9 @@ import (
 //
 // A Consumer is not safe for concurrent use by several goroutines. It has at
 // most one message (or batch) borrowed at a time: the next read releases the
-// previous one if it was not released. Call Close when done.
+// previous one if it was not released. To hand messages to several
+// goroutines, start a bridge (Chan, ChanCopy): it owns the consumer until its
+// Wait returns. Call Close when done.
 type Consumer struct {
 	// Padding keeps the handle's hot words off the cache lines of whatever
 	// the allocator put next to it (say, the peer handle of another thread).
