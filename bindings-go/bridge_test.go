@@ -775,3 +775,35 @@ func TestBridgeWithAContextAlreadyDoneLeavesTheRingAsItWas(t *testing.T) {
 		})
 	}
 }
+
+// Impossible positions or stamps, written by a hostile peer while the
+// bridge waits, end it with ErrCorrupt: no panic, no read outside the ring.
+func TestBridgeEndsWithErrCorruptOnImpossiblePositionsOrStamps(t *testing.T) {
+	for _, opts := range []Options{SPSCOptions(8, 64), MPMCOptions(8, 64, 4)} {
+		t.Run(kindName(opts), func(t *testing.T) {
+			r := testRing(t, opts)
+			p, c := mustProducer(t, r), mustConsumer(t, r)
+			mustSend(t, p, []byte{1})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
+			defer cancel()
+			b := c.Chan(ctx, 4)
+			m := <-b.C
+			m.Release()
+			hostile := mapAgain(t, r)
+			if opts.Kind == MPMC {
+				// The slot of position 1 claims a message of position 6.
+				g := r.Geometry()
+				binary.LittleEndian.PutUint64(hostile[g.SlotsOffset+g.SlotSize:], 7)
+			} else {
+				// tail three laps ahead of head.
+				binary.LittleEndian.PutUint64(hostile[tailOffset:], 1+3*8)
+			}
+			for m := range b.C {
+				t.Fatalf("a message from a corrupt ring: %v", m.Bytes())
+			}
+			if err := b.Wait(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("bridge ended with %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
