@@ -106,13 +106,13 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 					t.Errorf("%s: %v allocations per message", what, allocs)
 				}
 			}
-			// Messages: one iterator per loop, nothing per message.
+			// All: one iterator per loop, nothing per message.
 			allocs := testing.AllocsPerRun(1, func() {
 				for i := 0; i < 10; i++ {
 					p.TrySend(msg)
 				}
 				n := 0
-				for _, err := range c.Messages(ctx) {
+				for _, err := range c.All(ctx) {
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -122,7 +122,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 				}
 			})
 			if allocs > 2 {
-				t.Errorf("Messages over 10 messages: %v allocations", allocs)
+				t.Errorf("All over 10 messages: %v allocations", allocs)
 			}
 		})
 	}

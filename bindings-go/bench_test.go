@@ -1,8 +1,11 @@
 package shmlane
 
 import (
+	"context"
 	"encoding/binary"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -164,4 +167,83 @@ func BenchmarkMPMCSameGoroutine(b *testing.B) {
 			b.Fatal("wrong message", ok, err)
 		}
 	}
+}
+
+// benchBridge moves b.N 8-byte messages from a producer goroutine through a
+// bridge of depth 64 to workers goroutines, each releasing what it receives
+// at once (Chan), or through the copying bridge, recycling each slice
+// (ChanCopy). The producer's wait strategy spins, as benchSPSC's loop does.
+func benchBridge(b *testing.B, opts Options, workers int, copying bool) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two threads")
+	}
+	r := testRing(b, opts)
+	p, c := mustProducer(b, r), mustConsumer(b, r)
+	c.SetWaitStrategy(SpinningWaitStrategy())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.SetBytes(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		idle := 0
+		message := make([]byte, 8)
+		for i := 0; i < b.N; {
+			if ok, _ := p.TrySend(message); !ok {
+				backOff(&idle)
+				continue
+			}
+			i++
+		}
+	}()
+	var received atomic.Int64
+	var group sync.WaitGroup
+	var zeroCopy *Bridge
+	var copies *CopyBridge
+	if copying {
+		copies = c.ChanCopy(ctx, 64)
+	} else {
+		zeroCopy = c.Chan(ctx, 64)
+	}
+	for w := 0; w < workers; w++ {
+		group.Add(1)
+		go func() {
+			defer group.Done()
+			if copying {
+				for message := range copies.C {
+					copies.Recycle(message)
+					if received.Add(1) == int64(b.N) {
+						cancel()
+					}
+				}
+				return
+			}
+			for m := range zeroCopy.C {
+				m.Release()
+				if received.Add(1) == int64(b.N) {
+					cancel()
+				}
+			}
+		}()
+	}
+	group.Wait()
+	b.StopTimer()
+	if copying {
+		copies.Wait()
+	} else {
+		zeroCopy.Wait()
+	}
+}
+
+func BenchmarkBridgeSPSCFixed8OneWorker(b *testing.B) {
+	benchBridge(b, SPSCFixedOptions(4096, 8), 1, false)
+}
+func BenchmarkBridgeSPSCFixed8FourWorkers(b *testing.B) {
+	benchBridge(b, SPSCFixedOptions(4096, 8), 4, false)
+}
+func BenchmarkBridgeMPMCFixed8FourWorkers(b *testing.B) {
+	benchBridge(b, MPMCFixedOptions(4096, 8, 4), 4, false)
+}
+func BenchmarkCopyBridgeSPSCFixed8FourWorkers(b *testing.B) {
+	benchBridge(b, SPSCFixedOptions(4096, 8), 4, true)
 }

@@ -88,9 +88,9 @@ func TestBlockingCallsReturnOnCancellation(t *testing.T) {
 	}
 }
 
-// Messages stops when its context ends: that is the end of the stream asked
+// All stops when its context ends: that is the end of the stream asked
 // for, not an error; a message already published is still yielded.
-func TestMessagesEndsWithoutAnErrorWhenTheContextEnds(t *testing.T) {
+func TestAllEndsWithoutAnErrorWhenTheContextEnds(t *testing.T) {
 	for name, strategy := range strategies {
 		t.Run(name, func(t *testing.T) {
 			r := testRing(t, MPMCOptions(4, 32, 4))
@@ -100,7 +100,7 @@ func TestMessagesEndsWithoutAnErrorWhenTheContextEnds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			defer cancel()
 			var got []string
-			for msg, err := range c.Messages(ctx) {
+			for msg, err := range c.All(ctx) {
 				if err != nil {
 					t.Fatalf("after %q: %v", got, err)
 				}
@@ -194,7 +194,7 @@ func TestSleepingConsumerSeesDisconnectedWhenTheProducerCloses(t *testing.T) {
 			defer cancel()
 			var got []string
 			var end error
-			for msg, err := range c.Messages(ctx) {
+			for msg, err := range c.All(ctx) {
 				if err != nil {
 					end = err
 					break

@@ -16,7 +16,9 @@ import (
 //
 // A Consumer is not safe for concurrent use by several goroutines. It has at
 // most one message (or batch) borrowed at a time: the next read releases the
-// previous one if it was not released. Call Close when done.
+// previous one if it was not released. To hand messages to several
+// goroutines, start a bridge (Chan, ChanCopy): it owns the consumer until its
+// Wait returns. Call Close when done.
 type Consumer struct {
 	// Padding keeps the handle's hot words off the cache lines of whatever
 	// the allocator put next to it (say, the peer handle of another thread).
@@ -25,11 +27,13 @@ type Consumer struct {
 	head       uint64 // SPSC: local copy of our position, the next slot to read
 	cachedTail uint64 // SPSC: last tail read from shared memory
 	pendingLen uint64 // length of the borrowed single message
-	// MPMC: a claimed message handed back unread by TryRecv (its buffer was
-	// too small): the next read returns it. The intent still covers it.
-	held    bool
-	heldPos uint64
-	_       [128]byte
+	// MPMC: claimed messages handed back unread, heldCount of them from
+	// heldPos (one TryRecv could not fit in its buffer; those a channel
+	// bridge read ahead and never delivered): the next reads return them.
+	// The intent still covers them.
+	heldPos   uint64
+	heldCount uint64
+	_         [128]byte
 }
 
 // JoinConsumer joins the ring as a consumer: the consumer of an SPSC ring (a
@@ -47,16 +51,17 @@ func (r *Ring) JoinConsumer() (*Consumer, error) {
 }
 
 // Close releases a borrowed message or batch, marks the participant record
-// closed, releases its lock and wakes producers asleep on the ring. (An MPMC
-// message held back by TryRecv is released unread: lost with the consumer.)
+// closed, releases its lock and wakes producers asleep on the ring. (MPMC
+// messages held back by TryRecv or a bridge are released unread: lost with
+// the consumer.)
 func (c *Consumer) Close() error {
 	if c.closed {
 		return ErrClosed
 	}
 	c.releasePending()
-	if c.held {
-		c.held = false
-		c.releaseNow(c.heldPos, 1)
+	if c.heldCount > 0 {
+		c.releaseNow(c.heldPos, c.heldCount)
+		c.heldCount = 0
 	}
 	c.leave()
 	return nil
@@ -99,6 +104,16 @@ func (c *Consumer) releasePending() {
 	} else {
 		c.releaseSPSC(c.pendingCount)
 	}
+}
+
+// keepPending gives the borrowed message back unread, for the next read to
+// return: SPSC leaves head where it is; MPMC holds the claim, just before
+// the rest of a held run, if any (the claim took it from the run's front).
+func (c *Consumer) keepPending() {
+	if c.a.mpmc {
+		c.heldPos, c.heldCount = c.pendingPos, c.heldCount+1
+	}
+	c.unhold()
 }
 
 // releaseNow releases count claimed slots from position that were never
@@ -236,11 +251,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, ok bool, err er
 func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 	message := msg.Bytes()
 	if len(message) > len(buf) {
-		// Keep the message: SPSC leaves head where it is; MPMC holds the claim.
-		if c.a.mpmc {
-			c.held, c.heldPos = true, c.pendingPos
-		}
-		c.unhold()
+		c.keepPending()
 		return 0, false, fmt.Errorf("%w: next message is %d bytes but the buffer holds %d; the next read returns it",
 			ErrBufferTooSmall, len(message), len(buf))
 	}
@@ -249,20 +260,22 @@ func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 	return n, true, nil
 }
 
-// Messages returns an iterator over the messages of the ring, read in place
-// as Read does, until ctx is done. Each slice is valid for one iteration
-// only: it is released when the loop body returns. An error is yielded with
-// a nil slice and ends the iteration (ErrDisconnected once the producers are
-// gone and the ring is drained, ...), except the ErrCorrupt of a message with
-// an impossible length, which was skipped, after which it goes on; other
-// corruption (impossible positions or stamps) persists and ends it.
+// All returns an iterator over the messages of the ring, read in place as
+// Read does, until ctx is done. Each slice is valid for one iteration only:
+// its message is released when the loop body returns. An error is yielded
+// with a nil slice and ends the iteration (ErrDisconnected once the
+// producers are gone and the ring is drained, ...), except the ErrCorrupt of
+// a message with an impossible length, which was skipped, after which it
+// goes on; other corruption (impossible positions or stamps) persists and
+// ends it. The iterator is for one loop: a second loop over it reads on
+// from where the first stopped.
 //
-//	for msg, err := range consumer.Messages(ctx) {
+//	for msg, err := range consumer.All(ctx) {
 //		if err != nil { ... ; break }
 //		use(msg)
 //	}
 //	// ctx.Err() != nil: the context ended the iteration.
-func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
+func (c *Consumer) All(ctx context.Context) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		for {
 			msg, ok, err := c.Read(ctx)
@@ -280,6 +293,30 @@ func (c *Consumer) Messages(ctx context.Context) iter.Seq2[[]byte, error] {
 			if !more {
 				return
 			}
+		}
+	}
+}
+
+// ReadFunc calls fn with each message of the ring, read in place as Read
+// does, until ctx is done, fn returns an error, or a read fails. The slice is
+// valid during the call only: its message is released when fn returns. It
+// returns fn's error, the read's (ErrDisconnected once the producers are
+// gone and the ring is drained; the ErrCorrupt of a message with an
+// impossible length, which was skipped: call again to go on), or nil when
+// ctx is done.
+func (c *Consumer) ReadFunc(ctx context.Context, fn func(message []byte) error) error {
+	for {
+		msg, ok, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		err = fn(msg.Bytes())
+		msg.Release()
+		if err != nil {
+			return err
 		}
 	}
 }

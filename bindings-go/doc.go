@@ -16,7 +16,7 @@
 //	consumer, err := ring.JoinConsumer()
 //	...
 //	defer consumer.Close()
-//	for msg, err := range consumer.Messages(ctx) { // zero-copy, blocking, until ctx is done
+//	for msg, err := range consumer.All(ctx) { // zero-copy, blocking, until ctx is done
 //		if err != nil {
 //			break // ErrDisconnected once the producers are gone and the ring is drained
 //		}
@@ -54,7 +54,11 @@
 // slots are never taken, however long it keeps them.
 //
 // Handles (Producer, Consumer) are not safe for concurrent use by several
-// goroutines; a Ring is. Shared memory is treated as untrusted input: a
+// goroutines; a Ring is. To hand a consumer's messages to several
+// goroutines, Consumer.Chan starts a bridge that sends them, zero-copy, on a
+// channel; each is released on its own, in any order, from any goroutine
+// (Consumer.ChanCopy sends owned copies instead). Producer.SendFrom drains a
+// channel into the ring. Shared memory is treated as untrusted input: a
 // corrupted or hostile mapping gives ErrCorrupt, never a panic or an access
 // outside the mapping. See docs/go.md.
 package shmlane

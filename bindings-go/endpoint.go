@@ -77,7 +77,13 @@ func (a *attached) lenWord(position uint64) *uint32 {
 // the payload starts slotHeaderSize = bodyOffset+lenField bytes into the slot
 // and maxPayload more bytes end the slot).
 func (a *attached) payload(position uint64, n uint64) []byte {
-	return unsafe.Slice((*byte)(unsafe.Add(a.slotPtr(position), a.bodyOffset+a.lenField)), n)
+	return unsafe.Slice(a.payloadStart(position), n)
+}
+
+// payloadStart is the first payload byte of the slot of position (in
+// bounds as in payload).
+func (a *attached) payloadStart(position uint64) *byte {
+	return (*byte)(unsafe.Add(a.slotPtr(position), a.bodyOffset+a.lenField))
 }
 
 // readLen is the length of the message at position, bounded by maxPayload:

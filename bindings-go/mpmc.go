@@ -122,10 +122,11 @@ func (p *Producer) publishMPMC(position uint64, skip bool) {
 // and the count, 0 for an empty ring. Each attempt is announced in the intent
 // first; every return without a claim goes through noClaim.
 func (c *Consumer) claim(wanted uint64) (uint64, uint64, error) {
-	if c.held {
-		// Claimed (and announced) by an earlier call; the intent covers it.
-		c.held = false
-		return c.heldPos, 1, nil
+	if c.heldCount > 0 {
+		// Claimed (and announced) by an earlier call; the intent covers them.
+		position, count := c.heldPos, min(wanted, c.heldCount)
+		c.heldPos, c.heldCount = position+count, c.heldCount-count
+		return position, count, nil
 	}
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		position, count, again, err := c.claimOnce(wanted)

@@ -190,7 +190,7 @@ func TestMPMCTwoProducersTwoConsumersDeliverEachMessageOnce(t *testing.T) {
 		go func(c *Consumer, seen []map[uint64]bool) {
 			defer wg.Done()
 			last := []int64{-1, -1}
-			for msg, err := range c.Messages(ctx) {
+			for msg, err := range c.All(ctx) {
 				if err != nil {
 					if err != ErrDisconnected {
 						t.Errorf("consumer: %v", err)

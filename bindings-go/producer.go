@@ -241,6 +241,33 @@ func (p *Producer) Send(ctx context.Context, message []byte) (ok bool, err error
 	return err == nil, err
 }
 
+// SendFrom sends each message received from in, as Send does, until in is
+// closed or ctx is done (nil), or a send fails (its error). While the ring
+// is full it waits, taking nothing more from in: in's senders block once its
+// buffer is full, which is the backpressure. A message is copied into the
+// ring before the next is taken, so its slice may be reused once the next
+// receive from in happened. unsent is the message taken from in and not
+// sent, because ctx ended while the ring was full or because of err (say
+// ErrMessageTooLarge); nil if there is none.
+func (p *Producer) SendFrom(ctx context.Context, in <-chan []byte) (unsent []byte, err error) {
+	done := ctx.Done()
+	for {
+		var message []byte
+		select {
+		case m, open := <-in:
+			if !open {
+				return nil, nil
+			}
+			message = m
+		case <-done:
+			return nil, nil
+		}
+		if sent, err := p.Send(ctx, message); !sent {
+			return message, err
+		}
+	}
+}
+
 // WriteBatch is up to n reserved consecutive slots, published together. Its
 // slices are valid only until Commit, CommitFirst, Abort, the producer's next
 // reserve, or Close.

@@ -2,6 +2,7 @@
  * in place (zero-copy: reserve, fill, commit).
  *
  *   sensor_producer [--name NAME] [--rate FRAMES_PER_SECOND] [--count N]
+ *   sensor_producer --help
  *
  * Creates /dev/shm/NAME (default shmlane-sensors) as an SPSC ring of 4096
  * fixed-size 64-byte slots if it does not exist, publishes N frames (default:
@@ -37,13 +38,17 @@ int main(int argc, char **argv) {
     const char *name = SENSOR_RING_NAME;
     double rate = 100000;
     uint64_t count = UINT64_MAX;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--name") == 0) name = argv[i + 1];
-        else if (strcmp(argv[i], "--rate") == 0) rate = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--count") == 0) count = strtoull(argv[i + 1], NULL, 10);
+    for (int i = 1; i < argc; i += 2) {
+        /* Every flag takes a value: a flag without one, --help and anything
+         * unknown print the usage instead of running forever. */
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (value != NULL && strcmp(argv[i], "--name") == 0) name = value;
+        else if (value != NULL && strcmp(argv[i], "--rate") == 0) rate = atof(value);
+        else if (value != NULL && strcmp(argv[i], "--count") == 0) count = strtoull(value, NULL, 10);
         else {
-            fprintf(stderr, "usage: sensor_producer [--name NAME] [--rate HZ] [--count N]\n");
-            return 2;
+            int asked = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(asked ? stdout : stderr, "usage: sensor_producer [--name NAME] [--rate HZ] [--count N]\n");
+            return asked ? 0 : 2;
         }
     }
     signal(SIGINT, on_signal);

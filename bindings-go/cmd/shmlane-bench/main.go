@@ -15,6 +15,12 @@
 //	    a Rust consumer, a Rust producer with a Go consumer, a Go producer
 //	    with a Go consumer and a Go producer with a Rust consumer. Prints every
 //	    rate, the medians, and the ratios Go/Rust.
+//
+//	shmlane-bench bridge-latency [--rate R] [--seconds S] [--workers N] [--rounds R] [--wait W]
+//	    In one process, at a paced rate (default 100000/s), the latency from
+//	    publish to receipt of 8-byte messages read with Read, and through the
+//	    channel bridge to N workers (default 4), alternately R times (default
+//	    3): p50, p99, p99.9 and max in µs per run (bridge_latency.go).
 package main
 
 import (
@@ -56,13 +62,15 @@ func main() {
 		fmt.Printf("go messages=%d seconds=%.4f rate=%.0f\n", messages, seconds, rate)
 	case "compare":
 		compare(os.Args[2:])
+	case "bridge-latency":
+		bridgeLatency(os.Args[2:])
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: shmlane-bench threads [MESSAGES] | compare --rust-throughput BIN --rust-peer BIN --go-peer BIN [--rounds R] [--messages N] [--size S]")
+	fmt.Fprintln(os.Stderr, "usage: shmlane-bench threads [MESSAGES] | compare --rust-throughput BIN --rust-peer BIN --go-peer BIN [--rounds R] [--messages N] [--size S] | bridge-latency [--rate R] [--seconds S] [--workers N] [--rounds R] [--wait default|spin|sleep]")
 	os.Exit(2)
 }
 
