@@ -535,6 +535,9 @@ impl Sleeper {
 pub(crate) trait Blocking {
     /// The ring's shared state.
     fn shared(&self) -> &Shared;
+    /// The ring's shared state, to keep it alive (an async wait's driver does).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    fn shared_arc(&self) -> &Arc<Shared>;
     /// The sleeping half of the handle.
     fn sleeper(&self) -> &Sleeper;
     /// The sleeping half of the handle, to register it.
