@@ -18,6 +18,7 @@ use crate::wait::block_on;
 
 #[cfg(all(feature = "tokio", not(loom)))]
 mod asynchronous;
+mod positions;
 
 /// The reading end of a ring: a [`Handle`] in the [`Reading`] direction. `K`
 /// is its kind ([`crate::spsc::Spsc`], [`crate::mpmc::Mpmc`], or
