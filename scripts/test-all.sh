@@ -5,7 +5,8 @@
 # its liveness test, the C tests, then the Rust unit, integration and doc tests
 # (the code blocks of README.md and docs/*.md among them) and the
 # cross-language conformance tests, and the async waits of the cargo feature
-# `tokio`.
+# `tokio`. The NATS bridge's tests (nats/) start a nats-server on 127.0.0.1:
+# it must be on PATH (.ci/run installs it) or named by SHMLANE_NATS_SERVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
