@@ -1,0 +1,62 @@
+//! `shmlane bridge out`: a ring's messages to a NATS subject, through
+//! `shmlane-nats`, with a status line on stderr.
+
+use std::time::{Duration, Instant};
+
+use shmlane::{ErrorKind, OpenOptions};
+use shmlane_nats::{BridgeOut, Counters, OutOptions};
+
+use crate::args::{BridgeCommand, BridgeOutArgs};
+use crate::fail::Failure;
+use crate::target::Target;
+use crate::Outcome;
+
+/// Longest a step of the bridge waits for a message, so that status lines
+/// come on time while the ring is idle.
+const STEP: Duration = Duration::from_millis(100);
+
+pub fn bridge(command: &BridgeCommand) -> Outcome {
+    match command {
+        BridgeCommand::Out(args) => out(args),
+    }
+}
+
+fn out(args: &BridgeOutArgs) -> Outcome {
+    if args.batch == 0 {
+        return Err(Failure::usage("bridge out", "--batch must be at least 1"));
+    }
+    let target = Target::from_arg(&args.ring);
+    let what = format!("bridge out {target}");
+    let options = OpenOptions::new()
+        .allow_other_owner(args.allow_shared)
+        .allow_shared_mode(args.allow_shared);
+    let ring = target.open(&options).map_err(|e| Failure::ring(&what, e))?;
+    let mut options = OutOptions::new(args.server.clone(), args.subject.clone());
+    options.batch = args.batch;
+    let mut bridge = BridgeOut::new(&ring, options).map_err(|e| Failure::ring(&what, e))?;
+    let mut next_status = Instant::now() + args.status;
+    loop {
+        match bridge.step(STEP) {
+            Ok(_) => {}
+            Err(error) if error.kind() == ErrorKind::Disconnected => {
+                status(&what, bridge.counters());
+                return Ok(());
+            }
+            Err(error) => {
+                status(&what, bridge.counters());
+                return Err(Failure::ring(&what, error));
+            }
+        }
+        if Instant::now() >= next_status {
+            status(&what, bridge.counters());
+            next_status = Instant::now() + args.status;
+        }
+    }
+}
+
+fn status(what: &str, counters: Counters) {
+    eprintln!(
+        "shmlane: {what}: forwarded {}, refused {}, reconnects {}",
+        counters.forwarded, counters.refused, counters.reconnects
+    );
+}
