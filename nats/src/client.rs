@@ -74,6 +74,9 @@ pub struct Connection {
     next_sid: u64,
 }
 
+/// Longest the rest of an operation may take once its first byte came.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Longest a protocol line (not a payload) may be.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -202,12 +205,15 @@ impl Connection {
     /// As [`Connection::flush`].
     pub fn next_message(&mut self, timeout: Duration) -> Result<Option<Message>, NatsError> {
         self.writer.flush()?;
-        self.reader.get_ref().set_read_timeout(Some(timeout))?;
         loop {
-            match self.read_op() {
-                Ok(Op::Message(message)) => return Ok(Some(message)),
-                Ok(Op::Pong | Op::Other) => continue,
-                Err(NatsError::Io(error))
+            // Wait at most `timeout` for the first byte of an operation only:
+            // a timeout in the middle of one would lose our place in the
+            // stream. Once it began, the rest comes within OPERATION_TIMEOUT.
+            self.reader.get_ref().set_read_timeout(Some(timeout))?;
+            match self.reader.fill_buf() {
+                Ok([]) => return Err(NatsError::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                Err(error)
                     if matches!(
                         error.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -215,7 +221,14 @@ impl Connection {
                 {
                     return Ok(None)
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
+            }
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(OPERATION_TIMEOUT))?;
+            match self.read_op()? {
+                Op::Message(message) => return Ok(Some(message)),
+                Op::Pong | Op::Other => continue,
             }
         }
     }

@@ -49,7 +49,8 @@ impl OutOptions {
 /// What a bridge has done so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Messages the server confirmed.
+    /// Messages forwarded: confirmed by the server (out), committed to the
+    /// ring (in).
     pub forwarded: u64,
     /// Messages refused for being larger than the server takes.
     pub refused: u64,
