@@ -1,12 +1,12 @@
-//! `shmlane bridge out`: a ring's messages to a NATS subject, through
-//! `shmlane-nats`, with a status line on stderr.
+//! `shmlane bridge out` and `shmlane bridge in`: a ring's messages to a NATS
+//! subject and back, through `shmlane-nats`, with a status line on stderr.
 
 use std::time::{Duration, Instant};
 
-use shmlane::{ErrorKind, OpenOptions};
-use shmlane_nats::{BridgeOut, Counters, OutOptions};
+use shmlane::{ErrorKind, OpenOptions, Ring};
+use shmlane_nats::{BridgeIn, BridgeOut, Counters, InOptions, OutOptions};
 
-use crate::args::{BridgeCommand, BridgeOutArgs};
+use crate::args::{BridgeCommand, BridgeInArgs, BridgeOutArgs, RingArg};
 use crate::fail::Failure;
 use crate::target::Target;
 use crate::Outcome;
@@ -18,6 +18,34 @@ const STEP: Duration = Duration::from_millis(100);
 pub fn bridge(command: &BridgeCommand) -> Outcome {
     match command {
         BridgeCommand::Out(args) => out(args),
+        BridgeCommand::In(args) => inbound(args),
+    }
+}
+
+fn open(what: &str, ring: &RingArg, allow_shared: bool) -> Result<Ring, Failure> {
+    let options = OpenOptions::new()
+        .allow_other_owner(allow_shared)
+        .allow_shared_mode(allow_shared);
+    Target::from_arg(ring)
+        .open(&options)
+        .map_err(|e| Failure::ring(what, e))
+}
+
+fn inbound(args: &BridgeInArgs) -> Outcome {
+    let what = format!("bridge in {}", Target::from_arg(&args.ring));
+    let ring = open(&what, &args.ring, args.allow_shared)?;
+    let options = InOptions::new(args.server.clone(), args.subject.clone());
+    let mut bridge = BridgeIn::new(&ring, options).map_err(|e| Failure::ring(&what, e))?;
+    let mut next_status = Instant::now() + args.status;
+    loop {
+        if let Err(error) = bridge.step(STEP) {
+            status(&what, bridge.counters());
+            return Err(Failure::ring(&what, error));
+        }
+        if Instant::now() >= next_status {
+            status(&what, bridge.counters());
+            next_status = Instant::now() + args.status;
+        }
     }
 }
 

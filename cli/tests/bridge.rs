@@ -140,3 +140,79 @@ fn bridge_out_has_help_with_examples() {
     let (_, examples) = help.split_once("Examples:").expect("examples");
     assert!(examples.contains("shmlane bridge out"), "{examples}");
 }
+
+#[test]
+fn bridge_in_writes_each_message_of_the_subject_into_the_ring() {
+    let server = NatsServer::start();
+    let name = format!("cli-bridge-in-test-{}", std::process::id());
+    let _remove = RemoveRing(name.clone());
+    let created = Command::new(BIN)
+        .args(["create", &name, "--capacity", "16", "--slot-size", "64"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let ring = shmlane::Ring::open(&name).unwrap();
+    let mut consumer = shmlane::spsc::Consumer::join(&ring).unwrap();
+    let mut bridge = Command::new(BIN)
+        .args([
+            "bridge",
+            "in",
+            &name,
+            "--server",
+            &server.address,
+            "--subject",
+            "cli.in",
+            "--status",
+            "0.01",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut publisher = Connection::connect(&server.address, "cli-test").unwrap();
+    // Probe until the bridge has subscribed: a probe reaches the ring.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        publisher.publish("cli.in", &[], b"probe").unwrap();
+        publisher.flush(Some(Duration::from_secs(10))).unwrap();
+        if consumer
+            .read(Some(Duration::from_millis(20)))
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bridge never subscribed");
+    }
+    for i in 0..LINES {
+        publisher
+            .publish("cli.in", &[], format!("line {i}").as_bytes())
+            .unwrap();
+    }
+    publisher.flush(Some(Duration::from_secs(10))).unwrap();
+    let mut next = 0;
+    while next < LINES {
+        let message = consumer
+            .read(Some(Duration::from_secs(60)))
+            .unwrap()
+            .expect("every message comes");
+        if &*message == b"probe" && next == 0 {
+            continue;
+        }
+        assert_eq!(&*message, format!("line {next}").as_bytes());
+        next += 1;
+    }
+    // Status lines come every step of the bridge (at most 100 ms apart
+    // while idle); give it a few before stopping it.
+    std::thread::sleep(Duration::from_millis(500));
+    bridge.kill().unwrap();
+    let output = bridge.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.starts_with(&format!("shmlane: bridge in {name}: forwarded "))),
+        "{stderr}"
+    );
+}
