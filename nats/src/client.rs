@@ -72,6 +72,9 @@ pub struct Connection {
     writer: BufWriter<TcpStream>,
     max_payload: usize,
     next_sid: u64,
+    /// Our inbox prefix (`_INBOX.<unique>`), once subscribed to its replies.
+    inbox: Option<String>,
+    next_reply: u64,
 }
 
 /// Longest the rest of an operation may take once its first byte came.
@@ -108,6 +111,8 @@ impl Connection {
             writer,
             max_payload: usize::try_from(max_payload).unwrap_or(usize::MAX),
             next_sid: 1,
+            inbox: None,
+            next_reply: 0,
         };
         let name: String = name
             .chars()
@@ -166,6 +171,92 @@ impl Connection {
         self.writer.write_all(payload)?;
         self.writer.write_all(b"\r\n")?;
         Ok(())
+    }
+
+    /// Like [`Connection::publish`], asking for replies on `reply`.
+    ///
+    /// # Errors
+    /// As [`Connection::publish`].
+    pub fn publish_with_reply(
+        &mut self,
+        subject: &str,
+        reply: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<(), NatsError> {
+        let header_len = header_block_len(headers);
+        let size = header_len + payload.len();
+        if size > self.max_payload {
+            return Err(NatsError::TooLarge {
+                size,
+                max: self.max_payload,
+            });
+        }
+        write!(
+            self.writer,
+            "HPUB {subject} {reply} {header_len} {size}\r\nNATS/1.0\r\n"
+        )?;
+        for (key, value) in headers {
+            write!(self.writer, "{key}: {value}\r\n")?;
+        }
+        self.writer.write_all(b"\r\n")?;
+        self.writer.write_all(payload)?;
+        self.writer.write_all(b"\r\n")?;
+        Ok(())
+    }
+
+    /// A fresh reply subject in our inbox (subscribed at the first call).
+    ///
+    /// # Errors
+    /// [`NatsError::Io`] when the connection failed.
+    pub fn reply_subject(&mut self) -> Result<String, NatsError> {
+        let inbox = match &self.inbox {
+            Some(inbox) => inbox.clone(),
+            None => {
+                let unique = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_nanos());
+                let inbox = format!("_INBOX.{}x{unique:x}x{}", std::process::id(), self.next_sid);
+                self.subscribe(&format!("{inbox}.*"))?;
+                self.inbox = Some(inbox.clone());
+                inbox
+            }
+        };
+        self.next_reply += 1;
+        Ok(format!("{inbox}.{}", self.next_reply))
+    }
+
+    /// Sends `payload` to `subject` and waits (at most `timeout`) for the
+    /// reply.
+    ///
+    /// # Errors
+    /// [`NatsError::Protocol`] when no reply came in time, or the server
+    /// said there is no responder; otherwise as [`Connection::flush`].
+    pub fn request(
+        &mut self,
+        subject: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, NatsError> {
+        let reply = self.reply_subject()?;
+        self.publish_with_reply(subject, &reply, &[], payload)?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(NatsError::Protocol(format!(
+                    "no reply to {subject} in time"
+                )));
+            }
+            if let Some(message) = self.next_message(left)? {
+                if message.subject == reply {
+                    if message.header("Status") == Some("503") {
+                        return Err(NatsError::Protocol(format!("no responder for {subject}")));
+                    }
+                    return Ok(message);
+                }
+            }
+        }
     }
 
     /// Subscribes to `subject`; returns the subscription's id.
@@ -315,14 +406,20 @@ fn parse_headers(block: &[u8]) -> Result<Vec<(String, String)>, NatsError> {
     let text = std::str::from_utf8(block)
         .map_err(|_| NatsError::Protocol("headers are not UTF-8".into()))?;
     let mut lines = text.split("\r\n");
-    match lines.next() {
-        Some(status) if status.starts_with("NATS/1.0") => {}
-        other => return Err(NatsError::Protocol(format!("bad header status {other:?}"))),
-    }
-    Ok(lines
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+    let status = match lines.next().and_then(|line| line.strip_prefix("NATS/1.0")) {
+        Some(status) => status.split_whitespace().next().map(str::to_owned),
+        None => return Err(NatsError::Protocol("bad header status line".into())),
+    };
+    // A status code (503: no responders) is kept as the pseudo-header `Status`.
+    Ok(status
+        .map(|code| ("Status".to_owned(), code))
+        .into_iter()
+        .chain(
+            lines
+                .filter(|line| !line.is_empty())
+                .filter_map(|line| line.split_once(':'))
+                .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned())),
+        )
         .collect())
 }
 

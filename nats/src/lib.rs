@@ -18,4 +18,4 @@ pub mod out;
 
 pub use client::{Connection, Message, NatsError};
 pub use inbound::{BridgeIn, InOptions};
-pub use out::{BridgeOut, Counters, OutOptions, POSITION_HEADER};
+pub use out::{message_id, BridgeOut, Counters, OutOptions, POSITION_HEADER};

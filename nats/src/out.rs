@@ -31,6 +31,10 @@ pub struct OutOptions {
     pub batch: usize,
     /// Longest wait between two attempts to reach the server.
     pub max_backoff: Duration,
+    /// Publish to JetStream: each message with the id [`message_id`] in
+    /// `Nats-Msg-Id`, released from the ring once the stream acknowledged
+    /// it (a stream must capture the subject).
+    pub jetstream: bool,
 }
 
 impl OutOptions {
@@ -42,6 +46,7 @@ impl OutOptions {
             subject: subject.into(),
             batch: 256,
             max_backoff: Duration::from_secs(2),
+            jetstream: false,
         }
     }
 }
@@ -56,6 +61,17 @@ pub struct Counters {
     pub refused: u64,
     /// Connections made after the first.
     pub reconnects: u64,
+    /// Messages JetStream acknowledged as duplicates of ones it already had
+    /// (sent again after a restart or a lost connection).
+    pub duplicates: u64,
+}
+
+/// The JetStream message id of the message at `position` of the ring
+/// `ring` created at `incarnation` (its creation time in ns): the same
+/// message always gets the same id, and a ring created anew under the same
+/// name gets new ones.
+pub fn message_id(ring: &str, incarnation: u64, position: u64) -> String {
+    format!("{ring}:{incarnation:x}:{position}")
 }
 
 /// First wait before reaching the server again.
@@ -66,6 +82,8 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 /// Drains a ring to a NATS subject.
 pub struct BridgeOut {
     consumer: AnyConsumer,
+    /// The ring's name and incarnation, for JetStream message ids.
+    ring_id: (String, u64),
     options: OutOptions,
     connection: Option<Connection>,
     counters: Counters,
@@ -81,8 +99,14 @@ impl BridgeOut {
     pub fn new(ring: &Ring, options: OutOptions) -> Result<BridgeOut, Error> {
         let mut consumer = AnyConsumer::join(ring)?;
         consumer.set_wait_strategy(WaitStrategy::default());
+        let info = ring.info();
+        let name = info.path.file_name().map_or_else(
+            || "ring".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        );
         Ok(BridgeOut {
             consumer,
+            ring_id: (name, info.created_ns),
             options,
             connection: None,
             counters: Counters::default(),
@@ -135,9 +159,15 @@ impl BridgeOut {
                     }
                 },
             };
-            match publish_batch(connection, &self.options.subject, &batch) {
-                Ok(refused) => {
+            let published = if self.options.jetstream {
+                publish_batch_jetstream(connection, &self.options.subject, &self.ring_id, &batch)
+            } else {
+                publish_batch(connection, &self.options.subject, &batch).map(|refused| (refused, 0))
+            };
+            match published {
+                Ok((refused, duplicates)) => {
                     self.counters.refused += refused;
+                    self.counters.duplicates += duplicates;
                     let forwarded = batch.len() as u64 - refused;
                     self.counters.forwarded += forwarded;
                     return Ok(forwarded);
@@ -181,4 +211,73 @@ fn publish_batch(
     }
     connection.flush(Some(CONFIRM_TIMEOUT))?;
     Ok(refused)
+}
+
+/// Publishes every message of `batch` to JetStream, each with its message
+/// id, and waits for the stream's acknowledgement of each; returns how many
+/// were refused for their size, and how many the stream had already.
+fn publish_batch_jetstream(
+    connection: &mut Connection,
+    subject: &str,
+    (ring, incarnation): &(String, u64),
+    batch: &ReadBatch<'_, shmlane::AnyKind>,
+) -> Result<(u64, u64), NatsError> {
+    let mut refused = 0;
+    let mut pending = std::collections::HashSet::new();
+    for (index, message) in batch.iter().enumerate() {
+        let position = batch.position(index);
+        let position_text = position.to_string();
+        let id = message_id(ring, *incarnation, position);
+        let headers = [
+            (POSITION_HEADER, position_text.as_str()),
+            ("Nats-Msg-Id", id.as_str()),
+        ];
+        let reply = connection.reply_subject()?;
+        match connection.publish_with_reply(subject, &reply, &headers, message) {
+            Ok(()) => {
+                pending.insert(reply);
+            }
+            Err(NatsError::TooLarge { size, max }) => {
+                refused += 1;
+                eprintln!(
+                    "shmlane-nats: refused the message at position {position}: {size} bytes with headers, above the server's max_payload of {max}"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let mut duplicates = 0;
+    while !pending.is_empty() {
+        let Some(ack) = connection.next_message(CONFIRM_TIMEOUT)? else {
+            return Err(NatsError::Protocol(
+                "JetStream acknowledgements did not come".into(),
+            ));
+        };
+        if !pending.remove(&ack.subject) {
+            continue;
+        }
+        if ack.header("Status") == Some("503") {
+            return Err(NatsError::Protocol(format!(
+                "no JetStream stream captures {subject}"
+            )));
+        }
+        let text = String::from_utf8_lossy(&ack.payload);
+        if text.contains("\"error\"") {
+            return Err(NatsError::Protocol(format!(
+                "JetStream refused a message: {text}"
+            )));
+        }
+        let duplicate = text
+            .find("\"duplicate\"")
+            .and_then(|at| {
+                text[at + "\"duplicate\"".len()..]
+                    .trim_start()
+                    .strip_prefix(':')
+            })
+            .is_some_and(|value| value.trim_start().starts_with("true"));
+        if duplicate {
+            duplicates += 1;
+        }
+    }
+    Ok((refused, duplicates))
 }

@@ -11,6 +11,15 @@ pub struct Server {
     child: Child,
     pub address: String,
     _config: RemoveFile,
+    _store: RemoveDir,
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 struct RemoveFile(PathBuf);
@@ -38,9 +47,27 @@ impl Server {
         Server::start_at(&format!("127.0.0.1:{port}"), max_payload)
     }
 
+    /// Starts a server with JetStream, its store in a fresh directory.
+    pub fn start_jetstream(max_payload: usize) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
+        Server::start_with(&format!("127.0.0.1:{port}"), max_payload, true)
+    }
+
     /// Starts a server listening on `address` (a loopback `host:port`).
     pub fn start_at(address: &str, max_payload: usize) -> Server {
+        Server::start_with(address, max_payload, false)
+    }
+
+    fn start_with(address: &str, max_payload: usize, jetstream: bool) -> Server {
         assert!(address.starts_with("127.0.0.1:"), "tests use loopback only");
+        let store = std::env::temp_dir().join(format!(
+            "shmlane-nats-js-{}-{}",
+            std::process::id(),
+            address.replace([':', '.'], "-")
+        ));
         let config = std::env::temp_dir().join(format!(
             "shmlane-nats-{}-{}.conf",
             std::process::id(),
@@ -48,10 +75,18 @@ impl Server {
         ));
         std::fs::write(
             &config,
-            format!("listen: \"{address}\"\nmax_payload: {max_payload}\n"),
+            format!(
+                "listen: \"{address}\"\nmax_payload: {max_payload}\n{}",
+                if jetstream {
+                    format!("jetstream {{ store_dir: \"{}\" }}\n", store.display())
+                } else {
+                    String::new()
+                }
+            ),
         )
         .unwrap();
         let config = RemoveFile(config);
+        let store = RemoveDir(store);
         let child = Command::new(server_binary())
             .arg("-c")
             .arg(&config.0)
@@ -68,6 +103,7 @@ impl Server {
             child,
             address: address.to_owned(),
             _config: config,
+            _store: store,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&server.address).is_err() {
