@@ -396,7 +396,8 @@ it ends: when every producer has left and the ring is drained (exit 0).
 
 Examples:
   shmlane bridge out ticks --server 127.0.0.1:4222 --subject ticks.raw
-  shmlane bridge out frames --server nats-host:4222 --subject cam0 --status 10";
+  shmlane bridge out frames --server nats-host:4222 --subject cam0 --status 10
+  shmlane bridge out orders --subject orders.in --jetstream";
 
 #[derive(Debug, Args)]
 pub struct BridgeOutArgs {
@@ -414,6 +415,10 @@ pub struct BridgeOutArgs {
     /// Most messages read and published together
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub batch: usize,
+    /// Publish to JetStream with message ids, releasing messages once the stream
+    /// acknowledged them (a stream must capture SUBJECT)
+    #[arg(long)]
+    pub jetstream: bool,
     /// Accept a ring owned by another user or writable by group or others
     #[arg(long)]
     pub allow_shared: bool,

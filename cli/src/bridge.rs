@@ -61,6 +61,7 @@ fn out(args: &BridgeOutArgs) -> Outcome {
     let ring = target.open(&options).map_err(|e| Failure::ring(&what, e))?;
     let mut options = OutOptions::new(args.server.clone(), args.subject.clone());
     options.batch = args.batch;
+    options.jetstream = args.jetstream;
     let mut bridge = BridgeOut::new(&ring, options).map_err(|e| Failure::ring(&what, e))?;
     let mut next_status = Instant::now() + args.status;
     loop {
@@ -84,7 +85,7 @@ fn out(args: &BridgeOutArgs) -> Outcome {
 
 fn status(what: &str, counters: Counters) {
     eprintln!(
-        "shmlane: {what}: forwarded {}, refused {}, reconnects {}",
-        counters.forwarded, counters.refused, counters.reconnects
+        "shmlane: {what}: forwarded {}, refused {}, reconnects {}, duplicates {}",
+        counters.forwarded, counters.refused, counters.reconnects, counters.duplicates
     );
 }

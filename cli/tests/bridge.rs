@@ -122,9 +122,12 @@ fn bridge_out_forwards_every_line_in_order_and_reports_its_counts() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.lines().last().is_some_and(
-            |line| line.ends_with(&format!("forwarded {LINES}, refused 0, reconnects 0"))
-        ),
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|line| line.ends_with(&format!(
+                "forwarded {LINES}, refused 0, reconnects 0, duplicates 0"
+            ))),
         "{stderr}"
     );
 }
