@@ -196,3 +196,46 @@ fn the_inbound_bridge_refuses_messages_larger_than_its_ring_and_counts_them() {
         "the long one was not cut in"
     );
 }
+
+#[test]
+fn a_full_ring_holds_the_inbound_bridge_back_and_loses_nothing() {
+    const COUNT: u64 = 2_000;
+    let server = Server::start(1 << 20);
+    let name = unique_name("in-full");
+    let _remove = RemoveRing(name.clone());
+    let ring = Ring::create(&name, &RingOptions::spsc_for_payload(4, MAX as u64)).unwrap();
+    let mut consumer = spsc::Consumer::join(&ring).unwrap();
+    let mut bridge =
+        BridgeIn::new(&ring, InOptions::new(server.address.clone(), "in.full")).unwrap();
+    bridge.connect();
+    let bridge = std::thread::spawn(move || {
+        while bridge.counters().forwarded < COUNT {
+            bridge.step(Duration::from_millis(50)).unwrap();
+        }
+        bridge.counters()
+    });
+    let mut publisher = Connection::connect(&server.address, "test-publisher").unwrap();
+    let mut message = [0u8; MAX];
+    for seq in 0..COUNT {
+        let len = message_len(seq, MAX);
+        fill_message(seq, &mut message[..len]);
+        publisher.publish("in.full", &[], &message[..len]).unwrap();
+    }
+    publisher.flush(Some(Duration::from_secs(10))).unwrap();
+    // Read nothing until the ring is full: the bridge must wait for room.
+    let deadline = Instant::now() + STALL;
+    while ring.info().len() < 4 {
+        assert!(Instant::now() < deadline, "the ring never filled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for seq in 0..COUNT {
+        let message = consumer
+            .read(Some(STALL))
+            .unwrap()
+            .expect("every message comes");
+        assert_eq!(check_message(&message, MAX).unwrap(), seq);
+    }
+    let counters = bridge.join().unwrap();
+    assert_eq!(counters.forwarded, COUNT);
+    assert_eq!(counters.reconnects, 0);
+}
