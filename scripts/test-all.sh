@@ -4,7 +4,9 @@
 # is weakened, when the waker's fence is left out and when crash recovery skips
 # its liveness test, the C tests, then the Rust unit, integration and doc tests
 # (the code blocks of README.md and docs/*.md among them) and the
-# cross-language conformance tests.
+# cross-language conformance tests, and the async waits of the cargo feature
+# `tokio`. The NATS bridge's tests (nats/) start a nats-server on 127.0.0.1:
+# it must be on PATH (.ci/run installs it) or named by SHMLANE_NATS_SERVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +108,12 @@ echo "== Rust tests (the C header is regenerated and compared by ffi/tests/heade
 # README.md and docs/*.md, compiled against the C library built above or run
 # with the CLI (README's Rust blocks are doctests; the Go blocks ran above).
 cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
+
+echo "== Rust: the async waits (feature tokio), their doc tests and the crate's own tests with it"
+# No crate of the workspace turns the feature on, so the run above leaves
+# ring/tests/async_waits.rs empty and the async methods unbuilt.
+cargo test -p shmlane --features tokio --lib --test async_waits 2>&1 | tee -a "$rust_log"
+cargo test -p shmlane --features tokio --doc 2>&1 | tee -a "$rust_log"
 
 echo "== Cross-language conformance: every peer against every other, across processes"
 # Release build: the peers move millions of messages.

@@ -55,6 +55,9 @@ pub enum Command {
     /// Remove a ring's file (open handles keep working until they close)
     #[command(after_long_help = RM_EXAMPLES)]
     Rm(RmArgs),
+    /// Forward a ring's messages over a NATS server
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
     /// One process of a benchmark, started by `shmlane bench`
     #[command(name = "__bench-child", hide = true)]
     BenchChild(ChildArgs),
@@ -338,6 +341,87 @@ Examples:
 pub struct RmArgs {
     #[command(flatten)]
     pub ring: RingArg,
+}
+
+/// The directions of `shmlane bridge`.
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Drain a ring and publish each message to a NATS subject
+    #[command(after_long_help = BRIDGE_OUT_EXAMPLES)]
+    Out(BridgeOutArgs),
+    /// Subscribe to a NATS subject and write each message into a ring
+    #[command(after_long_help = BRIDGE_IN_EXAMPLES)]
+    In(BridgeInArgs),
+}
+
+const BRIDGE_IN_EXAMPLES: &str = "\
+bridge in joins the ring as a producer, subscribes to SUBJECT on the NATS
+server and writes each message into the ring, waiting while the ring is full.
+Messages larger than the ring's max_payload are refused and counted, never cut.
+While the server is away it reconnects and subscribes again with backoff, and
+says so. It prints a status line (forwarded, refused, reconnects) to stderr
+every --status seconds; it runs until stopped, or until every consumer of a
+full ring is gone (exit 1).
+
+Examples:
+  shmlane bridge in ticks --server 127.0.0.1:4222 --subject ticks.raw
+  shmlane bridge in frames --server nats-host:4222 --subject 'cam.*' --status 10";
+
+#[derive(Debug, Args)]
+pub struct BridgeInArgs {
+    #[command(flatten)]
+    pub ring: RingArg,
+    /// The NATS server, HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4222")]
+    pub server: String,
+    /// The subject to subscribe to (wildcards allowed)
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: String,
+    /// Print a status line every SECS
+    #[arg(long, value_name = "SECS", value_parser = parse_interval, default_value = "5")]
+    pub status: Duration,
+    /// Accept a ring owned by another user or writable by group or others
+    #[arg(long)]
+    pub allow_shared: bool,
+}
+
+const BRIDGE_OUT_EXAMPLES: &str = "\
+bridge out joins the ring as a consumer and publishes each message to SUBJECT
+on the NATS server, with its ring position in the header Shmlane-Position. It
+releases messages from the ring only once the server has taken them; while the
+server is away it reconnects with backoff, and says so. Messages larger than
+the server's max_payload are refused and counted, never cut. It prints a status
+line (forwarded, refused, reconnects) to stderr every --status seconds and when
+it ends: when every producer has left and the ring is drained (exit 0).
+
+Examples:
+  shmlane bridge out ticks --server 127.0.0.1:4222 --subject ticks.raw
+  shmlane bridge out frames --server nats-host:4222 --subject cam0 --status 10
+  shmlane bridge out orders --subject orders.in --jetstream";
+
+#[derive(Debug, Args)]
+pub struct BridgeOutArgs {
+    #[command(flatten)]
+    pub ring: RingArg,
+    /// The NATS server, HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4222")]
+    pub server: String,
+    /// The subject to publish to
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: String,
+    /// Print a status line every SECS
+    #[arg(long, value_name = "SECS", value_parser = parse_interval, default_value = "5")]
+    pub status: Duration,
+    /// Most messages read and published together
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub batch: usize,
+    /// Publish to JetStream with message ids, releasing messages once the stream
+    /// acknowledged them (a stream must capture SUBJECT)
+    #[arg(long)]
+    pub jetstream: bool,
+    /// Accept a ring owned by another user or writable by group or others
+    #[arg(long)]
+    pub allow_shared: bool,
 }
 
 /// The part a benchmark process plays.

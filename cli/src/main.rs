@@ -1,5 +1,5 @@
-//! `shmlane`: create, inspect, feed, drain, benchmark and remove shared-memory
-//! rings from the shell.
+//! `shmlane`: create, inspect, feed, drain, benchmark, bridge and remove
+//! shared-memory rings from the shell.
 //!
 //! Each subcommand lives in its own module; `args` holds the command line,
 //! `fail` the one error type and the exit codes. Every error ends the process
@@ -8,6 +8,7 @@
 
 mod args;
 mod bench;
+mod bridge;
 mod clock;
 mod create;
 mod ends;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Recv(args) => transfer::recv(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Rm(args) => create::remove(&args),
+        Command::Bridge(command) => bridge::bridge(&command),
         Command::BenchChild(args) => bench::child::run(&args),
     };
     match result {

@@ -16,6 +16,10 @@ use crate::protocol::{Claim, Protocol, ReadSide};
 use crate::region::BodyRef;
 use crate::wait::block_on;
 
+#[cfg(all(feature = "tokio", not(loom)))]
+mod asynchronous;
+mod positions;
+
 /// The reading end of a ring: a [`Handle`] in the [`Reading`] direction. `K`
 /// is its kind ([`crate::spsc::Spsc`], [`crate::mpmc::Mpmc`], or
 /// [`crate::AnyKind`] for a kind known at run time); usually named by its

@@ -155,6 +155,10 @@ impl<K: Protocol, D: Direction> Blocking for Handle<K, D> {
     fn shared(&self) -> &Shared {
         &self.end.ring.shared
     }
+    #[cfg(all(feature = "tokio", not(loom)))]
+    fn shared_arc(&self) -> &Arc<Shared> {
+        &self.end.ring.shared
+    }
     fn sleeper(&self) -> &Sleeper {
         &self.end.sleeper
     }

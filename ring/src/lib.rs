@@ -41,7 +41,9 @@
 //!    the real one and loom's model) and `attached` (what a handle copies out
 //!    of the ring).
 //! 5. `wait` (blocking waits on a futex) and `info` (reading a ring without
-//!    joining it), then `participants` (records and liveness).
+//!    joining it), then `participants` (records and liveness); with the
+//!    feature `tokio`, `async_wait` (the same waits as futures, through one
+//!    driver thread per process).
 //! 6. `recovery` (MPMC crash recovery), `protocol` (the sealed trait a kind
 //!    implements) and `endpoint` (the kind-independent half of a handle).
 //! 7. The kinds, [`spsc`] and [`mpmc`], and [`Handle`] (joining, waiting,
@@ -51,6 +53,8 @@
 //!    [`ReadBatch`]; and [`AnyKind`] for a kind known at run time.
 
 mod any;
+#[cfg(all(feature = "tokio", not(loom)))]
+mod async_wait;
 mod attached;
 mod consumer;
 mod endpoint;
@@ -76,6 +80,9 @@ mod wait;
 mod info;
 
 pub use any::{AnyConsumer, AnyKind, AnyProducer};
+#[cfg(all(feature = "tokio", not(loom)))]
+#[doc(hidden)]
+pub use async_wait::driver_rounds;
 pub use consumer::{Consumer, ReadBatch, ReadSlot};
 pub use error::{Error, ErrorKind, Remedy, Role};
 pub use handle::{Direction, Handle, Reading, Writing};

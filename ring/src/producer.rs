@@ -16,6 +16,9 @@ use crate::protocol::{Claim, Protocol, WriteSide};
 use crate::region::BodyMut;
 use crate::wait::block_on;
 
+#[cfg(all(feature = "tokio", not(loom)))]
+mod asynchronous;
+
 /// The writing end of a ring: a [`Handle`] in the [`Writing`] direction. `K`
 /// is its kind ([`crate::spsc::Spsc`], [`crate::mpmc::Mpmc`], or
 /// [`crate::AnyKind`] for a kind known at run time); usually named by its

@@ -60,7 +60,7 @@ pub struct WaitStrategy {
 const MIN_PEER_CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// First nap of a sleeper whose wakers have not all acknowledged it yet; each
 /// further nap doubles, up to the peer-check interval.
-const FIRST_UNACKNOWLEDGED_NAP: Duration = Duration::from_millis(1);
+pub(crate) const FIRST_UNACKNOWLEDGED_NAP: Duration = Duration::from_millis(1);
 /// How many spins between two looks at the clock.
 const SPINS_PER_CLOCK_READ: u32 = 64;
 
@@ -412,7 +412,7 @@ impl Sleeper {
     }
 
     /// Registers as a sleeper (once): wakers arm when they see it.
-    fn register(&mut self) -> u64 {
+    pub(crate) fn register(&mut self) -> u64 {
         if let Some(epoch) = self.registered {
             return epoch;
         }
@@ -432,6 +432,40 @@ impl Sleeper {
         self.set_wait_state(layout::WAIT_STATE_REGISTERED, true);
         self.registered = Some(epoch);
         epoch
+    }
+
+    /// Waiting 1 to 3: reads the futex word, announces us as a waiter, and
+    /// fences; the caller re-checks the ring next (waiting 4). Returns the
+    /// futex value to sleep on. Undo with [`Sleeper::withdraw`].
+    pub(crate) fn announce(&self) -> u32 {
+        // Ordering: Acquire, pairs with the Release bump in `wake_all`. Read
+        // before announcing: any bump after this makes FUTEX_WAIT return at once.
+        let futex_value = self.words.futex().load(Ordering::Acquire);
+        // Ordering: Relaxed increment, ordered before the re-check by the fence.
+        self.words.waiters().fetch_add(1, Ordering::Relaxed);
+        self.set_wait_state(layout::WAIT_STATE_WAITING, true);
+        // Ordering: SeqCst fence, paired with the one in `Waker::notify_slow`
+        // (and `wake_on_leave`): see the module header.
+        fence(Ordering::SeqCst);
+        futex_value
+    }
+
+    /// Withdraws the announcement of [`Sleeper::announce`] (waiting 6).
+    pub(crate) fn withdraw(&self) {
+        self.set_wait_state(layout::WAIT_STATE_WAITING, false);
+        // Ordering: Relaxed; a waker that still counts us only wakes in vain.
+        self.words.waiters().fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The futex word of our line, which wakers bump before `FUTEX_WAKE`.
+    pub(crate) fn futex_word(&self) -> &AtomicU32 {
+        self.words.futex()
+    }
+
+    /// Counts a sleep in the line's statistics.
+    pub(crate) fn count_sleep(&self) {
+        // Ordering: Relaxed; a statistic.
+        self.words.sleeps().fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records in our participant record what we hold on the wait line.
@@ -457,7 +491,7 @@ impl Sleeper {
 
     /// Drops the registration without touching the mapping, whose pages may
     /// be gone: the ring's file was found truncated, and the ring is lost.
-    fn forget_registration(&mut self) {
+    pub(crate) fn forget_registration(&mut self) {
         self.registered = None;
     }
 
@@ -474,7 +508,7 @@ impl Sleeper {
 
     /// Whether every active participant that wakes our line has acknowledged
     /// `epoch`, so that its publishes are sure to wake us.
-    fn wakers_acknowledged(&self, region: &Region, epoch: u64) -> bool {
+    pub(crate) fn wakers_acknowledged(&self, region: &Region, epoch: u64) -> bool {
         let geometry = region.geometry();
         let waker_role = role_code(self.line.waker_role());
         (0..geometry.participant_count).all(|index| {
@@ -501,6 +535,9 @@ impl Sleeper {
 pub(crate) trait Blocking {
     /// The ring's shared state.
     fn shared(&self) -> &Shared;
+    /// The ring's shared state, to keep it alive (an async wait's driver does).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    fn shared_arc(&self) -> &Arc<Shared>;
     /// The sleeping half of the handle.
     fn sleeper(&self) -> &Sleeper;
     /// The sleeping half of the handle, to register it.
@@ -548,7 +585,7 @@ impl Deadline {
 }
 
 /// What an attempt found: `Ok(None)` (full or empty) means "wait and try again".
-fn must_wait<T>(result: &Result<Option<T>, Error>) -> bool {
+pub(crate) fn must_wait<T>(result: &Result<Option<T>, Error>) -> bool {
     matches!(result, Ok(None))
 }
 
@@ -668,18 +705,7 @@ fn sleep_until<H: Blocking, T>(
     // Whether the last nap ended by a wake (or a signal) rather than running out.
     let mut woken = false;
     loop {
-        let words = &handle.sleeper().words;
-        // Ordering: Acquire, pairs with the Release bump in `wake_all`. Read
-        // before announcing: any bump after this makes FUTEX_WAIT return at once.
-        let futex_value = words.futex().load(Ordering::Acquire);
-        // Ordering: Relaxed increment, ordered before the re-check by the fence.
-        words.waiters().fetch_add(1, Ordering::Relaxed);
-        handle
-            .sleeper()
-            .set_wait_state(layout::WAIT_STATE_WAITING, true);
-        // Ordering: SeqCst fence, paired with the one in `Waker::notify_slow`
-        // (and `wake_on_leave`): see the module header.
-        fence(Ordering::SeqCst);
+        let futex_value = handle.sleeper().announce();
         let mut result = attempt(handle);
         if woken && must_wait(&result) {
             // Woken, and still blocked: a live peer moved the ring on, yet what
@@ -710,12 +736,10 @@ fn sleep_until<H: Blocking, T>(
             nap = nap.min(unacknowledged_nap);
             unacknowledged_nap = unacknowledged_nap.saturating_mul(2);
         }
-        let words = &handle.sleeper().words;
-        // Ordering: Relaxed; a statistic.
-        words.sleeps().fetch_add(1, Ordering::Relaxed);
+        handle.sleeper().count_sleep();
         let timed_out = Host::futex_wait(
             handle.shared(),
-            words.futex(),
+            handle.sleeper().futex_word(),
             futex_value,
             nap,
             acknowledged,
@@ -750,8 +774,5 @@ fn sleep_until<H: Blocking, T>(
 }
 
 fn leave_waiters<H: Blocking>(handle: &mut H) {
-    let sleeper = handle.sleeper();
-    sleeper.set_wait_state(layout::WAIT_STATE_WAITING, false);
-    // Ordering: Relaxed; a waker that still counts us only wakes in vain.
-    sleeper.words.waiters().fetch_sub(1, Ordering::Relaxed);
+    handle.sleeper().withdraw();
 }

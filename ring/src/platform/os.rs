@@ -189,3 +189,108 @@ pub(crate) fn record_locked_in(file: &File, offset: usize) -> Result<bool, Error
     }
     Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
 }
+
+/// One word of a [`futex_waitv`] call: the kernel's `struct futex_waitv`.
+#[cfg(feature = "tokio")]
+#[repr(C)]
+pub(crate) struct FutexWaitv {
+    /// The value the word must hold for the call to sleep.
+    pub(crate) expected: u64,
+    /// The word's address.
+    pub(crate) address: u64,
+    /// `FUTEX2_SIZE_U32`, with `FUTEX2_PRIVATE` for a word of this process only.
+    pub(crate) flags: u32,
+    reserved: u32,
+}
+
+#[cfg(feature = "tokio")]
+impl FutexWaitv {
+    /// Most words one call waits on (the kernel's `FUTEX_WAITV_MAX`).
+    pub(crate) const MAX: usize = 128;
+    const SIZE_U32: u32 = 0x02;
+    const PRIVATE: u32 = 128;
+
+    /// Sleep while `word` holds `expected`; `private` for a word of this
+    /// process, never one in a shared mapping.
+    pub(crate) fn new(word: &AtomicU32, expected: u32, private: bool) -> FutexWaitv {
+        FutexWaitv {
+            expected: u64::from(expected),
+            address: word as *const AtomicU32 as u64,
+            flags: Self::SIZE_U32 | if private { Self::PRIVATE } else { 0 },
+            reserved: 0,
+        }
+    }
+}
+
+/// Sleeps while every word of `words` holds its expected value, until one is
+/// woken or `timeout` (from now; `None`: no limit) runs out. Every outcome
+/// (woken, a value that differs, timed out, a signal) sends the caller back
+/// to look at the words, so it returns nothing; an error other than those
+/// (the call is missing before Linux 5.16) is returned.
+#[cfg(feature = "tokio")]
+pub(crate) fn futex_waitv(words: &[FutexWaitv], timeout: Option<Duration>) -> io::Result<()> {
+    let deadline = match timeout {
+        None => None,
+        Some(timeout) => {
+            // SAFETY: `timespec` is a plain C struct for which zero bytes are valid.
+            let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid clock id and a valid `timespec` to fill in.
+            if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let nanos = now.tv_nsec as u64 + u64::from(timeout.subsec_nanos());
+            let seconds = (now.tv_sec as u64)
+                .saturating_add(timeout.as_secs())
+                .saturating_add(nanos / 1_000_000_000)
+                .min(i64::MAX as u64);
+            Some(libc::timespec {
+                tv_sec: seconds as libc::time_t,
+                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            })
+        }
+    };
+    let deadline_ptr = deadline.as_ref().map_or(std::ptr::null(), |deadline| {
+        deadline as *const libc::timespec
+    });
+    // SAFETY: `words` is a valid array of `struct futex_waitv` of at most
+    // FUTEX_WAITV_MAX entries, each naming an aligned 4-byte atomic that the
+    // caller keeps mapped for the call (the kernel only reads them);
+    // `deadline_ptr` is null or an absolute CLOCK_MONOTONIC time that
+    // outlives the call.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            words.as_ptr(),
+            words.len() as libc::c_uint,
+            0u32,
+            deadline_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if result >= 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Ok(()),
+        _ => Err(error),
+    }
+}
+
+/// Wakes every thread of this process asleep on the private word `word`.
+#[cfg(feature = "tokio")]
+pub(crate) fn futex_wake_private(word: &AtomicU32) {
+    // SAFETY: `word` is a live, aligned 4-byte atomic; FUTEX_WAKE does not
+    // touch memory. Private: only this process's driver sleeps on it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const AtomicU32,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
