@@ -259,6 +259,7 @@ func (e *endpoint) leave() {
 	e.sleeper.deregister()
 	e.m.leave(e.a.ring)
 	e.waker.wakeOnLeave()
+	e.sleeper.wakePeersOnLeave()
 	e.closed = true
 	e.a.ring.release()
 }

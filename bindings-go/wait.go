@@ -156,12 +156,22 @@ func (w *waker) rearm(epoch uint64) {
 
 // wakeOnLeave wakes every sleeper, armed or not, after the handle's record is
 // marked closed, so that sleeping peers notice.
-func (w *waker) wakeOnLeave() {
+func (w *waker) wakeOnLeave() { w.words.wakeWaitersOnLeave() }
+
+// wakePeersOnLeave wakes the other sleepers of the leaving handle's own role:
+// one that looked for live handles of the other role while this one was
+// half-way out (record closed, lock still held) took it for a possible
+// newcomer and went to sleep; it must look again now the lock is gone
+// (docs/layout.md#waiting-and-waking, step L; Rust: Sleeper::wake_peers_on_leave).
+func (s *sleeper) wakePeersOnLeave() { s.words.wakeWaitersOnLeave() }
+
+// wakeWaitersOnLeave wakes whoever waits on the line, armed or not.
+func (w *waitWords) wakeWaitersOnLeave() {
 	// Ordering: full fence, the same Dekker pair as in notifySlow, with the
-	// record's closed owner word as the publish.
+	// record's closed owner word and its released lock as the publish.
 	fullFence()
-	if atomic.LoadUint32(w.words.waiters) != 0 {
-		w.words.wakeAll()
+	if atomic.LoadUint32(w.waiters) != 0 {
+		w.wakeAll()
 	}
 }
 

@@ -375,3 +375,29 @@ impl<T> DerefMut for LeakOnPanic<T> {
         &mut self.0
     }
 }
+
+/// An MPMC consumer asleep while its producers are gone learns of it even
+/// when its scan ran while another consumer was half-way out (its record
+/// closed, its lock not yet released: a "transition", counted as a possible
+/// newcomer): the leaver wakes the sleepers of its own role's line too, or
+/// this sleeper would wait for its whole peer-check interval (in the model,
+/// forever: a deadlock).
+#[test]
+fn mpmc_consumer_leaving_wakes_a_consumer_asleep_over_a_finished_stream() {
+    loom::model(|| {
+        let ring =
+            LeakOnPanic::new(Ring::mpmc_on_heap(2, mpmc_slot_size(false), 3, false).unwrap());
+        // A producer came and went: the stream is over, nothing in it.
+        drop(mpmc::Producer::join(&ring).unwrap());
+        let mut sleeper = LeakOnPanic::new(mpmc::Consumer::join(&ring).unwrap());
+        sleeper.set_wait_strategy(WaitStrategy::sleeping());
+        let leaver = LeakOnPanic::new(mpmc::Consumer::join(&ring).unwrap());
+
+        let leaving = LeakOnPanic::new(loom::thread::spawn(move || {
+            drop(leaver.into_inner());
+        }));
+
+        assert!(matches!(sleeper.read(None), Err(ref e) if e.kind() == ErrorKind::Disconnected));
+        leaving.into_inner().join().unwrap();
+    });
+}

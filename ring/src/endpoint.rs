@@ -91,7 +91,10 @@ impl Drop for Endpoint {
         }
         self.sleeper.deregister();
         self.membership.leave(&self.ring.shared.region);
-        // Peers asleep on us (an empty or full ring) wake to find us gone.
+        // Peers asleep on us (an empty or full ring) wake to find us gone,
+        // and peers of our own role that took us, half-way out, for a
+        // newcomer look again.
         self.waker.wake_on_leave(&self.ring.shared);
+        self.sleeper.wake_peers_on_leave(&self.ring.shared);
     }
 }

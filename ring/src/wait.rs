@@ -220,6 +220,19 @@ impl WaitWords {
     word!(sleeps, AtomicU64);
     word!(wakes, AtomicU64);
 
+    /// Wakes whoever waits on this line, armed or not: for a handle that
+    /// leaves, after its record is marked closed and its lock released.
+    fn wake_waiters_on_leave(&self, shared: &Shared) {
+        // Ordering: SeqCst fence, the same Dekker pair as in `notify_slow`, with
+        // the record's `closed` owner word and its released lock as the
+        // "publish".
+        fence(Ordering::SeqCst);
+        // Ordering: Relaxed; the fence above orders it.
+        if self.waiters().load(Ordering::Relaxed) != 0 {
+            self.wake_all(shared);
+        }
+    }
+
     /// Bumps the futex word and wakes every sleeper on it.
     #[cold]
     fn wake_all(&self, shared: &Shared) {
@@ -334,13 +347,7 @@ impl Waker {
     /// Wakes every sleeper, armed or not: called when the handle leaves, after
     /// its record is marked closed, so that sleeping peers notice.
     pub(crate) fn wake_on_leave(&self, shared: &Shared) {
-        // Ordering: SeqCst fence, the same Dekker pair as in `notify_slow`, with
-        // the record's `closed` owner word as the "publish".
-        fence(Ordering::SeqCst);
-        // Ordering: Relaxed; the fence above orders it.
-        if self.words.waiters().load(Ordering::Relaxed) != 0 {
-            self.words.wake_all(shared);
-        }
+        self.words.wake_waiters_on_leave(shared);
     }
 }
 
@@ -389,6 +396,16 @@ pub(crate) struct Sleeper {
 }
 
 impl Sleeper {
+    /// Called when the handle leaves: wakes the other sleepers of its own
+    /// role. A peer of that role that looked for live handles of the other
+    /// role while this one was half-way out (record closed, lock still held)
+    /// counted it as a possible newcomer and went to sleep; now that the lock
+    /// is gone, it must look again, or it would wait a whole peer-check
+    /// interval for a `Disconnected` it could report now.
+    pub(crate) fn wake_peers_on_leave(&self, shared: &Shared) {
+        self.words.wake_waiters_on_leave(shared);
+    }
+
     /// The sleeper for `line` of a handle that owns participant record `record`.
     pub(crate) fn new(region: &Region, line: Line, record: u32) -> Sleeper {
         let wait_state =
