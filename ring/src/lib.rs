@@ -48,10 +48,12 @@
 //!    leaving, for both directions).
 //! 8. The handle family, generic over the kind: [`Producer`] with
 //!    [`WriteSlot`] and [`WriteBatch`], [`Consumer`] with [`ReadSlot`] and
-//!    [`ReadBatch`]; and [`AnyKind`] for a kind known at run time.
+//!    [`ReadBatch`]; [`AnyKind`] for a kind known at run time; and the
+//!    [`broadcast`] kind, whose subscribers join with a start position.
 
 mod any;
 mod attached;
+pub mod broadcast;
 mod consumer;
 mod endpoint;
 mod error;

@@ -432,6 +432,7 @@ mod heap {
             let mut u64s = HashMap::new();
             let mut u32s = HashMap::new();
             u64s.insert(layout::TAIL_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::GATE_OFFSET, AtomicU64::new(0));
             u64s.insert(layout::HEAD_OFFSET, AtomicU64::new(0));
             for line in 0..2 {
                 let offset = layout::WAIT_LINES_OFFSET + line * layout::LINE_SIZE;
@@ -446,6 +447,8 @@ mod heap {
                 let record = geometry.record_offset(index);
                 u64s.insert(record + layout::RECORD_OWNER, AtomicU64::new(0));
                 u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
+                u32s.insert(record + layout::RECORD_SUBSCRIPTION, AtomicU32::new(0));
+                u64s.insert(record + layout::RECORD_CURSOR, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAKE_ACK, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAIT_STATE, AtomicU64::new(0));
@@ -456,6 +459,12 @@ mod heap {
                 for position in 0..geometry.capacity {
                     // Slot `i` starts out free for position `i`, as `shm` writes it.
                     u64s.insert(geometry.slot_offset(position), AtomicU64::new(position));
+                }
+            }
+            if geometry.kind == layout::Kind::Broadcast {
+                for position in 0..geometry.capacity {
+                    // Never written: the creator's zeros.
+                    u64s.insert(geometry.slot_offset(position), AtomicU64::new(0));
                 }
             }
             u64s.insert(layout::PRODUCER_JOINS_OFFSET, AtomicU64::new(0));

@@ -1,9 +1,15 @@
-//! Broadcast behaviour within one process: what handles of other kinds do with
-//! a broadcast ring.
+//! Broadcast behaviour within one process: every tethered subscriber sees
+//! every message in order, backpressure from a slow one, leaving and joining
+//! (from the newest or the oldest message), a producer with no tethered
+//! subscriber, disconnection, the participant limits, and what handles of
+//! other kinds do with a broadcast ring.
 
 mod common;
 
+use std::time::Duration;
+
 use common::{unique_name, RemoveRing};
+use shmlane::broadcast::{self, Start};
 use shmlane::{spsc, AnyConsumer, AnyProducer, ErrorKind, Kind, Ring, RingOptions};
 
 /// A ring and the guard that removes it.
@@ -11,6 +17,268 @@ fn new_ring(tag: &str, options: &RingOptions) -> (Ring, RemoveRing) {
     let name = unique_name(tag);
     let ring = Ring::create(&name, options).unwrap();
     (ring, RemoveRing(name))
+}
+
+/// The next message as a `u64` sequence number, `None` when empty.
+fn try_read_seq(subscriber: &mut broadcast::Subscriber) -> Option<u64> {
+    let message = subscriber.try_read().unwrap()?;
+    Some(u64::from_le_bytes(message[..8].try_into().unwrap()))
+}
+
+/// A hang guard for blocking calls: peers act within milliseconds.
+const PATIENCE: Option<Duration> = Some(Duration::from_secs(30));
+
+#[test]
+fn every_tethered_subscriber_sees_every_message_in_order() {
+    const MESSAGES: u64 = 20_000;
+    let (ring, _remove) = new_ring("bc-all", &RingOptions::broadcast(16, 64, 3));
+    let mut subscribers: Vec<_> = (0..3)
+        .map(|_| broadcast::Subscriber::join(&ring).unwrap())
+        .collect();
+    let readers: Vec<_> = subscribers
+        .drain(..)
+        .map(|mut subscriber| {
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 64];
+                for expected in 0..MESSAGES {
+                    let len = subscriber
+                        .recv(&mut buffer, PATIENCE)
+                        .unwrap()
+                        .expect("the producer keeps sending");
+                    assert_eq!(len, 8 + (expected % 40) as usize);
+                    let seq = u64::from_le_bytes(buffer[..8].try_into().unwrap());
+                    assert_eq!(seq, expected, "out of order or lost");
+                    assert!(buffer[8..len].iter().all(|&byte| byte == seq as u8));
+                }
+                // Drained, and the producer has left: disconnected.
+                let end = subscriber.recv(&mut buffer, PATIENCE).unwrap_err();
+                assert_eq!(end.kind(), ErrorKind::Disconnected);
+            })
+        })
+        .collect();
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut message = [0u8; 48];
+    for seq in 0..MESSAGES {
+        let len = 8 + (seq % 40) as usize;
+        message[..8].copy_from_slice(&seq.to_le_bytes());
+        message[8..len].fill(seq as u8);
+        assert!(producer.send(&message[..len], PATIENCE).unwrap());
+    }
+    drop(producer);
+    for reader in readers {
+        reader.join().unwrap();
+    }
+}
+
+#[test]
+fn a_slow_tethered_subscriber_holds_the_producer_back() {
+    let (ring, _remove) = new_ring("bc-full", &RingOptions::broadcast(4, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut slow = broadcast::Subscriber::join(&ring).unwrap();
+    let mut fast = broadcast::Subscriber::join(&ring).unwrap();
+    for seq in 0..4u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+    }
+    for seq in 0..4 {
+        assert_eq!(try_read_seq(&mut fast), Some(seq));
+    }
+    // The fast one has read everything; the slow one holds every slot.
+    assert!(!producer.try_send(&4u64.to_le_bytes()).unwrap());
+    assert!(producer
+        .reserve(Some(Duration::from_millis(20)))
+        .unwrap()
+        .is_none());
+    assert_eq!(try_read_seq(&mut slow), Some(0));
+    assert!(producer.try_send(&4u64.to_le_bytes()).unwrap());
+    assert!(!producer.try_send(&5u64.to_le_bytes()).unwrap());
+    for seq in 1..5 {
+        assert_eq!(try_read_seq(&mut slow), Some(seq));
+    }
+    assert_eq!(try_read_seq(&mut fast), Some(4));
+    assert_eq!(try_read_seq(&mut slow), None);
+}
+
+#[test]
+fn a_subscriber_leaving_frees_the_producer() {
+    let (ring, _remove) = new_ring("bc-leave", &RingOptions::broadcast(4, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut staying = broadcast::Subscriber::join(&ring).unwrap();
+    let leaving = broadcast::Subscriber::join(&ring).unwrap();
+    for seq in 0..4u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+    }
+    for seq in 0..4 {
+        assert_eq!(try_read_seq(&mut staying), Some(seq));
+    }
+    assert!(!producer.try_send(b"held back").unwrap());
+    drop(leaving);
+    assert!(producer.try_send(&4u64.to_le_bytes()).unwrap());
+    assert_eq!(try_read_seq(&mut staying), Some(4));
+}
+
+#[test]
+fn a_producer_waiting_for_a_subscriber_wakes_when_it_leaves() {
+    let (ring, _remove) = new_ring("bc-leave-wake", &RingOptions::broadcast(2, 64, 1));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    producer.set_wait_strategy(shmlane::WaitStrategy::sleeping());
+    let subscriber = broadcast::Subscriber::join(&ring).unwrap();
+    assert!(producer.try_send(b"one").unwrap());
+    assert!(producer.try_send(b"two").unwrap());
+    let leaver = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        drop(subscriber);
+    });
+    assert!(producer.send(b"three", PATIENCE).unwrap());
+    leaver.join().unwrap();
+}
+
+#[test]
+fn without_a_tethered_subscriber_the_producer_never_waits() {
+    let (ring, _remove) = new_ring("bc-alone", &RingOptions::broadcast(8, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    for seq in 0..100u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap(), "{seq}");
+    }
+    // Nobody ever joined, so nobody is gone either.
+    assert!(!producer.is_disconnected());
+    let subscriber = broadcast::Subscriber::join(&ring).unwrap();
+    drop(subscriber);
+    assert!(producer.is_disconnected());
+    for seq in 100..200u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap(), "{seq}");
+    }
+}
+
+#[test]
+fn joining_starts_at_the_newest_message_or_the_oldest_when_asked() {
+    let (ring, _remove) = new_ring("bc-start", &RingOptions::broadcast(8, 64, 3));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    for seq in 0..20u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+    }
+    let mut newest = broadcast::Subscriber::join(&ring).unwrap();
+    let mut oldest = broadcast::Subscriber::join_from(&ring, Start::Oldest).unwrap();
+    assert_eq!(try_read_seq(&mut newest), None);
+    let first = try_read_seq(&mut oldest).expect("history");
+    assert!(
+        (20 - 8..20).contains(&first),
+        "{first} is not among the last 8"
+    );
+    for seq in first + 1..20 {
+        assert_eq!(try_read_seq(&mut oldest), Some(seq));
+    }
+    assert!(producer.try_send(&20u64.to_le_bytes()).unwrap());
+    assert_eq!(try_read_seq(&mut newest), Some(20));
+    assert_eq!(try_read_seq(&mut oldest), Some(20));
+    // A tethered subscriber joining from the oldest message holds what it
+    // has not read: the producer fills the ring up to it, then waits.
+    let mut late = broadcast::Subscriber::join_from(&ring, Start::Oldest).unwrap();
+    assert_eq!(try_read_seq(&mut late), Some(first));
+    let mut sent = 21u64;
+    while producer.try_send(&sent.to_le_bytes()).unwrap() {
+        sent += 1;
+        assert!(
+            sent < 100,
+            "the late subscriber never held the producer back"
+        );
+    }
+    assert_eq!(
+        sent,
+        first + 1 + 8,
+        "the ring fills up to the late subscriber"
+    );
+}
+
+#[test]
+fn a_subscriber_joining_while_the_producer_runs_sees_a_gapless_run() {
+    const MESSAGES: u64 = 50_000;
+    let (ring, _remove) = new_ring("bc-join-race", &RingOptions::broadcast(8, 64, 4));
+    let mut anchor = broadcast::Subscriber::join(&ring).unwrap();
+    let writer = std::thread::spawn({
+        let ring = ring.clone();
+        move || {
+            let mut producer = broadcast::Producer::join(&ring).unwrap();
+            for seq in 0..MESSAGES {
+                assert!(producer.send(&seq.to_le_bytes(), PATIENCE).unwrap());
+            }
+        }
+    });
+    let anchor_reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 8];
+        for expected in 0..MESSAGES {
+            anchor.recv(&mut buffer, PATIENCE).unwrap().unwrap();
+            assert_eq!(u64::from_le_bytes(buffer), expected);
+        }
+    });
+    let mut joins = 0;
+    let mut buffer = [0u8; 8];
+    'joining: for round in 0..200 {
+        let start = if round % 2 == 0 {
+            Start::Newest
+        } else {
+            Start::Oldest
+        };
+        let mut late = broadcast::Subscriber::join_from(&ring, start).unwrap();
+        joins += 1;
+        let mut previous = None;
+        for _ in 0..50 {
+            match late.recv(&mut buffer, PATIENCE) {
+                Ok(Some(_)) => {}
+                Err(error) if error.kind() == ErrorKind::Disconnected => break 'joining,
+                other => panic!("{other:?}"),
+            }
+            let seq = u64::from_le_bytes(buffer);
+            if let Some(previous) = previous {
+                assert_eq!(seq, previous + 1, "a late subscriber skipped or repeated");
+            }
+            previous = Some(seq);
+            if seq + 1 == MESSAGES {
+                break 'joining;
+            }
+        }
+    }
+    assert!(joins > 0);
+    writer.join().unwrap();
+    anchor_reader.join().unwrap();
+}
+
+#[test]
+fn one_producer_and_at_most_max_subscribers() {
+    let (ring, _remove) = new_ring("bc-limits", &RingOptions::broadcast(8, 64, 2));
+    let _producer = broadcast::Producer::join(&ring).unwrap();
+    assert_eq!(
+        broadcast::Producer::join(&ring).unwrap_err().kind(),
+        ErrorKind::RoleTaken
+    );
+    let _first = broadcast::Subscriber::join(&ring).unwrap();
+    let second = broadcast::Subscriber::join(&ring).unwrap();
+    assert_eq!(
+        broadcast::Subscriber::join(&ring).unwrap_err().kind(),
+        ErrorKind::TooManyParticipants
+    );
+    drop(second);
+    let _third = broadcast::Subscriber::join(&ring).unwrap();
+}
+
+#[test]
+fn a_subscriber_drains_then_sees_disconnected_after_the_producer_leaves() {
+    let (ring, _remove) = new_ring("bc-disc", &RingOptions::broadcast(8, 64, 1));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut subscriber = broadcast::Subscriber::join(&ring).unwrap();
+    assert_eq!(try_read_seq(&mut subscriber), None); // not yet gone
+    for seq in 0..3u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+    }
+    drop(producer);
+    for seq in 0..3 {
+        assert_eq!(try_read_seq(&mut subscriber), Some(seq));
+    }
+    let end = subscriber.try_read().map(|message| message.is_some());
+    assert_eq!(end.unwrap_err().kind(), ErrorKind::Disconnected);
+    // A new producer continues where the last one stopped.
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    assert!(producer.try_send(&3u64.to_le_bytes()).unwrap());
+    assert_eq!(try_read_seq(&mut subscriber), Some(3));
 }
 
 #[test]
@@ -26,4 +294,7 @@ fn handles_of_other_kinds_refuse_a_broadcast_ring_as_the_wrong_kind() {
         assert_eq!(error.kind(), ErrorKind::WrongKind);
         assert!(error.to_string().contains("broadcast"), "{error}");
     }
+    let (spsc_ring, _remove) = new_ring("bc-spsc", &RingOptions::spsc(8, 64));
+    let error = broadcast::Subscriber::join(&spsc_ring).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::WrongKind);
 }

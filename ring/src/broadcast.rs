@@ -1,0 +1,548 @@
+//! The broadcast kind: one producer, many subscribers, every message to every
+//! subscriber, from one copy of it in the slots.
+//!
+//! As Aeron's IPC publications and the Disruptor's gating sequences: the
+//! producer owns `tail`, each subscriber its own `cursor` in its participant
+//! record. The producer of a ring with *tethered* subscribers overwrites a
+//! slot only once every live one has released it; it keeps a cached minimum
+//! of their cursors (its *limit*) and rescans the participant table only when
+//! that runs out, never per message. A dead subscriber stops holding it back
+//! once its record's lock says so; while no tethered subscriber is joined the
+//! producer never waits, and overwrites the oldest message. Joining is a
+//! Dekker pair between the producer's `gate` and the newcomer's record. The
+//! normative steps and orderings: `docs/layout.md#broadcast`.
+//!
+//! Every subscriber of this build is tethered (lossless); the layout already
+//! carries the slot stamps by which untethered ones will detect being lapped.
+//!
+//! # Examples
+//! ```
+//! use shmlane::{broadcast, Ring, RingOptions};
+//! # let name = format!("doc-broadcast-{}", std::process::id());
+//! let ring = Ring::create(&name, &RingOptions::broadcast(16, 64, 2))?;
+//! let mut producer = broadcast::Producer::join(&ring)?;
+//! let mut controller = broadcast::Subscriber::join(&ring)?;
+//! let mut logger = broadcast::Subscriber::join(&ring)?;
+//! assert!(producer.try_send(b"reading 1")?);
+//! assert_eq!(&*controller.try_read()?.expect("a message"), b"reading 1");
+//! assert_eq!(&*logger.try_read()?.expect("the same message"), b"reading 1");
+//! # shmlane::remove(&name)?;
+//! # Ok::<(), shmlane::Error>(())
+//! ```
+
+// The kind's halves are public types of a private module, reached only
+// through the sealed `Protocol`; the crate types in their methods stay
+// crate-private, which no caller outside can name or call.
+#![allow(private_interfaces, private_bounds)]
+
+use std::ptr::NonNull;
+
+use crate::attached::Attached;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Role};
+use crate::handle::{Handle, Reading};
+use crate::layout::{self, owner_parts, Kind, ROLE_CONSUMER, STAMP_WRITING, STATE_ACTIVE};
+use crate::participants::{count_join, Membership, PeerState, PeerWatch, RoleWatch};
+use crate::protocol::{kind, Claim, ReadSide, Side, WaitHooks, WriteSide};
+use crate::region::Region;
+use crate::shm::Shared;
+use crate::sync::{fence, Arc, AtomicU64, Ordering, PUBLISH};
+use crate::wait::Waker;
+
+kind!(
+    /// The broadcast kind, the type parameter of [`Producer`] and [`Subscriber`].
+    Broadcast,
+    Some(Kind::Broadcast),
+    "a broadcast ring",
+    BroadcastWriter,
+    BroadcastReader
+);
+
+/// The reading end of a broadcast ring: a subscriber, which sees every
+/// message the producer publishes after it joined (or, joined with
+/// [`Start::Oldest`], every message still in the ring).
+pub type Subscriber = Consumer;
+
+/// The participant record of the one producer of a broadcast ring; records
+/// 1 and up are the subscribers'.
+const PRODUCER_RECORD: u32 = 0;
+
+/// Where a new subscriber starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Start {
+    /// At the next message the producer publishes.
+    #[default]
+    Newest,
+    /// At the oldest message the ring still holds: at most `capacity`
+    /// messages published before the join.
+    Oldest,
+}
+
+/// Whether position `a` is past position `b` (wrapping arithmetic).
+#[inline(always)]
+fn is_past(a: u64, b: u64) -> bool {
+    (a.wrapping_sub(b) as i64) > 0
+}
+
+/// Loads `tail` and `gate` and checks `gate ≤ tail ≤ gate + capacity`.
+fn tail_and_gate(ring: &Attached) -> Result<(u64, u64), Error> {
+    // Ordering: Acquire, pairs with the Release store of tail in
+    // `BroadcastWriter::publish` (a previous producer's, for a producer).
+    let tail = ring.tail_word().load(Ordering::Acquire);
+    // Ordering: Acquire; the gate is stored by the producer in
+    // `BroadcastWriter::regate`, ordered by its SeqCst fence (join 3 relies
+    // on that fence, this load only on the value being one the producer
+    // stored).
+    let gate = gate_word(ring).load(Ordering::Acquire);
+    if tail.wrapping_sub(gate) > ring.capacity {
+        return Err(Error::corrupt(format!(
+            "broadcast gate {gate} and tail {tail} are not within a capacity of {}",
+            ring.capacity
+        )));
+    }
+    Ok((tail, gate))
+}
+
+fn gate_word(ring: &Attached) -> &AtomicU64 {
+    ring.shared.region.u64_at(layout::GATE_OFFSET)
+}
+
+#[cold]
+fn corrupt_cursor(record: u32, cursor: u64, tail: u64) -> Error {
+    Error::corrupt(format!(
+        "subscriber record {record} has cursor {cursor}, past the producer's tail {tail}"
+    ))
+}
+
+/// A broadcast producer's state.
+#[doc(hidden)]
+pub struct BroadcastWriter {
+    /// Local copy of our own position: the next slot to write.
+    tail: u64,
+    /// We may write positions below `limit + capacity`: no live tethered
+    /// subscriber is before `limit`, as of the last gating scan.
+    limit: u64,
+    /// The gate we last stored: positions at or past it stay unwritten until
+    /// the next gating scan.
+    gate: u64,
+    /// One watch per subscriber record (record `index + 1`), testing the
+    /// lock of a subscriber that holds us back, at most once a millisecond.
+    subscribers: Vec<PeerWatch>,
+    /// Whether every subscriber that ever joined is gone.
+    anyone: RoleWatch,
+}
+
+impl std::fmt::Debug for BroadcastWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BroadcastWriter")
+            .field("tail", &self.tail)
+            .field("limit", &self.limit)
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BroadcastWriter {
+    /// One pass over the subscriber records (gating G1, G4): the least cursor
+    /// of a live tethered subscriber at or past `limit`, or `tail` if none.
+    fn scan(&mut self, ring: &Attached) -> Result<u64, Error> {
+        let region = &ring.shared.region;
+        let geometry = region.geometry();
+        let mut least = self.tail;
+        for record in 1..geometry.participant_count {
+            let offset = geometry.record_offset(record);
+            // Ordering: Acquire, pairs with the AcqRel owner exchange of
+            // `claim_owner_word` (record claim 5), which published the
+            // subscription and first cursor, and with the Release of
+            // `Membership::leave`.
+            let word = region
+                .u64_at(offset + layout::RECORD_OWNER)
+                .load(Ordering::Acquire);
+            let (_, role, state) = owner_parts(word);
+            if state != STATE_ACTIVE || role != ROLE_CONSUMER {
+                continue;
+            }
+            // Ordering: Relaxed, ordered by the Acquire owner load above.
+            let subscription = region
+                .u32_at(offset + layout::RECORD_SUBSCRIPTION)
+                .load(Ordering::Relaxed);
+            if subscription != layout::SUBSCRIPTION_TETHERED {
+                continue;
+            }
+            // Ordering: Acquire, pairs with the Release store in
+            // `BroadcastReader::release`: the subscriber's reads of every slot
+            // before its cursor happen before we overwrite them.
+            let cursor = region
+                .u64_at(offset + layout::RECORD_CURSOR)
+                .load(Ordering::Acquire);
+            if is_past(cursor, self.tail) {
+                return Err(corrupt_cursor(record, cursor, self.tail));
+            }
+            // Before our limit: a subscriber still joining, which moves its
+            // cursor to at least the gate (join 3); it holds nothing of ours.
+            if is_past(self.limit, cursor) || !is_past(least, cursor) {
+                continue;
+            }
+            let watch = &mut self.subscribers[record as usize - 1];
+            if watch.check(&ring.shared) == PeerState::Present {
+                least = cursor;
+            }
+        }
+        Ok(least)
+    }
+
+    /// The gating scan (G1–G4): moves `gate` and `limit` on as far as the
+    /// live tethered subscribers allow.
+    #[cold]
+    #[inline(never)]
+    fn regate(&mut self, ring: &Attached) -> Result<(), Error> {
+        let least = self.scan(ring)?;
+        if is_past(least, self.gate) {
+            self.gate = least;
+            // Ordering: Relaxed; the SeqCst fence below orders it before our
+            // second scan, and pairs with the fence of `BroadcastReader::new`
+            // (join 2): a subscriber our second scan misses sees this gate.
+            gate_word(ring).store(least, Ordering::Relaxed);
+        }
+        // Ordering: SeqCst fence, a Dekker pair with the one in
+        // `BroadcastReader::new`: either the scan below sees a newcomer's
+        // record, or the newcomer's load of `gate` after its fence sees ours.
+        fence(Ordering::SeqCst);
+        let least = self.scan(ring)?;
+        // Both are at or past the old limit; the nearer one is the new limit.
+        self.limit = if is_past(self.gate, least) {
+            least
+        } else {
+            self.gate
+        };
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn free(&self, ring: &Attached) -> u64 {
+        ring.capacity - self.tail.wrapping_sub(self.limit)
+    }
+}
+
+impl WaitHooks for BroadcastWriter {
+    fn watch_sees_leaving(&self) -> bool {
+        // A subscriber that closes its record is skipped at the next scan.
+        true
+    }
+    fn look_at_peers_now(&mut self) {
+        for (index, watch) in self.subscribers.iter_mut().enumerate() {
+            *watch = PeerWatch::new(index as u32 + 1);
+        }
+        self.anyone = RoleWatch::new(Role::Consumer);
+    }
+    fn peers_gone(&mut self, ring: &Attached) -> bool {
+        self.anyone = RoleWatch::new(Role::Consumer);
+        self.anyone.check(&ring.shared) == PeerState::Gone
+    }
+}
+
+impl Side for BroadcastWriter {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
+        let membership = Membership::claim(shared, PRODUCER_RECORD, Role::Producer)?;
+        count_join(shared, Role::Producer);
+        Ok(membership)
+    }
+
+    fn new(ring: &Attached, _record: u32) -> Result<BroadcastWriter, Error> {
+        let (tail, gate) = tail_and_gate(ring)?;
+        let count = ring.shared.region.geometry().participant_count;
+        Ok(BroadcastWriter {
+            tail,
+            // A previous producer's limit may have been below its gate (a
+            // subscriber its second scan found): nothing is known to be free
+            // until our own first gating scan, which the first claim makes.
+            limit: tail.wrapping_sub(ring.capacity),
+            gate,
+            subscribers: (1..count).map(PeerWatch::new).collect(),
+            anyone: RoleWatch::new(Role::Consumer),
+        })
+    }
+}
+
+impl WriteSide for BroadcastWriter {
+    #[inline(always)]
+    fn claim(&mut self, ring: &Attached, wanted: u64) -> Result<Option<Claim>, Error> {
+        let mut free = self.free(ring);
+        if free < wanted {
+            self.regate(ring)?;
+            free = self.free(ring);
+            if free == 0 {
+                return Ok(None);
+            }
+        }
+        let claim = Claim {
+            position: self.tail,
+            count: free.min(wanted),
+        };
+        for index in 0..claim.count {
+            let position = claim.at(index);
+            // Ordering: Relaxed, ordered before our writes of the slot by the
+            // Release fence below.
+            ring.slots
+                .stamp(position)
+                .store(position | STAMP_WRITING, Ordering::Relaxed);
+        }
+        // Ordering: Release fence (broadcast claim 3), pairs with the Acquire
+        // fence of an untethered read's validation: a reader that saw a byte
+        // we write next sees the `WRITING` stamp.
+        fence(Ordering::Release);
+        Ok(Some(claim))
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, ring: &Attached, claim: Claim, committed: u64) -> bool {
+        if committed == 0 {
+            return false; // the slots stay ours: the next claim returns them again
+        }
+        for index in 0..committed {
+            let position = claim.at(index);
+            // Ordering: Release, pairs with the Acquire stamp load of an
+            // untethered read: it sees the message bytes written before.
+            ring.slots
+                .stamp(position)
+                .store(position.wrapping_add(1), Ordering::Release);
+        }
+        self.tail = claim.position.wrapping_add(committed);
+        // Ordering: Release, pairs with the Acquire load of tail in
+        // `BroadcastReader::refresh_tail` and `tail_and_gate`: the slot bytes
+        // written before are visible to a subscriber that sees the new tail.
+        ring.tail_word().store(self.tail, PUBLISH);
+        true
+    }
+}
+
+/// A broadcast subscriber's state.
+#[doc(hidden)]
+pub struct BroadcastReader {
+    /// Local copy of our own position: the next message to read.
+    cursor: u64,
+    /// Last `tail` read from shared memory.
+    cached_tail: u64,
+    /// Our record's `cursor` word.
+    cursor_word: NonNull<AtomicU64>,
+    producer: PeerWatch,
+}
+
+impl std::fmt::Debug for BroadcastReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BroadcastReader")
+            .field("cursor", &self.cursor)
+            .field("cached_tail", &self.cached_tail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BroadcastReader {
+    /// Claims a subscriber record starting at `start` (subscriber join 0 and 1).
+    fn claim(shared: &Arc<Shared>, start: Start) -> Result<Membership, Error> {
+        let ring = Attached::new(Arc::clone(shared), Some(Kind::Broadcast))?;
+        let (tail, gate) = tail_and_gate(&ring)?;
+        let first = match start {
+            Start::Newest => tail,
+            Start::Oldest => gate,
+        };
+        let count = shared.region.geometry().participant_count;
+        let membership = Membership::claim_among(
+            shared,
+            1..count,
+            Role::Consumer,
+            |region: &Region, record: usize| {
+                // Ordering: Relaxed; published by the owner exchange of the
+                // record claim that follows.
+                region
+                    .u32_at(record + layout::RECORD_SUBSCRIPTION)
+                    .store(layout::SUBSCRIPTION_TETHERED, Ordering::Relaxed);
+                region
+                    .u64_at(record + layout::RECORD_CURSOR)
+                    .store(first, Ordering::Relaxed);
+            },
+        )?;
+        count_join(shared, Role::Consumer);
+        Ok(membership)
+    }
+
+    /// The reading end of a broadcast ring for the subscriber holding
+    /// `record` (subscriber join 2 and 3).
+    fn joined(ring: &Attached, record: u32) -> Result<BroadcastReader, Error> {
+        let region = &ring.shared.region;
+        let cursor_word =
+            region.u64_at(region.geometry().record_offset(record) + layout::RECORD_CURSOR);
+        // Ordering: Relaxed; our own store of the first position.
+        let mut cursor = cursor_word.load(Ordering::Relaxed);
+        // Ordering: SeqCst fence, a Dekker pair with the one in
+        // `BroadcastWriter::regate` (G3): either its second scan sees our
+        // record, or our load of `gate` below sees its gate.
+        fence(Ordering::SeqCst);
+        let (tail, gate) = tail_and_gate(ring)?;
+        if is_past(gate, cursor) {
+            // The producer may have overwritten what lies before its gate.
+            cursor = gate;
+            // Ordering: Release, as in `BroadcastReader::release`.
+            cursor_word.store(cursor, Ordering::Release);
+        }
+        Ok(BroadcastReader {
+            cursor,
+            cached_tail: tail,
+            cursor_word: NonNull::from(cursor_word),
+            producer: PeerWatch::new(PRODUCER_RECORD),
+        })
+    }
+
+    #[inline]
+    fn cursor_word(&self) -> &AtomicU64 {
+        // SAFETY: points into the region, which the handle's `Attached` keeps
+        // alive as long as this state (both live in the same handle).
+        unsafe { self.cursor_word.as_ref() }
+    }
+
+    /// Re-reads the producer's position; returns the published count.
+    #[inline(always)]
+    fn refresh_tail(&mut self, ring: &Attached) -> Result<u64, Error> {
+        // Ordering: Acquire, pairs with the Release store in
+        // `BroadcastWriter::publish`: the bytes of every slot before `tail`
+        // are visible to us.
+        let tail = ring.tail_word().load(Ordering::Acquire);
+        let available = tail.wrapping_sub(self.cursor);
+        if available > ring.capacity {
+            return Err(Error::corrupt(format!(
+                "broadcast cursor {} and tail {tail} are not within a capacity of {}",
+                self.cursor, ring.capacity
+            )));
+        }
+        self.cached_tail = tail;
+        Ok(available)
+    }
+
+    /// Nothing published even after a refresh: is the producer still there?
+    #[cold]
+    #[inline(never)]
+    fn found_empty(&mut self, ring: &Attached) -> Result<u64, Error> {
+        match self.producer.check(&ring.shared) {
+            // Drain what the producer published before it left.
+            PeerState::Gone => match self.refresh_tail(ring)? {
+                0 => Err(Error::DISCONNECTED),
+                available => Ok(available),
+            },
+            PeerState::NotYetJoined | PeerState::Present => Ok(0),
+        }
+    }
+}
+
+impl WaitHooks for BroadcastReader {
+    fn watch_sees_leaving(&self) -> bool {
+        true
+    }
+    fn look_at_peers_now(&mut self) {
+        self.producer = PeerWatch::new(PRODUCER_RECORD);
+    }
+    #[inline]
+    fn may_be_ready(&self, ring: &Attached) -> bool {
+        // Ordering: Relaxed; a hint only, the attempt that follows loads `tail`
+        // with Acquire.
+        ring.tail_word().load(Ordering::Relaxed) != self.cached_tail
+    }
+    fn peers_gone(&mut self, ring: &Attached) -> bool {
+        self.look_at_peers_now();
+        self.producer.check(&ring.shared) == PeerState::Gone
+    }
+}
+
+impl Side for BroadcastReader {
+    fn claim_record(shared: &Arc<Shared>) -> Result<Membership, Error> {
+        BroadcastReader::claim(shared, Start::Newest)
+    }
+
+    fn new(ring: &Attached, record: u32) -> Result<BroadcastReader, Error> {
+        BroadcastReader::joined(ring, record)
+    }
+}
+
+impl ReadSide for BroadcastReader {
+    #[inline(always)]
+    fn claim(
+        &mut self,
+        ring: &Attached,
+        _waker: &mut Waker,
+        wanted: u64,
+    ) -> Result<Option<Claim>, Error> {
+        let mut available = self.cached_tail.wrapping_sub(self.cursor);
+        if available < wanted {
+            available = self.refresh_tail(ring)?;
+            if available == 0 {
+                available = self.found_empty(ring)?;
+                if available == 0 {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(Claim {
+            position: self.cursor,
+            count: available.min(wanted),
+        }))
+    }
+
+    #[inline]
+    fn release(&mut self, _ring: &Attached, claim: Claim) {
+        self.cursor = claim.position.wrapping_add(claim.count);
+        // Ordering: Release, pairs with the Acquire cursor loads of
+        // `BroadcastWriter::scan`: our reads of the slots happen before the
+        // producer overwrites them.
+        self.cursor_word().store(self.cursor, Ordering::Release);
+    }
+
+    /// Nothing to do: the cursor has not moved, so the next claim starts there.
+    #[inline]
+    fn hold(&mut self, _claim: Claim) {}
+}
+
+impl Handle<Broadcast, Reading> {
+    /// Joins `ring` as a tethered subscriber that starts at `start`:
+    /// [`Start::Newest`] (what [`Handle::join`] does) or [`Start::Oldest`],
+    /// the oldest message the ring still holds.
+    ///
+    /// A tethered subscriber sees every message from its start on, in order:
+    /// the producer waits for it (a full ring) rather than overwrite a message
+    /// it has not released, for as long as it lives.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WrongKind`](crate::ErrorKind::WrongKind) on a ring of
+    /// another kind;
+    /// [`ErrorKind::TooManyParticipants`](crate::ErrorKind::TooManyParticipants)
+    /// when every subscriber record is held by a live subscriber;
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) if the positions are
+    /// inconsistent; otherwise as [`Handle::join`].
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::broadcast::{self, Start};
+    /// use shmlane::{Ring, RingOptions};
+    /// # let name = format!("doc-broadcast-oldest-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::broadcast(8, 64, 2))?;
+    /// let mut producer = broadcast::Producer::join(&ring)?;
+    /// // Nobody is tethered yet: the producer does not wait, it overwrites.
+    /// for reading in 0..20u8 {
+    ///     assert!(producer.try_send(&[reading])?);
+    /// }
+    /// let mut history = broadcast::Subscriber::join_from(&ring, Start::Oldest)?;
+    /// let first = history.try_read()?.expect("retained history")[0];
+    /// assert!(first > 0 && first < 20, "an old reading still in the ring");
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn join_from(ring: &crate::Ring, start: Start) -> Result<Subscriber, Error> {
+        let end = Endpoint::join(
+            &ring.shared,
+            Some(Kind::Broadcast),
+            Role::Consumer,
+            |shared| BroadcastReader::claim(shared, start),
+        )?;
+        // On error the endpoint drops here and gives its record up again.
+        let side = BroadcastReader::joined(&end.ring, end.record())?;
+        Ok(Handle { side, end })
+    }
+}
