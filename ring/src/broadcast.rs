@@ -84,23 +84,30 @@ fn is_past(a: u64, b: u64) -> bool {
     (a.wrapping_sub(b) as i64) > 0
 }
 
-/// Loads `tail` and `gate` and checks `gate ≤ tail ≤ gate + capacity`.
-fn tail_and_gate(ring: &Attached) -> Result<(u64, u64), Error> {
+/// Loads `gate`, then `tail`, and checks that the gate is not past the tail.
+///
+/// The producer may go on meanwhile, so the tail may be more than a capacity
+/// past the gate loaded before it; only a producer joining (no other
+/// producer runs) can also check that bound.
+fn gate_and_tail(ring: &Attached) -> Result<(u64, u64), Error> {
+    // Ordering: Acquire, pairs with the Release store in
+    // `BroadcastWriter::regate`: the tail loaded next is at least the one the
+    // producer had stored when it computed this gate.
+    let gate = gate_word(ring).load(Ordering::Acquire);
     // Ordering: Acquire, pairs with the Release store of tail in
     // `BroadcastWriter::publish` (a previous producer's, for a producer).
     let tail = ring.tail_word().load(Ordering::Acquire);
-    // Ordering: Acquire; the gate is stored by the producer in
-    // `BroadcastWriter::regate`, ordered by its SeqCst fence (join 3 relies
-    // on that fence, this load only on the value being one the producer
-    // stored).
-    let gate = gate_word(ring).load(Ordering::Acquire);
-    if tail.wrapping_sub(gate) > ring.capacity {
-        return Err(Error::corrupt(format!(
-            "broadcast gate {gate} and tail {tail} are not within a capacity of {}",
-            ring.capacity
-        )));
+    if is_past(gate, tail) {
+        return Err(corrupt_gate(gate, tail, ring.capacity));
     }
-    Ok((tail, gate))
+    Ok((gate, tail))
+}
+
+#[cold]
+fn corrupt_gate(gate: u64, tail: u64, capacity: u64) -> Error {
+    Error::corrupt(format!(
+        "broadcast gate {gate} and tail {tail} are not within a capacity of {capacity}"
+    ))
 }
 
 fn gate_word(ring: &Attached) -> &AtomicU64 {
@@ -199,13 +206,15 @@ impl BroadcastWriter {
         let least = self.scan(ring)?;
         if is_past(least, self.gate) {
             self.gate = least;
-            // Ordering: Relaxed; the SeqCst fence below orders it before our
-            // second scan, and pairs with the fence of `BroadcastReader::new`
-            // (join 2): a subscriber our second scan misses sees this gate.
-            gate_word(ring).store(least, Ordering::Relaxed);
+            // Ordering: Release, pairs with the Acquire load in
+            // `gate_and_tail`: a subscriber that sees this gate sees our tail.
+            // The SeqCst fence below orders it before our second scan and
+            // pairs with the fence of `BroadcastReader::joined` (join 2): a
+            // subscriber our second scan misses sees this gate.
+            gate_word(ring).store(least, Ordering::Release);
         }
         // Ordering: SeqCst fence, a Dekker pair with the one in
-        // `BroadcastReader::new`: either the scan below sees a newcomer's
+        // `BroadcastReader::joined`: either the scan below sees a newcomer's
         // record, or the newcomer's load of `gate` after its fence sees ours.
         fence(Ordering::SeqCst);
         let least = self.scan(ring)?;
@@ -249,7 +258,10 @@ impl Side for BroadcastWriter {
     }
 
     fn new(ring: &Attached, _record: u32) -> Result<BroadcastWriter, Error> {
-        let (tail, gate) = tail_and_gate(ring)?;
+        let (gate, tail) = gate_and_tail(ring)?;
+        if tail.wrapping_sub(gate) > ring.capacity {
+            return Err(corrupt_gate(gate, tail, ring.capacity));
+        }
         let count = ring.shared.region.geometry().participant_count;
         Ok(BroadcastWriter {
             tail,
@@ -309,7 +321,7 @@ impl WriteSide for BroadcastWriter {
         }
         self.tail = claim.position.wrapping_add(committed);
         // Ordering: Release, pairs with the Acquire load of tail in
-        // `BroadcastReader::refresh_tail` and `tail_and_gate`: the slot bytes
+        // `BroadcastReader::refresh_tail` and `gate_and_tail`: the slot bytes
         // written before are visible to a subscriber that sees the new tail.
         ring.tail_word().store(self.tail, PUBLISH);
         true
@@ -341,7 +353,7 @@ impl BroadcastReader {
     /// Claims a subscriber record starting at `start` (subscriber join 0 and 1).
     fn claim(shared: &Arc<Shared>, start: Start) -> Result<Membership, Error> {
         let ring = Attached::new(Arc::clone(shared), Some(Kind::Broadcast))?;
-        let (tail, gate) = tail_and_gate(&ring)?;
+        let (gate, tail) = gate_and_tail(&ring)?;
         let first = match start {
             Start::Newest => tail,
             Start::Oldest => gate,
@@ -378,7 +390,7 @@ impl BroadcastReader {
         // `BroadcastWriter::regate` (G3): either its second scan sees our
         // record, or our load of `gate` below sees its gate.
         fence(Ordering::SeqCst);
-        let (tail, gate) = tail_and_gate(ring)?;
+        let (gate, tail) = gate_and_tail(ring)?;
         if is_past(gate, cursor) {
             // The producer may have overwritten what lies before its gate.
             cursor = gate;
