@@ -12,8 +12,10 @@
 //! Dekker pair between the producer's `gate` and the newcomer's record. The
 //! normative steps and orderings: `docs/layout.md#broadcast`.
 //!
-//! Every subscriber of this build is tethered (lossless); the layout already
-//! carries the slot stamps by which untethered ones will detect being lapped.
+//! A subscriber chooses at join: a [`Subscriber`] is tethered (lossless, and
+//! reads in place like any consumer); an [`Untethered`] one never holds the
+//! producer back, copies each message out and validates it by the slot's
+//! stamp, and is told how many messages it lost when it was lapped.
 //!
 //! # Examples
 //! ```
@@ -559,4 +561,260 @@ impl Handle<Broadcast, Reading> {
         let side = BroadcastReader::joined(&end.ring, end.record())?;
         Ok(Handle { side, end })
     }
+}
+
+/// What an untethered subscriber's read found.
+#[cfg(not(loom))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// An intact message of this many bytes, copied into the buffer.
+    Message(usize),
+    /// The producer overwrote this many messages before they were read: they
+    /// are lost, and the next read starts at the oldest one still intact.
+    Lagged(u64),
+}
+
+/// An untethered (lossy) subscriber of a broadcast ring: it never holds the
+/// producer back, and learns from the slot stamps when it was lapped and how
+/// many messages it lost, as tokio's `broadcast` receivers do (`Lagged`).
+///
+/// A slot it reads may be overwritten at any moment, so it lends no message
+/// in place: [`Untethered::try_recv`] copies the message out with atomic
+/// loads, then checks the slot's stamp again, and reports a message
+/// overwritten meanwhile as lag, never as data (`docs/layout.md#broadcast`,
+/// untethered read). Joining, leaving and liveness are the handles' own
+/// ([`crate::Handle`]'s kind-independent half); only reading differs.
+///
+/// # Examples
+/// ```
+/// use shmlane::broadcast::{self, Received, Start};
+/// use shmlane::{Ring, RingOptions};
+/// # let name = format!("doc-untethered-{}", std::process::id());
+/// let ring = Ring::create(&name, &RingOptions::broadcast(4, 64, 1))?;
+/// let mut producer = broadcast::Producer::join(&ring)?;
+/// let mut dashboard = broadcast::Untethered::join(&ring, Start::Newest)?;
+/// for reading in 0..10u8 {
+///     assert!(producer.try_send(&[reading])?); // never held back
+/// }
+/// let mut buffer = [0u8; 64];
+/// assert_eq!(dashboard.try_recv(&mut buffer)?, Some(Received::Lagged(7)));
+/// assert_eq!(dashboard.try_recv(&mut buffer)?, Some(Received::Message(1)));
+/// assert_eq!(buffer[0], 7);
+/// # shmlane::remove(&name)?;
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+#[cfg(not(loom))]
+pub struct Untethered {
+    end: Endpoint,
+    /// The next position to read.
+    cursor: u64,
+    /// Our record's `cursor` word, kept for `stat` only.
+    cursor_word: NonNull<AtomicU64>,
+    producer: PeerWatch,
+}
+
+// SAFETY: as for `Handle`: the raw pointer points into the region kept alive
+// by the endpoint's `Arc<Shared>`, and all shared state is reached through
+// atomics, so the subscriber may move to another thread.
+#[cfg(not(loom))]
+unsafe impl Send for Untethered {}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for Untethered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Untethered")
+            .field("record", &self.end.record())
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(loom))]
+impl Untethered {
+    /// Joins `ring` as an untethered subscriber that starts at `start`: the
+    /// next message published, or the oldest one the ring may still hold.
+    ///
+    /// # Errors
+    /// As [`Subscriber::join_from`].
+    pub fn join(ring: &crate::Ring, start: Start) -> Result<Untethered, Error> {
+        let mut first = 0;
+        let end = Endpoint::join(
+            &ring.shared,
+            Some(Kind::Broadcast),
+            Role::Consumer,
+            |shared| {
+                let attached = Attached::new(Arc::clone(shared), Some(Kind::Broadcast))?;
+                let (_, tail) = gate_and_tail(&attached)?;
+                first = match start {
+                    Start::Newest => tail,
+                    Start::Oldest => oldest_intact(tail, attached.capacity),
+                };
+                let count = shared.region.geometry().participant_count;
+                let membership = Membership::claim_among(
+                    shared,
+                    1..count,
+                    Role::Consumer,
+                    |region: &Region, record: usize| {
+                        // Ordering: Relaxed; published by the owner exchange
+                        // of the record claim that follows.
+                        region
+                            .u32_at(record + layout::RECORD_SUBSCRIPTION)
+                            .store(layout::SUBSCRIPTION_UNTETHERED, Ordering::Relaxed);
+                        region
+                            .u64_at(record + layout::RECORD_CURSOR)
+                            .store(first, Ordering::Relaxed);
+                    },
+                )?;
+                count_join(shared, Role::Consumer);
+                Ok(membership)
+            },
+        )?;
+        let region = &end.ring.shared.region;
+        let cursor_word =
+            region.u64_at(region.geometry().record_offset(end.record()) + layout::RECORD_CURSOR);
+        Ok(Untethered {
+            cursor: first,
+            cursor_word: NonNull::from(cursor_word),
+            producer: PeerWatch::new(PRODUCER_RECORD),
+            end,
+        })
+    }
+
+    /// Largest message this ring carries.
+    pub fn max_payload(&self) -> usize {
+        self.end.ring.max_payload
+    }
+
+    /// Copies the next message into `buffer`: `Some(Received::Message(len))`,
+    /// or `Some(Received::Lagged(lost))` when the producer overwrote messages
+    /// this subscriber had not read (it then moves on to the oldest one still
+    /// intact); `None` when no message is published.
+    ///
+    /// # Errors
+    /// [`ErrorKind::BufferTooSmall`](crate::ErrorKind::BufferTooSmall) when
+    /// the message does not fit (it is not consumed);
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) when
+    /// everything published was read and the producer is gone;
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for an impossible
+    /// position, or an intact message whose length is above `max_payload`.
+    pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<Option<Received>, Error> {
+        let ring = &self.end.ring;
+        let position = self.cursor;
+        // Ordering: Acquire, pairs with the Release store in
+        // `BroadcastWriter::publish`.
+        let tail = ring.tail_word().load(Ordering::Acquire);
+        if tail == position {
+            return self.found_empty().map(|()| None);
+        }
+        if is_past(position, tail) {
+            return Err(Error::corrupt(format!(
+                "untethered cursor {position} is past the producer's tail {tail}"
+            )));
+        }
+        if tail.wrapping_sub(position) > ring.capacity {
+            return Ok(Some(self.lagged(position)));
+        }
+        let published = position.wrapping_add(1);
+        // Ordering: Acquire, pairs with the Release stamp store of
+        // `BroadcastWriter::publish`: the message's bytes are visible.
+        if ring.slots.stamp(position).load(Ordering::Acquire) != published {
+            return Ok(Some(self.lagged(position)));
+        }
+        let copied = copy_words(ring, position, buffer);
+        // Ordering: Acquire fence, pairs with the Release fence of
+        // `BroadcastWriter::claim`: had we read a byte the producer wrote for a
+        // later lap, the stamp below would show `WRITING` or later.
+        fence(Ordering::Acquire);
+        // Ordering: Relaxed, ordered by the fence above.
+        if ring.slots.stamp(position).load(Ordering::Relaxed) != published {
+            return Ok(Some(self.lagged(position)));
+        }
+        let len = copied?;
+        self.cursor = published;
+        self.store_cursor();
+        // Acknowledges a new sleeper on the space line, if any: a tethered
+        // sibling's producer must not wait for us to be armed.
+        self.end.notify();
+        Ok(Some(Received::Message(len)))
+    }
+
+    /// Moves on past what was overwritten; returns how much that was.
+    #[cold]
+    fn lagged(&mut self, position: u64) -> Received {
+        // Ordering: Acquire, as in `try_recv`.
+        let tail = self.end.ring.tail_word().load(Ordering::Acquire);
+        let mut oldest = oldest_intact(tail, self.end.ring.capacity);
+        // The slot of `position` is being rewritten: it is lost at least.
+        if !is_past(oldest, position) {
+            oldest = position.wrapping_add(1);
+        }
+        self.cursor = oldest;
+        self.store_cursor();
+        Received::Lagged(oldest.wrapping_sub(position))
+    }
+
+    fn store_cursor(&self) {
+        // SAFETY: points into the region, which the endpoint's `Arc<Shared>`
+        // keeps alive as long as `self`.
+        let cursor_word = unsafe { self.cursor_word.as_ref() };
+        // Ordering: Relaxed; only `stat` reads an untethered cursor.
+        cursor_word.store(self.cursor, Ordering::Relaxed);
+    }
+
+    /// Nothing published past our cursor: is the producer still there?
+    #[cold]
+    fn found_empty(&mut self) -> Result<(), Error> {
+        let ring = &self.end.ring;
+        if self.producer.check(&ring.shared) == PeerState::Gone {
+            // Ordering: Acquire, as in `try_recv`: drain what it published.
+            if ring.tail_word().load(Ordering::Acquire) == self.cursor {
+                return Err(Error::DISCONNECTED);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The oldest position a ring whose producer is at `tail` may still hold
+/// intact: the producer may be rewriting the slot of `tail − capacity`.
+#[cfg(not(loom))]
+fn oldest_intact(tail: u64, capacity: u64) -> u64 {
+    if tail >= capacity {
+        tail - capacity + 1
+    } else {
+        0
+    }
+}
+
+/// Copies the message at `position` into `buffer` with atomic word loads (a
+/// producer may be rewriting the slot); returns its length, bounded, once the
+/// caller has validated the stamp.
+#[cfg(not(loom))]
+fn copy_words(ring: &Attached, position: u64, buffer: &mut [u8]) -> Result<usize, Error> {
+    let len_words = ring.len_field / 8;
+    let len = if ring.fixed_size {
+        ring.max_payload
+    } else {
+        // Ordering: Relaxed, as every load of the copy: validated by the
+        // stamp check after the Acquire fence in `try_recv`.
+        (ring.slots.body_word(position, 0).load(Ordering::Relaxed) as u32) as usize
+    };
+    if len > ring.max_payload {
+        return Err(Error::corrupt(format!(
+            "message at position {position} claims a length above the maximum of {}",
+            ring.max_payload
+        )));
+    }
+    if len > buffer.len() {
+        return Err(Error::buffer_too_small(len, buffer.len()));
+    }
+    for (index, chunk) in buffer[..len].chunks_mut(8).enumerate() {
+        // Ordering: Relaxed, as above.
+        let word = ring
+            .slots
+            .body_word(position, len_words + index)
+            .load(Ordering::Relaxed);
+        chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
+    }
+    Ok(len)
 }

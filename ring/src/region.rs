@@ -190,6 +190,26 @@ mod mapped {
             unsafe { &*self.slot_ptr(position).cast::<AtomicU64>() }
         }
 
+        /// Word `index` of the body of the slot for `position` (masked), for a
+        /// reader that does not own the slot and must load it atomically (an
+        /// untethered broadcast subscriber, whose producer may overwrite it).
+        ///
+        /// # Panics
+        /// If `index` is not below `body_size / 8`.
+        #[inline]
+        pub(crate) fn body_word(&self, position: u64, index: usize) -> &AtomicU64 {
+            assert!(
+                index < self.body_size / 8,
+                "word {index} is outside the body"
+            );
+            // SAFETY: the word lies inside the body (checked above); bodies
+            // start 8-aligned (slots start at a line boundary, their sizes and
+            // the stamp are multiples of 8), so the word is aligned; every
+            // process touches shared memory through raw pointers or atomics,
+            // never through references, so an atomic view of it is sound.
+            unsafe { &*self.body_ptr(position).add(index * 8).cast::<AtomicU64>() }
+        }
+
         /// The body of the slot for `position` (masked), for its owner to write.
         #[inline(always)]
         pub(crate) fn body_mut(&self, position: u64) -> BodyMut {

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{unique_name, RemoveRing};
-use shmlane::broadcast::{self, Start};
+use shmlane::broadcast::{self, Received, Start, Untethered};
 use shmlane::{spsc, AnyConsumer, AnyProducer, ErrorKind, Kind, Ring, RingOptions};
 
 /// A ring and the guard that removes it.
@@ -297,4 +297,123 @@ fn handles_of_other_kinds_refuse_a_broadcast_ring_as_the_wrong_kind() {
     let (spsc_ring, _remove) = new_ring("bc-spsc", &RingOptions::spsc(8, 64));
     let error = broadcast::Subscriber::join(&spsc_ring).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::WrongKind);
+}
+
+#[test]
+fn an_untethered_subscriber_never_holds_the_producer_back_and_counts_its_loss() {
+    let (ring, _remove) = new_ring("bc-lossy", &RingOptions::broadcast(4, 64, 1));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    let mut buffer = [0u8; 64];
+    assert_eq!(lossy.try_recv(&mut buffer).unwrap(), None);
+    for seq in 0..10u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap(), "{seq}");
+    }
+    // Positions 0..7 are gone (the producer may be rewriting the slot of 6).
+    assert_eq!(
+        lossy.try_recv(&mut buffer).unwrap(),
+        Some(Received::Lagged(7))
+    );
+    for seq in 7..10u64 {
+        assert_eq!(
+            lossy.try_recv(&mut buffer).unwrap(),
+            Some(Received::Message(8))
+        );
+        assert_eq!(u64::from_le_bytes(buffer[..8].try_into().unwrap()), seq);
+    }
+    assert_eq!(lossy.try_recv(&mut buffer).unwrap(), None);
+    // Too small a buffer consumes nothing.
+    assert!(producer.try_send(&10u64.to_le_bytes()).unwrap());
+    let error = lossy.try_recv(&mut buffer[..4]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BufferTooSmall);
+    assert_eq!(
+        lossy.try_recv(&mut buffer).unwrap(),
+        Some(Received::Message(8))
+    );
+    drop(producer);
+    let end = lossy.try_recv(&mut buffer).unwrap_err();
+    assert_eq!(end.kind(), ErrorKind::Disconnected);
+}
+
+#[test]
+fn tethered_and_untethered_subscribers_share_one_ring() {
+    let (ring, _remove) = new_ring("bc-mixed", &RingOptions::broadcast(4, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut tethered = broadcast::Subscriber::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Oldest).unwrap();
+    let mut buffer = [0u8; 64];
+    let (mut read, mut lost, mut next) = (0u64, 0u64, 0u64);
+    for seq in 0..40u64 {
+        // The tethered subscriber keeps up; the untethered one reads every
+        // third message only, and must lag.
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap(), "{seq}");
+        assert_eq!(try_read_seq(&mut tethered), Some(seq));
+        if seq % 3 == 2 {
+            while let Some(received) = lossy.try_recv(&mut buffer).unwrap() {
+                match received {
+                    Received::Message(len) => {
+                        assert_eq!(len, 8);
+                        let got = u64::from_le_bytes(buffer[..8].try_into().unwrap());
+                        assert_eq!(got, next, "an untethered read out of order");
+                        next += 1;
+                        read += 1;
+                    }
+                    Received::Lagged(count) => {
+                        assert!(count > 0);
+                        next += count;
+                        lost += count;
+                    }
+                }
+            }
+        }
+    }
+    while let Some(received) = lossy.try_recv(&mut buffer).unwrap() {
+        match received {
+            Received::Message(_) => read += 1,
+            Received::Lagged(count) => lost += count,
+        }
+    }
+    assert_eq!(read + lost, 40, "read {read} and lost {lost} of 40");
+}
+
+#[test]
+fn a_slow_untethered_subscriber_gets_only_intact_messages_in_order() {
+    const MESSAGES: u64 = 200_000;
+    let (ring, _remove) = new_ring("bc-lossy-race", &RingOptions::broadcast(8, 64, 1));
+    let max = ring.max_payload();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    let writer = std::thread::spawn({
+        let ring = ring.clone();
+        move || {
+            let mut producer = broadcast::Producer::join(&ring).unwrap();
+            let mut message = vec![0u8; max];
+            for seq in 0..MESSAGES {
+                let len = common::tagged_len(0, seq, max);
+                common::fill_tagged(0, seq, &mut message[..len]);
+                assert!(producer.try_send(&message[..len]).unwrap());
+            }
+        }
+    });
+    let (mut buffer, mut scratch) = (vec![0u8; max], vec![0u8; max]);
+    let (mut next, mut read, mut lost) = (0u64, 0u64, 0u64);
+    loop {
+        match lossy.try_recv(&mut buffer) {
+            Ok(Some(Received::Message(len))) => {
+                let (_, seq) = common::check_tagged(max, &buffer[..len], &mut scratch)
+                    .unwrap_or_else(|problem| panic!("a torn message returned as data: {problem}"));
+                assert_eq!(seq, next, "an untethered read out of order");
+                next += 1;
+                read += 1;
+            }
+            Ok(Some(Received::Lagged(count))) => {
+                next += count;
+                lost += count;
+            }
+            Ok(None) => std::thread::yield_now(),
+            Err(error) if error.kind() == ErrorKind::Disconnected => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(read + lost, MESSAGES, "read {read} and lost {lost}");
 }
