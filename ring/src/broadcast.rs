@@ -50,6 +50,8 @@ use crate::region::Region;
 use crate::shm::Shared;
 use crate::sync::{fence, Arc, AtomicU64, Ordering, PUBLISH};
 use crate::wait::Waker;
+#[cfg(not(loom))]
+use crate::wait::{block_on, Blocking, Sleeper, WaitStrategy};
 
 kind!(
     /// The broadcast kind, the type parameter of [`Producer`] and [`Subscriber`].
@@ -738,6 +740,30 @@ impl Untethered {
         Ok(Some(Received::Message(len)))
     }
 
+    /// As [`Untethered::try_recv`], waiting up to `timeout` for a message
+    /// (`None`: as long as it takes) as the subscriber's wait strategy says;
+    /// `None` when the time ran out.
+    ///
+    /// # Errors
+    /// As [`Untethered::try_recv`].
+    pub fn recv(
+        &mut self,
+        buffer: &mut [u8],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<Received>, Error> {
+        block_on(self, timeout, |subscriber| subscriber.try_recv(buffer))
+    }
+
+    /// How [`Untethered::recv`] waits (the default is [`WaitStrategy::default`]).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.end.wait_strategy()
+    }
+
+    /// Sets how [`Untethered::recv`] waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.end.set_wait_strategy(strategy);
+    }
+
     /// Moves on past what was overwritten; returns how much that was.
     #[cold]
     fn lagged(&mut self, position: u64) -> Received {
@@ -772,6 +798,32 @@ impl Untethered {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(not(loom))]
+impl Blocking for Untethered {
+    fn shared(&self) -> &Shared {
+        &self.end.ring.shared
+    }
+    fn sleeper(&self) -> &Sleeper {
+        &self.end.sleeper
+    }
+    fn sleeper_mut(&mut self) -> &mut Sleeper {
+        &mut self.end.sleeper
+    }
+    fn watch_sees_leaving(&self) -> bool {
+        true
+    }
+    fn look_at_peers_now(&mut self) {
+        self.producer = PeerWatch::new(PRODUCER_RECORD);
+    }
+    fn look_for_dead_owners_now(&mut self) {}
+    #[inline]
+    fn may_be_ready(&self) -> bool {
+        // Ordering: Relaxed; a hint only, the attempt that follows loads
+        // `tail` with Acquire.
+        self.end.ring.tail_word().load(Ordering::Relaxed) != self.cursor
     }
 }
 

@@ -417,3 +417,37 @@ fn a_slow_untethered_subscriber_gets_only_intact_messages_in_order() {
     writer.join().unwrap();
     assert_eq!(read + lost, MESSAGES, "read {read} and lost {lost}");
 }
+
+#[test]
+fn an_untethered_subscriber_sleeps_until_a_message_comes() {
+    let (ring, _remove) = new_ring("bc-lossy-wait", &RingOptions::broadcast(8, 64, 1));
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    lossy.set_wait_strategy(shmlane::WaitStrategy::sleeping());
+    let writer = std::thread::spawn({
+        let ring = ring.clone();
+        move || {
+            let mut producer = broadcast::Producer::join(&ring).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(producer.try_send(b"late").unwrap());
+        }
+    });
+    let mut buffer = [0u8; 64];
+    assert_eq!(
+        lossy.recv(&mut buffer, PATIENCE).unwrap(),
+        Some(Received::Message(4))
+    );
+    assert_eq!(&buffer[..4], b"late");
+    writer.join().unwrap();
+    // The producer is gone and everything was read.
+    let end = lossy.recv(&mut buffer, PATIENCE).unwrap_err();
+    assert_eq!(end.kind(), ErrorKind::Disconnected);
+    let (ring, _remove) = new_ring("bc-lossy-timeout", &RingOptions::broadcast(8, 64, 1));
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    let _producer = broadcast::Producer::join(&ring).unwrap();
+    assert_eq!(
+        lossy
+            .recv(&mut buffer, Some(Duration::from_millis(10)))
+            .unwrap(),
+        None
+    );
+}
