@@ -519,6 +519,44 @@ impl ReadSide for BroadcastReader {
 }
 
 impl Handle<Broadcast, Reading> {
+    /// Skips to the latest message: every published message but the newest is
+    /// released unread, so the next read returns the newest one (a dashboard
+    /// that shows only the latest reading). Returns how many were skipped.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) if the producer's
+    /// position is impossible.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{broadcast, Ring, RingOptions};
+    /// # let name = format!("doc-latest-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::broadcast(8, 64, 1))?;
+    /// let mut producer = broadcast::Producer::join(&ring)?;
+    /// let mut dashboard = broadcast::Subscriber::join(&ring)?;
+    /// for reading in 0..5u8 {
+    ///     producer.try_send(&[reading])?;
+    /// }
+    /// assert_eq!(dashboard.skip_to_latest()?, 4);
+    /// assert_eq!(&*dashboard.try_read()?.expect("the latest"), &[4]);
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn skip_to_latest(&mut self) -> Result<u64, Error> {
+        let available = self.side.refresh_tail(&self.end.ring)?;
+        if available < 2 {
+            return Ok(0);
+        }
+        let skipped = available - 1;
+        let claim = Claim {
+            position: self.side.cursor,
+            count: skipped,
+        };
+        self.side.release(&self.end.ring, claim);
+        self.end.notify();
+        Ok(skipped)
+    }
+
     /// Joins `ring` as a tethered subscriber that starts at `start`:
     /// [`Start::Newest`] (what [`Handle::join`] does) or [`Start::Oldest`],
     /// the oldest message the ring still holds.
@@ -685,6 +723,32 @@ impl Untethered {
     /// Largest message this ring carries.
     pub fn max_payload(&self) -> usize {
         self.end.ring.max_payload
+    }
+
+    /// Skips to the latest message, as [`Subscriber::skip_to_latest`]: the
+    /// next read returns the newest published message (if the producer does
+    /// not overwrite it first). Returns how many were skipped.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) if the producer's
+    /// position is behind this subscriber's.
+    pub fn skip_to_latest(&mut self) -> Result<u64, Error> {
+        // Ordering: Acquire, as in `try_recv`.
+        let tail = self.end.ring.tail_word().load(Ordering::Acquire);
+        if is_past(self.cursor, tail) {
+            return Err(Error::corrupt(format!(
+                "untethered cursor {} is past the producer's tail {tail}",
+                self.cursor
+            )));
+        }
+        let newest = tail.wrapping_sub(1);
+        if !is_past(newest, self.cursor) {
+            return Ok(0);
+        }
+        let skipped = newest.wrapping_sub(self.cursor);
+        self.cursor = newest;
+        self.store_cursor();
+        Ok(skipped)
     }
 
     /// Copies the next message into `buffer`: `Some(Received::Message(len))`,

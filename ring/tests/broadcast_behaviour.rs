@@ -451,3 +451,29 @@ fn an_untethered_subscriber_sleeps_until_a_message_comes() {
         None
     );
 }
+
+#[test]
+fn subscribers_of_both_kinds_can_skip_to_the_latest_message() {
+    let (ring, _remove) = new_ring("bc-latest", &RingOptions::broadcast(8, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut tethered = broadcast::Subscriber::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    assert_eq!(tethered.skip_to_latest().unwrap(), 0);
+    assert_eq!(lossy.skip_to_latest().unwrap(), 0);
+    for seq in 0..8u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+    }
+    assert!(!producer.try_send(b"full").unwrap());
+    assert_eq!(tethered.skip_to_latest().unwrap(), 7);
+    // The skipped slots are free again for the producer.
+    assert!(producer.try_send(&8u64.to_le_bytes()).unwrap());
+    assert_eq!(try_read_seq(&mut tethered), Some(7));
+    assert_eq!(lossy.skip_to_latest().unwrap(), 8);
+    let mut buffer = [0u8; 64];
+    assert_eq!(
+        lossy.try_recv(&mut buffer).unwrap(),
+        Some(Received::Message(8))
+    );
+    assert_eq!(u64::from_le_bytes(buffer[..8].try_into().unwrap()), 8);
+    assert_eq!(lossy.try_recv(&mut buffer).unwrap(), None);
+}
