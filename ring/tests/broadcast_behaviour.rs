@@ -477,3 +477,20 @@ fn subscribers_of_both_kinds_can_skip_to_the_latest_message() {
     assert_eq!(u64::from_le_bytes(buffer[..8].try_into().unwrap()), 8);
     assert_eq!(lossy.try_recv(&mut buffer).unwrap(), None);
 }
+
+#[test]
+fn info_reports_a_broadcast_ring_and_its_participants() {
+    let (ring, remove) = new_ring("bc-info", &RingOptions::broadcast(8, 64, 3));
+    let _producer = broadcast::Producer::join(&ring).unwrap();
+    let _tethered = broadcast::Subscriber::join(&ring).unwrap();
+    let _lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    let info = shmlane::info(&remove.0).unwrap();
+    assert_eq!(info.geometry.kind, Kind::Broadcast);
+    assert_eq!(info.geometry.participant_count, 4);
+    let active = info
+        .participants
+        .iter()
+        .filter(|participant| participant.state == shmlane::ParticipantState::Alive)
+        .count();
+    assert_eq!(active, 3);
+}
