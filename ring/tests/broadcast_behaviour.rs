@@ -494,3 +494,60 @@ fn info_reports_a_broadcast_ring_and_its_participants() {
         .count();
     assert_eq!(active, 3);
 }
+
+/// The file of the ring named `name`, for a hostile peer to scribble on.
+fn scribbler(name: &str) -> common::Scribbler {
+    common::Scribbler::open(&shmlane::path_for(name).unwrap()).unwrap()
+}
+
+#[test]
+fn impossible_positions_in_shared_memory_are_corruption_not_a_panic() {
+    use shmlane::layout::{GATE_OFFSET, PARTICIPANTS_OFFSET, PARTICIPANT_RECORD_SIZE, TAIL_OFFSET};
+    let cursor_of = |record: usize| PARTICIPANTS_OFFSET + record * PARTICIPANT_RECORD_SIZE + 24;
+
+    // A subscriber's cursor past the producer's tail: the gating scan refuses it.
+    let (ring, remove) = new_ring("bc-bad-cursor", &RingOptions::broadcast(4, 64, 1));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let _subscriber = broadcast::Subscriber::join(&ring).unwrap();
+    scribbler(&remove.0).write_u64(cursor_of(1), 1000);
+    let error = producer.try_send(b"x").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+
+    // A tail more than a lap ahead of a tethered subscriber.
+    let (ring, remove) = new_ring("bc-bad-tail", &RingOptions::broadcast(4, 64, 2));
+    let mut subscriber = broadcast::Subscriber::join(&ring).unwrap();
+    scribbler(&remove.0).write_u64(TAIL_OFFSET, 1000);
+    let error = subscriber.try_read().map(|m| m.is_some()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    // An untethered one lagging that far is only lapped: it resynchronises.
+    let mut lossy = Untethered::join(&ring, Start::Oldest).unwrap();
+    let mut buffer = [0u8; 64];
+    assert!(matches!(
+        lossy.try_recv(&mut buffer),
+        Ok(Some(Received::Lagged(lost))) if lost > 0
+    ));
+
+    // A gate past the tail: joining refuses the ring.
+    let (ring, remove) = new_ring("bc-bad-gate", &RingOptions::broadcast(4, 64, 1));
+    scribbler(&remove.0).write_u64(GATE_OFFSET, 1000);
+    for error in [
+        broadcast::Producer::join(&ring).unwrap_err(),
+        broadcast::Subscriber::join(&ring).unwrap_err(),
+        Untethered::join(&ring, Start::Newest).unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    }
+
+    // A message length above the slot's payload, in an intact slot.
+    let (ring, remove) = new_ring("bc-bad-len", &RingOptions::broadcast(4, 64, 2));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut tethered = broadcast::Subscriber::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    assert!(producer.try_send(b"fine").unwrap());
+    let slots = PARTICIPANTS_OFFSET + 3 * PARTICIPANT_RECORD_SIZE;
+    scribbler(&remove.0).write_u32(slots + 8, 4000); // the len after the stamp
+    let error = tethered.try_read().map(|m| m.is_some()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+    let error = lossy.try_recv(&mut buffer).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
+}
