@@ -225,6 +225,19 @@ impl RingOptions {
         }
     }
 
+    /// A broadcast ring carrying messages of exactly `message_size` bytes (a
+    /// multiple of 8): each slot is an 8-byte stamp and the message.
+    pub fn broadcast_fixed(capacity: u64, message_size: u64, max_subscribers: u32) -> RingOptions {
+        RingOptions {
+            fixed_size: true,
+            ..RingOptions::broadcast(
+                capacity,
+                message_size.saturating_add(Kind::Broadcast.slot_header_size(true) as u64),
+                max_subscribers,
+            )
+        }
+    }
+
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
     /// masked by the umask; it must include `0o600` (every handle opens the file
     /// read-write) and hold only permission bits, or creation fails with

@@ -551,3 +551,27 @@ fn impossible_positions_in_shared_memory_are_corruption_not_a_panic() {
     let error = lossy.try_recv(&mut buffer).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Corrupt, "{error}");
 }
+
+#[test]
+fn fixed_size_broadcast_rings_carry_exact_messages_to_both_kinds_of_subscriber() {
+    let (ring, _remove) = new_ring("bc-fixed", &RingOptions::broadcast_fixed(4, 16, 2));
+    assert_eq!(ring.max_payload(), 16);
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut tethered = broadcast::Subscriber::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    assert_eq!(
+        producer.try_send(b"short").unwrap_err().kind(),
+        ErrorKind::WrongMessageSize
+    );
+    assert!(producer.try_send(b"sixteen bytes!!!").unwrap());
+    assert_eq!(
+        &*tethered.try_read().unwrap().expect("a message"),
+        b"sixteen bytes!!!"
+    );
+    let mut buffer = [0u8; 16];
+    assert_eq!(
+        lossy.try_recv(&mut buffer).unwrap(),
+        Some(Received::Message(16))
+    );
+    assert_eq!(&buffer, b"sixteen bytes!!!");
+}
