@@ -994,3 +994,49 @@ fn bench_refuses_impossible_plans() {
         "cannot be used with",
     );
 }
+
+#[test]
+fn create_makes_a_broadcast_ring_that_send_and_recv_refuse_clearly() {
+    let ring = TestRing::new("broadcast");
+    ring.create(&[
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "64",
+        "--slot-size",
+        "80",
+        "--participants",
+        "4",
+    ]);
+    let stat = stat_json(&ring);
+    assert_eq!(stat["kind"], "broadcast");
+    assert_eq!(stat["max_payload"], 64);
+    assert_eq!(stat["participant_records"], 4);
+    // The copying commands speak SPSC and MPMC only, and say so.
+    assert_fails(&shmlane(&["recv", &ring.0]), 1, "ring is broadcast");
+    assert_fails(
+        &shmlane_with_input(&["send", &ring.0], b"a\n"),
+        1,
+        "ring is broadcast",
+    );
+
+    let fixed = TestRing::new("broadcast-fixed");
+    fixed.create(&[
+        "--kind",
+        "broadcast",
+        "--fixed",
+        "--capacity",
+        "8",
+        "--slot-size",
+        "24",
+    ]);
+    let stat = stat_json(&fixed);
+    assert_eq!(stat["fixed_size"], true);
+    assert_eq!(stat["max_payload"], 16);
+    assert_eq!(stat["participant_records"], 8);
+    assert_fails(
+        &shmlane(&["bench", "--kind", "broadcast"]),
+        2,
+        "does not cover --kind broadcast",
+    );
+}
