@@ -93,6 +93,6 @@ pub use layout::{Geometry, Kind};
 pub use shm::Ring;
 
 #[cfg(not(loom))]
-pub use info::{info, ParticipantInfo, ParticipantState, RingInfo, WaitInfo};
+pub use info::{info, ParticipantInfo, ParticipantState, RingInfo, SubscriberInfo, WaitInfo};
 #[cfg(not(loom))]
 pub use shm::{path_for, remove, Location, OpenOptions, RingOptions, MAX_NAME_LEN, SHM_DIR};

@@ -493,6 +493,24 @@ fn info_reports_a_broadcast_ring_and_its_participants() {
         .filter(|participant| participant.state == shmlane::ParticipantState::Alive)
         .count();
     assert_eq!(active, 3);
+    let subscribers: Vec<_> = info
+        .participants
+        .iter()
+        .filter_map(|participant| participant.subscriber)
+        .collect();
+    assert_eq!(
+        subscribers,
+        [
+            shmlane::SubscriberInfo {
+                tethered: true,
+                cursor: 0
+            },
+            shmlane::SubscriberInfo {
+                tethered: false,
+                cursor: 0
+            }
+        ]
+    );
 }
 
 /// The file of the ring named `name`, for a hostile peer to scribble on.
