@@ -21,7 +21,7 @@ const (
 	// VersionMajor is the layout's major version: readers refuse any other.
 	VersionMajor uint16 = 2
 	// VersionMinor is the layout's minor version: readers accept any minor of their major.
-	VersionMinor uint16 = 0
+	VersionMinor uint16 = 1
 	// ReadyValue is the ready word once the creator has written the header ("REDY").
 	ReadyValue uint32 = 0x59444552
 	// LineSize is the width of every line holding an independently written group of atomics.
@@ -42,6 +42,7 @@ const (
 	participantRecordSize = LineSize                        // 128
 
 	tailOffset          = producerLineOffset
+	gateOffset          = producerLineOffset + 8 // broadcast only
 	headOffset          = consumerLineOffset
 	dataWaitLineOffset  = waitLinesOffset
 	spaceWaitLineOffset = waitLinesOffset + LineSize
@@ -95,18 +96,23 @@ const (
 
 // Participant record field offsets, relative to the record.
 const (
-	recOwner     = 0
-	recPid       = 8
-	recJoinedNs  = 16
-	recCursor    = 24
-	recMessages  = 32
-	recBytes     = 40
-	recWakeAck   = 56
-	recWaitState = 64
+	recOwner = 0
+	recPid   = 8
+	// recSubscription: a broadcast subscriber's policy (tethered or untethered).
+	recSubscription = 12
+	recJoinedNs     = 16
+	recCursor       = 24
+	recMessages     = 32
+	recBytes        = 40
+	recWakeAck      = 56
+	recWaitState    = 64
 	// recClaimStart and recClaimEnd: the range of positions an MPMC owner is
 	// claiming or holds, claim_start .. claim_end (recovery.go).
 	recClaimStart = 72
 	recClaimEnd   = 80
+
+	subscriptionTethered   = 1
+	subscriptionUntethered = 2
 
 	waitStateRegistered uint64 = 1
 	waitStateWaiting    uint64 = 2
@@ -118,6 +124,7 @@ const (
 	mpmcSlotHeaderSize = 16 // stamp u64, len u32, flags u32
 	slotLenFieldSize   = 8  // the len and flags words, left out with FlagFixedSize
 	stampSkip          = uint64(1) << 63
+	stampWriting       = uint64(1) << 63 // broadcast: the producer is writing the slot
 )
 
 // Limits and flags.
@@ -159,6 +166,9 @@ const (
 	SPSC Kind = 1
 	// MPMC: many producers, many consumers, each message to exactly one consumer.
 	MPMC Kind = 2
+	// kindBroadcast (layout 2.1): one producer, many subscribers. This
+	// package opens no broadcast ring yet; it refuses one with ErrWrongKind.
+	kindBroadcast Kind = 3
 )
 
 func (k Kind) String() string {
@@ -167,6 +177,8 @@ func (k Kind) String() string {
 		return "spsc"
 	case MPMC:
 		return "mpmc"
+	case kindBroadcast:
+		return "broadcast"
 	}
 	return fmt.Sprintf("kind(%d)", uint32(k))
 }
@@ -346,6 +358,10 @@ func geometryFromHeader(b *[HeaderSize]byte, fileSize uint64) (Geometry, error) 
 	kind := Kind(le.Uint32(b[hdrKind:]))
 	// A header that fails the checks of a create is corrupt, whoever opens it:
 	// creators check their geometry before they make a file.
+	if kind == kindBroadcast {
+		return Geometry{}, fmt.Errorf("%w: ring is broadcast (layout %d.%d), which this package does not open yet",
+			ErrWrongKind, major, minor)
+	}
 	if kind != SPSC && kind != MPMC {
 		return Geometry{}, fmt.Errorf("%w: header field kind is %d, not a known kind code", ErrCorrupt, uint32(kind))
 	}

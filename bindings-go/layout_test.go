@@ -61,6 +61,8 @@ func goFields() map[string]fieldSpec {
 		"wait_line.epoch":                {waitEpoch, u64w},
 		"participant.owner":              {recOwner, u64w},
 		"participant.pid":                {recPid, u32w},
+		"participant.subscription":       {recSubscription, u32w},
+		"producer_line.gate":             {gateOffset, u64w},
 		"participant.joined_ns":          {recJoinedNs, u64w},
 		"participant.cursor":             {recCursor, u64w},
 		"participant.messages":           {recMessages, u64w},
@@ -79,46 +81,52 @@ func goFields() map[string]fieldSpec {
 
 func goConsts() map[string]uint64 {
 	return map[string]uint64{
-		"MAGIC":                       Magic,
-		"VERSION_MAJOR":               uint64(VersionMajor),
-		"VERSION_MINOR":               uint64(VersionMinor),
-		"READY":                       uint64(ReadyValue),
-		"LINE_SIZE":                   LineSize,
-		"HEADER_SIZE":                 HeaderSize,
-		"PRODUCER_LINE_OFFSET":        producerLineOffset,
-		"CONSUMER_LINE_OFFSET":        consumerLineOffset,
-		"WAIT_LINES_OFFSET":           waitLinesOffset,
-		"DATA_WAIT_LINE_OFFSET":       dataWaitLineOffset,
-		"SPACE_WAIT_LINE_OFFSET":      spaceWaitLineOffset,
-		"MEMBERSHIP_LINE_OFFSET":      membershipLineOffset,
-		"PARTICIPANTS_OFFSET":         participantsOffset,
-		"PARTICIPANT_RECORD_SIZE":     participantRecordSize,
-		"HASHED_HEADER_BYTES":         HashedHeaderBytes,
-		"FNV_OFFSET_BASIS":            fnvOffsetBasis,
-		"FNV_PRIME":                   fnvPrime,
-		"FLAG_FIXED_SIZE":             uint64(FlagFixedSize),
-		"KNOWN_FLAGS":                 uint64(knownFlags),
-		"KIND_SPSC":                   uint64(SPSC),
-		"KIND_MPMC":                   uint64(MPMC),
-		"SPSC_SLOT_HEADER_SIZE":       SPSC.slotHeaderSize(false),
-		"SPSC_FIXED_SLOT_HEADER_SIZE": SPSC.slotHeaderSize(true),
-		"MPMC_SLOT_HEADER_SIZE":       MPMC.slotHeaderSize(false),
-		"MPMC_FIXED_SLOT_HEADER_SIZE": MPMC.slotHeaderSize(true),
-		"MIN_CAPACITY":                MinCapacity,
-		"MAX_CAPACITY":                MaxCapacity,
-		"MIN_MAX_PAYLOAD":             MinMaxPayload,
-		"MAX_SLOT_SIZE":               MaxSlotSize,
-		"MAX_TOTAL_SIZE":              MaxTotalSize,
-		"MAX_PARTICIPANTS":            uint64(MaxParticipants),
-		"SPSC_PARTICIPANTS":           uint64(SPSCOptions(2, 16).Participants),
-		"STAMP_SKIP":                  stampSkip,
-		"STATE_FREE":                  stateFree,
-		"STATE_ACTIVE":                stateActive,
-		"STATE_CLOSED":                stateClosed,
-		"ROLE_PRODUCER":               roleProducer,
-		"ROLE_CONSUMER":               roleConsumer,
-		"WAIT_STATE_REGISTERED":       waitStateRegistered,
-		"WAIT_STATE_WAITING":          waitStateWaiting,
+		"MAGIC":                            Magic,
+		"VERSION_MAJOR":                    uint64(VersionMajor),
+		"VERSION_MINOR":                    uint64(VersionMinor),
+		"READY":                            uint64(ReadyValue),
+		"LINE_SIZE":                        LineSize,
+		"HEADER_SIZE":                      HeaderSize,
+		"PRODUCER_LINE_OFFSET":             producerLineOffset,
+		"CONSUMER_LINE_OFFSET":             consumerLineOffset,
+		"WAIT_LINES_OFFSET":                waitLinesOffset,
+		"DATA_WAIT_LINE_OFFSET":            dataWaitLineOffset,
+		"SPACE_WAIT_LINE_OFFSET":           spaceWaitLineOffset,
+		"MEMBERSHIP_LINE_OFFSET":           membershipLineOffset,
+		"PARTICIPANTS_OFFSET":              participantsOffset,
+		"PARTICIPANT_RECORD_SIZE":          participantRecordSize,
+		"HASHED_HEADER_BYTES":              HashedHeaderBytes,
+		"FNV_OFFSET_BASIS":                 fnvOffsetBasis,
+		"FNV_PRIME":                        fnvPrime,
+		"FLAG_FIXED_SIZE":                  uint64(FlagFixedSize),
+		"KNOWN_FLAGS":                      uint64(knownFlags),
+		"KIND_SPSC":                        uint64(SPSC),
+		"KIND_MPMC":                        uint64(MPMC),
+		"KIND_BROADCAST":                   uint64(kindBroadcast),
+		"BROADCAST_SLOT_HEADER_SIZE":       MPMC.slotHeaderSize(false),
+		"BROADCAST_FIXED_SLOT_HEADER_SIZE": MPMC.slotHeaderSize(true),
+		"STAMP_WRITING":                    stampWriting,
+		"SUBSCRIPTION_TETHERED":            subscriptionTethered,
+		"SUBSCRIPTION_UNTETHERED":          subscriptionUntethered,
+		"SPSC_SLOT_HEADER_SIZE":            SPSC.slotHeaderSize(false),
+		"SPSC_FIXED_SLOT_HEADER_SIZE":      SPSC.slotHeaderSize(true),
+		"MPMC_SLOT_HEADER_SIZE":            MPMC.slotHeaderSize(false),
+		"MPMC_FIXED_SLOT_HEADER_SIZE":      MPMC.slotHeaderSize(true),
+		"MIN_CAPACITY":                     MinCapacity,
+		"MAX_CAPACITY":                     MaxCapacity,
+		"MIN_MAX_PAYLOAD":                  MinMaxPayload,
+		"MAX_SLOT_SIZE":                    MaxSlotSize,
+		"MAX_TOTAL_SIZE":                   MaxTotalSize,
+		"MAX_PARTICIPANTS":                 uint64(MaxParticipants),
+		"SPSC_PARTICIPANTS":                uint64(SPSCOptions(2, 16).Participants),
+		"STAMP_SKIP":                       stampSkip,
+		"STATE_FREE":                       stateFree,
+		"STATE_ACTIVE":                     stateActive,
+		"STATE_CLOSED":                     stateClosed,
+		"ROLE_PRODUCER":                    roleProducer,
+		"ROLE_CONSUMER":                    roleConsumer,
+		"WAIT_STATE_REGISTERED":            waitStateRegistered,
+		"WAIT_STATE_WAITING":               waitStateWaiting,
 	}
 }
 
@@ -137,7 +145,7 @@ func TestLayoutMatchesGoldenFile(t *testing.T) {
 	}
 	header := g.headerBytes(4242, 123456789)
 	headerValues := map[string]uint64{
-		"header.magic": Magic, "header.version_major": uint64(VersionMajor), "header.version_minor": 0, "header.kind": 2,
+		"header.magic": Magic, "header.version_major": uint64(VersionMajor), "header.version_minor": 1, "header.kind": 2,
 		"header.line_size": 128, "header.slot_header_size": 16, "header.capacity": 1024, "header.slot_size": 80,
 		"header.max_payload": 64, "header.producer_line_offset": 256, "header.consumer_line_offset": 384,
 		"header.wait_lines_offset": 512, "header.participants_offset": 896, "header.participant_count": 7,
@@ -284,6 +292,14 @@ func TestHeaderRoundTripsAndEveryChangeIsCaught(t *testing.T) {
 	binary.LittleEndian.PutUint64(bad[hdrLayoutHash:], layoutHash(&bad))
 	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrVersion) {
 		t.Errorf("major version 1: %v", err)
+	}
+	// A broadcast ring (layout 2.1) is refused by its kind, clearly.
+	bad = header
+	binary.LittleEndian.PutUint32(bad[hdrKind:], uint32(kindBroadcast))
+	binary.LittleEndian.PutUint64(bad[hdrLayoutHash:], layoutHash(&bad))
+	if _, err := geometryFromHeader(&bad, 1<<30); !errors.Is(err, ErrWrongKind) ||
+		!strings.Contains(err.Error(), "broadcast") {
+		t.Errorf("broadcast kind: %v", err)
 	}
 	bad = header
 	binary.LittleEndian.PutUint32(bad[hdrFlags:], 4)

@@ -2,7 +2,8 @@
 # Runs every test of the project: the loom models of the production SPSC and
 # MPMC code (loom-tests/), the checks that they fail when the publishing store
 # is weakened, when the waker's fence is left out and when crash recovery skips
-# its liveness test, the C tests, then the Rust unit, integration and doc tests
+# its liveness test and when a broadcast join skips its move to the gate, the
+# C tests, then the Rust unit, integration and doc tests
 # (the code blocks of README.md and docs/*.md among them) and the
 # cross-language conformance tests, and the async waits of the cargo feature
 # `tokio`. The NATS bridge's tests (nats/) start a nats-server on 127.0.0.1:
@@ -16,6 +17,7 @@ trap 'rm -rf "$logs"' EXIT
 weak_log="$logs/weak"
 weak_wake_log="$logs/weak-wake"
 weak_recovery_log="$logs/weak-recovery"
+weak_broadcast_log="$logs/weak-broadcast"
 c_log="$logs/c"
 go_log="$logs/go"
 rust_log="$logs/rust"
@@ -65,6 +67,20 @@ RUSTFLAGS="--cfg loom --cfg shmlane_weaken_recovery" LOOM_MAX_PREEMPTIONS=2 \
 caught="$(grep -c '^test weakened_recovery_.* - should panic \.\.\. ok$' "$weak_recovery_log" || true)"
 if [ "$caught" -ne 2 ]; then
     echo "expected 2 weakened recovery models to catch the bug, saw $caught" >&2
+    exit 1
+fi
+
+echo "== loom: the broadcast gating model must fail with the join's correction left out (--cfg shmlane_weaken_broadcast_join)"
+# The `weakened_broadcast_*` test of loom-tests/tests/broadcast_gating.rs is
+# `should_panic` under this cfg: a subscriber that does not move up to the
+# producer's gate after its fence may start at a slot the producer, which has
+# not seen it yet, overwrites while it reads. Count it, as above.
+RUSTFLAGS="--cfg loom --cfg shmlane_weaken_broadcast_join" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test -p shmlane-loom-tests --release --target-dir target/loom-weak-broadcast \
+    --test broadcast_gating -- weakened_broadcast | tee "$weak_broadcast_log"
+caught="$(grep -c '^test weakened_broadcast_.* - should panic \.\.\. ok$' "$weak_broadcast_log" || true)"
+if [ "$caught" -ne 1 ]; then
+    echo "expected the weakened broadcast model to catch the bug, saw $caught" >&2
     exit 1
 fi
 

@@ -15,7 +15,8 @@ python3 scripts/module-graph.py >/dev/null || { python3 scripts/module-graph.py;
 echo "== quick: unit, doc and behaviour tests of every kind"
 cargo test -q -p shmlane --doc
 cargo test -q -p shmlane --lib \
-    --test spsc_behaviour --test mpmc_behaviour --test blocking_behaviour \
+    --test spsc_behaviour --test mpmc_behaviour --test broadcast_behaviour \
+    --test blocking_behaviour \
     --test bad_input --test edges --test layout_golden --test liveness
 
 echo "== quick: the async waits (feature tokio), with their doc tests"

@@ -139,6 +139,13 @@ static void check_spsc(void) {
     CHECK(major == constant("VERSION_MAJOR") && minor == constant("VERSION_MINOR"));
     CHECK(header(map, "kind") == constant("KIND_SPSC"));
     CHECK(constant("KIND_SPSC") == SHMLANE_KIND_SPSC && constant("KIND_MPMC") == SHMLANE_KIND_MPMC);
+    /* The C API opens no broadcast ring yet (its kind-erased handles refuse one
+     * with SHMLANE_ERR_WRONG_KIND); the numbers are checked all the same. */
+    CHECK(constant("KIND_BROADCAST") == 3);
+    CHECK(constant("BROADCAST_SLOT_HEADER_SIZE") == constant("MPMC_SLOT_HEADER_SIZE"));
+    CHECK(constant("BROADCAST_FIXED_SLOT_HEADER_SIZE") == constant("MPMC_FIXED_SLOT_HEADER_SIZE"));
+    CHECK(constant("STAMP_WRITING") == (UINT64_C(1) << 63));
+    CHECK(constant("SUBSCRIPTION_TETHERED") == 1 && constant("SUBSCRIPTION_UNTETHERED") == 2);
     CHECK(header(map, "line_size") == constant("LINE_SIZE"));
     CHECK(header(map, "slot_header_size") == constant("SPSC_SLOT_HEADER_SIZE"));
     CHECK(header(map, "capacity") == 1024);
@@ -252,7 +259,10 @@ static void check_spsc(void) {
     CHECK(record_field(map, 0, "wake_ack") >= 3); /* the producer acknowledged the new registration */
     CHECK(constant("WAIT_STATE_REGISTERED") == 1 && constant("WAIT_STATE_WAITING") == 2);
 
-    /* Reserved and not yet used by layout 2.0; the claim range is MPMC's. */
+    /* Broadcast's fields (layout 2.1) and counters not yet used stay zero in an
+     * SPSC ring; the claim range is MPMC's. */
+    CHECK(field_at(map, 0, "producer_line.gate") == 0);
+    CHECK(record_field(map, 0, "subscription") == 0 && record_field(map, 1, "subscription") == 0);
     CHECK(record_field(map, 0, "cursor") == 0);
     CHECK(record_field(map, 0, "messages") == 0);
     CHECK(record_field(map, 0, "bytes") == 0);

@@ -85,6 +85,8 @@ pub enum KindArg {
     Spsc,
     /// Many producers, many consumers; each message goes to one consumer
     Mpmc,
+    /// One producer, many subscribers; every subscriber sees every message
+    Broadcast,
 }
 
 /// How a value of an option is spelled on the command line (`spsc`, `sleep`,
@@ -129,7 +131,7 @@ pub struct CreateArgs {
     /// Every message is exactly the slot's payload size (no length field)
     #[arg(long)]
     pub fixed: bool,
-    /// MPMC only: how many producer and consumer handles may be joined at once (2 to 1024)
+    /// MPMC and broadcast: how many handles may be joined at once (2 to 1024; broadcast: the producer and P-1 subscribers)
     #[arg(long, value_name = "P")]
     pub participants: Option<u32>,
 }

@@ -12,6 +12,9 @@ use crate::Outcome;
 
 /// Participant records of an MPMC ring when `--participants` is not given.
 const DEFAULT_MPMC_PARTICIPANTS: u32 = 16;
+/// Participant records of a broadcast ring when `--participants` is not
+/// given: the producer and up to 7 subscribers.
+const DEFAULT_BROADCAST_PARTICIPANTS: u32 = 8;
 
 /// The ring options a `create` command line asks for.
 fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
@@ -19,7 +22,7 @@ fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
         (KindArg::Spsc, _) if args.participants.is_some() => {
             return Err(Failure::usage(
                 what,
-                "--participants applies only to --kind mpmc (an SPSC ring has one producer and one consumer)",
+                "--participants applies only to --kind mpmc or broadcast (an SPSC ring has one producer and one consumer)",
             ))
         }
         (KindArg::Spsc, false) => RingOptions::spsc(args.capacity, args.slot_size),
@@ -36,6 +39,24 @@ fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
                 )
             } else {
                 RingOptions::mpmc(args.capacity, args.slot_size, participants)
+            }
+        }
+        (KindArg::Broadcast, fixed) => {
+            // The records are the producer's and the subscribers'.
+            let subscribers = args
+                .participants
+                .unwrap_or(DEFAULT_BROADCAST_PARTICIPANTS)
+                .saturating_sub(1);
+            if fixed {
+                // --slot-size counts the slot's stamp, as without --fixed.
+                let stamp = Kind::Broadcast.slot_header_size(true) as u64;
+                RingOptions::broadcast_fixed(
+                    args.capacity,
+                    args.slot_size.saturating_sub(stamp),
+                    subscribers,
+                )
+            } else {
+                RingOptions::broadcast(args.capacity, args.slot_size, subscribers)
             }
         }
     };

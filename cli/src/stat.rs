@@ -173,14 +173,29 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         .participants
         .iter()
         .map(|p| {
-            json!({
+            let mut participant = json!({
                 "index": p.index,
                 "role": p.role.map(|r| r.to_string()),
                 "state": state_name(p.state),
                 "pid": p.pid,
                 "generation": p.generation,
                 "joined_ns": p.joined_ns,
-            })
+            });
+            // Only a broadcast subscriber's record has these.
+            if let (Some(subscriber), Some(fields)) = (p.subscriber, participant.as_object_mut()) {
+                let policy = if subscriber.tethered {
+                    "tethered"
+                } else {
+                    "untethered"
+                };
+                fields.insert("subscription".into(), json!(policy));
+                fields.insert("cursor".into(), json!(subscriber.cursor));
+                fields.insert(
+                    "behind".into(),
+                    json!(info.tail.wrapping_sub(subscriber.cursor)),
+                );
+            }
+            participant
         })
         .collect();
     let rates = rates.map(|rates| {
@@ -332,6 +347,19 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
                 units::utc(p.joined_ns),
                 p.generation
             )?;
+            if let Some(subscriber) = p.subscriber {
+                writeln!(
+                    out,
+                    "       {} subscriber at {} ({} behind the producer)",
+                    if subscriber.tethered {
+                        "tethered"
+                    } else {
+                        "untethered"
+                    },
+                    units::grouped(subscriber.cursor),
+                    units::grouped(info.tail.wrapping_sub(subscriber.cursor))
+                )?;
+            }
         }
     }
     writeln!(out, "data waits    {}", waits_text(&info.data_waits))?;

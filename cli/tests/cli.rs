@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmlane");
 
@@ -992,5 +992,92 @@ fn bench_refuses_impossible_plans() {
         &shmlane(&["bench", "--messages", "5", "--duration", "1"]),
         2,
         "cannot be used with",
+    );
+}
+
+#[test]
+fn create_makes_a_broadcast_ring_that_send_and_recv_refuse_clearly() {
+    let ring = TestRing::new("broadcast");
+    ring.create(&[
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "64",
+        "--slot-size",
+        "80",
+        "--participants",
+        "4",
+    ]);
+    let stat = stat_json(&ring);
+    assert_eq!(stat["kind"], "broadcast");
+    assert_eq!(stat["max_payload"], 64);
+    assert_eq!(stat["participant_records"], 4);
+    assert!(stat["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p.get("subscription").is_none()));
+    // stat shows each subscriber's policy and how far behind it is.
+    let opened = shmlane::Ring::open(std::path::Path::new(&ring.path())).unwrap();
+    let mut producer = shmlane::broadcast::Producer::join(&opened).unwrap();
+    let _tethered = shmlane::broadcast::Subscriber::join(&opened).unwrap();
+    let _lossy =
+        shmlane::broadcast::Untethered::join(&opened, shmlane::broadcast::Start::Newest).unwrap();
+    for _ in 0..3 {
+        assert!(producer.try_send(b"reading").unwrap());
+    }
+    let stat = stat_json(&ring);
+    let subscribers: Vec<_> = stat["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("subscription").is_some())
+        .map(|p| {
+            (
+                p["subscription"].clone(),
+                p["cursor"].clone(),
+                p["behind"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subscribers,
+        [
+            (json!("tethered"), json!(0), json!(3)),
+            (json!("untethered"), json!(0), json!(3))
+        ]
+    );
+    let text = stdout(&shmlane(&["stat", &ring.0]));
+    assert!(
+        text.contains("tethered subscriber at 0 (3 behind the producer)"),
+        "{text}"
+    );
+    assert!(text.contains("untethered subscriber at 0"), "{text}");
+    // The copying commands speak SPSC and MPMC only, and say so.
+    assert_fails(&shmlane(&["recv", &ring.0]), 1, "ring is broadcast");
+    assert_fails(
+        &shmlane_with_input(&["send", &ring.0], b"a\n"),
+        1,
+        "ring is broadcast",
+    );
+
+    let fixed = TestRing::new("broadcast-fixed");
+    fixed.create(&[
+        "--kind",
+        "broadcast",
+        "--fixed",
+        "--capacity",
+        "8",
+        "--slot-size",
+        "24",
+    ]);
+    let stat = stat_json(&fixed);
+    assert_eq!(stat["fixed_size"], true);
+    assert_eq!(stat["max_payload"], 16);
+    assert_eq!(stat["participant_records"], 8);
+    assert_fails(
+        &shmlane(&["bench", "--kind", "broadcast"]),
+        2,
+        "does not cover --kind broadcast",
     );
 }

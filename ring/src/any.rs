@@ -108,6 +108,13 @@ macro_rules! dispatch_side {
                 match shared.region.geometry().kind {
                     Kind::Spsc => $spsc::claim_record(shared),
                     Kind::Mpmc => $mpmc::claim_record(shared),
+                    // A broadcast ring has subscribers, not consumers that
+                    // share messages: its handles are `broadcast::Producer`
+                    // and `broadcast::Subscriber`, not kind-erased ones yet.
+                    Kind::Broadcast => Err(Error::wrong_kind(
+                        "spsc or mpmc (kind-erased handles)",
+                        Kind::Broadcast.name(),
+                    )),
                 }
             }
 
@@ -115,6 +122,12 @@ macro_rules! dispatch_side {
                 Ok(match ring.shared.region.geometry().kind {
                     Kind::Spsc => $any::Spsc($spsc::new(ring, record)?),
                     Kind::Mpmc => $any::Mpmc($mpmc::new(ring, record)?),
+                    kind => {
+                        return Err(Error::wrong_kind(
+                            "spsc or mpmc (kind-erased handles)",
+                            kind.name(),
+                        ))
+                    }
                 })
             }
 

@@ -117,6 +117,19 @@ pub struct ParticipantInfo {
     pub generation: u32,
     /// When the last owner joined, nanoseconds since the Unix epoch.
     pub joined_ns: u64,
+    /// A broadcast subscriber's policy and position; `None` for every other
+    /// record.
+    pub subscriber: Option<SubscriberInfo>,
+}
+
+/// What a broadcast subscriber's record says of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    /// Tethered (lossless: the producer waits for it) or untethered (lossy).
+    pub tethered: bool,
+    /// The next position it reads; the ring's `tail` minus this is how far it
+    /// is behind the producer.
+    pub cursor: u64,
 }
 
 /// Reads the state of the ring at `at` (a name under `/dev/shm`, or a path)
@@ -291,6 +304,26 @@ fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
         layout::ROLE_CONSUMER => Some(Role::Consumer),
         _ => None,
     };
+    let subscriber = if region.geometry().kind == Kind::Broadcast && role == Some(Role::Consumer) {
+        // Ordering: Relaxed; published by the owner word's Release, read
+        // above (the cursor is a snapshot, as every position here).
+        let tethered = match region
+            .u32_at(record + layout::RECORD_SUBSCRIPTION)
+            .load(Ordering::Relaxed)
+        {
+            layout::SUBSCRIPTION_TETHERED => Some(true),
+            layout::SUBSCRIPTION_UNTETHERED => Some(false),
+            _ => None,
+        };
+        tethered.map(|tethered| SubscriberInfo {
+            tethered,
+            cursor: region
+                .u64_at(record + layout::RECORD_CURSOR)
+                .load(Ordering::Relaxed),
+        })
+    } else {
+        None
+    };
     ParticipantInfo {
         index,
         role,
@@ -303,5 +336,6 @@ fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
         joined_ns: region
             .u64_at(record + layout::RECORD_JOINED_NS)
             .load(Ordering::Relaxed),
+        subscriber,
     }
 }

@@ -1,4 +1,4 @@
-//! Layout 2 of a ring file: the one Rust description of `docs/layout.md`.
+//! Layout 2.1 of a ring file: the one Rust description of `docs/layout.md`.
 //!
 //! `#[repr(C)]` structs with explicit padding and fixed widths on every target
 //! (little-endian, `u64` positions, `u32` futex words, a 128-byte line per
@@ -16,7 +16,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// Major version of the layout: readers refuse any other major version.
 pub const VERSION_MAJOR: u16 = 2;
 /// Minor version of the layout: readers accept any minor version of their major.
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// Value of the ready word once the creator has written the whole header.
 pub const READY: u32 = 0x5944_4552; // b"REDY" little-endian
 /// Width of every line that holds an independently written group of atomics.
@@ -71,12 +71,12 @@ pub struct Header {
     pub version_major: u16,
     /// [`VERSION_MINOR`].
     pub version_minor: u16,
-    /// Kind code: 1 SPSC, 2 MPMC, 3 broadcast (reserved).
+    /// Kind code: 1 SPSC, 2 MPMC, 3 broadcast.
     pub kind: u32,
     /// [`LINE_SIZE`].
     pub line_size: u32,
     /// Bytes before the payload in each slot: SPSC 8 (0 with fixed-size
-    /// messages), MPMC 16 (8 with fixed-size messages).
+    /// messages), MPMC and broadcast 16 (8 with fixed-size messages).
     pub slot_header_size: u32,
     /// Number of slots, a power of two.
     pub capacity: u64,
@@ -129,6 +129,10 @@ pub const CREATOR_PID_OFFSET: usize = 120;
 
 /// Offset of the position inside the producer line (SPSC: next position to write).
 pub const TAIL_OFFSET: usize = PRODUCER_LINE_OFFSET;
+/// Offset of the broadcast producer's gate, in the producer line: every
+/// position at or past it stays unwritten until the producer has looked at
+/// the subscribers again (`docs/layout.md#broadcast`).
+pub const GATE_OFFSET: usize = PRODUCER_LINE_OFFSET + 8;
 /// Offset of the position inside the consumer line (SPSC: next position to read).
 pub const HEAD_OFFSET: usize = CONSUMER_LINE_OFFSET;
 /// Offset of the count of producer joins, in the membership line (MPMC).
@@ -145,6 +149,9 @@ pub const LOST_MESSAGES_OFFSET: usize = MEMBERSHIP_LINE_OFFSET + 24;
 /// Bit of an MPMC slot stamp marking a message to be skipped: its producer
 /// abandoned the reservation. The other 63 bits are the stamp's position.
 pub const STAMP_SKIP: u64 = 1 << 63;
+/// Bit of a broadcast slot stamp: the producer is writing the message of the
+/// stamp's position (bits 0–62) into the slot.
+pub const STAMP_WRITING: u64 = 1 << 63;
 
 /// One of the two wait lines; used by blocking waits.
 ///
@@ -200,11 +207,13 @@ pub struct ParticipantRecord {
     pub owner: u64,
     /// Process id of the owner (informational; liveness is decided by the lock).
     pub pid: u32,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// Broadcast subscribers: [`SUBSCRIPTION_TETHERED`] or
+    /// [`SUBSCRIPTION_UNTETHERED`]; zero in every other record.
+    pub subscription: u32,
     /// When the owner joined, nanoseconds since the Unix epoch.
     pub joined_ns: u64,
-    /// Reserved for the broadcast kind: this consumer's own read position.
+    /// Broadcast subscribers: the next position this subscriber reads; every
+    /// position before it is released. Written only by the owner.
     pub cursor: u64,
     /// Reserved for counters written by the owner: messages.
     pub messages: u64,
@@ -236,8 +245,18 @@ pub struct ParticipantRecord {
 pub const RECORD_OWNER: usize = 0;
 /// Offset of [`ParticipantRecord::pid`] inside a record.
 pub const RECORD_PID: usize = 8;
+/// Offset of [`ParticipantRecord::subscription`] inside a record.
+pub const RECORD_SUBSCRIPTION: usize = 12;
 /// Offset of [`ParticipantRecord::joined_ns`] inside a record.
 pub const RECORD_JOINED_NS: usize = 16;
+/// Offset of [`ParticipantRecord::cursor`] inside a record.
+pub const RECORD_CURSOR: usize = 24;
+/// [`ParticipantRecord::subscription`]: a tethered subscriber, which the
+/// producer waits for (lossless).
+pub const SUBSCRIPTION_TETHERED: u32 = 1;
+/// [`ParticipantRecord::subscription`]: an untethered subscriber, which never
+/// holds the producer back (lossy).
+pub const SUBSCRIPTION_UNTETHERED: u32 = 2;
 /// Offset of [`ParticipantRecord::claim_start`] inside a record.
 pub const RECORD_CLAIM_START: usize = 72;
 /// Offset of [`ParticipantRecord::claim_end`] inside a record.
@@ -283,8 +302,10 @@ pub const SLOT_LEN_FIELD_SIZE: usize = 8;
 pub enum Kind {
     /// One producer, one consumer.
     Spsc,
-    /// Many producers, many consumers (layout reserved; the handles come later).
+    /// Many producers, many consumers, each message to one consumer.
     Mpmc,
+    /// One producer, many subscribers, every message to every subscriber.
+    Broadcast,
 }
 
 impl Kind {
@@ -293,6 +314,7 @@ impl Kind {
         match self {
             Kind::Spsc => 1,
             Kind::Mpmc => 2,
+            Kind::Broadcast => 3,
         }
     }
 
@@ -301,6 +323,7 @@ impl Kind {
         match code {
             1 => Some(Kind::Spsc),
             2 => Some(Kind::Mpmc),
+            3 => Some(Kind::Broadcast),
             _ => None,
         }
     }
@@ -310,7 +333,8 @@ impl Kind {
     pub const fn slot_header_size(self, fixed_size: bool) -> usize {
         let with_len = match self {
             Kind::Spsc => std::mem::size_of::<SpscSlotHeader>(),
-            Kind::Mpmc => std::mem::size_of::<MpmcSlotHeader>(),
+            // A broadcast slot is laid out as an MPMC slot: stamp, len, flags.
+            Kind::Mpmc | Kind::Broadcast => std::mem::size_of::<MpmcSlotHeader>(),
         };
         if fixed_size {
             with_len - SLOT_LEN_FIELD_SIZE
@@ -319,21 +343,24 @@ impl Kind {
         }
     }
 
-    /// Number of participant records an SPSC ring has; MPMC rings choose theirs.
+    /// Number of participant records an SPSC ring has; MPMC and broadcast
+    /// rings choose theirs.
     pub(crate) const fn fixed_participants(self) -> Option<u32> {
         match self {
             Kind::Spsc => Some(2),
-            Kind::Mpmc => None,
+            Kind::Mpmc | Kind::Broadcast => None,
         }
     }
 }
 
 impl Kind {
-    /// The kind's name as messages and tools spell it: `spsc`, `mpmc`.
+    /// The kind's name as messages and tools spell it: `spsc`, `mpmc`,
+    /// `broadcast`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Spsc => "spsc",
             Kind::Mpmc => "mpmc",
+            Kind::Broadcast => "broadcast",
         }
     }
 }
@@ -344,7 +371,7 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// Largest participant table an MPMC ring may have.
+/// Largest participant table an MPMC or broadcast ring may have.
 pub const MAX_PARTICIPANTS: u32 = 1024;
 
 /// The validated geometry of a ring: the local copy every handle keeps.
@@ -836,7 +863,9 @@ const _: () = {
     assert!(offset_of!(ParticipantRecord, joined_ns) == RECORD_JOINED_NS);
     assert!(offset_of!(ParticipantRecord, wake_ack) == RECORD_WAKE_ACK);
     assert!(offset_of!(ParticipantRecord, wait_state) == RECORD_WAIT_STATE);
-    assert!(offset_of!(ParticipantRecord, cursor) == 24);
+    assert!(offset_of!(ParticipantRecord, cursor) == RECORD_CURSOR);
+    assert!(offset_of!(ParticipantRecord, subscription) == RECORD_SUBSCRIPTION);
+    assert!(GATE_OFFSET == 264);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);
     assert!(offset_of!(ParticipantRecord, claim_start) == RECORD_CLAIM_START);
@@ -961,6 +990,29 @@ mod tests {
         assert_eq!(fixed.header(0, 0).flags, FLAG_FIXED_SIZE);
         assert_eq!(fixed.total_size, 9344);
         assert_eq!(fixed.slot_offset(1500), 4960);
+    }
+
+    #[test]
+    fn broadcast_geometry_is_laid_out_as_mpmc_and_round_trips() {
+        let g = Geometry::new(Kind::Broadcast, 8, 64, 4, false).unwrap();
+        assert_eq!((g.slot_header_size, g.max_payload), (16, 48));
+        assert_eq!(g.slots_offset, 896 + 4 * 128);
+        let header = g.header(1, 1);
+        assert_eq!(header.kind, 3);
+        assert_eq!(Geometry::from_header(&header, g.total_size).unwrap(), g);
+        let fixed = Geometry::new(Kind::Broadcast, 8, 16, 2, true).unwrap();
+        assert_eq!((fixed.slot_header_size, fixed.max_payload), (8, 8));
+        assert!(Geometry::new(Kind::Broadcast, 8, 64, 1, false).is_err());
+    }
+
+    #[test]
+    fn unknown_kind_code_is_refused_naming_the_field() {
+        let mut header = spsc(16, 64).unwrap().header(1, 1);
+        header.kind = 4;
+        header.layout_hash = header_hash(&header.to_bytes());
+        let error = Geometry::from_header(&header, 1 << 20).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Corrupt);
+        assert!(error.to_string().contains("kind is 4"), "{error}");
     }
 
     #[test]

@@ -50,12 +50,14 @@
 //!    leaving, for both directions).
 //! 8. The handle family, generic over the kind: [`Producer`] with
 //!    [`WriteSlot`] and [`WriteBatch`], [`Consumer`] with [`ReadSlot`] and
-//!    [`ReadBatch`]; and [`AnyKind`] for a kind known at run time.
+//!    [`ReadBatch`]; [`AnyKind`] for a kind known at run time; and the
+//!    [`broadcast`] kind, whose subscribers join with a start position.
 
 mod any;
 #[cfg(all(feature = "tokio", not(loom)))]
 mod async_wait;
 mod attached;
+pub mod broadcast;
 mod consumer;
 mod endpoint;
 mod error;
@@ -98,6 +100,6 @@ pub use layout::{Geometry, Kind};
 pub use shm::Ring;
 
 #[cfg(not(loom))]
-pub use info::{info, ParticipantInfo, ParticipantState, RingInfo, WaitInfo};
+pub use info::{info, ParticipantInfo, ParticipantState, RingInfo, SubscriberInfo, WaitInfo};
 #[cfg(not(loom))]
 pub use shm::{path_for, remove, Location, OpenOptions, RingOptions, MAX_NAME_LEN, SHM_DIR};

@@ -48,7 +48,7 @@ impl Membership {
     /// ignores the protocol); [`ErrorKind::Io`](crate::ErrorKind::Io) when the lock cannot be taken.
     pub(crate) fn claim(shared: &Arc<Shared>, index: u32, role: Role) -> Result<Membership, Error> {
         match Host::lock_first_free(shared, index..index + 1)? {
-            Some((index, lock)) => Membership::take(shared, index, lock, role),
+            Some((index, lock)) => Membership::take(shared, index, lock, role, |_, _| {}),
             None => Err(Error::role_taken(role)),
         }
     }
@@ -61,7 +61,27 @@ impl Membership {
     pub(crate) fn claim_any(shared: &Arc<Shared>, role: Role) -> Result<Membership, Error> {
         let count = shared.region.geometry().participant_count;
         match Host::lock_first_free(shared, 0..count)? {
-            Some((index, lock)) => Membership::take(shared, index, lock, role),
+            Some((index, lock)) => Membership::take(shared, index, lock, role, |_, _| {}),
+            None => Err(Error::too_many_participants(count)),
+        }
+    }
+
+    /// Claims the first record of `indices` that no live handle holds, for
+    /// `role`, with `prepare` storing the kind's own fields into the record
+    /// (given the region and the record's offset) before the claim's owner
+    /// exchange publishes them (record claim 4; broadcast subscribers).
+    ///
+    /// # Errors
+    /// As [`Membership::claim_any`].
+    pub(crate) fn claim_among(
+        shared: &Arc<Shared>,
+        indices: std::ops::Range<u32>,
+        role: Role,
+        prepare: impl FnOnce(&Region, usize),
+    ) -> Result<Membership, Error> {
+        let count = shared.region.geometry().participant_count;
+        match Host::lock_first_free(shared, indices)? {
+            Some((index, lock)) => Membership::take(shared, index, lock, role, prepare),
             None => Err(Error::too_many_participants(count)),
         }
     }
@@ -72,8 +92,9 @@ impl Membership {
         index: u32,
         lock: <Host as Platform>::RecordLock,
         role: Role,
+        prepare: impl FnOnce(&Region, usize),
     ) -> Result<Membership, Error> {
-        let owner_word = claim_owner_word(&shared.region, index, role)?;
+        let owner_word = claim_owner_word(&shared.region, index, role, prepare)?;
         Ok(Membership {
             record: index,
             owner_word,
@@ -120,7 +141,12 @@ impl Membership {
     }
 }
 
-fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Error> {
+fn claim_owner_word(
+    region: &Region,
+    index: u32,
+    role: Role,
+    prepare: impl FnOnce(&Region, usize),
+) -> Result<u64, Error> {
     let record = region.geometry().record_offset(index);
     let owner = region.u64_at(record + layout::RECORD_OWNER);
     // Ordering: Acquire, pairs with the Release in `Membership::leave` (or the
@@ -147,6 +173,7 @@ fn claim_owner_word(region: &Region, index: u32, role: Role) -> Result<u64, Erro
         .u64_at(record + layout::RECORD_WAKE_ACK)
         .store(0, Ordering::Relaxed);
     forget_claim(region, record);
+    prepare(region, record);
     // Ordering: AcqRel. Release publishes pid and join time to readers that
     // Acquire the owner word (`info`); Acquire as for the load above.
     owner

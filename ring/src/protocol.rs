@@ -5,8 +5,9 @@
 //! ([`WriteSide`]) and how a reader claims published messages and releases
 //! them ([`ReadSide`]); joining, leaving, waiting, lengths, guards and `Drop`
 //! are written once over it. Implemented by [`crate::spsc::Spsc`],
-//! [`crate::mpmc::Mpmc`] and [`crate::AnyKind`]. Each kind's steps:
-//! `docs/layout.md#spsc`, `docs/layout.md#mpmc`.
+//! [`crate::mpmc::Mpmc`], [`crate::broadcast::Broadcast`] and
+//! [`crate::AnyKind`]. Each kind's steps: `docs/layout.md#spsc`,
+//! `docs/layout.md#mpmc`, `docs/layout.md#broadcast`.
 
 // The kind's halves are public types of a private module, reached only
 // through the sealed `Protocol`; the crate types in their methods stay
@@ -28,7 +29,8 @@ pub(crate) mod sealed {
 
 /// A ring kind's protocol: the type parameter of [`crate::Producer`] and
 /// [`crate::Consumer`]. Sealed: implemented by [`crate::spsc::Spsc`],
-/// [`crate::mpmc::Mpmc`] and [`crate::AnyKind`].
+/// [`crate::mpmc::Mpmc`], [`crate::broadcast::Broadcast`] and
+/// [`crate::AnyKind`].
 pub trait Protocol: sealed::Sealed + Sized + 'static {
     /// The kind a ring must be to be joined with this protocol; `None` takes
     /// whatever kind the ring is.

@@ -184,6 +184,26 @@ mod mapped {
             unsafe { &*self.slot_ptr(position).cast::<AtomicU64>() }
         }
 
+        /// Word `index` of the body of the slot for `position` (masked), for a
+        /// reader that does not own the slot and must load it atomically (an
+        /// untethered broadcast subscriber, whose producer may overwrite it).
+        ///
+        /// # Panics
+        /// If `index` is not below `body_size / 8`.
+        #[inline]
+        pub(crate) fn body_word(&self, position: u64, index: usize) -> &AtomicU64 {
+            assert!(
+                index < self.body_size / 8,
+                "word {index} is outside the body"
+            );
+            // SAFETY: the word lies inside the body (checked above); bodies
+            // start 8-aligned (slots start at a line boundary, their sizes and
+            // the stamp are multiples of 8), so the word is aligned; every
+            // process touches shared memory through raw pointers or atomics,
+            // never through references, so an atomic view of it is sound.
+            unsafe { &*self.body_ptr(position).add(index * 8).cast::<AtomicU64>() }
+        }
+
         /// The body of the slot for `position` (masked), for its owner to write.
         #[inline(always)]
         pub(crate) fn body_mut(&self, position: u64) -> BodyMut {
@@ -426,6 +446,7 @@ mod heap {
             let mut u64s = HashMap::new();
             let mut u32s = HashMap::new();
             u64s.insert(layout::TAIL_OFFSET, AtomicU64::new(0));
+            u64s.insert(layout::GATE_OFFSET, AtomicU64::new(0));
             u64s.insert(layout::HEAD_OFFSET, AtomicU64::new(0));
             for line in 0..2 {
                 let offset = layout::WAIT_LINES_OFFSET + line * layout::LINE_SIZE;
@@ -440,6 +461,8 @@ mod heap {
                 let record = geometry.record_offset(index);
                 u64s.insert(record + layout::RECORD_OWNER, AtomicU64::new(0));
                 u32s.insert(record + layout::RECORD_PID, AtomicU32::new(0));
+                u32s.insert(record + layout::RECORD_SUBSCRIPTION, AtomicU32::new(0));
+                u64s.insert(record + layout::RECORD_CURSOR, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_JOINED_NS, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAKE_ACK, AtomicU64::new(0));
                 u64s.insert(record + layout::RECORD_WAIT_STATE, AtomicU64::new(0));
@@ -450,6 +473,12 @@ mod heap {
                 for position in 0..geometry.capacity {
                     // Slot `i` starts out free for position `i`, as `shm` writes it.
                     u64s.insert(geometry.slot_offset(position), AtomicU64::new(position));
+                }
+            }
+            if geometry.kind == layout::Kind::Broadcast {
+                for position in 0..geometry.capacity {
+                    // Never written: the creator's zeros.
+                    u64s.insert(geometry.slot_offset(position), AtomicU64::new(0));
                 }
             }
             u64s.insert(layout::PRODUCER_JOINS_OFFSET, AtomicU64::new(0));

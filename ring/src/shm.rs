@@ -204,6 +204,40 @@ impl RingOptions {
         }
     }
 
+    /// A broadcast ring of `capacity` slots (a power of two) of `slot_size`
+    /// bytes each (a multiple of 8; 16 of them hold the slot's stamp and the
+    /// message length), for one producer and up to `max_subscribers`
+    /// subscribers (1 to 1023), each of which sees every message.
+    ///
+    /// # Examples
+    /// ```
+    /// let options = shmlane::RingOptions::broadcast(1024, 80, 3);
+    /// assert_eq!(options.max_payload(), 64);
+    /// ```
+    pub fn broadcast(capacity: u64, slot_size: u64, max_subscribers: u32) -> RingOptions {
+        RingOptions {
+            kind: Kind::Broadcast,
+            fixed_size: false,
+            capacity,
+            slot_size,
+            participants: max_subscribers.saturating_add(1),
+            mode: 0o600,
+        }
+    }
+
+    /// A broadcast ring carrying messages of exactly `message_size` bytes (a
+    /// multiple of 8): each slot is an 8-byte stamp and the message.
+    pub fn broadcast_fixed(capacity: u64, message_size: u64, max_subscribers: u32) -> RingOptions {
+        RingOptions {
+            fixed_size: true,
+            ..RingOptions::broadcast(
+                capacity,
+                message_size.saturating_add(Kind::Broadcast.slot_header_size(true) as u64),
+                max_subscribers,
+            )
+        }
+    }
+
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
     /// masked by the umask; it must include `0o600` (every handle opens the file
     /// read-write) and hold only permission bits, or creation fails with

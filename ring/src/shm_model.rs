@@ -69,6 +69,28 @@ impl Ring {
         })
     }
 
+    /// A zeroed broadcast ring on the heap for one producer and up to
+    /// `max_subscribers` subscribers.
+    ///
+    /// # Errors
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) as [`Geometry::new`].
+    pub fn broadcast_on_heap(
+        capacity: u64,
+        slot_size: u64,
+        max_subscribers: u32,
+    ) -> Result<Ring, Error> {
+        let geometry = Geometry::new(
+            Kind::Broadcast,
+            capacity,
+            slot_size,
+            max_subscribers + 1,
+            false,
+        )?;
+        Ok(Ring {
+            shared: Arc::new(Shared::on_heap(geometry)),
+        })
+    }
+
     /// A zeroed MPMC ring on the heap with room for `participants` handles.
     ///
     /// # Errors

@@ -283,7 +283,10 @@ fn cases() -> Vec<Case> {
             "an unsupported major version",
             UnsupportedVersion where |e| e
                 .to_string()
-                .starts_with(&format!("ring layout version {NEXT_MAJOR}.0 ")),
+                .starts_with(&format!(
+                    "ring layout version {NEXT_MAJOR}.{} ",
+                    shmlane::layout::VERSION_MINOR
+                )),
             |s| {
                 let path = ring_with_header(s, |header| header.version_major = NEXT_MAJOR)?;
                 Ok(open(&path))

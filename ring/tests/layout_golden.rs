@@ -78,6 +78,7 @@ fn fields() -> Vec<Field> {
         relative: false,
     };
     all.push(line("producer_line", "tail", layout::TAIL_OFFSET));
+    all.push(line("producer_line", "gate", layout::GATE_OFFSET));
     all.push(line("consumer_line", "head", layout::HEAD_OFFSET));
     all.push(line(
         "membership",
@@ -114,6 +115,7 @@ fn fields() -> Vec<Field> {
         [
             owner,
             pid,
+            subscription,
             joined_ns,
             cursor,
             messages,
@@ -170,6 +172,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         ("KNOWN_FLAGS", layout::KNOWN_FLAGS.into()),
         ("KIND_SPSC", Kind::Spsc.code().into()),
         ("KIND_MPMC", Kind::Mpmc.code().into()),
+        ("KIND_BROADCAST", Kind::Broadcast.code().into()),
         (
             "SPSC_SLOT_HEADER_SIZE",
             Kind::Spsc.slot_header_size(false) as u64,
@@ -186,6 +189,14 @@ fn constants() -> Vec<(&'static str, u64)> {
             "MPMC_FIXED_SLOT_HEADER_SIZE",
             Kind::Mpmc.slot_header_size(true) as u64,
         ),
+        (
+            "BROADCAST_SLOT_HEADER_SIZE",
+            Kind::Broadcast.slot_header_size(false) as u64,
+        ),
+        (
+            "BROADCAST_FIXED_SLOT_HEADER_SIZE",
+            Kind::Broadcast.slot_header_size(true) as u64,
+        ),
         ("MIN_CAPACITY", layout::MIN_CAPACITY),
         ("MAX_CAPACITY", layout::MAX_CAPACITY),
         ("MIN_MAX_PAYLOAD", layout::MIN_MAX_PAYLOAD),
@@ -194,6 +205,15 @@ fn constants() -> Vec<(&'static str, u64)> {
         ("MAX_PARTICIPANTS", layout::MAX_PARTICIPANTS.into()),
         ("SPSC_PARTICIPANTS", 2),
         ("STAMP_SKIP", layout::STAMP_SKIP),
+        ("STAMP_WRITING", layout::STAMP_WRITING),
+        (
+            "SUBSCRIPTION_TETHERED",
+            layout::SUBSCRIPTION_TETHERED.into(),
+        ),
+        (
+            "SUBSCRIPTION_UNTETHERED",
+            layout::SUBSCRIPTION_UNTETHERED.into(),
+        ),
         ("STATE_FREE", layout::STATE_FREE),
         ("STATE_ACTIVE", layout::STATE_ACTIVE),
         ("STATE_CLOSED", layout::STATE_CLOSED),
@@ -206,7 +226,7 @@ fn constants() -> Vec<(&'static str, u64)> {
 
 fn render() -> String {
     let mut text = String::from(
-        "# shmlane layout v2: every field and constant, one per row, tab-separated.\n\
+        "# shmlane layout v2.1: every field and constant, one per row, tab-separated.\n\
          # Generated from the Rust layout by ring/tests/layout_golden.rs (SHMLANE_BLESS=1\n\
          # rewrites it) and checked against docs/layout.md there; the C and Go tests\n\
          # check their own numbers against this file.\n\

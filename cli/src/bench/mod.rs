@@ -68,6 +68,9 @@ impl Plan {
         if args.producers == 0 || args.consumers == 0 {
             return usage("--producers and --consumers must be at least 1");
         }
+        if args.kind == KindArg::Broadcast {
+            return usage("bench does not cover --kind broadcast yet");
+        }
         let many = args.producers > 1 || args.consumers > 1;
         if many && args.kind == KindArg::Spsc {
             return usage("more than one producer or consumer needs --kind mpmc");
@@ -119,6 +122,12 @@ impl Plan {
             }
             (KindArg::Mpmc, true) => {
                 RingOptions::mpmc_fixed(self.capacity, self.size, participants)
+            }
+            // Refused by the argument checks; the options are still sound.
+            (KindArg::Broadcast, _) => {
+                let slot =
+                    Kind::Broadcast.slot_header_size(false) as u64 + self.size.div_ceil(8) * 8;
+                RingOptions::broadcast(self.capacity, slot, self.consumers)
             }
         }
     }
