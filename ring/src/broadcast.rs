@@ -870,6 +870,10 @@ impl Blocking for Untethered {
     fn shared(&self) -> &Shared {
         &self.end.ring.shared
     }
+    #[cfg(feature = "tokio")]
+    fn shared_arc(&self) -> &Arc<Shared> {
+        &self.end.ring.shared
+    }
     fn sleeper(&self) -> &Sleeper {
         &self.end.sleeper
     }
