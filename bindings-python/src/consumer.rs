@@ -1,0 +1,427 @@
+//! Consumers: `recv` copies the next message out as `bytes`; `read` lends it
+//! in place as a [`Message`], whose buffer memoryview and numpy read without
+//! a copy.
+//!
+//! A consumer lends one message at a time. Reading the next one releases the
+//! message lent before, unless buffer views of it are alive: then the read
+//! fails with `ViewsAliveError`, naming them, and the message stays lent.
+
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
+use shmlane::{AnyKind, ReadSlot, Reading};
+
+use crate::errors;
+use crate::lending::{HandlePtr, Lender};
+use crate::views::{describe_views, Loan};
+use crate::wait::{in_slices, timeout_arg, SameThread};
+
+/// The message a consumer lent to Python.
+struct Lent {
+    /// Kept to be dropped: that releases the message's slot.
+    #[allow(dead_code)]
+    guard: ReadSlot<'static, AnyKind>,
+    loan: Arc<Loan>,
+    /// The `Message` object, to name its views in an error.
+    message: Py<PyWeakrefReference>,
+}
+
+/// An open consumer's state.
+struct State {
+    lender: Lender<Reading, Lent>,
+    kind: &'static str,
+    max_payload: usize,
+    capacity: usize,
+}
+
+impl State {
+    /// Releases the lent message if it is `only` (any, for `None`); fails,
+    /// keeping it lent, while buffer views of it are alive.
+    fn release(&mut self, py: Python<'_>, only: Option<&Arc<Loan>>) -> PyResult<()> {
+        let Some(lent) = self.lender.lent() else {
+            return Ok(());
+        };
+        if only.is_some_and(|loan| !Arc::ptr_eq(loan, &lent.loan)) {
+            return Ok(());
+        }
+        let exports = lent.loan.exports();
+        if exports > 0 {
+            let views = match lent.message.bind(py).upgrade() {
+                Some(message) => describe_views(&message, exports),
+                None => format!("{exports} buffer views"),
+            };
+            return Err(errors::views_alive(py, "message", &views));
+        }
+        if let Some(lent) = self.lender.take_lent() {
+            lent.loan.mark_released();
+        }
+        Ok(())
+    }
+
+    /// The Rust consumer, once the message lent before is released.
+    fn idle(&mut self, py: Python<'_>) -> PyResult<HandlePtr<Reading>> {
+        self.release(py, None)?;
+        self.lender
+            .idle()
+            .ok_or_else(|| PyValueError::new_err("the consumer still lends a message"))
+    }
+}
+
+/// A consumer of a ring of any kind: reads each message once (an MPMC ring
+/// hands each message to one of its consumers).
+///
+/// Made by `Ring.consumer()`. Iterating over it receives messages until
+/// every producer has gone and the ring is drained. A context manager:
+/// leaving the block closes it.
+#[pyclass(module = "shmlane", name = "Consumer")]
+pub(crate) struct Consumer {
+    state: Mutex<Option<State>>,
+}
+
+impl Consumer {
+    /// Joins `ring` as a consumer.
+    pub(crate) fn join(py: Python<'_>, ring: &shmlane::Ring) -> PyResult<Consumer> {
+        let lender = Lender::join(ring).map_err(|error| errors::to_py(py, error))?;
+        Ok(Consumer {
+            state: Mutex::new(Some(State {
+                lender,
+                kind: crate::ring::kind_name(ring.kind()),
+                max_payload: ring.max_payload(),
+                capacity: ring.geometry().capacity as usize,
+            })),
+        })
+    }
+
+    fn state(&mut self) -> PyResult<&mut State> {
+        self.state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("operation on a closed consumer"))
+    }
+
+    /// Releases the lent message if it is `loan`'s (from its `Message`).
+    fn release_loan(&mut self, py: Python<'_>, loan: &Arc<Loan>) -> PyResult<()> {
+        match self.state.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            Some(state) => state.release(py, Some(loan)),
+            None => Ok(()),
+        }
+    }
+
+    /// The next message as bytes: `None` when there is none within `timeout`
+    /// (`None`: no limit; `Some(ZERO)`: no wait).
+    fn recv_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<std::time::Duration>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let handle = self.state()?.idle(py)?;
+        // SAFETY: nothing is lent; the guard is dropped before the next `get`.
+        match unsafe { handle.get() }.try_read() {
+            Ok(Some(message)) => return Ok(Some(PyBytes::new(py, &message))),
+            Ok(None) if timeout.is_some_and(|timeout| timeout.is_zero()) => return Ok(None),
+            Ok(None) => {}
+            Err(error) => return Err(errors::to_py(py, error)),
+        }
+        let found = in_slices(py, timeout, move |slice| {
+            // SAFETY: as above: each slice's guard is returned (and dropped
+            // below) or none was made, before the next slice.
+            let consumer = unsafe { handle.get() };
+            Ok(consumer.read(Some(slice))?.map(SameThread))
+        })?;
+        Ok(found.map(|SameThread(message)| PyBytes::new(py, &message)))
+    }
+
+    /// Lends the next message as a `Message`, waiting up to `timeout`.
+    fn read_message(
+        slf: &Bound<'_, Self>,
+        timeout: Option<std::time::Duration>,
+    ) -> PyResult<Option<Py<Message>>> {
+        let py = slf.py();
+        let mut this = slf.try_borrow_mut()?;
+        let state = this.state()?;
+        let handle = state.idle(py)?;
+        // SAFETY: nothing is lent; the guard is lent below or dropped.
+        let first = unsafe { handle.get() }
+            .try_read()
+            .map_err(|error| errors::to_py(py, error))?;
+        let guard = match first {
+            Some(guard) => guard,
+            None if timeout.is_some_and(|timeout| timeout.is_zero()) => return Ok(None),
+            None => {
+                let found = in_slices(py, timeout, move |slice| {
+                    // SAFETY: as above, a slice at a time.
+                    let consumer = unsafe { handle.get() };
+                    Ok(consumer.read(Some(slice))?.map(SameThread))
+                })?;
+                match found {
+                    Some(SameThread(guard)) => guard,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let loan = Loan::new(NonNull::from(&*guard).cast::<u8>(), guard.len(), false);
+        let message = Py::new(
+            py,
+            Message {
+                consumer: slf.clone().unbind(),
+                loan: loan.clone(),
+            },
+        )?;
+        let weak = PyWeakrefReference::new(message.bind(py))?.unbind();
+        state.lender.lend(Lent {
+            guard,
+            loan,
+            message: weak,
+        });
+        Ok(Some(message))
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// The next message as bytes, or None when the ring is empty.
+    ///
+    /// Raises DisconnectedError when the ring is drained and every producer
+    /// has closed or died.
+    fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.recv_bytes(py, Some(std::time::Duration::ZERO))
+    }
+
+    /// The next message as bytes, waiting up to `timeout` seconds for one
+    /// (None: as long as it takes); None when the time ran out.
+    ///
+    /// The GIL is released while waiting, and Ctrl-C interrupts the wait.
+    #[pyo3(signature = (timeout = None))]
+    fn recv<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let timeout = timeout_arg(timeout)?;
+        self.recv_bytes(py, timeout)
+    }
+
+    /// Up to `max` messages as a list of bytes, without waiting (an empty
+    /// list when the ring is empty); their slots are released together.
+    fn try_recv_batch<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let handle = self.state()?.idle(py)?;
+        // SAFETY: nothing is lent; the batch is dropped before the next `get`.
+        let batch = unsafe { handle.get() }
+            .try_read_batch(max)
+            .map_err(|error| errors::to_py(py, error))?;
+        PyList::new(py, batch.iter().map(|message| PyBytes::new(py, message)))
+    }
+
+    /// Borrows the next message in place, or None when the ring is empty.
+    /// See `read`.
+    fn try_read(slf: &Bound<'_, Self>) -> PyResult<Option<Py<Message>>> {
+        Consumer::read_message(slf, Some(std::time::Duration::ZERO))
+    }
+
+    /// Borrows the next message in place, waiting up to `timeout` seconds
+    /// (None: as long as it takes); None when the time ran out.
+    ///
+    /// The Message is a read-only buffer over the slot: `memoryview(m)` and
+    /// `numpy.frombuffer(m, dtype)` share its memory. Its slot goes back to
+    /// the ring when it is released: at the end of a `with` block, by
+    /// `release()`, by the next read, or when it is garbage collected; never
+    /// while buffer views of it are alive.
+    #[pyo3(signature = (timeout = None))]
+    fn read(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Option<Py<Message>>> {
+        let timeout = timeout_arg(timeout)?;
+        Consumer::read_message(slf, timeout)
+    }
+
+    /// Whether every producer that ever joined has closed or died. Messages
+    /// may still be waiting in the ring.
+    fn is_disconnected(&mut self, py: Python<'_>) -> PyResult<bool> {
+        let handle = self.state()?.idle(py)?;
+        // SAFETY: nothing is lent, and nothing is made from the reference.
+        Ok(unsafe { handle.get() }.is_disconnected())
+    }
+
+    /// Releases the lent message (if its views are gone) and leaves the
+    /// ring. Closing a closed consumer does nothing.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        let slot = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(state) = slot {
+            state.release(py, None)?;
+        }
+        *slot = None;
+        Ok(())
+    }
+
+    /// Whether the consumer is closed.
+    #[getter]
+    fn closed(&mut self) -> bool {
+        self.state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// The ring's kind: "spsc" or "mpmc".
+    #[getter]
+    fn kind(&mut self) -> PyResult<&'static str> {
+        Ok(self.state()?.kind)
+    }
+
+    /// The largest message the ring carries, in bytes.
+    #[getter]
+    fn max_payload(&mut self) -> PyResult<usize> {
+        Ok(self.state()?.max_payload)
+    }
+
+    /// The number of slots of the ring.
+    #[getter]
+    fn capacity(&mut self) -> PyResult<usize> {
+        Ok(self.state()?.capacity)
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _kind: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// The next message, waiting as long as it takes; the iteration stops
+    /// when the ring is drained and every producer is gone.
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match self.recv_bytes(py, None) {
+            Err(error) if errors::is_disconnected(py, &error) => Ok(None),
+            other => other,
+        }
+    }
+
+    fn __repr__(&mut self) -> String {
+        match self.state() {
+            Ok(state) => format!(
+                "<shmlane.Consumer of a {} ring of {} slots, messages up to {} bytes>",
+                state.kind, state.capacity, state.max_payload
+            ),
+            Err(_) => "<shmlane.Consumer (closed)>".to_string(),
+        }
+    }
+}
+
+/// A message borrowed in place from a ring, lent by `Consumer.read()`.
+///
+/// A read-only buffer: `memoryview(message)`, `numpy.frombuffer(message,
+/// dtype)` and `bytes(message)` read it; the first two share its memory. The
+/// slot goes back to the ring at the end of a `with` block or on
+/// `release()`, which raise ViewsAliveError while buffer views of it are
+/// alive; afterwards the message refuses every use.
+#[pyclass(module = "shmlane", name = "Message", frozen, weakref)]
+pub(crate) struct Message {
+    consumer: Py<Consumer>,
+    loan: Arc<Loan>,
+}
+
+#[pymethods]
+impl Message {
+    /// Gives the slot back to the ring. Raises ViewsAliveError while buffer
+    /// views of the message are alive; releasing twice does nothing.
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if self.loan.is_released() {
+            return Ok(());
+        }
+        self.consumer
+            .bind(py)
+            .try_borrow_mut()?
+            .release_loan(py, &self.loan)
+    }
+
+    /// Whether the slot went back to the ring.
+    #[getter]
+    fn released(&self) -> bool {
+        self.loan.is_released()
+    }
+
+    /// A copy of the message's bytes.
+    fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, self.loan.bytes("message")?))
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.tobytes(py)
+    }
+
+    fn __len__(&self) -> usize {
+        self.loan.len()
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _kind: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.release(py)?;
+        Ok(false)
+    }
+
+    /// # Safety
+    /// Called by Python as `bf_getbuffer`, with a valid `view`.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        // SAFETY: `view` is the getbuffer call's (the caller's contract).
+        unsafe { slf.get().loan.export(slf.as_any(), view, flags, "message") }
+    }
+
+    /// # Safety
+    /// Called by Python as `bf_releasebuffer`, once per successful export.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        self.loan.unexport();
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.loan.is_released() {
+            "released"
+        } else {
+            "lent"
+        };
+        format!("<shmlane.Message of {} bytes, {state}>", self.loan.len())
+    }
+}
+
+impl Drop for Message {
+    /// A message dropped unreleased is released (it has no views: each
+    /// holds a reference to it).
+    fn drop(&mut self) {
+        if self.loan.is_released() {
+            return;
+        }
+        Python::attach(|py| {
+            if let Ok(mut consumer) = self.consumer.bind(py).try_borrow_mut() {
+                // Nothing to report to: the views are gone, so this succeeds.
+                let _ = consumer.release_loan(py, &self.loan);
+            }
+        });
+    }
+}
