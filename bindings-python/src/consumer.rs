@@ -136,6 +136,35 @@ impl Consumer {
         Ok(found.map(|SameThread(message)| PyBytes::new(py, &message)))
     }
 
+    /// Up to `max` messages as bytes, waiting up to `timeout` for one.
+    fn recv_messages<'py>(
+        &mut self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<std::time::Duration>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let handle = self.state()?.idle(py)?;
+        // SAFETY: nothing is lent; the batch is dropped before the next `get`.
+        let batch = unsafe { handle.get() }
+            .try_read_batch(max)
+            .map_err(|error| errors::to_py(py, error))?;
+        if !batch.is_empty() || max == 0 || timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return PyList::new(py, batch.iter().map(|message| PyBytes::new(py, message)));
+        }
+        drop(batch);
+        let found = in_slices(py, timeout, move |slice| {
+            // SAFETY: as above, a slice at a time.
+            let batch = unsafe { handle.get() }.read_batch(max, Some(slice))?;
+            Ok((!batch.is_empty()).then_some(SameThread(batch)))
+        })?;
+        match found {
+            Some(SameThread(batch)) => {
+                PyList::new(py, batch.iter().map(|message| PyBytes::new(py, message)))
+            }
+            None => Ok(PyList::empty(py)),
+        }
+    }
+
     /// Lends the next message as a `Message`, waiting up to `timeout`.
     fn read_message(
         slf: &Bound<'_, Self>,
@@ -209,12 +238,21 @@ impl Consumer {
     /// Up to `max` messages as a list of bytes, without waiting (an empty
     /// list when the ring is empty); their slots are released together.
     fn try_recv_batch<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
-        let handle = self.state()?.idle(py)?;
-        // SAFETY: nothing is lent; the batch is dropped before the next `get`.
-        let batch = unsafe { handle.get() }
-            .try_read_batch(max)
-            .map_err(|error| errors::to_py(py, error))?;
-        PyList::new(py, batch.iter().map(|message| PyBytes::new(py, message)))
+        self.recv_messages(py, max, Some(std::time::Duration::ZERO))
+    }
+
+    /// Up to `max` messages as a list of bytes, waiting up to `timeout`
+    /// seconds for at least one (None: as long as it takes); an empty list
+    /// when the time ran out. Their slots are released together.
+    #[pyo3(signature = (max, timeout = None))]
+    fn recv_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        max: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let timeout = timeout_arg(timeout)?;
+        self.recv_messages(py, max, timeout)
     }
 
     /// Borrows the next message in place, or None when the ring is empty.

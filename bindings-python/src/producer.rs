@@ -8,7 +8,7 @@
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -35,10 +35,21 @@ struct State {
     lender: Lender<Writing, Lent>,
     kind: &'static str,
     max_payload: usize,
+    fixed_size: bool,
     capacity: usize,
 }
 
 impl State {
+    /// Whether a message of `len` bytes fits the ring (as the Rust handle
+    /// checks before it sends).
+    fn fits(&self, len: usize) -> bool {
+        if self.fixed_size {
+            len == self.max_payload
+        } else {
+            len <= self.max_payload
+        }
+    }
+
     /// Takes back the lent slot if it is `only` (any, for `None`), marked
     /// released; fails, keeping it lent, while buffer views of it are alive.
     fn take(&mut self, py: Python<'_>, only: Option<&Arc<Loan>>) -> PyResult<Option<Lent>> {
@@ -89,6 +100,7 @@ impl Producer {
                 lender,
                 kind: crate::ring::kind_name(ring.kind()),
                 max_payload: ring.max_payload(),
+                fixed_size: ring.geometry().fixed_size,
                 capacity: ring.geometry().capacity as usize,
             })),
         })
@@ -142,6 +154,73 @@ impl Producer {
         slot.commit(bytes.len())
             .map_err(|error| errors::to_py(py, error))?;
         Ok(true)
+    }
+
+    /// Sends `messages` in order, a batch of slots at a time, waiting up to
+    /// `timeout` in all for room; how many were sent.
+    fn send_messages(
+        &mut self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<Duration>,
+    ) -> PyResult<usize> {
+        let messages = messages
+            .try_iter()?
+            .map(|message| BytesLike::get(&message?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let state = self.state()?;
+        let handle = state.idle(py)?;
+        // Nothing is sent when a message does not fit: the Rust check of
+        // that message (which sends nothing then) names it.
+        if let Some(misfit) = messages
+            .iter()
+            .find(|message| !state.fits(message.as_slice().len()))
+        {
+            // SAFETY: nothing is lent, and no guard outlives the call.
+            return Err(match unsafe { handle.get() }.try_send(misfit.as_slice()) {
+                Err(error) => errors::to_py(py, error),
+                Ok(_) => PyValueError::new_err("a message does not fit the ring"),
+            });
+        }
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut sent = 0;
+        while sent < messages.len() {
+            let wanted = messages.len() - sent;
+            // SAFETY: nothing is lent; the batch is committed or dropped
+            // before the next `get`.
+            let batch = unsafe { handle.get() }
+                .try_reserve_batch(wanted)
+                .map_err(|error| errors::to_py(py, error))?;
+            let mut batch = if !batch.is_empty() {
+                batch
+            } else {
+                drop(batch);
+                let left =
+                    deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|left| left.is_zero()) {
+                    break;
+                }
+                let found = in_slices(py, left, move |slice| {
+                    // SAFETY: as above, a slice at a time.
+                    let producer = unsafe { handle.get() };
+                    let batch = producer.reserve_batch(wanted, Some(slice))?;
+                    Ok((!batch.is_empty()).then_some(SameThread(batch)))
+                })?;
+                match found {
+                    Some(SameThread(batch)) => batch,
+                    None => break,
+                }
+            };
+            let count = batch.len();
+            for (index, message) in messages[sent..sent + count].iter().enumerate() {
+                batch
+                    .write(index, message.as_slice())
+                    .map_err(|error| errors::to_py(py, error))?;
+            }
+            batch.commit();
+            sent += count;
+        }
+        Ok(sent)
     }
 
     /// Lends the next slot as a `Slot`, waiting up to `timeout`.
@@ -216,6 +295,33 @@ impl Producer {
     ) -> PyResult<bool> {
         let timeout = timeout_arg(timeout)?;
         self.send_bytes(py, message, timeout)
+    }
+
+    /// Sends the bytes-like `messages` (an iterable) in order, as many as
+    /// there is room for now, publishing each batch of slots at once; how
+    /// many were sent (from the first).
+    ///
+    /// Nothing is sent when a message does not fit the ring: that raises
+    /// MessageTooLargeError (WrongMessageSizeError in a fixed-size ring).
+    fn try_send_batch(&mut self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.send_messages(py, messages, Some(Duration::ZERO))
+    }
+
+    /// Sends the bytes-like `messages` (an iterable) in order, waiting up
+    /// to `timeout` seconds in all for room (None: as long as it takes);
+    /// how many were sent (from the first: fewer when the time ran out).
+    ///
+    /// Nothing is sent when a message does not fit the ring, as for
+    /// `try_send_batch`. The GIL is released while waiting.
+    #[pyo3(signature = (messages, timeout = None))]
+    fn send_batch(
+        &mut self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let timeout = timeout_arg(timeout)?;
+        self.send_messages(py, messages, timeout)
     }
 
     /// Reserves the next slot to write in place, or None when the ring is

@@ -161,3 +161,34 @@ def test_mpmc_rings_take_several_producers_and_consumers(name):
     assert sorted(received) == [bytes([n]) for n in range(6)]
     with pytest.raises(shmlane.TooManyParticipantsError):
         ring.producer()
+
+
+def test_try_send_batch_sends_what_fits_in_order(ring):
+    producer, consumer = ring.producer(), ring.consumer()
+    messages = [message_for(ring, bytes([n])) for n in range(ring.capacity + 3)]
+    assert producer.try_send_batch(messages) == ring.capacity
+    assert consumer.try_recv_batch(100) == messages[: ring.capacity]
+    assert producer.try_send_batch(iter(messages[ring.capacity :])) == 3
+    assert consumer.recv_batch(100) == messages[ring.capacity :]
+
+
+def test_a_batch_with_a_misfit_sends_nothing(name):
+    ring = shmlane.create(name, capacity=8, max_payload=8)
+    producer, consumer = ring.producer(), ring.consumer()
+    with pytest.raises(shmlane.MessageTooLargeError) as raised:
+        producer.send_batch([b"fits", b"x" * 9, b"fits"])
+    assert str(raised.value) == "message of 9 bytes exceeds the ring's maximum of 8 bytes"
+    assert consumer.try_recv() is None
+    with pytest.raises(TypeError, match="bytes-like"):
+        producer.send_batch([b"fits", "text"])
+    assert consumer.try_recv() is None
+
+
+def test_send_batch_waits_for_room_until_its_timeout(ring):
+    producer, consumer = ring.producer(), ring.consumer()
+    messages = [message_for(ring, bytes([n])) for n in range(ring.capacity + 2)]
+    # Nobody reads: the messages past the capacity find no room in time.
+    assert producer.send_batch(messages, timeout=0.01) == ring.capacity
+    assert consumer.recv_batch(100, timeout=0.01) == messages[: ring.capacity]
+    assert consumer.recv_batch(100, timeout=0.01) == []
+    assert consumer.recv_batch(0) == []

@@ -134,3 +134,21 @@ def test_ctrl_c_interrupts_recv(name):
 
 def test_ctrl_c_interrupts_send_on_a_full_ring(name):
     run_interrupted(name, "send")
+
+
+def test_send_batch_waits_while_another_thread_drains(name):
+    ring = shmlane.create(name, capacity=4, max_payload=16)
+    producer, consumer = ring.producer(), ring.consumer()
+    messages = [bytes([n]) for n in range(40)]
+    received = []
+
+    def drain():
+        while len(received) < len(messages):
+            received.extend(consumer.recv_batch(8, timeout=60))
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    sent = producer.send_batch(messages, timeout=60)
+    drainer.join()
+    assert sent == len(messages)
+    assert received == messages
