@@ -110,9 +110,10 @@ cargo test --workspace --exclude shmlane-conformance 2>&1 | tee "$rust_log"
 
 echo "== Python: the binding built with maturin into target/python-venv, its pytest suite"
 # scripts/test-python.sh makes the venv (maturin, pytest and numpy from
-# PyPI), installs bindings-python as pip would, and runs its tests; a failed
-# test stops the script here.
-./scripts/test-python.sh 2>&1 | tee "$python_log"
+# PyPI), installs bindings-python as pip would, and runs its tests, Python
+# against the Rust, C and Go peers among them; a failed test stops the
+# script here.
+SHMLANE_PEERS_REQUIRED=rust,c,go ./scripts/test-python.sh 2>&1 | tee "$python_log"
 
 echo "== Cross-language conformance: every peer against every other, across processes"
 # Release build: the peers move millions of messages.
