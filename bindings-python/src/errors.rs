@@ -185,7 +185,7 @@ pub(crate) fn is_disconnected(py: Python<'_>, error: &PyErr) -> bool {
 pub(crate) fn views_alive(py: Python<'_>, what: &str, views: &str) -> PyErr {
     let message = format!(
         "cannot release the {what} while buffer views of it are alive ({views}): \
-         delete them (or release the memoryviews) first"
+         release the memoryviews, or delete them and the numpy arrays made over it, first"
     );
     match class_of(py, None).and_then(|class| class.call1((message,))) {
         Ok(instance) => PyErr::from_value(instance),
