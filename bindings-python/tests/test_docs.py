@@ -1,6 +1,7 @@
 """The Python blocks of docs/python.md and README.md, run as they are
 written, with the rings they name renamed so that runs never meet."""
 
+import doctest
 import os
 import pathlib
 import re
@@ -31,6 +32,12 @@ def python_blocks():
 
 
 BLOCKS = python_blocks()
+
+
+def test_the_package_docstring_example_runs():
+    failures, tried = doctest.testmod(shmlane, verbose=False)
+    assert tried >= 4
+    assert failures == 0
 
 
 def test_the_docs_hold_python_blocks():

@@ -6,14 +6,15 @@ or Go. ``create`` and ``open`` give a ``Ring``; its ``producer()`` sends
 messages and its ``consumer()`` receives them, copied (``send``/``recv``)
 or in place (``reserve``/``read``, through the buffer protocol).
 
->>> import shmlane
->>> with shmlane.create("doctest-ticks", capacity=8, max_payload=64) as ring:
+>>> import os, shmlane
+>>> name = f"doctest-ticks-{os.getpid()}"
+>>> with shmlane.create(name, capacity=8, max_payload=64) as ring:
 ...     producer, consumer = ring.producer(), ring.consumer()
 ...     producer.send(b"hello")
 ...     consumer.recv()
 True
 b'hello'
->>> shmlane.remove("doctest-ticks")
+>>> shmlane.remove(name)
 
 See docs/python.md in the shmlane repository for the whole API.
 """
