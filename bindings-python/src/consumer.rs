@@ -7,9 +7,9 @@
 //! fails with `ViewsAliveError`, naming them, and the message stays lent.
 
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
@@ -33,9 +33,6 @@ struct Lent {
 /// An open consumer's state.
 struct State {
     lender: Lender<Reading, Lent>,
-    kind: &'static str,
-    max_payload: usize,
-    capacity: usize,
 }
 
 impl State {
@@ -77,9 +74,14 @@ impl State {
 /// Made by `Ring.consumer()`. Iterating over it receives messages until
 /// every producer has gone and the ring is drained. A context manager:
 /// leaving the block closes it.
-#[pyclass(module = "shmlane", name = "Consumer")]
+#[pyclass(module = "shmlane", name = "Consumer", frozen)]
 pub(crate) struct Consumer {
+    /// `None` once closed. Locked for each call: a call from a second
+    /// thread while one waits fails (see [`Consumer::lock`]).
     state: Mutex<Option<State>>,
+    kind: &'static str,
+    max_payload: usize,
+    capacity: usize,
 }
 
 impl Consumer {
@@ -87,26 +89,29 @@ impl Consumer {
     pub(crate) fn join(py: Python<'_>, ring: &shmlane::Ring) -> PyResult<Consumer> {
         let lender = Lender::join(ring).map_err(|error| errors::to_py(py, error))?;
         Ok(Consumer {
-            state: Mutex::new(Some(State {
-                lender,
-                kind: crate::ring::kind_name(ring.kind()),
-                max_payload: ring.max_payload(),
-                capacity: ring.geometry().capacity as usize,
-            })),
+            kind: crate::ring::kind_name(ring.kind()),
+            max_payload: ring.max_payload(),
+            capacity: ring.geometry().capacity as usize,
+            state: Mutex::new(Some(State { lender })),
         })
     }
 
-    fn state(&mut self) -> PyResult<&mut State> {
-        self.state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("operation on a closed consumer"))
+    /// The state, locked for one call. A call from a second thread while
+    /// another call holds it (waiting, with the GIL released) fails rather
+    /// than wait for it with the GIL held, which could never end.
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<State>>> {
+        match self.state.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(
+                "the consumer is in use by another thread's call: a handle takes one call at a time",
+            )),
+        }
     }
 
     /// Releases the lent message if it is `loan`'s (from its `Message`).
-    fn release_loan(&mut self, py: Python<'_>, loan: &Arc<Loan>) -> PyResult<()> {
-        match self.state.get_mut().unwrap_or_else(PoisonError::into_inner) {
+    fn release_loan(&self, py: Python<'_>, loan: &Arc<Loan>) -> PyResult<()> {
+        match &mut *self.lock()? {
             Some(state) => state.release(py, Some(loan)),
             None => Ok(()),
         }
@@ -115,11 +120,12 @@ impl Consumer {
     /// The next message as bytes: `None` when there is none within `timeout`
     /// (`None`: no limit; `Some(ZERO)`: no wait).
     fn recv_bytes<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         timeout: Option<std::time::Duration>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let handle = self.state()?.idle(py)?;
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
         // SAFETY: nothing is lent; the guard is dropped before the next `get`.
         match unsafe { handle.get() }.try_read() {
             Ok(Some(message)) => return Ok(Some(PyBytes::new(py, &message))),
@@ -138,12 +144,13 @@ impl Consumer {
 
     /// Up to `max` messages as bytes, waiting up to `timeout` for one.
     fn recv_messages<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         max: usize,
         timeout: Option<std::time::Duration>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let handle = self.state()?.idle(py)?;
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
         // SAFETY: nothing is lent; the batch is dropped before the next `get`.
         let batch = unsafe { handle.get() }
             .try_read_batch(max)
@@ -171,8 +178,9 @@ impl Consumer {
         timeout: Option<std::time::Duration>,
     ) -> PyResult<Option<Py<Message>>> {
         let py = slf.py();
-        let mut this = slf.try_borrow_mut()?;
-        let state = this.state()?;
+        let this = slf.get();
+        let mut guard = this.lock()?;
+        let state = opened(&mut guard)?;
         let handle = state.idle(py)?;
         // SAFETY: nothing is lent; the guard is lent below or dropped.
         let first = unsafe { handle.get() }
@@ -217,7 +225,7 @@ impl Consumer {
     ///
     /// Raises DisconnectedError when the ring is drained and every producer
     /// has closed or died.
-    fn try_recv<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn try_recv<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.recv_bytes(py, Some(std::time::Duration::ZERO))
     }
 
@@ -227,7 +235,7 @@ impl Consumer {
     /// The GIL is released while waiting, and Ctrl-C interrupts the wait.
     #[pyo3(signature = (timeout = None))]
     fn recv<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         timeout: Option<f64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
@@ -237,7 +245,7 @@ impl Consumer {
 
     /// Up to `max` messages as a list of bytes, without waiting (an empty
     /// list when the ring is empty); their slots are released together.
-    fn try_recv_batch<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
+    fn try_recv_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyList>> {
         self.recv_messages(py, max, Some(std::time::Duration::ZERO))
     }
 
@@ -246,7 +254,7 @@ impl Consumer {
     /// when the time ran out. Their slots are released together.
     #[pyo3(signature = (max, timeout = None))]
     fn recv_batch<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         max: usize,
         timeout: Option<f64>,
@@ -277,17 +285,18 @@ impl Consumer {
 
     /// Whether every producer that ever joined has closed or died. Messages
     /// may still be waiting in the ring.
-    fn is_disconnected(&mut self, py: Python<'_>) -> PyResult<bool> {
-        let handle = self.state()?.idle(py)?;
+    fn is_disconnected(&self, py: Python<'_>) -> PyResult<bool> {
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
         // SAFETY: nothing is lent, and nothing is made from the reference.
         Ok(unsafe { handle.get() }.is_disconnected())
     }
 
     /// Releases the lent message (if its views are gone) and leaves the
     /// ring. Closing a closed consumer does nothing.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        let slot = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(state) = slot {
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.lock()?;
+        if let Some(state) = slot.as_mut() {
             state.release(py, None)?;
         }
         *slot = None;
@@ -296,29 +305,31 @@ impl Consumer {
 
     /// Whether the consumer is closed.
     #[getter]
-    fn closed(&mut self) -> bool {
-        self.state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+    fn closed(&self) -> bool {
+        match self.state.try_lock() {
+            Ok(state) => state.is_none(),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().is_none(),
+            // A call in progress: open.
+            Err(TryLockError::WouldBlock) => false,
+        }
     }
 
     /// The ring's kind: "spsc" or "mpmc".
     #[getter]
-    fn kind(&mut self) -> PyResult<&'static str> {
-        Ok(self.state()?.kind)
+    fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The largest message the ring carries, in bytes.
     #[getter]
-    fn max_payload(&mut self) -> PyResult<usize> {
-        Ok(self.state()?.max_payload)
+    fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// The number of slots of the ring.
     #[getter]
-    fn capacity(&mut self) -> PyResult<usize> {
-        Ok(self.state()?.capacity)
+    fn capacity(&self) -> usize {
+        self.capacity
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -326,7 +337,7 @@ impl Consumer {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         py: Python<'_>,
         _kind: Option<&Bound<'_, PyAny>>,
         _value: Option<&Bound<'_, PyAny>>,
@@ -342,20 +353,20 @@ impl Consumer {
 
     /// The next message, waiting as long as it takes; the iteration stops
     /// when the ring is drained and every producer is gone.
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         match self.recv_bytes(py, None) {
             Err(error) if errors::is_disconnected(py, &error) => Ok(None),
             other => other,
         }
     }
 
-    fn __repr__(&mut self) -> String {
-        match self.state() {
-            Ok(state) => format!(
+    fn __repr__(&self) -> String {
+        match self.state.try_lock().map(|state| state.is_some()) {
+            Ok(false) => "<shmlane.Consumer (closed)>".to_string(),
+            _ => format!(
                 "<shmlane.Consumer of a {} ring of {} slots, messages up to {} bytes>",
-                state.kind, state.capacity, state.max_payload
+                self.kind, self.capacity, self.max_payload
             ),
-            Err(_) => "<shmlane.Consumer (closed)>".to_string(),
         }
     }
 }
@@ -381,10 +392,7 @@ impl Message {
         if self.loan.is_released() {
             return Ok(());
         }
-        self.consumer
-            .bind(py)
-            .try_borrow_mut()?
-            .release_loan(py, &self.loan)
+        self.consumer.get().release_loan(py, &self.loan)
     }
 
     /// Whether the slot went back to the ring.
@@ -456,10 +464,18 @@ impl Drop for Message {
             return;
         }
         Python::attach(|py| {
-            if let Ok(mut consumer) = self.consumer.bind(py).try_borrow_mut() {
+            {
+                let consumer = self.consumer.get();
                 // Nothing to report to: the views are gone, so this succeeds.
                 let _ = consumer.release_loan(py, &self.loan);
             }
         });
     }
+}
+
+/// The state of an open consumer.
+fn opened(state: &mut Option<State>) -> PyResult<&mut State> {
+    state
+        .as_mut()
+        .ok_or_else(|| PyValueError::new_err("operation on a closed consumer"))
 }

@@ -7,10 +7,10 @@
 //! of it are alive: then the call fails with `ViewsAliveError`, naming them.
 
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyWeakrefReference;
@@ -33,10 +33,8 @@ struct Lent {
 /// An open producer's state.
 struct State {
     lender: Lender<Writing, Lent>,
-    kind: &'static str,
     max_payload: usize,
     fixed_size: bool,
-    capacity: usize,
 }
 
 impl State {
@@ -86,9 +84,14 @@ impl State {
 /// A producer of a ring of any kind.
 ///
 /// Made by `Ring.producer()`. A context manager: leaving the block closes it.
-#[pyclass(module = "shmlane", name = "Producer")]
+#[pyclass(module = "shmlane", name = "Producer", frozen)]
 pub(crate) struct Producer {
+    /// `None` once closed. Locked for each call: a call from a second
+    /// thread while one waits fails (see [`Producer::lock`]).
     state: Mutex<Option<State>>,
+    kind: &'static str,
+    max_payload: usize,
+    capacity: usize,
 }
 
 impl Producer {
@@ -96,27 +99,33 @@ impl Producer {
     pub(crate) fn join(py: Python<'_>, ring: &shmlane::Ring) -> PyResult<Producer> {
         let lender = Lender::join(ring).map_err(|error| errors::to_py(py, error))?;
         Ok(Producer {
+            kind: crate::ring::kind_name(ring.kind()),
+            max_payload: ring.max_payload(),
+            capacity: ring.geometry().capacity as usize,
             state: Mutex::new(Some(State {
                 lender,
-                kind: crate::ring::kind_name(ring.kind()),
                 max_payload: ring.max_payload(),
                 fixed_size: ring.geometry().fixed_size,
-                capacity: ring.geometry().capacity as usize,
             })),
         })
     }
 
-    fn state(&mut self) -> PyResult<&mut State> {
-        self.state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("operation on a closed producer"))
+    /// The state, locked for one call. A call from a second thread while
+    /// another call holds it (waiting, with the GIL released) fails rather
+    /// than wait for it with the GIL held, which could never end.
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<State>>> {
+        match self.state.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(
+                "the producer is in use by another thread's call: a handle takes one call at a time",
+            )),
+        }
     }
 
     /// Takes back the lent slot if it is `loan`'s (from its `Slot`).
-    fn take_loan(&mut self, py: Python<'_>, loan: &Arc<Loan>) -> PyResult<Option<Lent>> {
-        match self.state.get_mut().unwrap_or_else(PoisonError::into_inner) {
+    fn take_loan(&self, py: Python<'_>, loan: &Arc<Loan>) -> PyResult<Option<Lent>> {
+        match &mut *self.lock()? {
             Some(state) => state.take(py, Some(loan)),
             None => Ok(None),
         }
@@ -124,14 +133,15 @@ impl Producer {
 
     /// Sends `message`, waiting up to `timeout`; whether it was sent.
     fn send_bytes(
-        &mut self,
+        &self,
         py: Python<'_>,
         message: &Bound<'_, PyAny>,
         timeout: Option<Duration>,
     ) -> PyResult<bool> {
         let message = BytesLike::get(message)?;
         let bytes = message.as_slice();
-        let handle = self.state()?.idle(py)?;
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
         // SAFETY: nothing is lent, and no guard outlives the call.
         let sent = unsafe { handle.get() }
             .try_send(bytes)
@@ -159,7 +169,7 @@ impl Producer {
     /// Sends `messages` in order, a batch of slots at a time, waiting up to
     /// `timeout` in all for room; how many were sent.
     fn send_messages(
-        &mut self,
+        &self,
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
         timeout: Option<Duration>,
@@ -168,7 +178,8 @@ impl Producer {
             .try_iter()?
             .map(|message| BytesLike::get(&message?))
             .collect::<PyResult<Vec<_>>>()?;
-        let state = self.state()?;
+        let mut guard = self.lock()?;
+        let state = opened(&mut guard)?;
         let handle = state.idle(py)?;
         // Nothing is sent when a message does not fit: the Rust check of
         // that message (which sends nothing then) names it.
@@ -229,8 +240,9 @@ impl Producer {
         timeout: Option<Duration>,
     ) -> PyResult<Option<Py<Slot>>> {
         let py = slf.py();
-        let mut this = slf.try_borrow_mut()?;
-        let state = this.state()?;
+        let this = slf.get();
+        let mut guard = this.lock()?;
+        let state = opened(&mut guard)?;
         let handle = state.idle(py)?;
         // SAFETY: nothing is lent; the guard is lent below or dropped.
         let first = unsafe { handle.get() }
@@ -277,7 +289,7 @@ impl Producer {
     ///
     /// Raises MessageTooLargeError when it is longer than max_payload,
     /// DisconnectedError when the ring is full and every consumer is gone.
-    fn try_send(&mut self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn try_send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.send_bytes(py, message, Some(Duration::ZERO))
     }
 
@@ -288,7 +300,7 @@ impl Producer {
     /// The GIL is released while waiting, and Ctrl-C interrupts the wait.
     #[pyo3(signature = (message, timeout = None))]
     fn send(
-        &mut self,
+        &self,
         py: Python<'_>,
         message: &Bound<'_, PyAny>,
         timeout: Option<f64>,
@@ -303,7 +315,7 @@ impl Producer {
     ///
     /// Nothing is sent when a message does not fit the ring: that raises
     /// MessageTooLargeError (WrongMessageSizeError in a fixed-size ring).
-    fn try_send_batch(&mut self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn try_send_batch(&self, py: Python<'_>, messages: &Bound<'_, PyAny>) -> PyResult<usize> {
         self.send_messages(py, messages, Some(Duration::ZERO))
     }
 
@@ -315,7 +327,7 @@ impl Producer {
     /// `try_send_batch`. The GIL is released while waiting.
     #[pyo3(signature = (messages, timeout = None))]
     fn send_batch(
-        &mut self,
+        &self,
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
         timeout: Option<f64>,
@@ -345,17 +357,18 @@ impl Producer {
     }
 
     /// Whether every consumer that ever joined has closed or died.
-    fn is_disconnected(&mut self, py: Python<'_>) -> PyResult<bool> {
-        let handle = self.state()?.idle(py)?;
+    fn is_disconnected(&self, py: Python<'_>) -> PyResult<bool> {
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
         // SAFETY: nothing is lent, and nothing is made from the reference.
         Ok(unsafe { handle.get() }.is_disconnected())
     }
 
     /// Gives up the lent slot (if its views are gone) and leaves the ring.
     /// Closing a closed producer does nothing.
-    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        let slot = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(state) = slot {
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.lock()?;
+        if let Some(state) = slot.as_mut() {
             drop(state.take(py, None)?);
         }
         *slot = None;
@@ -364,29 +377,31 @@ impl Producer {
 
     /// Whether the producer is closed.
     #[getter]
-    fn closed(&mut self) -> bool {
-        self.state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+    fn closed(&self) -> bool {
+        match self.state.try_lock() {
+            Ok(state) => state.is_none(),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().is_none(),
+            // A call in progress: open.
+            Err(TryLockError::WouldBlock) => false,
+        }
     }
 
     /// The ring's kind: "spsc" or "mpmc".
     #[getter]
-    fn kind(&mut self) -> PyResult<&'static str> {
-        Ok(self.state()?.kind)
+    fn kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The largest message the ring carries, in bytes.
     #[getter]
-    fn max_payload(&mut self) -> PyResult<usize> {
-        Ok(self.state()?.max_payload)
+    fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// The number of slots of the ring.
     #[getter]
-    fn capacity(&mut self) -> PyResult<usize> {
-        Ok(self.state()?.capacity)
+    fn capacity(&self) -> usize {
+        self.capacity
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -394,7 +409,7 @@ impl Producer {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         py: Python<'_>,
         _kind: Option<&Bound<'_, PyAny>>,
         _value: Option<&Bound<'_, PyAny>>,
@@ -404,13 +419,13 @@ impl Producer {
         Ok(false)
     }
 
-    fn __repr__(&mut self) -> String {
-        match self.state() {
-            Ok(state) => format!(
+    fn __repr__(&self) -> String {
+        match self.state.try_lock().map(|state| state.is_some()) {
+            Ok(false) => "<shmlane.Producer (closed)>".to_string(),
+            _ => format!(
                 "<shmlane.Producer of a {} ring of {} slots, messages up to {} bytes>",
-                state.kind, state.capacity, state.max_payload
+                self.kind, self.capacity, self.max_payload
             ),
-            Err(_) => "<shmlane.Producer (closed)>".to_string(),
         }
     }
 }
@@ -448,11 +463,7 @@ impl Slot {
         if self.loan.is_released() {
             return Err(crate::views::released("slot"));
         }
-        let lent = self
-            .producer
-            .bind(py)
-            .try_borrow_mut()?
-            .take_loan(py, &self.loan)?;
+        let lent = self.producer.get().take_loan(py, &self.loan)?;
         match lent {
             Some(lent) => lent
                 .guard
@@ -469,11 +480,7 @@ impl Slot {
         if self.loan.is_released() {
             return Ok(());
         }
-        let lent = self
-            .producer
-            .bind(py)
-            .try_borrow_mut()?
-            .take_loan(py, &self.loan)?;
+        let lent = self.producer.get().take_loan(py, &self.loan)?;
         drop(lent);
         Ok(())
     }
@@ -538,10 +545,18 @@ impl Drop for Slot {
             return;
         }
         Python::attach(|py| {
-            if let Ok(mut producer) = self.producer.bind(py).try_borrow_mut() {
+            {
+                let producer = self.producer.get();
                 // Nothing to report to: the views are gone, so this succeeds.
                 drop(producer.take_loan(py, &self.loan));
             }
         });
     }
+}
+
+/// The state of an open producer.
+fn opened(state: &mut Option<State>) -> PyResult<&mut State> {
+    state
+        .as_mut()
+        .ok_or_else(|| PyValueError::new_err("operation on a closed producer"))
 }

@@ -152,3 +152,34 @@ def test_send_batch_waits_while_another_thread_drains(name):
     drainer.join()
     assert sent == len(messages)
     assert received == messages
+
+
+def test_a_second_call_on_a_waiting_handle_fails_and_its_properties_read(name):
+    ring = shmlane.create(name, capacity=8, max_payload=16)
+    producer, consumer = ring.producer(), ring.consumer()
+    received = []
+    waiting = threading.Event()
+
+    def wait_for_one():
+        waiting.set()
+        received.append(consumer.recv(timeout=60))
+
+    waiter = threading.Thread(target=wait_for_one)
+    waiter.start()
+    waiting.wait()
+    # Until the waiter is inside recv, a call here may still get in: try
+    # until one meets the waiting call (a try_recv that gets in finds the
+    # ring empty and changes nothing).
+    for _ in range(60_000):
+        try:
+            consumer.try_recv()
+        except RuntimeError as error:
+            assert "in use by another thread's call" in str(error)
+            break
+        threading.Event().wait(0.001)
+    else:
+        raise AssertionError("no call met the waiting recv")
+    assert (consumer.kind, consumer.capacity, consumer.closed) == ("spsc", 8, False)
+    producer.send(b"done")
+    waiter.join()
+    assert received == [b"done"]
