@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyWeakrefReference};
 use shmlane::{AnyKind, ReadSlot, Reading};
 
+use crate::buffer::WritableBuffer;
 use crate::errors;
 use crate::lending::{HandlePtr, Lender};
 use crate::views::{describe_views, Loan};
@@ -142,6 +143,34 @@ impl Consumer {
         Ok(found.map(|SameThread(message)| PyBytes::new(py, &message)))
     }
 
+    /// Copies the next message into `buffer`, waiting up to `timeout`; its
+    /// length, `None` when there is none in time.
+    fn recv_into_buffer(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<std::time::Duration>,
+    ) -> PyResult<Option<usize>> {
+        let held = WritableBuffer::get(buffer)?;
+        let bytes = held.raw();
+        let mut guard = self.lock()?;
+        let handle = opened(&mut guard)?.idle(py)?;
+        // SAFETY: nothing is lent and no guard outlives the call; `held`
+        // keeps the buffer exported throughout.
+        match unsafe { handle.get().try_recv(bytes.slice()) } {
+            Ok(Some(len)) => return Ok(Some(len)),
+            Ok(None) if timeout.is_some_and(|timeout| timeout.is_zero()) => return Ok(None),
+            Ok(None) => {}
+            Err(error) => return Err(errors::to_py(py, error)),
+        }
+        let found = in_slices(py, timeout, move |slice| {
+            // SAFETY: as above, a slice at a time; `held` outlives the wait.
+            unsafe { handle.get().recv(bytes.slice(), Some(slice)) }
+        })?;
+        drop(held);
+        Ok(found)
+    }
+
     /// Up to `max` messages as bytes, waiting up to `timeout` for one.
     fn recv_messages<'py>(
         &self,
@@ -241,6 +270,30 @@ impl Consumer {
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let timeout = timeout_arg(timeout)?;
         self.recv_bytes(py, timeout)
+    }
+
+    /// Copies the next message into `buffer` (a writable bytes-like object:
+    /// bytearray, memoryview, numpy array) and returns its length, or None
+    /// when the ring is empty.
+    ///
+    /// Raises BufferTooSmallError when the message does not fit; it is not
+    /// consumed then, and the next read returns it.
+    fn try_recv_into(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        self.recv_into_buffer(py, buffer, Some(std::time::Duration::ZERO))
+    }
+
+    /// Copies the next message into `buffer`, waiting up to `timeout`
+    /// seconds for one (None: as long as it takes); its length, or None when
+    /// the time ran out. See `try_recv_into`.
+    #[pyo3(signature = (buffer, timeout = None))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<usize>> {
+        let timeout = timeout_arg(timeout)?;
+        self.recv_into_buffer(py, buffer, timeout)
     }
 
     /// Up to `max` messages as a list of bytes, without waiting (an empty

@@ -1,5 +1,6 @@
 """Sending and receiving by copy, on every kind of ring."""
 
+import numpy as np
 import pytest
 
 import shmlane
@@ -192,3 +193,33 @@ def test_send_batch_waits_for_room_until_its_timeout(ring):
     assert consumer.recv_batch(100, timeout=0.01) == messages[: ring.capacity]
     assert consumer.recv_batch(100, timeout=0.01) == []
     assert consumer.recv_batch(0) == []
+
+
+def test_recv_into_copies_into_a_buffer_of_the_caller(ring):
+    producer, consumer = ring.producer(), ring.consumer()
+    message = message_for(ring, b"into")
+    buffer = bytearray(ring.max_payload)
+    assert consumer.try_recv_into(buffer) is None
+    producer.send(message)
+    assert consumer.recv_into(buffer) == len(message)
+    assert bytes(buffer[: len(message)]) == message
+    array = np.zeros(ring.max_payload, dtype=np.uint8)
+    producer.send(message)
+    assert consumer.recv_into(array, timeout=60) == len(message)
+    assert array[: len(message)].tobytes() == message
+    assert consumer.recv_into(buffer, timeout=0.01) is None
+
+
+def test_recv_into_a_small_buffer_keeps_the_message(ring):
+    producer, consumer = ring.producer(), ring.consumer()
+    message = message_for(ring, b"a longer message")
+    producer.send(message)
+    with pytest.raises(shmlane.BufferTooSmallError, match="the next read returns it"):
+        consumer.try_recv_into(bytearray(4))
+    assert consumer.recv() == message
+
+
+def test_recv_into_a_read_only_buffer_raises_type_error(ring):
+    consumer = ring.consumer()
+    with pytest.raises(TypeError, match="writable bytes-like"):
+        consumer.try_recv_into(b"read-only")
