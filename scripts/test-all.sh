@@ -4,10 +4,11 @@
 # is weakened, when the waker's fence is left out and when crash recovery skips
 # its liveness test and when a broadcast join skips its move to the gate, the
 # C tests, then the Rust unit, integration and doc tests
-# (the code blocks of README.md and docs/*.md among them) and the
-# cross-language conformance tests, and the async waits of the cargo feature
-# `tokio`. The NATS bridge's tests (nats/) start a nats-server on 127.0.0.1:
-# it must be on PATH (.ci/run installs it) or named by SHMLANE_NATS_SERVER.
+# (the code blocks of README.md and docs/*.md among them), the async waits of
+# the cargo feature `tokio`, the Python binding's pytest suite and the
+# cross-language conformance tests. The NATS bridge's tests (nats/) start a
+# nats-server on 127.0.0.1: it must be on PATH (.ci/run installs it) or named
+# by SHMLANE_NATS_SERVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ weak_broadcast_log="$logs/weak-broadcast"
 c_log="$logs/c"
 go_log="$logs/go"
 rust_log="$logs/rust"
+python_log="$logs/python"
 
 echo "== ring's modules form layers without cycles (scripts/module-graph.py)"
 python3 scripts/module-graph.py
@@ -131,15 +133,23 @@ echo "== Rust: the async waits (feature tokio), their doc tests and the crate's 
 cargo test -p shmlane --features tokio --lib --test async_waits 2>&1 | tee -a "$rust_log"
 cargo test -p shmlane --features tokio --doc 2>&1 | tee -a "$rust_log"
 
+echo "== Python: the binding built with maturin into target/python-venv, its pytest suite"
+# scripts/test-python.sh makes the venv (maturin, pytest and numpy from
+# PyPI), installs bindings-python as pip would, and runs its tests, Python
+# against the Rust, C and Go peers among them; a failed test stops the
+# script here.
+SHMLANE_PEERS_REQUIRED=rust,c,go ./scripts/test-python.sh 2>&1 | tee "$python_log"
+
 echo "== Cross-language conformance: every peer against every other, across processes"
 # Release build: the peers move millions of messages.
 SHMLANE_PEERS_REQUIRED=c,go cargo test --release -p shmlane-conformance 2>&1 | tee -a "$rust_log"
 
 # One closing line for the whole run: every `test result:` line of the Rust
-# tests, each C test program that passed and each Go test that passed (the
-# loom models are counted in their own steps above; a failed C or Go test has
-# already stopped the script).
+# tests, each C test program that passed, each Go test that passed and the
+# Python tests pytest counted (the loom models are counted in their own steps
+# above; a failed C, Go or Python test has already stopped the script).
 c_passed="$(grep -c '^c-tests: .* checks passed$' "$c_log" || true)"
 go_passed="$(grep -c -- '--- PASS' "$go_log" || true)"
-awk -v c="$c_passed" -v go="$go_passed" '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "tests: %d passed, %d failed\n", passed + c + go, failed; exit failed > 0 }' "$rust_log"
+python_passed="$(grep -oE '^[0-9]+ passed' "$python_log" | tail -n 1 | cut -d' ' -f1 || true)"
+awk -v c="$c_passed" -v go="$go_passed" -v py="${python_passed:-0}" '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed + c + go + py, failed; exit failed > 0 }' "$rust_log"

@@ -23,6 +23,8 @@
 //!   packages, binaries, benches, make targets and files it names must exist.
 //! - ```` ```json ````: must parse, and hold the same keys as the output of
 //!   the command it shows (`stat --json`, `bench --json`).
+//! - ```` ```python ````: run by the Python binding's tests
+//!   (`bindings-python/tests/test_docs.py`).
 //! - ```` ```text ````: output, grammar and other illustration; not checked.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,7 +155,7 @@ fn every_block_names_a_language_that_is_checked() {
     );
     for block in &blocks {
         assert!(
-            ["rust", "go", "c", "sh", "json", "text"].contains(&block.language.as_str()),
+            ["rust", "go", "c", "sh", "json", "python", "text"].contains(&block.language.as_str()),
             "{}: a block of {:?}: name a language this test checks, or `text`",
             block.at(),
             block.language
