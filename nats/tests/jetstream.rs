@@ -63,6 +63,19 @@ fn stream_messages(connection: &mut Connection, stream: &str) -> u64 {
     json_number(state, "messages").expect("the state counts messages")
 }
 
+/// The stream's message count once it reaches `want`, or what it holds
+/// after 20 s of looking.
+fn stream_messages_reaching(connection: &mut Connection, stream: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let messages = stream_messages(connection, stream);
+        if messages >= want || Instant::now() >= deadline {
+            return messages;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn send_all(ring: &Ring, count: u64) -> std::thread::JoinHandle<()> {
     let ring = ring.clone();
     std::thread::spawn(move || {
@@ -120,7 +133,9 @@ fn a_message_the_stream_already_has_is_acknowledged_as_a_duplicate_and_not_store
             .unwrap();
     }
     admin.flush(Some(Duration::from_secs(10))).unwrap();
-    assert_eq!(stream_messages(&mut admin, "DEDUP"), EARLY);
+    // A flush says the server has the publishes, not that the stream has
+    // stored them all yet: wait for the stream (bounded) before the bridge.
+    assert_eq!(stream_messages_reaching(&mut admin, "DEDUP", EARLY), EARLY);
 
     let producer = send_all(&ring, MESSAGES);
     let mut bridge =
