@@ -25,6 +25,11 @@
 // Kind code of an MPMC ring (any number of producers and consumers).
 #define SHMLANE_KIND_MPMC 2
 
+// Kind code of a broadcast ring (one producer, subscribers that each see
+// every message): joined with `shmlane_broadcast_producer_open` and
+// `shmlane_subscriber_open`.
+#define SHMLANE_KIND_BROADCAST 3
+
 // Participant state: never claimed.
 #define SHMLANE_PARTICIPANT_FREE 0
 
@@ -45,6 +50,13 @@
 
 // Participant role: consumer.
 #define SHMLANE_ROLE_CONSUMER 2
+
+// `shmlane_subscriber_options_t::start`: begin at the next message published.
+#define SHMLANE_START_NEWEST 0
+
+// `shmlane_subscriber_options_t::start`: begin at the oldest message the
+// ring still holds (up to `capacity` messages published before the join).
+#define SHMLANE_START_OLDEST 1
 
 // What a call returns: `SHMLANE_STATUS_OK` (0) on success, a positive code
 // otherwise. `shmlane_strerror` names each code;
@@ -113,6 +125,10 @@ enum shmlane_status
   // An internal error of the library (a bug): a Rust panic was caught at the
   // boundary. The handle should be closed.
   SHMLANE_STATUS_INTERNAL = 26,
+  // An untethered broadcast subscriber was lapped: the producer overwrote
+  // messages it had not read. The call's `lost` out-parameter says how
+  // many; the next read starts at the oldest message still intact.
+  SHMLANE_STATUS_LAGGED = 27,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -121,6 +137,14 @@ typedef enum shmlane_status shmlane_status;
 typedef int32_t shmlane_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// The producing handle of a broadcast ring: each message it commits goes to
+// every subscriber.
+//
+// Made by `shmlane_broadcast_producer_open`, freed by
+// `shmlane_broadcast_producer_close`. A handle may move between threads but
+// must not be used by two threads at once.
+typedef struct shmlane_broadcast_producer_t shmlane_broadcast_producer_t;
 
 // A consuming handle of a ring, SPSC or MPMC.
 //
@@ -144,10 +168,18 @@ typedef struct shmlane_producer_t shmlane_producer_t;
 // alive after it is closed.
 typedef struct shmlane_ring_t shmlane_ring_t;
 
-// What `shmlane_ring_create` makes. Start from `shmlane_ring_options_spsc` or
-// `shmlane_ring_options_mpmc` and change fields.
+// A subscribing handle of a broadcast ring, tethered or untethered.
+//
+// Made by `shmlane_subscriber_open`, freed by `shmlane_subscriber_close`. A
+// handle may move between threads but must not be used by two threads at
+// once.
+typedef struct shmlane_subscriber_t shmlane_subscriber_t;
+
+// What `shmlane_ring_create` makes. Start from `shmlane_ring_options_spsc`,
+// `shmlane_ring_options_mpmc` or `shmlane_ring_options_broadcast` and
+// change fields.
 typedef struct shmlane_ring_options_t {
-  // `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`.
+  // `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or `SHMLANE_KIND_BROADCAST`.
   uint32_t kind;
   // Non-zero: every message is exactly the maximum payload, and slots carry
   // no length field.
@@ -155,9 +187,11 @@ typedef struct shmlane_ring_options_t {
   // Number of slots: a power of two, 2 to 2^32.
   uint64_t capacity;
   // Bytes per slot, slot header included (SPSC: 8, or 0 when fixed-size;
-  // MPMC: 16, or 8 when fixed-size); a multiple of 8.
+  // MPMC and broadcast: 16, or 8 when fixed-size); a multiple of 8.
   uint64_t slot_size;
-  // MPMC: producer and consumer handles together, 2 to 1024. Ignored for SPSC.
+  // MPMC: producer and consumer handles together, 2 to 1024. Broadcast:
+  // the producer and the subscribers together, so the largest number of
+  // subscribers plus 1 (2 to 1024). Ignored for SPSC.
   uint32_t max_participants;
   // File mode, 0600 by default; must include 0600.
   uint32_t mode;
@@ -189,7 +223,7 @@ typedef struct shmlane_wait_info_t {
 
 // A snapshot of a ring's geometry, positions, participants and wait counters.
 typedef struct shmlane_ring_info_t {
-  // `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`.
+  // `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or `SHMLANE_KIND_BROADCAST`.
   uint32_t kind;
   // Non-zero for a ring of fixed-size messages.
   uint8_t fixed_size;
@@ -264,6 +298,19 @@ typedef struct shmlane_wait_strategy_t {
   uint64_t peer_check_ns;
 } shmlane_wait_strategy_t;
 
+// How `shmlane_subscriber_open` joins. Start from
+// `shmlane_subscriber_options_default`.
+typedef struct shmlane_subscriber_options_t {
+  // Zero (the default): tethered, lossless: the producer waits for this
+  // subscriber rather than overwrite a message it has not released, and
+  // messages are lent in place. Non-zero: untethered, lossy: it never
+  // holds the producer back, copies each message out, and learns how many
+  // it lost when lapped (`SHMLANE_STATUS_LAGGED`).
+  uint8_t untethered;
+  // `SHMLANE_START_NEWEST` (the default) or `SHMLANE_START_OLDEST`.
+  uint32_t start;
+} shmlane_subscriber_options_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -292,8 +339,8 @@ const char *shmlane_strerror(int32_t status);
 
 // The message of the calling thread's last failed call, with the details
 // (which path, which value, what the OS said). Calls that fail with
-// `SHMLANE_STATUS_FULL` or `SHMLANE_STATUS_EMPTY`, ordinary results of the
-// non-blocking calls, leave it unchanged.
+// `SHMLANE_STATUS_FULL`, `SHMLANE_STATUS_EMPTY` or `SHMLANE_STATUS_LAGGED`,
+// ordinary results of the non-blocking calls, leave it unchanged.
 //
 // Never NULL; an empty string before any failure. The string belongs to the
 // library and stays valid until the calling thread's next failed call: copy
@@ -310,6 +357,14 @@ struct shmlane_ring_options_t shmlane_ring_options_spsc(uint64_t capacity, uint6
 struct shmlane_ring_options_t shmlane_ring_options_mpmc(uint64_t capacity,
                                                         uint64_t slot_size,
                                                         uint32_t max_participants);
+
+// Options for a broadcast ring of `capacity` slots of `slot_size` bytes (16
+// of which hold the slot's stamp and the message length) for one producer
+// and up to `max_subscribers` subscribers (1 to 1023; `max_participants`
+// is one more), mode 0600.
+struct shmlane_ring_options_t shmlane_ring_options_broadcast(uint64_t capacity,
+                                                             uint64_t slot_size,
+                                                             uint32_t max_subscribers);
 
 // The default open options: wait up to 2 s, any kind, own 0600-style files only.
 struct shmlane_open_options_t shmlane_open_options_default(void);
@@ -382,7 +437,8 @@ shmlane_status shmlane_ring_remove(const char *name);
 // `path` is a NUL-terminated string.
 shmlane_status shmlane_ring_remove_at(const char *path);
 
-// The kind of a ring: `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`; 0 for NULL.
+// The kind of a ring: `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or
+// `SHMLANE_KIND_BROADCAST`; 0 for NULL.
 //
 // # Safety
 // `ring` is NULL or a live handle.
@@ -442,7 +498,9 @@ shmlane_status shmlane_ring_participants(const struct shmlane_ring_t *ring,
 // Joins a ring as a producer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 // while another producer lives; on an MPMC ring,
 // `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. A
-// producer that died is taken over. Free the handle with
+// producer that died is taken over. A broadcast ring is refused
+// (`SHMLANE_STATUS_WRONG_KIND`): its producer is a
+// `shmlane_broadcast_producer_t`. Free the handle with
 // `shmlane_producer_close`. Thread-safe.
 //
 // # Safety
@@ -637,8 +695,10 @@ shmlane_status shmlane_producer_wait_strategy(struct shmlane_producer_t *produce
 
 // Joins a ring as a consumer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 // while another consumer lives; on an MPMC ring,
-// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. Free the
-// handle with `shmlane_consumer_close`. Thread-safe.
+// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. A
+// broadcast ring is refused (`SHMLANE_STATUS_WRONG_KIND`): it has
+// subscribers, `shmlane_subscriber_t`. Free the handle with
+// `shmlane_consumer_close`. Thread-safe.
 //
 // # Safety
 // `ring` is a live ring handle; `out` is valid for writing a pointer.
@@ -803,6 +863,239 @@ shmlane_status shmlane_consumer_is_disconnected(struct shmlane_consumer_t *consu
 // `strategy` is valid for writing.
 shmlane_status shmlane_consumer_wait_strategy(struct shmlane_consumer_t *consumer,
                                               struct shmlane_wait_strategy_t *strategy);
+
+// Joins a broadcast ring as its one producer: `SHMLANE_STATUS_ROLE_TAKEN`
+// while another producer lives (one that died is taken over),
+// `SHMLANE_STATUS_WRONG_KIND` on a ring of another kind. Free the handle with
+// `shmlane_broadcast_producer_close`. Thread-safe.
+//
+// While no tethered subscriber is joined the producer never waits: it
+// overwrites the oldest message. Each live tethered subscriber holds it back
+// (`SHMLANE_STATUS_FULL`) until it has released the slot to be reused.
+//
+// # Safety
+// `ring` is a live ring handle; `out` is valid for writing a pointer.
+shmlane_status shmlane_broadcast_producer_open(const struct shmlane_ring_t *ring,
+                                               struct shmlane_broadcast_producer_t **out);
+
+// Leaves the ring and frees the handle; a reserved slot is given up. The
+// subscribers drain what was published, then see
+// `SHMLANE_STATUS_DISCONNECTED`. NULL is ignored.
+//
+// # Safety
+// `producer` is NULL or a live handle; it is invalid afterwards.
+void shmlane_broadcast_producer_close(struct shmlane_broadcast_producer_t *producer);
+
+// The largest message the producer's ring carries; 0 for NULL.
+//
+// # Safety
+// `producer` is NULL or a live handle.
+size_t shmlane_broadcast_producer_max_payload(const struct shmlane_broadcast_producer_t *producer);
+
+// Reserves the next slot without waiting, as `shmlane_producer_try_reserve`:
+// `*data` points to its `*capacity` (= max payload) writable bytes until
+// `shmlane_broadcast_producer_commit` or `shmlane_broadcast_producer_abort`.
+// `SHMLANE_STATUS_FULL` while a tethered subscriber has not released the
+// slot; `SHMLANE_STATUS_BUSY` while a slot is already reserved.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// `data` and `capacity` are valid for writing.
+shmlane_status shmlane_broadcast_producer_try_reserve(struct shmlane_broadcast_producer_t *producer,
+                                                      uint8_t **data,
+                                                      size_t *capacity);
+
+// As `shmlane_broadcast_producer_try_reserve`, waiting up to `timeout_ns`
+// nanoseconds (negative: no limit) for a tethered subscriber to free the
+// slot; `SHMLANE_STATUS_TIMEOUT` instead of `SHMLANE_STATUS_FULL`.
+//
+// # Safety
+// As `shmlane_broadcast_producer_try_reserve`.
+shmlane_status shmlane_broadcast_producer_reserve(struct shmlane_broadcast_producer_t *producer,
+                                                  int64_t timeout_ns,
+                                                  uint8_t **data,
+                                                  size_t *capacity);
+
+// Publishes the first `len` bytes of the reserved slot to every subscriber.
+// Errors as `shmlane_producer_commit`.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call.
+shmlane_status shmlane_broadcast_producer_commit(struct shmlane_broadcast_producer_t *producer,
+                                                 size_t len);
+
+// Gives up the reserved slot: no subscriber sees it.
+// `SHMLANE_STATUS_NOTHING_PENDING` when nothing is reserved.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call.
+shmlane_status shmlane_broadcast_producer_abort(struct shmlane_broadcast_producer_t *producer);
+
+// Copies `len` bytes from `data` into the next slot and publishes them to
+// every subscriber, without waiting. Errors as
+// `shmlane_broadcast_producer_try_reserve` and
+// `shmlane_broadcast_producer_commit`.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// `data` is valid for reading `len` bytes.
+shmlane_status shmlane_broadcast_producer_try_send(struct shmlane_broadcast_producer_t *producer,
+                                                   const void *data,
+                                                   size_t len);
+
+// As `shmlane_broadcast_producer_try_send`, waiting up to `timeout_ns`
+// (negative: no limit); `SHMLANE_STATUS_TIMEOUT` instead of
+// `SHMLANE_STATUS_FULL`.
+//
+// # Safety
+// As `shmlane_broadcast_producer_try_send`.
+shmlane_status shmlane_broadcast_producer_send(struct shmlane_broadcast_producer_t *producer,
+                                               const void *data,
+                                               size_t len,
+                                               int64_t timeout_ns);
+
+// Sets how the handle's blocking calls wait.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// `strategy` points to a strategy.
+shmlane_status shmlane_broadcast_producer_set_wait_strategy(struct shmlane_broadcast_producer_t *producer,
+                                                            const struct shmlane_wait_strategy_t *strategy);
+
+// Whether every subscriber that joined has closed or died: writes 1 or 0 to
+// `*disconnected`. The producer goes on publishing either way, for
+// subscribers that may still join.
+//
+// # Safety
+// `producer` is a live handle, not used by another thread during the call;
+// `disconnected` is valid for writing.
+shmlane_status shmlane_broadcast_producer_is_disconnected(struct shmlane_broadcast_producer_t *producer,
+                                                          uint8_t *disconnected);
+
+// The default subscriber options: tethered, from the newest message.
+struct shmlane_subscriber_options_t shmlane_subscriber_options_default(void);
+
+// Joins a broadcast ring as a subscriber, tethered or untethered and from
+// the newest or the oldest message as `options` says.
+// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every subscriber record is
+// held by a live subscriber; `SHMLANE_STATUS_WRONG_KIND` on a ring of
+// another kind; `SHMLANE_STATUS_INVALID_ARGUMENT` for an unknown `start`.
+// Free the handle with `shmlane_subscriber_close`. Thread-safe.
+//
+// # Safety
+// `ring` is a live ring handle; `options` points to options; `out` is valid
+// for writing a pointer.
+shmlane_status shmlane_subscriber_open(const struct shmlane_ring_t *ring,
+                                       const struct shmlane_subscriber_options_t *options,
+                                       struct shmlane_subscriber_t **out);
+
+// Releases any borrowed message, leaves the ring and frees the handle: a
+// tethered subscriber stops holding the producer back. NULL is ignored.
+//
+// # Safety
+// `subscriber` is NULL or a live handle; it is invalid afterwards.
+void shmlane_subscriber_close(struct shmlane_subscriber_t *subscriber);
+
+// The largest message the subscriber's ring carries; 0 for NULL.
+//
+// # Safety
+// `subscriber` is NULL or a live handle.
+size_t shmlane_subscriber_max_payload(const struct shmlane_subscriber_t *subscriber);
+
+// 1 for a tethered subscriber, 0 for an untethered one or NULL.
+//
+// # Safety
+// `subscriber` is NULL or a live handle.
+uint8_t shmlane_subscriber_is_tethered(const struct shmlane_subscriber_t *subscriber);
+
+// Borrows the next message in place without waiting (tethered subscribers
+// only): `*data` points to its `*len` bytes, readable until
+// `shmlane_subscriber_release`; the producer does not overwrite it before.
+//
+// `SHMLANE_STATUS_EMPTY` when no message is there;
+// `SHMLANE_STATUS_DISCONNECTED` when everything published was read and the
+// producer has closed or died; `SHMLANE_STATUS_BUSY` while a message is
+// borrowed; `SHMLANE_STATUS_INVALID_ARGUMENT` for an untethered subscriber.
+//
+// # Safety
+// `subscriber` is a live handle, not used by another thread during the
+// call; `data` and `len` are valid for writing.
+shmlane_status shmlane_subscriber_try_read(struct shmlane_subscriber_t *subscriber,
+                                           const uint8_t **data,
+                                           size_t *len);
+
+// As `shmlane_subscriber_try_read`, waiting up to `timeout_ns` nanoseconds
+// (negative: no limit) for a message; `SHMLANE_STATUS_TIMEOUT` instead of
+// `SHMLANE_STATUS_EMPTY`.
+//
+// # Safety
+// As `shmlane_subscriber_try_read`.
+shmlane_status shmlane_subscriber_read(struct shmlane_subscriber_t *subscriber,
+                                       int64_t timeout_ns,
+                                       const uint8_t **data,
+                                       size_t *len);
+
+// Releases the borrowed message: the producer may reuse its slot, and the
+// pointer lent for it is invalid. `SHMLANE_STATUS_NOTHING_PENDING` when
+// nothing is borrowed.
+//
+// # Safety
+// `subscriber` is a live handle, not used by another thread during the call.
+shmlane_status shmlane_subscriber_release(struct shmlane_subscriber_t *subscriber);
+
+// Copies the next message into `buffer` (`capacity` bytes) without waiting;
+// `*len` receives its length. Both kinds of subscriber.
+//
+// `SHMLANE_STATUS_LAGGED` (untethered subscribers only): the producer
+// overwrote messages this subscriber had not read; `*lost` receives how
+// many, nothing is copied, and the next call reads the oldest message still
+// intact. A message overwritten while it was being copied is reported so,
+// never as data. `SHMLANE_STATUS_BUFFER_TOO_SMALL`: `*len` receives the
+// length needed, and the message stays for the next read. Otherwise as
+// `shmlane_subscriber_try_read`. `*len` and `*lost` are written only as
+// said here.
+//
+// # Safety
+// `subscriber` is a live handle, not used by another thread during the
+// call; `buffer` is valid for writing `capacity` bytes (or `capacity` is 0);
+// `len` and `lost` are valid for writing.
+shmlane_status shmlane_subscriber_try_recv(struct shmlane_subscriber_t *subscriber,
+                                           void *buffer,
+                                           size_t capacity,
+                                           size_t *len,
+                                           uint64_t *lost);
+
+// As `shmlane_subscriber_try_recv`, waiting up to `timeout_ns` nanoseconds
+// (negative: no limit) for a message; `SHMLANE_STATUS_TIMEOUT` instead of
+// `SHMLANE_STATUS_EMPTY`.
+//
+// # Safety
+// As `shmlane_subscriber_try_recv`.
+shmlane_status shmlane_subscriber_recv(struct shmlane_subscriber_t *subscriber,
+                                       void *buffer,
+                                       size_t capacity,
+                                       int64_t timeout_ns,
+                                       size_t *len,
+                                       uint64_t *lost);
+
+// Skips to the latest message: the next read returns the newest one
+// published (an untethered subscriber's, if the producer does not overwrite
+// it first); `*skipped` receives how many messages were passed over unread.
+// `SHMLANE_STATUS_BUSY` while a message is borrowed.
+//
+// # Safety
+// `subscriber` is a live handle, not used by another thread during the
+// call; `skipped` is valid for writing.
+shmlane_status shmlane_subscriber_skip_to_latest(struct shmlane_subscriber_t *subscriber,
+                                                 uint64_t *skipped);
+
+// Sets how the handle's blocking calls wait.
+//
+// # Safety
+// `subscriber` is a live handle, not used by another thread during the
+// call; `strategy` points to a strategy.
+shmlane_status shmlane_subscriber_set_wait_strategy(struct shmlane_subscriber_t *subscriber,
+                                                    const struct shmlane_wait_strategy_t *strategy);
 
 // The default strategy: spin 20 µs, yield 50 µs, then sleep on the futex.
 struct shmlane_wait_strategy_t shmlane_wait_strategy_default(void);

@@ -25,15 +25,15 @@ static void check_versions_and_strings(void) {
     CHECK(strcmp(shmlane_version(), expected) == 0);
     shmlane_version_numbers(NULL, NULL, NULL); /* skipped, not a crash */
     shmlane_layout_version(NULL, NULL);
-    /* Every status has its own text; unknown ones one shared text. */
-    for (int32_t a = SHMLANE_STATUS_OK; a <= SHMLANE_STATUS_INTERNAL; a++) {
+    /* Every status has its own text; unknown ones one shared text. LAGGED is the last. */
+    for (int32_t a = SHMLANE_STATUS_OK; a <= SHMLANE_STATUS_LAGGED; a++) {
         CHECK(shmlane_strerror(a) != NULL && strlen(shmlane_strerror(a)) > 0);
         for (int32_t b = SHMLANE_STATUS_OK; b < a; b++) {
             CHECK(strcmp(shmlane_strerror(a), shmlane_strerror(b)) != 0);
         }
     }
     CHECK(strcmp(shmlane_strerror(-1), "unknown status code") == 0);
-    CHECK(strcmp(shmlane_strerror(SHMLANE_STATUS_INTERNAL + 1), "unknown status code") == 0);
+    CHECK(strcmp(shmlane_strerror(SHMLANE_STATUS_LAGGED + 1), "unknown status code") == 0);
     CHECK(shmlane_last_error_message() != NULL);
 }
 

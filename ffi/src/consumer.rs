@@ -43,8 +43,10 @@ unsafe fn consumer_arg<'a>(
 
 /// Joins a ring as a consumer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 /// while another consumer lives; on an MPMC ring,
-/// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. Free the
-/// handle with `shmlane_consumer_close`. Thread-safe.
+/// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. A
+/// broadcast ring is refused (`SHMLANE_STATUS_WRONG_KIND`): it has
+/// subscribers, `shmlane_subscriber_t`. Free the handle with
+/// `shmlane_consumer_close`. Thread-safe.
 ///
 /// # Safety
 /// `ring` is a live ring handle; `out` is valid for writing a pointer.
@@ -53,8 +55,11 @@ pub unsafe extern "C" fn shmlane_consumer_open(
     ring: *const crate::shmlane_ring_t,
     out: *mut *mut shmlane_consumer_t,
 ) -> shmlane_status {
-    // SAFETY: the caller's contract above.
-    entry(|| unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_consumer_t)) })
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_consumer_t)) }
+            .map_err(Failure::broadcast_hint)
+    })
 }
 
 /// Releases any borrowed message, leaves the ring and frees the handle. NULL

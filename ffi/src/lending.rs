@@ -1,5 +1,5 @@
-//! What a producer or consumer handle of the C API is: a Rust handle of a ring
-//! of any kind, and the guard of what it lent to C.
+//! What a producer, consumer or subscriber handle of the C API is: a Rust
+//! handle, and the guard of what it lent to C.
 //!
 //! A C caller cannot hold a Rust borrow, so the C handle keeps the Rust guard
 //! of the slot, message or batch it lent next to the Rust handle the guard
@@ -10,23 +10,24 @@
 
 use std::ptr::NonNull;
 
-use shmlane::{AnyKind, Direction, Error, Handle, Ring, WaitStrategy};
+use shmlane::{AnyKind, Direction, Error, Handle, Protocol, Ring, WaitStrategy};
 
 use crate::status::{error_status, shmlane_status, Failure};
 use crate::wait::shmlane_wait_strategy_t;
 use crate::{in_arg, out_arg};
 
-/// A Rust handle of direction `D` (a producer or a consumer, of a ring of
-/// any kind) and the guard `L` of what it lent to C, if anything.
-pub(crate) struct Lender<D: Direction, L> {
+/// A Rust handle of protocol `P` (a ring of any kind through [`AnyKind`],
+/// or a broadcast ring) and direction `D`, and the guard `L` of what it lent
+/// to C, if anything.
+pub(crate) struct Lender<D: Direction, L, P: Protocol = AnyKind> {
     /// Declared first: dropped before `handle`, which it may borrow.
     pub(crate) lent: Option<L>,
-    handle: NonNull<Handle<AnyKind, D>>,
+    handle: NonNull<Handle<P, D>>,
     pub(crate) max_payload: usize,
     pub(crate) capacity: usize,
 }
 
-impl<D: Direction, L> Drop for Lender<D, L> {
+impl<D: Direction, L, P: Protocol> Drop for Lender<D, L, P> {
     fn drop(&mut self) {
         // A reserved slot is given up, a borrowed message released.
         self.lent = None;
@@ -36,16 +37,20 @@ impl<D: Direction, L> Drop for Lender<D, L> {
     }
 }
 
-impl<D: Direction, L> Lender<D, L> {
+impl<D: Direction, L, P: Protocol> Lender<D, L, P> {
     /// Joins `ring` in direction `D`.
-    pub(crate) fn join(ring: &Ring) -> Result<Lender<D, L>, Error> {
-        let handle = Handle::<AnyKind, D>::join(ring)?;
-        Ok(Lender {
+    pub(crate) fn join(ring: &Ring) -> Result<Lender<D, L, P>, Error> {
+        Ok(Lender::new(ring, Handle::<P, D>::join(ring)?))
+    }
+
+    /// Lends from `handle`, a handle of `ring` joined by the caller.
+    pub(crate) fn new(ring: &Ring, handle: Handle<P, D>) -> Lender<D, L, P> {
+        Lender {
             lent: None,
             handle: NonNull::from(Box::leak(Box::new(handle))),
             max_payload: ring.max_payload(),
             capacity: ring.geometry().capacity as usize,
-        })
+        }
     }
 
     /// Whether nothing is lent.
@@ -59,7 +64,7 @@ impl<D: Direction, L> Lender<D, L> {
     /// # Safety
     /// Nothing is lent.
     #[inline(always)]
-    pub(crate) unsafe fn handle_unchecked(&mut self) -> &'static mut Handle<AnyKind, D> {
+    pub(crate) unsafe fn handle_unchecked(&mut self) -> &'static mut Handle<P, D> {
         debug_assert!(self.is_idle());
         // SAFETY: the allocation lives until `drop`, which first drops every
         // guard made from this reference; nothing is lent (the caller's
@@ -69,7 +74,7 @@ impl<D: Direction, L> Lender<D, L> {
 
     /// The Rust handle, if nothing is lent (a guard would borrow it).
     #[inline]
-    pub(crate) fn idle(&mut self) -> Result<&'static mut Handle<AnyKind, D>, Failure> {
+    pub(crate) fn idle(&mut self) -> Result<&'static mut Handle<P, D>, Failure> {
         if !self.is_idle() {
             return Err(busy::<D>());
         }
@@ -89,9 +94,7 @@ impl<D: Direction, L> Lender<D, L> {
     /// The Rust handle if nothing is lent, else `BUSY`: for the per-message
     /// calls that lend nothing (the copying ones), in statuses.
     #[inline(always)]
-    pub(crate) fn idle_or_busy(
-        &mut self,
-    ) -> Result<&'static mut Handle<AnyKind, D>, shmlane_status> {
+    pub(crate) fn idle_or_busy(&mut self) -> Result<&'static mut Handle<P, D>, shmlane_status> {
         if !self.is_idle() {
             return Err(busy_status::<D>());
         }
@@ -105,7 +108,7 @@ impl<D: Direction, L> Lender<D, L> {
     #[inline(always)]
     pub(crate) fn try_lend<T>(
         &mut self,
-        get: impl FnOnce(&'static mut Handle<AnyKind, D>) -> Result<Option<T>, Error>,
+        get: impl FnOnce(&'static mut Handle<P, D>) -> Result<Option<T>, Error>,
         lend: impl FnOnce(&mut Self, T),
         none: shmlane_status,
     ) -> shmlane_status {
@@ -210,8 +213,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn set_wait_strategy<D: Direction, L>(
-        lender: &mut Lender<D, L>,
+    pub(crate) unsafe fn set_wait_strategy<D: Direction, L, P: Protocol>(
+        lender: &mut Lender<D, L, P>,
         strategy: *const shmlane_wait_strategy_t,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: a strategy or NULL.
@@ -224,8 +227,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn wait_strategy<D: Direction, L>(
-        lender: &mut Lender<D, L>,
+    pub(crate) unsafe fn wait_strategy<D: Direction, L, P: Protocol>(
+        lender: &mut Lender<D, L, P>,
         strategy: *mut shmlane_wait_strategy_t,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: valid for writing, or NULL.
@@ -236,8 +239,8 @@ pub(crate) mod shared {
 
     /// # Safety
     /// The pointer argument is NULL or valid as the entry point says.
-    pub(crate) unsafe fn is_disconnected<D: Direction, L>(
-        lender: &mut Lender<D, L>,
+    pub(crate) unsafe fn is_disconnected<D: Direction, L, P: Protocol>(
+        lender: &mut Lender<D, L, P>,
         disconnected: *mut u8,
     ) -> Result<(), Failure> {
         // SAFETY: the caller's contract: valid for writing, or NULL.

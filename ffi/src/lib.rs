@@ -3,7 +3,8 @@
 //! Every function is `shmlane_<object>_<verb>` and returns a
 //! [`shmlane_status`] (0 for success) unless it only reads a value. Handles
 //! are opaque: [`shmlane_ring_t`], [`shmlane_producer_t`],
-//! [`shmlane_consumer_t`]. The header `bindings-c/include/shmlane.h` is
+//! [`shmlane_consumer_t`], and for broadcast rings
+//! [`shmlane_broadcast_producer_t`] and [`shmlane_subscriber_t`]. The header `bindings-c/include/shmlane.h` is
 //! generated from this crate by cbindgen; `docs/c.md` is the guide.
 //!
 //! Rules every entry point keeps:
@@ -22,7 +23,8 @@
 
 #![allow(non_camel_case_types)]
 
-// In the header's order: status codes, rings, producers, consumers, waiting.
+// In the header's order: status codes, rings, producers, consumers,
+// broadcast producers and subscribers, waiting.
 mod status;
 
 mod ring;
@@ -30,6 +32,8 @@ mod ring;
 mod producer;
 
 mod consumer;
+
+mod broadcast;
 
 mod lending;
 
@@ -40,6 +44,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use broadcast::*;
 pub use consumer::*;
 pub use producer::*;
 pub use ring::*;

@@ -40,7 +40,9 @@ unsafe fn producer_arg<'a>(
 /// Joins a ring as a producer. On an SPSC ring, `SHMLANE_STATUS_ROLE_TAKEN`
 /// while another producer lives; on an MPMC ring,
 /// `SHMLANE_STATUS_TOO_MANY_PARTICIPANTS` when every record is held. A
-/// producer that died is taken over. Free the handle with
+/// producer that died is taken over. A broadcast ring is refused
+/// (`SHMLANE_STATUS_WRONG_KIND`): its producer is a
+/// `shmlane_broadcast_producer_t`. Free the handle with
 /// `shmlane_producer_close`. Thread-safe.
 ///
 /// # Safety
@@ -50,8 +52,11 @@ pub unsafe extern "C" fn shmlane_producer_open(
     ring: *const crate::shmlane_ring_t,
     out: *mut *mut shmlane_producer_t,
 ) -> shmlane_status {
-    // SAFETY: the caller's contract above.
-    entry(|| unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_producer_t)) })
+    entry(|| {
+        // SAFETY: the caller's contract above.
+        unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_producer_t)) }
+            .map_err(Failure::broadcast_hint)
+    })
 }
 
 /// Leaves the ring and frees the handle. A reserved, uncommitted slot is

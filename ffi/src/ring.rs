@@ -15,6 +15,10 @@ use crate::{in_arg, out_arg, path_arg, text_arg};
 pub const SHMLANE_KIND_SPSC: u32 = 1;
 /// Kind code of an MPMC ring (any number of producers and consumers).
 pub const SHMLANE_KIND_MPMC: u32 = 2;
+/// Kind code of a broadcast ring (one producer, subscribers that each see
+/// every message): joined with `shmlane_broadcast_producer_open` and
+/// `shmlane_subscriber_open`.
+pub const SHMLANE_KIND_BROADCAST: u32 = 3;
 
 /// An open ring: the mapping that producers and consumers join.
 ///
@@ -26,12 +30,13 @@ pub struct shmlane_ring_t {
     pub(crate) ring: Ring,
 }
 
-/// What `shmlane_ring_create` makes. Start from `shmlane_ring_options_spsc` or
-/// `shmlane_ring_options_mpmc` and change fields.
+/// What `shmlane_ring_create` makes. Start from `shmlane_ring_options_spsc`,
+/// `shmlane_ring_options_mpmc` or `shmlane_ring_options_broadcast` and
+/// change fields.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct shmlane_ring_options_t {
-    /// `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`.
+    /// `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or `SHMLANE_KIND_BROADCAST`.
     pub kind: u32,
     /// Non-zero: every message is exactly the maximum payload, and slots carry
     /// no length field.
@@ -39,9 +44,11 @@ pub struct shmlane_ring_options_t {
     /// Number of slots: a power of two, 2 to 2^32.
     pub capacity: u64,
     /// Bytes per slot, slot header included (SPSC: 8, or 0 when fixed-size;
-    /// MPMC: 16, or 8 when fixed-size); a multiple of 8.
+    /// MPMC and broadcast: 16, or 8 when fixed-size); a multiple of 8.
     pub slot_size: u64,
-    /// MPMC: producer and consumer handles together, 2 to 1024. Ignored for SPSC.
+    /// MPMC: producer and consumer handles together, 2 to 1024. Broadcast:
+    /// the producer and the subscribers together, so the largest number of
+    /// subscribers plus 1 (2 to 1024). Ignored for SPSC.
     pub max_participants: u32,
     /// File mode, 0600 by default; must include 0600.
     pub mode: u32,
@@ -83,6 +90,38 @@ pub extern "C" fn shmlane_ring_options_mpmc(
     }
 }
 
+/// Options for a broadcast ring of `capacity` slots of `slot_size` bytes (16
+/// of which hold the slot's stamp and the message length) for one producer
+/// and up to `max_subscribers` subscribers (1 to 1023; `max_participants`
+/// is one more), mode 0600.
+#[no_mangle]
+pub extern "C" fn shmlane_ring_options_broadcast(
+    capacity: u64,
+    slot_size: u64,
+    max_subscribers: u32,
+) -> shmlane_ring_options_t {
+    shmlane_ring_options_t {
+        kind: SHMLANE_KIND_BROADCAST,
+        fixed_size: 0,
+        capacity,
+        slot_size,
+        max_participants: max_subscribers.saturating_add(1),
+        mode: 0o600,
+    }
+}
+
+/// The payload size of fixed-size options whose `slot_size` holds the
+/// stamp of kind `kind` (MPMC and broadcast) before the message.
+fn fixed_message_size(kind: Kind, slot_size: u64) -> Result<u64, Failure> {
+    let stamp = kind.slot_header_size(true) as u64;
+    slot_size.checked_sub(stamp).ok_or_else(|| {
+        Failure::new(
+            shmlane_status::BadGeometry,
+            format!("slot size {slot_size} cannot hold the {stamp}-byte stamp"),
+        )
+    })
+}
+
 /// The Rust options of C ring options.
 fn ring_options(options: &shmlane_ring_options_t) -> Result<RingOptions, Failure> {
     let fixed = options.fixed_size != 0;
@@ -94,23 +133,22 @@ fn ring_options(options: &shmlane_ring_options_t) -> Result<RingOptions, Failure
             options.slot_size,
             options.max_participants,
         ),
-        (SHMLANE_KIND_MPMC, true) => {
-            let stamp = Kind::Mpmc.slot_header_size(true) as u64;
-            if options.slot_size < stamp {
-                return Err(Failure::new(
-                    shmlane_status::BadGeometry,
-                    format!(
-                        "slot size {} cannot hold the {stamp}-byte stamp",
-                        options.slot_size
-                    ),
-                ));
-            }
-            RingOptions::mpmc_fixed(
-                options.capacity,
-                options.slot_size - stamp,
-                options.max_participants,
-            )
-        }
+        (SHMLANE_KIND_MPMC, true) => RingOptions::mpmc_fixed(
+            options.capacity,
+            fixed_message_size(Kind::Mpmc, options.slot_size)?,
+            options.max_participants,
+        ),
+        // The Rust options count subscribers, C counts every participant.
+        (SHMLANE_KIND_BROADCAST, false) => RingOptions::broadcast(
+            options.capacity,
+            options.slot_size,
+            options.max_participants.saturating_sub(1),
+        ),
+        (SHMLANE_KIND_BROADCAST, true) => RingOptions::broadcast_fixed(
+            options.capacity,
+            fixed_message_size(Kind::Broadcast, options.slot_size)?,
+            options.max_participants.saturating_sub(1),
+        ),
         (kind, _) => return Err(Failure::invalid(format!("unknown ring kind {kind}"))),
     };
     Ok(ring_options.mode(options.mode))
@@ -338,7 +376,8 @@ pub(crate) unsafe fn ring_arg<'a>(ring: *const shmlane_ring_t) -> Result<&'a Rin
     Ok(&unsafe { in_arg(ring, "ring")? }.ring)
 }
 
-/// The kind of a ring: `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`; 0 for NULL.
+/// The kind of a ring: `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or
+/// `SHMLANE_KIND_BROADCAST`; 0 for NULL.
 ///
 /// # Safety
 /// `ring` is NULL or a live handle.
@@ -411,7 +450,7 @@ impl From<WaitInfo> for shmlane_wait_info_t {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct shmlane_ring_info_t {
-    /// `SHMLANE_KIND_SPSC` or `SHMLANE_KIND_MPMC`.
+    /// `SHMLANE_KIND_SPSC`, `SHMLANE_KIND_MPMC` or `SHMLANE_KIND_BROADCAST`.
     pub kind: u32,
     /// Non-zero for a ring of fixed-size messages.
     pub fixed_size: u8,

@@ -71,6 +71,10 @@ pub enum shmlane_status {
     /// An internal error of the library (a bug): a Rust panic was caught at the
     /// boundary. The handle should be closed.
     Internal = 26,
+    /// An untethered broadcast subscriber was lapped: the producer overwrote
+    /// messages it had not read. The call's `lost` out-parameter says how
+    /// many; the next read starts at the oldest message still intact.
+    Lagged = 27,
 }
 
 /// The status code of an error.
@@ -143,6 +147,20 @@ impl Failure {
             status,
             message: message.into(),
         }
+    }
+}
+
+impl Failure {
+    /// A refusal of a broadcast ring by the calls of the other kinds, with
+    /// the C calls that join it appended; other failures unchanged.
+    #[cold]
+    pub(crate) fn broadcast_hint(mut self) -> Failure {
+        if self.status == shmlane_status::WrongKind {
+            self.message.push_str(
+                "; a broadcast ring is joined with shmlane_broadcast_producer_open and shmlane_subscriber_open",
+            );
+        }
+        self
     }
 }
 
@@ -287,6 +305,7 @@ fn describe(status: shmlane_status) -> &'static CStr {
         S::Busy => c"a slot is already reserved or a message borrowed on this handle",
         S::NothingPending => c"nothing is reserved or borrowed on this handle",
         S::Internal => c"internal error in shmlane",
+        S::Lagged => c"the subscriber lagged: the producer overwrote messages it had not read",
     }
 }
 
@@ -296,10 +315,10 @@ fn describe(status: shmlane_status) -> &'static CStr {
 /// static: do not free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn shmlane_strerror(status: i32) -> *const c_char {
-    let known = (0..=shmlane_status::Internal as i32)
+    let known = (0..=shmlane_status::Lagged as i32)
         .contains(&status)
         // SAFETY: `status` is within the discriminants of the `repr(i32)`
-        // enum, which are contiguous from 0 to `Internal`.
+        // enum, which are contiguous from 0 to `Lagged`, the last.
         .then(|| unsafe { std::mem::transmute::<i32, shmlane_status>(status) });
     match known {
         Some(status) => describe(status).as_ptr(),
@@ -309,8 +328,8 @@ pub extern "C" fn shmlane_strerror(status: i32) -> *const c_char {
 
 /// The message of the calling thread's last failed call, with the details
 /// (which path, which value, what the OS said). Calls that fail with
-/// `SHMLANE_STATUS_FULL` or `SHMLANE_STATUS_EMPTY`, ordinary results of the
-/// non-blocking calls, leave it unchanged.
+/// `SHMLANE_STATUS_FULL`, `SHMLANE_STATUS_EMPTY` or `SHMLANE_STATUS_LAGGED`,
+/// ordinary results of the non-blocking calls, leave it unchanged.
 ///
 /// Never NULL; an empty string before any failure. The string belongs to the
 /// library and stays valid until the calling thread's next failed call: copy
