@@ -106,6 +106,22 @@ func (c *Consumer) releasePending() {
 	}
 }
 
+// releaseSlot releases the borrowed single message (a ReadSlot's token
+// matched: one slot is held): releasePending for one slot, written out.
+func (c *Consumer) releaseSlot() {
+	c.unhold()
+	if c.a.mpmc {
+		c.releaseSlots(c.pendingPos, 1)
+		return
+	}
+	c.head++
+	// Ordering: release, pairs with the acquire load of head in
+	// Producer.refreshHead (Go) and Producer::refresh_head (Rust): our reads
+	// of the slot happen before the producer reuses it.
+	storeRelease64(c.a.headWord, c.head)
+	c.waker.notify()
+}
+
 // keepPending gives the borrowed message back unread, for the next read to
 // return: SPSC leaves head where it is; MPMC holds the claim, just before
 // the rest of a held run, if any (the claim took it from the run's front).
@@ -162,7 +178,7 @@ func (s ReadSlot) Release() {
 	// held, written out: through held, Release costs the inliner more than
 	// its budget, and it is on the hot path.
 	if c := s.c; c != nil && c.token == s.token {
-		c.releasePending()
+		c.releaseSlot()
 	}
 }
 
@@ -176,26 +192,56 @@ func (s ReadSlot) Release() {
 // or at once when every producer is gone: the messages after it are delivered
 // before ErrDisconnected.
 func (c *Consumer) TryRead() (msg ReadSlot, ok bool, err error) {
+	if c.closed || c.a.mpmc || c.pending() != pendingNone {
+		return c.tryReadOther()
+	}
+	// attempt(1) and slotAt written out, for the hot path: no call at all
+	// while messages keep coming.
+	if c.cachedTail == c.head {
+		// Caught up: look at tail again here, as a consumer that keeps up
+		// with its producer does for every message.
+		// Ordering: acquire, pairs with the release store of tail in
+		// Producer.publishSPSC and WriteSlot.Commit (Go) and
+		// Producer::publish (Rust): the bytes of every slot before tail
+		// are visible.
+		tail := atomic.LoadUint64(c.a.tailWord)
+		if tail-c.head-1 >= c.a.capacity {
+			// None published (tail-head wrapped below 0), or more than the
+			// capacity (corrupt): the slow path looks again and says which.
+			if n, err := c.spscAvailable(); n == 0 {
+				return ReadSlot{}, false, err
+			}
+		} else {
+			c.cachedTail = tail
+		}
+	}
+	position := c.head
+	n, sound := c.a.readLen(position)
+	if !sound {
+		return ReadSlot{}, false, c.skipCorrupt(position, 1)
+	}
+	token := c.hold(pendingSlot, position, 1)
+	c.pendingLen = n
+	return ReadSlot{c: c, token: token}, true, nil
+}
+
+// tryReadOther is TryRead on a closed handle, on one with a message or
+// batch borrowed, and in an MPMC ring.
+//
+//go:noinline
+func (c *Consumer) tryReadOther() (ReadSlot, bool, error) {
 	if c.closed {
 		return ReadSlot{}, false, ErrClosed
 	}
-	if c.pending() != pendingNone {
-		c.releasePending()
+	c.releasePending()
+	if !c.a.mpmc {
+		return c.TryRead()
 	}
-	// attempt(1) written out, for the hot path: a call fewer.
-	if c.a.mpmc {
-		position, count, err := c.claim(1)
-		if count == 0 {
-			return ReadSlot{}, false, err
-		}
-		return c.slotAt(position)
+	position, count, err := c.claim(1)
+	if count == 0 {
+		return ReadSlot{}, false, err
 	}
-	if c.cachedTail == c.head {
-		if n, err := c.spscAvailable(); n == 0 {
-			return ReadSlot{}, false, err
-		}
-	}
-	return c.slotAt(c.head)
+	return c.slotAt(position)
 }
 
 // Read borrows the next message in place, waiting as the consumer's
