@@ -142,14 +142,21 @@ func (s WriteSlot) Commit(n int) error {
 	}
 	position := p.pendingPos
 	p.a.setLen(position, n)
-	// As publish(position, 1, 1), one call shorter on the hot path.
+	// As publish(position, 1, 1), and publishSPSC(1) written out: no call on
+	// the hot path but the store's.
 	p.unhold()
 	if p.a.mpmc {
 		p.publishMPMC(position, false)
 		p.waker.notify()
-	} else {
-		p.publishSPSC(1)
+		return nil
 	}
+	p.tail++
+	// Ordering: release, pairs with the acquire load of tail in
+	// Consumer.TryRead and Consumer.refreshTail (Go) and
+	// Consumer::refresh_tail (Rust): the slot bytes written before are
+	// visible to the consumer that sees the new tail.
+	storeRelease64(p.a.tailWord, p.tail)
+	p.waker.notify()
 	return nil
 }
 
@@ -169,11 +176,23 @@ func (s WriteSlot) Abort() {
 // lost in RingInfo.LostMessages) once it has kept the ring full for a
 // millisecond.
 func (p *Producer) TryReserve() (slot WriteSlot, ok bool, err error) {
+	if p.closed || p.a.mpmc || p.pending() != pendingNone || p.tail-p.cachedHead == p.a.capacity {
+		return p.tryReserveOther()
+	}
+	// attempt(1) written out, for the hot path: no call while slots are
+	// known free.
+	return p.slotAt(p.tail), true, nil
+}
+
+// tryReserveOther is TryReserve on a closed handle, on one with a slot or
+// batch reserved, on a ring full as far as we knew, and in an MPMC ring.
+//
+//go:noinline
+func (p *Producer) tryReserveOther() (WriteSlot, bool, error) {
 	if p.closed {
 		return WriteSlot{}, false, ErrClosed
 	}
 	p.abandon()
-	// attempt(1) written out, for the hot path: a call fewer.
 	if p.a.mpmc {
 		position, count, err := p.claim(1)
 		if count == 0 {
