@@ -276,6 +276,45 @@ func (c *Consumer) slotAt(position uint64) (ReadSlot, bool, error) {
 // Errors: ErrBufferTooSmall when the message does not fit (it stays with this
 // consumer: its next read returns it), otherwise as TryRead.
 func (c *Consumer) TryRecv(buf []byte) (n int, ok bool, err error) {
+	if c.closed || c.a.mpmc || c.pending() != pendingNone {
+		return c.tryRecvOther(buf)
+	}
+	// TryRead, the copy and the release written out: no call on the hot
+	// path but the store's (and memmove's, for messages of over 64 bytes).
+	if c.cachedTail == c.head {
+		// Ordering: acquire, as in TryRead: pairs with the release store of
+		// tail in Producer.publishSPSC and WriteSlot.Commit (Go) and
+		// Producer::publish (Rust).
+		tail := atomic.LoadUint64(c.a.tailWord)
+		if tail-c.head-1 >= c.a.capacity {
+			// None published, or corrupt: as in TryRead.
+			if n, err := c.spscAvailable(); n == 0 {
+				return 0, false, err
+			}
+		} else {
+			c.cachedTail = tail
+		}
+	}
+	position := c.head
+	length, sound := c.a.readLen(position)
+	if !sound || length > uint64(len(buf)) {
+		// TryRead reads the length again, and skips the message or keeps it.
+		return c.tryRecvOther(buf)
+	}
+	copyMessage(buf, c.a.payload(position, length))
+	c.head++
+	// Ordering: release, as in releaseSPSC: pairs with the acquire load of
+	// head in Producer.refreshHead (Go) and Producer::refresh_head (Rust).
+	storeRelease64(c.a.headWord, c.head)
+	c.waker.notify()
+	return int(length), true, nil
+}
+
+// tryRecvOther is TryRecv in every case TryRead sends to tryReadOther, and
+// for a message with an impossible length or too long for buf.
+//
+//go:noinline
+func (c *Consumer) tryRecvOther(buf []byte) (int, bool, error) {
 	msg, ok, err := c.TryRead()
 	if !ok {
 		return 0, false, err
@@ -302,7 +341,7 @@ func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 			ErrBufferTooSmall, len(message), len(buf))
 	}
 	n := copy(buf, message)
-	c.releasePending()
+	c.releaseSlot()
 	return n, true, nil
 }
 

@@ -9,6 +9,7 @@ package shmlane
 // (producer.go, consumer.go), per kind (spsc.go, mpmc.go).
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
@@ -78,6 +79,23 @@ func (a *attached) lenWord(position uint64) *uint32 {
 // and maxPayload more bytes end the slot).
 func (a *attached) payload(position uint64, n uint64) []byte {
 	return unsafe.Slice(a.payloadStart(position), n)
+}
+
+// copyMessage copies message to the start of dst (len(dst) >= len(message);
+// they do not overlap: one is a slot, the other the caller's): messages of 8
+// to 64 bytes by 8-byte words, without a call to memmove.
+func copyMessage(dst, message []byte) {
+	n := len(message)
+	if n < 8 || n > 64 || len(dst) < n {
+		copy(dst, message)
+		return
+	}
+	// The last word ends with the message (overlapping the one before).
+	last := n - 8
+	binary.LittleEndian.PutUint64(dst[last:n], binary.LittleEndian.Uint64(message[last:n]))
+	for i := 0; i < last; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:n], binary.LittleEndian.Uint64(message[i:n]))
+	}
 }
 
 // payloadStart is the first payload byte of the slot of position (in

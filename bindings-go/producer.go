@@ -233,10 +233,33 @@ func (p *Producer) slotAt(position uint64) WriteSlot {
 // ErrWrongMessageSize in a fixed-size ring) when message does not suit the
 // ring, otherwise as TryReserve.
 func (p *Producer) TrySend(message []byte) (ok bool, err error) {
-	if err := p.a.checkLen(len(message)); err != nil {
-		return false, err
+	n := len(message)
+	if !p.a.lenOK(n) {
+		return false, p.a.checkLen(n)
 	}
-	slot, ok, err := p.TryReserve()
+	if p.closed || p.a.mpmc || p.pending() != pendingNone || p.tail-p.cachedHead == p.a.capacity {
+		return p.trySendOther(message)
+	}
+	// TryReserve, the copy and Commit written out: no call on the hot path
+	// but the store's (and memmove's, for messages of over 64 bytes).
+	position := p.tail
+	p.a.setLen(position, n)
+	copyMessage(p.a.payload(position, uint64(n)), message)
+	p.tail++
+	// Ordering: release, as in WriteSlot.Commit: pairs with the acquire
+	// load of tail in Consumer.TryRead and Consumer.refreshTail (Go) and
+	// Consumer::refresh_tail (Rust).
+	storeRelease64(p.a.tailWord, p.tail)
+	p.waker.notify()
+	return true, nil
+}
+
+// trySendOther is TrySend (of a message of a sound length) in every case
+// TryReserve sends to tryReserveOther.
+//
+//go:noinline
+func (p *Producer) trySendOther(message []byte) (bool, error) {
+	slot, ok, err := p.tryReserveOther()
 	if !ok {
 		return false, err
 	}
