@@ -167,7 +167,7 @@ func (s ReadSlot) Bytes() []byte {
 	if !s.held() {
 		return nil
 	}
-	return s.c.a.payload(s.c.pendingPos, s.c.pendingLen)
+	return s.c.a.payloadFrom(s.c.pendingPayload, s.c.pendingLen)
 }
 
 // Len returns the message's length (0 for a slot no longer held).
@@ -216,12 +216,13 @@ func (c *Consumer) TryRead() (msg ReadSlot, ok bool, err error) {
 		}
 	}
 	position := c.head
-	n, sound := c.a.readLen(position)
+	payload := c.a.payloadOffset(position)
+	n, sound := c.a.lenFrom(payload)
 	if !sound {
 		return ReadSlot{}, false, c.skipCorrupt(position, 1)
 	}
 	token := c.hold(pendingSlot, position, 1)
-	c.pendingLen = n
+	c.pendingLen, c.pendingPayload = n, payload
 	return ReadSlot{c: c, token: token}, true, nil
 }
 
@@ -262,12 +263,13 @@ func (c *Consumer) Read(ctx context.Context) (msg ReadSlot, ok bool, err error) 
 
 // slotAt borrows the message claimed at position, if its length is sound.
 func (c *Consumer) slotAt(position uint64) (ReadSlot, bool, error) {
-	n, sound := c.a.readLen(position)
+	payload := c.a.payloadOffset(position)
+	n, sound := c.a.lenFrom(payload)
 	if !sound {
 		return ReadSlot{}, false, c.skipCorrupt(position, 1)
 	}
 	token := c.hold(pendingSlot, position, 1)
-	c.pendingLen = n
+	c.pendingLen, c.pendingPayload = n, payload
 	return ReadSlot{c: c, token: token}, true, nil
 }
 

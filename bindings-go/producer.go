@@ -124,7 +124,7 @@ func (s WriteSlot) Bytes() []byte {
 	if !s.held() {
 		return nil
 	}
-	return s.p.a.payload(s.p.pendingPos, s.p.a.maxPayload)
+	return s.p.a.payloadFrom(s.p.pendingPayload, s.p.a.maxPayload)
 }
 
 // Commit publishes the first n bytes of the slot as one message. ErrStaleSlot
@@ -141,7 +141,7 @@ func (s WriteSlot) Commit(n int) error {
 		return p.a.checkLen(n)
 	}
 	position := p.pendingPos
-	p.a.setLen(position, n)
+	p.a.setLenFrom(p.pendingPayload, n)
 	// As publish(position, 1, 1), and publishSPSC(1) written out: no call on
 	// the hot path but the store's.
 	p.unhold()
@@ -225,6 +225,7 @@ func (p *Producer) Reserve(ctx context.Context) (slot WriteSlot, ok bool, err er
 
 // slotAt makes the slot claimed at position the outstanding one.
 func (p *Producer) slotAt(position uint64) WriteSlot {
+	p.pendingPayload = p.a.payloadOffset(position)
 	return WriteSlot{p: p, token: p.hold(pendingSlot, position, 1)}
 }
 
