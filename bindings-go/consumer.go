@@ -106,6 +106,22 @@ func (c *Consumer) releasePending() {
 	}
 }
 
+// releaseSlot releases the borrowed single message (a ReadSlot's token
+// matched: one slot is held): releasePending for one slot, written out.
+func (c *Consumer) releaseSlot() {
+	c.unhold()
+	if c.a.mpmc {
+		c.releaseSlots(c.pendingPos, 1)
+		return
+	}
+	c.head++
+	// Ordering: release, pairs with the acquire load of head in
+	// Producer.refreshHead (Go) and Producer::refresh_head (Rust): our reads
+	// of the slot happen before the producer reuses it.
+	storeRelease64(c.a.headWord, c.head)
+	c.waker.notify()
+}
+
 // keepPending gives the borrowed message back unread, for the next read to
 // return: SPSC leaves head where it is; MPMC holds the claim, just before
 // the rest of a held run, if any (the claim took it from the run's front).
@@ -151,7 +167,7 @@ func (s ReadSlot) Bytes() []byte {
 	if !s.held() {
 		return nil
 	}
-	return s.c.a.payload(s.c.pendingPos, s.c.pendingLen)
+	return s.c.a.payloadFrom(s.c.pendingPayload, s.c.pendingLen)
 }
 
 // Len returns the message's length (0 for a slot no longer held).
@@ -162,7 +178,7 @@ func (s ReadSlot) Release() {
 	// held, written out: through held, Release costs the inliner more than
 	// its budget, and it is on the hot path.
 	if c := s.c; c != nil && c.token == s.token {
-		c.releasePending()
+		c.releaseSlot()
 	}
 }
 
@@ -176,26 +192,57 @@ func (s ReadSlot) Release() {
 // or at once when every producer is gone: the messages after it are delivered
 // before ErrDisconnected.
 func (c *Consumer) TryRead() (msg ReadSlot, ok bool, err error) {
+	if c.closed || c.a.mpmc || c.pending() != pendingNone {
+		return c.tryReadOther()
+	}
+	// attempt(1) and slotAt written out, for the hot path: no call at all
+	// while messages keep coming.
+	if c.cachedTail == c.head {
+		// Caught up: look at tail again here, as a consumer that keeps up
+		// with its producer does for every message.
+		// Ordering: acquire, pairs with the release store of tail in
+		// Producer.publishSPSC and WriteSlot.Commit (Go) and
+		// Producer::publish (Rust): the bytes of every slot before tail
+		// are visible.
+		tail := atomic.LoadUint64(c.a.tailWord)
+		if tail-c.head-1 >= c.a.capacity {
+			// None published (tail-head wrapped below 0), or more than the
+			// capacity (corrupt): the slow path looks again and says which.
+			if n, err := c.spscAvailable(); n == 0 {
+				return ReadSlot{}, false, err
+			}
+		} else {
+			c.cachedTail = tail
+		}
+	}
+	position := c.head
+	payload := c.a.payloadOffset(position)
+	n, sound := c.a.lenFrom(payload)
+	if !sound {
+		return ReadSlot{}, false, c.skipCorrupt(position, 1)
+	}
+	token := c.hold(pendingSlot, position, 1)
+	c.pendingLen, c.pendingPayload = n, payload
+	return ReadSlot{c: c, token: token}, true, nil
+}
+
+// tryReadOther is TryRead on a closed handle, on one with a message or
+// batch borrowed, and in an MPMC ring.
+//
+//go:noinline
+func (c *Consumer) tryReadOther() (ReadSlot, bool, error) {
 	if c.closed {
 		return ReadSlot{}, false, ErrClosed
 	}
-	if c.pending() != pendingNone {
-		c.releasePending()
+	c.releasePending()
+	if !c.a.mpmc {
+		return c.TryRead()
 	}
-	// attempt(1) written out, for the hot path: a call fewer.
-	if c.a.mpmc {
-		position, count, err := c.claim(1)
-		if count == 0 {
-			return ReadSlot{}, false, err
-		}
-		return c.slotAt(position)
+	position, count, err := c.claim(1)
+	if count == 0 {
+		return ReadSlot{}, false, err
 	}
-	if c.cachedTail == c.head {
-		if n, err := c.spscAvailable(); n == 0 {
-			return ReadSlot{}, false, err
-		}
-	}
-	return c.slotAt(c.head)
+	return c.slotAt(position)
 }
 
 // Read borrows the next message in place, waiting as the consumer's
@@ -216,12 +263,13 @@ func (c *Consumer) Read(ctx context.Context) (msg ReadSlot, ok bool, err error) 
 
 // slotAt borrows the message claimed at position, if its length is sound.
 func (c *Consumer) slotAt(position uint64) (ReadSlot, bool, error) {
-	n, sound := c.a.readLen(position)
+	payload := c.a.payloadOffset(position)
+	n, sound := c.a.lenFrom(payload)
 	if !sound {
 		return ReadSlot{}, false, c.skipCorrupt(position, 1)
 	}
 	token := c.hold(pendingSlot, position, 1)
-	c.pendingLen = n
+	c.pendingLen, c.pendingPayload = n, payload
 	return ReadSlot{c: c, token: token}, true, nil
 }
 
@@ -230,6 +278,45 @@ func (c *Consumer) slotAt(position uint64) (ReadSlot, bool, error) {
 // Errors: ErrBufferTooSmall when the message does not fit (it stays with this
 // consumer: its next read returns it), otherwise as TryRead.
 func (c *Consumer) TryRecv(buf []byte) (n int, ok bool, err error) {
+	if c.closed || c.a.mpmc || c.pending() != pendingNone {
+		return c.tryRecvOther(buf)
+	}
+	// TryRead, the copy and the release written out: no call on the hot
+	// path but the store's (and memmove's, for messages of over 64 bytes).
+	if c.cachedTail == c.head {
+		// Ordering: acquire, as in TryRead: pairs with the release store of
+		// tail in Producer.publishSPSC and WriteSlot.Commit (Go) and
+		// Producer::publish (Rust).
+		tail := atomic.LoadUint64(c.a.tailWord)
+		if tail-c.head-1 >= c.a.capacity {
+			// None published, or corrupt: as in TryRead.
+			if n, err := c.spscAvailable(); n == 0 {
+				return 0, false, err
+			}
+		} else {
+			c.cachedTail = tail
+		}
+	}
+	position := c.head
+	length, sound := c.a.readLen(position)
+	if !sound || length > uint64(len(buf)) {
+		// TryRead reads the length again, and skips the message or keeps it.
+		return c.tryRecvOther(buf)
+	}
+	copyMessage(buf, c.a.payload(position, length))
+	c.head++
+	// Ordering: release, as in releaseSPSC: pairs with the acquire load of
+	// head in Producer.refreshHead (Go) and Producer::refresh_head (Rust).
+	storeRelease64(c.a.headWord, c.head)
+	c.waker.notify()
+	return int(length), true, nil
+}
+
+// tryRecvOther is TryRecv in every case TryRead sends to tryReadOther, and
+// for a message with an impossible length or too long for buf.
+//
+//go:noinline
+func (c *Consumer) tryRecvOther(buf []byte) (int, bool, error) {
 	msg, ok, err := c.TryRead()
 	if !ok {
 		return 0, false, err
@@ -256,7 +343,7 @@ func (c *Consumer) copyOut(msg ReadSlot, buf []byte) (int, bool, error) {
 			ErrBufferTooSmall, len(message), len(buf))
 	}
 	n := copy(buf, message)
-	c.releasePending()
+	c.releaseSlot()
 	return n, true, nil
 }
 

@@ -9,6 +9,7 @@ package shmlane
 // (producer.go, consumer.go), per kind (spsc.go, mpmc.go).
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
@@ -80,10 +81,60 @@ func (a *attached) payload(position uint64, n uint64) []byte {
 	return unsafe.Slice(a.payloadStart(position), n)
 }
 
+// copyMessage copies message to the start of dst (len(dst) >= len(message);
+// they do not overlap: one is a slot, the other the caller's): messages of 8
+// to 64 bytes by 8-byte words, without a call to memmove.
+func copyMessage(dst, message []byte) {
+	n := len(message)
+	if n < 8 || n > 64 || len(dst) < n {
+		copy(dst, message)
+		return
+	}
+	// The last word ends with the message (overlapping the one before).
+	last := n - 8
+	binary.LittleEndian.PutUint64(dst[last:n], binary.LittleEndian.Uint64(message[last:n]))
+	for i := 0; i < last; i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:n], binary.LittleEndian.Uint64(message[i:n]))
+	}
+}
+
 // payloadStart is the first payload byte of the slot of position (in
 // bounds as in payload).
 func (a *attached) payloadStart(position uint64) *byte {
 	return (*byte)(unsafe.Add(a.slotPtr(position), a.bodyOffset+a.lenField))
+}
+
+// payloadOffset is the offset from the slots of the first payload byte of
+// the slot of position (in bounds as in payload).
+func (a *attached) payloadOffset(position uint64) uint64 {
+	return (position&a.mask)*a.slotSize + a.bodyOffset + a.lenField
+}
+
+// payloadFrom is n bytes of payload from offset (from payloadOffset), n <=
+// maxPayload.
+func (a *attached) payloadFrom(offset uint64, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(a.slots, offset)), n)
+}
+
+// lenFrom is the length of the message whose payload is at offset (from
+// payloadOffset), bounded by maxPayload as readLen bounds it.
+func (a *attached) lenFrom(offset uint64) (uint64, bool) {
+	if a.fixed {
+		return a.maxPayload, true
+	}
+	// The length field is the lenField bytes before the payload, inside the
+	// slot. A plain read: the slot is ours by protocol. Its value is
+	// bounded here.
+	n := uint64(*(*uint32)(unsafe.Add(a.slots, offset-a.lenField)))
+	return n, n <= a.maxPayload
+}
+
+// setLenFrom writes a checked length into the length field of the payload
+// at offset (from payloadOffset); nothing to write in a fixed-size ring.
+func (a *attached) setLenFrom(offset uint64, n int) {
+	if !a.fixed {
+		*(*uint32)(unsafe.Add(a.slots, offset-a.lenField)) = uint32(n)
+	}
 }
 
 // readLen is the length of the message at position, bounded by maxPayload:
@@ -209,6 +260,11 @@ type endpoint struct {
 	token        uint64
 	pendingPos   uint64
 	pendingCount uint64
+	// The outstanding single slot's payload, as an offset from the slots
+	// (payloadOffset(pendingPos)), computed once when it is reserved or
+	// read, for its guard's Bytes. (An offset, not a pointer: storing a
+	// pointer costs a write-barrier check.)
+	pendingPayload uint64
 }
 
 // join joins r as s.role: it takes a reference on the mapping, claims a

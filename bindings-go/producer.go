@@ -124,7 +124,7 @@ func (s WriteSlot) Bytes() []byte {
 	if !s.held() {
 		return nil
 	}
-	return s.p.a.payload(s.p.pendingPos, s.p.a.maxPayload)
+	return s.p.a.payloadFrom(s.p.pendingPayload, s.p.a.maxPayload)
 }
 
 // Commit publishes the first n bytes of the slot as one message. ErrStaleSlot
@@ -141,15 +141,22 @@ func (s WriteSlot) Commit(n int) error {
 		return p.a.checkLen(n)
 	}
 	position := p.pendingPos
-	p.a.setLen(position, n)
-	// As publish(position, 1, 1), one call shorter on the hot path.
+	p.a.setLenFrom(p.pendingPayload, n)
+	// As publish(position, 1, 1), and publishSPSC(1) written out: no call on
+	// the hot path but the store's.
 	p.unhold()
 	if p.a.mpmc {
 		p.publishMPMC(position, false)
 		p.waker.notify()
-	} else {
-		p.publishSPSC(1)
+		return nil
 	}
+	p.tail++
+	// Ordering: release, pairs with the acquire load of tail in
+	// Consumer.TryRead and Consumer.refreshTail (Go) and
+	// Consumer::refresh_tail (Rust): the slot bytes written before are
+	// visible to the consumer that sees the new tail.
+	storeRelease64(p.a.tailWord, p.tail)
+	p.waker.notify()
 	return nil
 }
 
@@ -169,11 +176,23 @@ func (s WriteSlot) Abort() {
 // lost in RingInfo.LostMessages) once it has kept the ring full for a
 // millisecond.
 func (p *Producer) TryReserve() (slot WriteSlot, ok bool, err error) {
+	if p.closed || p.a.mpmc || p.pending() != pendingNone || p.tail-p.cachedHead == p.a.capacity {
+		return p.tryReserveOther()
+	}
+	// attempt(1) written out, for the hot path: no call while slots are
+	// known free.
+	return p.slotAt(p.tail), true, nil
+}
+
+// tryReserveOther is TryReserve on a closed handle, on one with a slot or
+// batch reserved, on a ring full as far as we knew, and in an MPMC ring.
+//
+//go:noinline
+func (p *Producer) tryReserveOther() (WriteSlot, bool, error) {
 	if p.closed {
 		return WriteSlot{}, false, ErrClosed
 	}
 	p.abandon()
-	// attempt(1) written out, for the hot path: a call fewer.
 	if p.a.mpmc {
 		position, count, err := p.claim(1)
 		if count == 0 {
@@ -206,6 +225,7 @@ func (p *Producer) Reserve(ctx context.Context) (slot WriteSlot, ok bool, err er
 
 // slotAt makes the slot claimed at position the outstanding one.
 func (p *Producer) slotAt(position uint64) WriteSlot {
+	p.pendingPayload = p.a.payloadOffset(position)
 	return WriteSlot{p: p, token: p.hold(pendingSlot, position, 1)}
 }
 
@@ -214,10 +234,33 @@ func (p *Producer) slotAt(position uint64) WriteSlot {
 // ErrWrongMessageSize in a fixed-size ring) when message does not suit the
 // ring, otherwise as TryReserve.
 func (p *Producer) TrySend(message []byte) (ok bool, err error) {
-	if err := p.a.checkLen(len(message)); err != nil {
-		return false, err
+	n := len(message)
+	if !p.a.lenOK(n) {
+		return false, p.a.checkLen(n)
 	}
-	slot, ok, err := p.TryReserve()
+	if p.closed || p.a.mpmc || p.pending() != pendingNone || p.tail-p.cachedHead == p.a.capacity {
+		return p.trySendOther(message)
+	}
+	// TryReserve, the copy and Commit written out: no call on the hot path
+	// but the store's (and memmove's, for messages of over 64 bytes).
+	position := p.tail
+	p.a.setLen(position, n)
+	copyMessage(p.a.payload(position, uint64(n)), message)
+	p.tail++
+	// Ordering: release, as in WriteSlot.Commit: pairs with the acquire
+	// load of tail in Consumer.TryRead and Consumer.refreshTail (Go) and
+	// Consumer::refresh_tail (Rust).
+	storeRelease64(p.a.tailWord, p.tail)
+	p.waker.notify()
+	return true, nil
+}
+
+// trySendOther is TrySend (of a message of a sound length) in every case
+// TryReserve sends to tryReserveOther.
+//
+//go:noinline
+func (p *Producer) trySendOther(message []byte) (bool, error) {
+	slot, ok, err := p.tryReserveOther()
 	if !ok {
 		return false, err
 	}

@@ -10,8 +10,9 @@ import "sync/atomic"
 // refreshHead re-reads the consumer's position; returns the free slots.
 func (p *Producer) refreshHead() (uint64, error) {
 	// Ordering: acquire, pairs with the release store of head in
-	// Consumer.releaseSPSC (Go) and Consumer::release (Rust): the consumer is
-	// done with every slot before head.
+	// Consumer.releaseSPSC and Consumer.releaseSlot (Go) and
+	// Consumer::release (Rust): the consumer is done with every slot before
+	// head.
 	head := atomic.LoadUint64(p.a.headWord)
 	used := p.tail - head
 	if used > p.a.capacity {
@@ -45,7 +46,8 @@ func (p *Producer) spscFree() (uint64, error) {
 func (p *Producer) publishSPSC(count uint64) {
 	p.tail += count
 	// Ordering: release, pairs with the acquire load of tail in
-	// Consumer.refreshTail (Go) and Consumer::refresh_tail (Rust): the slot
+	// Consumer.TryRead and Consumer.refreshTail (Go) and
+	// Consumer::refresh_tail (Rust): the slot
 	// bytes written before are visible to the consumer that sees the new tail.
 	storeRelease64(p.a.tailWord, p.tail)
 	p.waker.notify()
@@ -54,8 +56,8 @@ func (p *Producer) publishSPSC(count uint64) {
 // refreshTail re-reads the producer's position; returns the published count.
 func (c *Consumer) refreshTail() (uint64, error) {
 	// Ordering: acquire, pairs with the release store of tail in
-	// Producer.publishSPSC (Go) and Producer::publish (Rust): the bytes of
-	// every slot before tail are visible.
+	// Producer.publishSPSC and WriteSlot.Commit (Go) and Producer::publish
+	// (Rust): the bytes of every slot before tail are visible.
 	tail := atomic.LoadUint64(c.a.tailWord)
 	available := tail - c.head
 	if available > c.a.capacity {

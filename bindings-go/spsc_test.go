@@ -514,3 +514,29 @@ func TestProducerSeesALeavingConsumerGoneAsSoonAsItsLockIsReleased(t *testing.T)
 		t.Fatalf("the consumer's lock is gone: %v %v, want ErrDisconnected", ok, err)
 	}
 }
+
+// TrySend and TryRecv copy messages of every length whole, and TryRecv
+// writes nothing of buf past the message: lengths of 8 to 64 bytes are
+// copied by words, the others by copy.
+func TestTrySendAndTryRecvCopyEveryLengthWhole(t *testing.T) {
+	r := testRing(t, SPSCOptions(4, 8+96))
+	p, c := mustProducer(t, r), mustConsumer(t, r)
+	for n := 0; n <= p.MaxPayload(); n++ {
+		message := make([]byte, n)
+		for i := range message {
+			message[i] = byte(n + i + 1)
+		}
+		mustSend(t, p, message)
+		buf := bytes.Repeat([]byte{0xEE}, n+9)
+		got, ok, err := c.TryRecv(buf)
+		if !ok || err != nil || got != n {
+			t.Fatalf("TryRecv of a %d-byte message: %d, %v, %v", n, got, ok, err)
+		}
+		if !bytes.Equal(buf[:n], message) {
+			t.Fatalf("%d-byte message received as %x, want %x", n, buf[:n], message)
+		}
+		if !bytes.Equal(buf[n:], bytes.Repeat([]byte{0xEE}, 9)) {
+			t.Fatalf("TryRecv of a %d-byte message wrote past it: %x", n, buf[n:])
+		}
+	}
+}

@@ -103,7 +103,16 @@ type waker struct {
 	ack       *uint64 // our wake_ack in our participant record
 	seenEpoch uint64
 	armed     bool
+	// expect is what notify compares the epoch with: seenEpoch while
+	// disarmed, wakerArmed (which no epoch of a sound ring reaches) while
+	// armed, so that the common case is one load and one compare.
+	expect uint64
 }
+
+// wakerArmed is waker.expect while armed. A hostile peer that sets the epoch
+// to it delays wake-ups by one peer-check interval at most: every sleep is
+// bounded by it (Rust: ARMED in wait.rs).
+const wakerArmed = ^uint64(0)
 
 // newWaker makes the waker of a handle owning record, after the claim.
 func newWaker(r *Ring, lineOffset uint64, record uint32) waker {
@@ -119,11 +128,12 @@ func newWaker(r *Ring, lineOffset uint64, record uint32) waker {
 	return w
 }
 
-// notify runs after every publish: one load and a branch while nobody sleeps.
+// notify runs after every publish: one load and one compare while nobody sleeps.
 func (w *waker) notify() {
-	// Ordering: Relaxed in Rust; a hint that registrations changed.
+	// Ordering: Relaxed in Rust; a hint that registrations changed. rearm
+	// reloads it with acquire.
 	epoch := atomic.LoadUint64(w.words.epoch)
-	if w.armed || epoch != w.seenEpoch {
+	if epoch != w.expect {
 		w.notifySlow(epoch)
 	}
 }
@@ -149,6 +159,10 @@ func (w *waker) notifySlow(epoch uint64) {
 func (w *waker) rearm(epoch uint64) {
 	w.armed = atomic.LoadUint32(w.words.sleepers) != 0
 	w.seenEpoch = epoch
+	w.expect = epoch
+	if w.armed {
+		w.expect = wakerArmed
+	}
 	// Ordering: release, pairs with the acquire load of wake_ack in
 	// wakersAcknowledged (Go) and Sleeper::wakers_acknowledged (Rust).
 	atomic.StoreUint64(w.ack, epoch)
