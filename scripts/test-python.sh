@@ -32,7 +32,7 @@ pip install --quiet --disable-pip-version-check --no-build-isolation \
 
 # The Rust peer of conformance/README.md, for tests/test_conformance.py.
 cargo build --quiet --release -p shmlane-conformance --bin shmlane-peer
-export SHMLANE_PEER_RUST="${SHMLANE_PEER_RUST:-$PWD/target/release/shmlane-peer}"
+export SHMLANE_PEER_RUST="${SHMLANE_PEER_RUST:-${CARGO_TARGET_DIR:-$PWD/target}/release/shmlane-peer}"
 export SHMLANE_PEERS_REQUIRED="${SHMLANE_PEERS_REQUIRED:-rust}"
 
 # From the tests' folder, so that `import shmlane` finds the installed
