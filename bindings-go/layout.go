@@ -21,7 +21,7 @@ const (
 	// VersionMajor is the layout's major version: readers refuse any other.
 	VersionMajor uint16 = 2
 	// VersionMinor is the layout's minor version: readers accept any minor of their major.
-	VersionMinor uint16 = 1
+	VersionMinor uint16 = 2
 	// ReadyValue is the ready word once the creator has written the header ("REDY").
 	ReadyValue uint32 = 0x59444552
 	// LineSize is the width of every line holding an independently written group of atomics.
@@ -104,6 +104,7 @@ const (
 	recCursor       = 24
 	recMessages     = 32
 	recBytes        = 40
+	recLost         = 48 // untethered broadcast subscribers: messages lost, in all
 	recWakeAck      = 56
 	recWaitState    = 64
 	// recClaimStart and recClaimEnd: the range of positions an MPMC owner is
@@ -131,7 +132,10 @@ const (
 const (
 	// FlagFixedSize marks a ring whose messages are all exactly max_payload bytes.
 	FlagFixedSize uint32 = 1
-	knownFlags           = FlagFixedSize
+	// flagOverwrite (layout 2.2, broadcast only): the producer overwrites the
+	// oldest message and never waits; no tethered subscriber may join.
+	flagOverwrite uint32 = 2
+	knownFlags           = FlagFixedSize | flagOverwrite
 
 	MinCapacity     uint64 = 2
 	MaxCapacity     uint64 = 1 << 32

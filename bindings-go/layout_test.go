@@ -67,6 +67,7 @@ func goFields() map[string]fieldSpec {
 		"participant.cursor":             {recCursor, u64w},
 		"participant.messages":           {recMessages, u64w},
 		"participant.bytes":              {recBytes, u64w},
+		"participant.lost":               {recLost, u64w},
 		"participant.claim_start":        {recClaimStart, u64w},
 		"participant.wake_ack":           {recWakeAck, u64w},
 		"participant.wait_state":         {recWaitState, u64w},
@@ -99,6 +100,7 @@ func goConsts() map[string]uint64 {
 		"FNV_OFFSET_BASIS":                 fnvOffsetBasis,
 		"FNV_PRIME":                        fnvPrime,
 		"FLAG_FIXED_SIZE":                  uint64(FlagFixedSize),
+		"FLAG_OVERWRITE":                   uint64(flagOverwrite),
 		"KNOWN_FLAGS":                      uint64(knownFlags),
 		"KIND_SPSC":                        uint64(SPSC),
 		"KIND_MPMC":                        uint64(MPMC),
@@ -145,7 +147,7 @@ func TestLayoutMatchesGoldenFile(t *testing.T) {
 	}
 	header := g.headerBytes(4242, 123456789)
 	headerValues := map[string]uint64{
-		"header.magic": Magic, "header.version_major": uint64(VersionMajor), "header.version_minor": 1, "header.kind": 2,
+		"header.magic": Magic, "header.version_major": uint64(VersionMajor), "header.version_minor": uint64(VersionMinor), "header.kind": 2,
 		"header.line_size": 128, "header.slot_header_size": 16, "header.capacity": 1024, "header.slot_size": 80,
 		"header.max_payload": 64, "header.producer_line_offset": 256, "header.consumer_line_offset": 384,
 		"header.wait_lines_offset": 512, "header.participants_offset": 896, "header.participant_count": 7,

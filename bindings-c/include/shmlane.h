@@ -184,6 +184,10 @@ typedef struct shmlane_ring_options_t {
   // Non-zero: every message is exactly the maximum payload, and slots carry
   // no length field.
   uint8_t fixed_size;
+  // Broadcast only (`SHMLANE_STATUS_BAD_GEOMETRY` for another kind):
+  // non-zero makes the producer overwrite the oldest message when the ring
+  // is full and never wait; only untethered subscribers may join.
+  uint8_t overwrite;
   // Number of slots: a power of two, 2 to 2^32.
   uint64_t capacity;
   // Bytes per slot, slot header included (SPSC: 8, or 0 when fixed-size;
@@ -304,8 +308,8 @@ typedef struct shmlane_subscriber_options_t {
   // Zero (the default): tethered, lossless: the producer waits for this
   // subscriber rather than overwrite a message it has not released, and
   // messages are lent in place. Non-zero: untethered, lossy: it never
-  // holds the producer back, copies each message out, and learns how many
-  // it lost when lapped (`SHMLANE_STATUS_LAGGED`).
+  // holds the producer back, validates each message it reads, and learns
+  // how many it lost when lapped (`SHMLANE_STATUS_LAGGED`).
   uint8_t untethered;
   // `SHMLANE_START_NEWEST` (the default) or `SHMLANE_START_OLDEST`.
   uint32_t start;
@@ -1008,14 +1012,25 @@ size_t shmlane_subscriber_max_payload(const struct shmlane_subscriber_t *subscri
 // `subscriber` is NULL or a live handle.
 uint8_t shmlane_subscriber_is_tethered(const struct shmlane_subscriber_t *subscriber);
 
-// Borrows the next message in place without waiting (tethered subscribers
-// only): `*data` points to its `*len` bytes, readable until
-// `shmlane_subscriber_release`; the producer does not overwrite it before.
+// Borrows the next message in place without waiting: `*data` points to its
+// `*len` bytes, readable until `shmlane_subscriber_release`.
+//
+// A tethered subscriber's message stays intact until then: the producer
+// does not overwrite it. An untethered subscriber's may be overwritten while
+// it is read: read it, compute from it what you need (copy it out, parse a
+// field, checking every value it gives, as a torn read may hold any bytes),
+// then call `shmlane_subscriber_release`, which returns
+// `SHMLANE_STATUS_OK` if the bytes were the intact message, or
+// `SHMLANE_STATUS_LAGGED` if the producer overwrote them meanwhile: then
+// discard what was computed (the message is lost). This call itself returns
+// `SHMLANE_STATUS_LAGGED` for an untethered subscriber that was lapped
+// before it read (nothing is lent; `shmlane_subscriber_lost` counts what
+// was lost).
 //
 // `SHMLANE_STATUS_EMPTY` when no message is there;
 // `SHMLANE_STATUS_DISCONNECTED` when everything published was read and the
 // producer has closed or died; `SHMLANE_STATUS_BUSY` while a message is
-// borrowed; `SHMLANE_STATUS_INVALID_ARGUMENT` for an untethered subscriber.
+// borrowed.
 //
 // # Safety
 // `subscriber` is a live handle, not used by another thread during the
@@ -1037,7 +1052,10 @@ shmlane_status shmlane_subscriber_read(struct shmlane_subscriber_t *subscriber,
 
 // Releases the borrowed message: the producer may reuse its slot, and the
 // pointer lent for it is invalid. `SHMLANE_STATUS_NOTHING_PENDING` when
-// nothing is borrowed.
+// nothing is borrowed. For an untethered subscriber, this validates the
+// read: `SHMLANE_STATUS_OK` if what was read was the intact message,
+// `SHMLANE_STATUS_LAGGED` if the producer overwrote it while it was read
+// (discard what was computed from it; it counts as lost).
 //
 // # Safety
 // `subscriber` is a live handle, not used by another thread during the call.
@@ -1096,6 +1114,14 @@ shmlane_status shmlane_subscriber_skip_to_latest(struct shmlane_subscriber_t *su
 // call; `strategy` points to a strategy.
 shmlane_status shmlane_subscriber_set_wait_strategy(struct shmlane_subscriber_t *subscriber,
                                                     const struct shmlane_wait_strategy_t *strategy);
+
+// How many messages an untethered subscriber lost to the producer lapping
+// it, in all (every `SHMLANE_STATUS_LAGGED` it was told of); 0 for a
+// tethered subscriber, which loses none, or NULL.
+//
+// # Safety
+// `subscriber` is NULL or a live handle.
+uint64_t shmlane_subscriber_lost(const struct shmlane_subscriber_t *subscriber);
 
 // The default strategy: spin 20 µs, yield 50 µs, then sleep on the futex.
 struct shmlane_wait_strategy_t shmlane_wait_strategy_default(void);

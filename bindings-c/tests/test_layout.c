@@ -259,13 +259,14 @@ static void check_spsc(void) {
     CHECK(record_field(map, 0, "wake_ack") >= 3); /* the producer acknowledged the new registration */
     CHECK(constant("WAIT_STATE_REGISTERED") == 1 && constant("WAIT_STATE_WAITING") == 2);
 
-    /* Broadcast's fields (layout 2.1) and counters not yet used stay zero in an
+    /* Broadcast's fields (layouts 2.1 and 2.2) and counters not yet used stay zero in an
      * SPSC ring; the claim range is MPMC's. */
     CHECK(field_at(map, 0, "producer_line.gate") == 0);
     CHECK(record_field(map, 0, "subscription") == 0 && record_field(map, 1, "subscription") == 0);
     CHECK(record_field(map, 0, "cursor") == 0);
     CHECK(record_field(map, 0, "messages") == 0);
     CHECK(record_field(map, 0, "bytes") == 0);
+    CHECK(record_field(map, 0, "lost") == 0 && record_field(map, 1, "lost") == 0);
     CHECK(record_field(map, 0, "claim_start") == 0);
     CHECK(record_field(map, 0, "claim_end") == 0);
 
@@ -358,6 +359,53 @@ static void check_mpmc(void) {
     CHECK_OK(shmlane_ring_remove_at(path));
 }
 
+/* A broadcast ring that overwrites: its flag, and the lost count of an
+ * untethered subscriber it lapped. */
+static void check_broadcast_overwrite(void) {
+    char path[256];
+    scratch_path(path, sizeof path, "layout-overwrite");
+    shmlane_ring_options_t options = shmlane_ring_options_broadcast(4, 32, 2);
+    options.overwrite = 1;
+    shmlane_ring_t *ring = NULL;
+    CHECK_OK(shmlane_ring_create_at(path, &options, &ring));
+    size_t size;
+    const uint8_t *map = map_file(path, &size);
+    CHECK(header(map, "kind") == constant("KIND_BROADCAST"));
+    CHECK(header(map, "flags") == constant("FLAG_OVERWRITE"));
+    CHECK((header(map, "flags") & ~constant("KNOWN_FLAGS")) == 0);
+    shmlane_broadcast_producer_t *producer = NULL;
+    CHECK_OK(shmlane_broadcast_producer_open(ring, &producer));
+    shmlane_subscriber_options_t tethered = shmlane_subscriber_options_default();
+    shmlane_subscriber_t *subscriber = NULL;
+    CHECK_STATUS(shmlane_subscriber_open(ring, &tethered, &subscriber), SHMLANE_STATUS_WRONG_KIND);
+    shmlane_subscriber_options_t untethered = shmlane_subscriber_options_default();
+    untethered.untethered = 1;
+    CHECK_OK(shmlane_subscriber_open(ring, &untethered, &subscriber));
+    for (uint64_t i = 0; i < 10; i++) {
+        CHECK_OK(shmlane_broadcast_producer_try_send(producer, &i, sizeof i));
+    }
+    uint8_t buffer[16];
+    size_t len = 0;
+    uint64_t lost = 0;
+    CHECK_STATUS(shmlane_subscriber_try_recv(subscriber, buffer, sizeof buffer, &len, &lost),
+                 SHMLANE_STATUS_LAGGED);
+    CHECK(lost == 7); /* the oldest intact one is 10 - 4 + 1 */
+    /* The subscriber took the first free subscriber record, 1. */
+    CHECK(record_field(map, 1, "lost") == 7);
+    CHECK(record_field(map, 1, "subscription") == constant("SUBSCRIPTION_UNTETHERED"));
+    CHECK(record_field(map, 1, "cursor") == 7);
+    shmlane_subscriber_close(subscriber);
+    shmlane_broadcast_producer_close(producer);
+    munmap((void *)map, size);
+    shmlane_ring_close(ring);
+    CHECK_OK(shmlane_ring_remove_at(path));
+
+    /* Only a broadcast ring can overwrite. */
+    options = shmlane_ring_options_spsc(4, 32);
+    options.overwrite = 1;
+    CHECK_STATUS(shmlane_ring_create_at(path, &options, &ring), SHMLANE_STATUS_BAD_GEOMETRY);
+}
+
 /* Limits the C API enforces, at the golden numbers. */
 static void check_limits(void) {
     char path[256];
@@ -399,6 +447,7 @@ int main(void) {
     load_golden("docs/layout-golden.tsv");
     check_spsc();
     check_mpmc();
+    check_broadcast_overwrite();
     check_limits();
     int unused = 0;
     for (size_t i = 0; i < row_count; i++) {

@@ -1,19 +1,21 @@
 //! Broadcast rings: their producer, and subscribers that each see every
 //! message.
 //!
-//! The crate's kind-erased handles, which `shmlane_producer_t` and
-//! `shmlane_consumer_t` are made of, join SPSC and MPMC rings only, so a
-//! broadcast ring has C handles of its own over `shmlane::broadcast`:
+//! `shmlane_producer_t` and `shmlane_consumer_t` join a broadcast ring too
+//! (as its producer and a tethered subscriber from the newest message); the
+//! handles here, over `shmlane::broadcast`, add what only broadcast has:
 //! `shmlane_broadcast_producer_t` reserves and commits or sends as a producer
-//! does; `shmlane_subscriber_t` is tethered or untethered, as chosen when it
-//! joins. A tethered subscriber lends messages in place as a consumer does
-//! (see `lending.rs`); an untethered one only copies them out, because the
-//! producer may overwrite the slot it reads, and says how many messages it
-//! lost when it was lapped (`SHMLANE_STATUS_LAGGED`).
+//! does; `shmlane_subscriber_t` is tethered or untethered, and starts at the
+//! newest or the oldest message, as chosen when it joins. A tethered
+//! subscriber lends messages in place as a consumer does (see `lending.rs`);
+//! an untethered one lends them unvalidated, since the producer may overwrite
+//! the slot meanwhile, and its release says whether what was read was intact
+//! (`SHMLANE_STATUS_LAGGED` when not), or copies them out the same way; it
+//! says how many messages it lost when it was lapped.
 
 use std::ffi::c_void;
 
-use shmlane::broadcast::{self, Broadcast, Received, Start, Untethered};
+use shmlane::broadcast::{self, Broadcast, Received, Start, StartedRead, Untethered};
 use shmlane::{Error, ErrorKind, ReadSlot, Reading, WaitStrategy, WriteSlot, Writing};
 
 use crate::lending::{nothing_lent, shared, Lender};
@@ -313,8 +315,8 @@ pub struct shmlane_subscriber_options_t {
     /// Zero (the default): tethered, lossless: the producer waits for this
     /// subscriber rather than overwrite a message it has not released, and
     /// messages are lent in place. Non-zero: untethered, lossy: it never
-    /// holds the producer back, copies each message out, and learns how many
-    /// it lost when lapped (`SHMLANE_STATUS_LAGGED`).
+    /// holds the producer back, validates each message it reads, and learns
+    /// how many it lost when lapped (`SHMLANE_STATUS_LAGGED`).
     pub untethered: u8,
     /// `SHMLANE_START_NEWEST` (the default) or `SHMLANE_START_OLDEST`.
     pub start: u32,
@@ -333,7 +335,46 @@ pub extern "C" fn shmlane_subscriber_options_default() -> shmlane_subscriber_opt
 enum Subscription {
     Tethered(Lender<Reading, ReadSlot<'static, Broadcast>, Broadcast>),
     /// Boxed, as the lender's handle is: both variants stay small.
-    Untethered(Box<Untethered>),
+    Untethered(Box<Lossy>),
+}
+
+/// An untethered subscriber, and the message it lent unvalidated, if any.
+struct Lossy {
+    subscriber: Untethered,
+    /// Read in place by C; `shmlane_subscriber_release` validates it.
+    peeked: Option<StartedRead>,
+}
+
+impl Lossy {
+    /// The subscriber, unless a message is lent (`SHMLANE_STATUS_BUSY`).
+    fn idle(&mut self) -> Result<&mut Untethered, Failure> {
+        match self.peeked {
+            Some(_) => Err(Failure::new(
+                shmlane_status::Busy,
+                "the subscriber lends a message: release it first",
+            )),
+            None => Ok(&mut self.subscriber),
+        }
+    }
+
+    /// Lends what `found` found, in C's terms.
+    fn lend(
+        &mut self,
+        found: Result<Option<Received<StartedRead>>, Error>,
+        data: &mut *const u8,
+        len: &mut usize,
+        nothing: Failure,
+    ) -> Result<(), Failure> {
+        match found? {
+            Some(Received::Message(started)) => {
+                (*data, *len) = (started.data, started.len);
+                self.peeked = Some(started);
+                Ok(())
+            }
+            Some(Received::Lagged(_)) => Err(Failure::outcome(shmlane_status::Lagged)),
+            None => Err(nothing),
+        }
+    }
 }
 
 /// A subscribing handle of a broadcast ring, tethered or untethered.
@@ -387,7 +428,10 @@ pub unsafe extern "C" fn shmlane_subscriber_open(
         unsafe {
             shared::open(ring, out, |ring| {
                 Ok(shmlane_subscriber_t(if untethered {
-                    Subscription::Untethered(Box::new(Untethered::join(ring, start)?))
+                    Subscription::Untethered(Box::new(Lossy {
+                        subscriber: Untethered::join(ring, start)?,
+                        peeked: None,
+                    }))
                 } else {
                     let subscriber = broadcast::Subscriber::join_from(ring, start)?;
                     Subscription::Tethered(Lender::new(ring, subscriber))
@@ -419,8 +463,8 @@ pub unsafe extern "C" fn shmlane_subscriber_max_payload(
     // SAFETY: the caller's contract above.
     match unsafe { subscriber.as_ref() } {
         Some(shmlane_subscriber_t(Subscription::Tethered(lender))) => lender.max_payload,
-        Some(shmlane_subscriber_t(Subscription::Untethered(subscriber))) => {
-            subscriber.max_payload()
+        Some(shmlane_subscriber_t(Subscription::Untethered(lossy))) => {
+            lossy.subscriber.max_payload()
         }
         None => 0,
     }
@@ -439,25 +483,6 @@ pub unsafe extern "C" fn shmlane_subscriber_is_tethered(
     u8::from(matches!(subscription, Some(Subscription::Tethered(_))))
 }
 
-/// The refusal of an in-place read by an untethered subscriber.
-#[cold]
-fn not_in_place() -> Failure {
-    Failure::invalid(
-        "an untethered subscriber lends no message in place (the producer may overwrite it): \
-         copy it out with shmlane_subscriber_try_recv or shmlane_subscriber_recv",
-    )
-}
-
-/// The tethered subscriber's lender, or the refusal of an in-place read.
-fn tethered(
-    subscription: &mut Subscription,
-) -> Result<&mut Lender<Reading, ReadSlot<'static, Broadcast>, Broadcast>, Failure> {
-    match subscription {
-        Subscription::Tethered(lender) => Ok(lender),
-        Subscription::Untethered(_) => Err(not_in_place()),
-    }
-}
-
 /// Hands a borrowed message to C and keeps its guard.
 fn lend_message(
     lender: &mut Lender<Reading, ReadSlot<'static, Broadcast>, Broadcast>,
@@ -469,14 +494,25 @@ fn lend_message(
     lender.lend(message);
 }
 
-/// Borrows the next message in place without waiting (tethered subscribers
-/// only): `*data` points to its `*len` bytes, readable until
-/// `shmlane_subscriber_release`; the producer does not overwrite it before.
+/// Borrows the next message in place without waiting: `*data` points to its
+/// `*len` bytes, readable until `shmlane_subscriber_release`.
+///
+/// A tethered subscriber's message stays intact until then: the producer
+/// does not overwrite it. An untethered subscriber's may be overwritten while
+/// it is read: read it, compute from it what you need (copy it out, parse a
+/// field, checking every value it gives, as a torn read may hold any bytes),
+/// then call `shmlane_subscriber_release`, which returns
+/// `SHMLANE_STATUS_OK` if the bytes were the intact message, or
+/// `SHMLANE_STATUS_LAGGED` if the producer overwrote them meanwhile: then
+/// discard what was computed (the message is lost). This call itself returns
+/// `SHMLANE_STATUS_LAGGED` for an untethered subscriber that was lapped
+/// before it read (nothing is lent; `shmlane_subscriber_lost` counts what
+/// was lost).
 ///
 /// `SHMLANE_STATUS_EMPTY` when no message is there;
 /// `SHMLANE_STATUS_DISCONNECTED` when everything published was read and the
 /// producer has closed or died; `SHMLANE_STATUS_BUSY` while a message is
-/// borrowed; `SHMLANE_STATUS_INVALID_ARGUMENT` for an untethered subscriber.
+/// borrowed.
 ///
 /// # Safety
 /// `subscriber` is a live handle, not used by another thread during the
@@ -500,7 +536,16 @@ pub unsafe extern "C" fn shmlane_subscriber_try_read(
                 |lender, found| lend_message(lender, found, data, len),
                 shmlane_status::Empty,
             ),
-            Subscription::Untethered(_) => not_in_place().report(),
+            Subscription::Untethered(lossy) => {
+                let found = match lossy.idle() {
+                    Ok(subscriber) => subscriber.start_read(),
+                    Err(busy) => return busy.report(),
+                };
+                match lossy.lend(found, data, len, Failure::outcome(shmlane_status::Empty)) {
+                    Ok(()) => shmlane_status::Ok,
+                    Err(failure) => failure.report(),
+                }
+            }
         }
     })
 }
@@ -527,7 +572,13 @@ pub unsafe extern "C" fn shmlane_subscriber_read(
                 out_arg(len, "len")?,
             )
         };
-        let lender = tethered(subscription)?;
+        let lender = match subscription {
+            Subscription::Tethered(lender) => lender,
+            Subscription::Untethered(lossy) => {
+                let found = lossy.idle()?.wait_start_read(timeout_arg(timeout_ns));
+                return lossy.lend(found, data, len, Failure::timeout());
+            }
+        };
         match lender.idle()?.read(timeout_arg(timeout_ns))? {
             Some(message) => lend_message(lender, message, data, len),
             None => return Err(Failure::timeout()),
@@ -538,7 +589,10 @@ pub unsafe extern "C" fn shmlane_subscriber_read(
 
 /// Releases the borrowed message: the producer may reuse its slot, and the
 /// pointer lent for it is invalid. `SHMLANE_STATUS_NOTHING_PENDING` when
-/// nothing is borrowed.
+/// nothing is borrowed. For an untethered subscriber, this validates the
+/// read: `SHMLANE_STATUS_OK` if what was read was the intact message,
+/// `SHMLANE_STATUS_LAGGED` if the producer overwrote it while it was read
+/// (discard what was computed from it; it counts as lost).
 ///
 /// # Safety
 /// `subscriber` is a live handle, not used by another thread during the call.
@@ -555,7 +609,16 @@ pub unsafe extern "C" fn shmlane_subscriber_release(
                 .take()
                 .map(ReadSlot::release)
                 .ok_or_else(|| nothing_lent("release")),
-            Subscription::Untethered(_) => Err(nothing_lent("release")),
+            Subscription::Untethered(lossy) => {
+                let started = lossy.peeked.take().ok_or_else(|| nothing_lent("release"))?;
+                match lossy.subscriber.finish_read(started) {
+                    Received::Message(started) => {
+                        lossy.subscriber.consume(started);
+                        Ok(())
+                    }
+                    Received::Lagged(_) => Err(Failure::outcome(shmlane_status::Lagged)),
+                }
+            }
         }
     })
 }
@@ -618,10 +681,13 @@ fn receive(
             };
             copied.map(|found| found.map(Received::Message))
         }
-        Subscription::Untethered(subscriber) => match timeout {
-            None => subscriber.try_recv(buffer),
-            Some(timeout) => subscriber.recv(buffer, timeout),
-        },
+        Subscription::Untethered(lossy) => {
+            let subscriber = lossy.idle()?;
+            match timeout {
+                None => subscriber.try_recv(buffer),
+                Some(timeout) => subscriber.recv(buffer, timeout),
+            }
+        }
     })
 }
 
@@ -713,7 +779,7 @@ pub unsafe extern "C" fn shmlane_subscriber_skip_to_latest(
             unsafe { (subscriber_arg(subscriber)?, out_arg(skipped, "skipped")?) };
         *skipped = match subscription {
             Subscription::Tethered(lender) => lender.idle()?.skip_to_latest()?,
-            Subscription::Untethered(subscriber) => subscriber.skip_to_latest()?,
+            Subscription::Untethered(lossy) => lossy.idle()?.skip_to_latest()?,
         };
         Ok(())
     })
@@ -737,12 +803,29 @@ pub unsafe extern "C" fn shmlane_subscriber_set_wait_strategy(
             Subscription::Tethered(lender) => unsafe {
                 shared::set_wait_strategy(lender, strategy)
             },
-            Subscription::Untethered(subscriber) => {
+            Subscription::Untethered(lossy) => {
                 // SAFETY: the caller's contract above.
                 let strategy = unsafe { in_arg(strategy, "strategy")? };
-                subscriber.set_wait_strategy(WaitStrategy::from(strategy));
+                lossy
+                    .subscriber
+                    .set_wait_strategy(WaitStrategy::from(strategy));
                 Ok(())
             }
         }
     })
+}
+
+/// How many messages an untethered subscriber lost to the producer lapping
+/// it, in all (every `SHMLANE_STATUS_LAGGED` it was told of); 0 for a
+/// tethered subscriber, which loses none, or NULL.
+///
+/// # Safety
+/// `subscriber` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_subscriber_lost(subscriber: *const shmlane_subscriber_t) -> u64 {
+    // SAFETY: the caller's contract above.
+    match unsafe { subscriber.as_ref() } {
+        Some(shmlane_subscriber_t(Subscription::Untethered(lossy))) => lossy.subscriber.lost(),
+        _ => 0,
+    }
 }

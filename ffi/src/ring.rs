@@ -4,8 +4,8 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use shmlane::{
-    Kind, OpenOptions, ParticipantInfo, ParticipantState, Ring, RingInfo, RingOptions, Role,
-    WaitInfo,
+    Kind, OpenOptions, Overflow, ParticipantInfo, ParticipantState, Ring, RingInfo, RingOptions,
+    Role, WaitInfo,
 };
 
 use crate::status::{entry, shmlane_status, Failure};
@@ -41,6 +41,10 @@ pub struct shmlane_ring_options_t {
     /// Non-zero: every message is exactly the maximum payload, and slots carry
     /// no length field.
     pub fixed_size: u8,
+    /// Broadcast only (`SHMLANE_STATUS_BAD_GEOMETRY` for another kind):
+    /// non-zero makes the producer overwrite the oldest message when the ring
+    /// is full and never wait; only untethered subscribers may join.
+    pub overwrite: u8,
     /// Number of slots: a power of two, 2 to 2^32.
     pub capacity: u64,
     /// Bytes per slot, slot header included (SPSC: 8, or 0 when fixed-size;
@@ -64,6 +68,7 @@ pub extern "C" fn shmlane_ring_options_spsc(
     shmlane_ring_options_t {
         kind: SHMLANE_KIND_SPSC,
         fixed_size: 0,
+        overwrite: 0,
         capacity,
         slot_size,
         max_participants: 2,
@@ -83,6 +88,7 @@ pub extern "C" fn shmlane_ring_options_mpmc(
     shmlane_ring_options_t {
         kind: SHMLANE_KIND_MPMC,
         fixed_size: 0,
+        overwrite: 0,
         capacity,
         slot_size,
         max_participants,
@@ -103,6 +109,7 @@ pub extern "C" fn shmlane_ring_options_broadcast(
     shmlane_ring_options_t {
         kind: SHMLANE_KIND_BROADCAST,
         fixed_size: 0,
+        overwrite: 0,
         capacity,
         slot_size,
         max_participants: max_subscribers.saturating_add(1),
@@ -151,7 +158,12 @@ fn ring_options(options: &shmlane_ring_options_t) -> Result<RingOptions, Failure
         ),
         (kind, _) => return Err(Failure::invalid(format!("unknown ring kind {kind}"))),
     };
-    Ok(ring_options.mode(options.mode))
+    let overflow = if options.overwrite != 0 {
+        Overflow::Overwrite
+    } else {
+        Overflow::Block
+    };
+    Ok(ring_options.overflow(overflow).mode(options.mode))
 }
 
 /// How `shmlane_ring_open_with` opens. Start from `shmlane_open_options_default`.

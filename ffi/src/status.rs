@@ -150,20 +150,6 @@ impl Failure {
     }
 }
 
-impl Failure {
-    /// A refusal of a broadcast ring by the calls of the other kinds, with
-    /// the C calls that join it appended; other failures unchanged.
-    #[cold]
-    pub(crate) fn broadcast_hint(mut self) -> Failure {
-        if self.status == shmlane_status::WrongKind {
-            self.message.push_str(
-                "; a broadcast ring is joined with shmlane_broadcast_producer_open and shmlane_subscriber_open",
-            );
-        }
-        self
-    }
-}
-
 impl From<Error> for Failure {
     #[inline(always)]
     fn from(error: Error) -> Failure {
@@ -195,6 +181,9 @@ fn hint(remedy: Remedy) -> Option<&'static str> {
         ),
         Remedy::UsePath => Some(
             "to give a path, call the function's _at form (such as shmlane_ring_open_at)",
+        ),
+        Remedy::JoinUntethered => Some(
+            "to join it, set untethered in the shmlane_subscriber_options_t given to shmlane_subscriber_open",
         ),
         _ => None,
     }

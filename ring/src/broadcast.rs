@@ -43,7 +43,9 @@ use crate::attached::Attached;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Role};
 use crate::handle::{Handle, Reading};
-use crate::layout::{self, owner_parts, Kind, ROLE_CONSUMER, STAMP_WRITING, STATE_ACTIVE};
+use crate::layout::{
+    self, owner_parts, Kind, Overflow, ROLE_CONSUMER, STAMP_WRITING, STATE_ACTIVE,
+};
 use crate::participants::{count_join, Membership, PeerState, PeerWatch, RoleWatch};
 use crate::protocol::{kind, Claim, ReadSide, Side, WaitHooks, WriteSide};
 use crate::region::Region;
@@ -141,6 +143,8 @@ pub struct BroadcastWriter {
     subscribers: Vec<PeerWatch>,
     /// Whether every subscriber that ever joined is gone.
     anyone: RoleWatch,
+    /// A ring made to overwrite: no subscriber ever holds us back.
+    overwrite: bool,
 }
 
 impl std::fmt::Debug for BroadcastWriter {
@@ -207,6 +211,12 @@ impl BroadcastWriter {
     #[cold]
     #[inline(never)]
     fn regate(&mut self, ring: &Attached) -> Result<(), Error> {
+        if self.overwrite {
+            // No tethered subscriber can join (subscriber join 0): every slot
+            // is ours to overwrite, the oldest first.
+            self.limit = self.tail;
+            return Ok(());
+        }
         let least = self.scan(ring)?;
         if is_past(least, self.gate) {
             self.gate = least;
@@ -276,6 +286,7 @@ impl Side for BroadcastWriter {
             gate,
             subscribers: (1..count).map(PeerWatch::new).collect(),
             anyone: RoleWatch::new(Role::Consumer),
+            overwrite: ring.shared.region.geometry().overflow == Overflow::Overwrite,
         })
     }
 }
@@ -357,6 +368,9 @@ impl BroadcastReader {
     /// Claims a subscriber record starting at `start` (subscriber join 0 and 1).
     fn claim(shared: &Arc<Shared>, start: Start) -> Result<Membership, Error> {
         let ring = Attached::new(Arc::clone(shared), Some(Kind::Broadcast))?;
+        if shared.region.geometry().overflow == Overflow::Overwrite {
+            return Err(Error::untethered_only());
+        }
         let (gate, tail) = gate_and_tail(&ring)?;
         let first = match start {
             Start::Newest => tail,
@@ -606,24 +620,134 @@ impl Handle<Broadcast, Reading> {
 /// What an untethered subscriber's read found.
 #[cfg(not(loom))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Received {
-    /// An intact message of this many bytes, copied into the buffer.
-    Message(usize),
+pub enum Received<T = usize> {
+    /// An intact message: for [`Untethered::try_recv`] its length (copied
+    /// into the buffer), for [`Untethered::try_read_with`] what the closure
+    /// made of it.
+    Message(T),
     /// The producer overwrote this many messages before they were read: they
     /// are lost, and the next read starts at the oldest one still intact.
     Lagged(u64),
+}
+
+/// A message's bytes, read in place in a slot the producer may be rewriting
+/// meanwhile: what [`Untethered::try_read_with`] hands its closure.
+///
+/// Every access is an atomic load, so a concurrent overwrite cannot make a
+/// read undefined; it can make the bytes inconsistent (torn). The closure's
+/// result is kept only if the slot was not overwritten while it ran; a torn
+/// read is reported as [`Received::Lagged`] and the result dropped. So code
+/// that looks at a `Peek` must give *some* answer for any bytes (no panics
+/// on a malformed message, no effects outside its result).
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+pub struct Peek<'a> {
+    /// The payload's words: `len` bytes from the first one are the message.
+    words: &'a [AtomicU64],
+    len: usize,
+}
+
+#[cfg(not(loom))]
+impl std::fmt::Debug for Peek<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peek")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(not(loom))]
+impl Peek<'_> {
+    /// The message's length in bytes (bounded by the ring's `max_payload`).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn word(&self, index: usize) -> [u8; 8] {
+        // Ordering: Relaxed, as every load of a read in place: validated by
+        // the stamp check after the Acquire fence of the read (untethered read 5).
+        self.words[index].load(Ordering::Relaxed).to_le_bytes()
+    }
+
+    /// Copies the message's bytes from `offset` on into `dst`, as many as both
+    /// hold; returns how many were copied (0 when `offset` is past the end).
+    pub fn copy_at(&self, offset: usize, dst: &mut [u8]) -> usize {
+        let count = self.len.saturating_sub(offset).min(dst.len());
+        let mut done = 0;
+        while done < count {
+            let at = offset + done;
+            let word = self.word(at / 8);
+            let from = at % 8;
+            let take = (8 - from).min(count - done);
+            dst[done..done + take].copy_from_slice(&word[from..from + take]);
+            done += take;
+        }
+        count
+    }
+
+    /// Copies the message's first bytes into `dst`; returns how many.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        self.copy_at(0, dst)
+    }
+
+    /// The `N` bytes at `offset`, or `None` if the message ends before them:
+    /// `u32::from_le_bytes(peek.array(8)?)` reads a field without copying the
+    /// rest of the message.
+    pub fn array<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        let mut bytes = [0u8; N];
+        let end = offset.checked_add(N)?;
+        (end <= self.len).then(|| {
+            self.copy_at(offset, &mut bytes);
+            bytes
+        })
+    }
+
+    /// The byte at `index`, or `None` past the end.
+    pub fn get(&self, index: usize) -> Option<u8> {
+        (index < self.len).then(|| self.word(index / 8)[index % 8])
+    }
+
+    /// The whole message, copied.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; self.len];
+        self.copy_to(&mut bytes);
+        bytes
+    }
+}
+
+/// A message an untethered subscriber started reading in place and has not
+/// validated yet ([`Untethered::start_read`]): for bindings that cannot pass a
+/// closure (the C API).
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StartedRead {
+    position: u64,
+    /// The payload's first byte, in the mapping.
+    pub data: *const u8,
+    /// The payload's length, bounded by `max_payload`.
+    pub len: usize,
 }
 
 /// An untethered (lossy) subscriber of a broadcast ring: it never holds the
 /// producer back, and learns from the slot stamps when it was lapped and how
 /// many messages it lost, as tokio's `broadcast` receivers do (`Lagged`).
 ///
-/// A slot it reads may be overwritten at any moment, so it lends no message
-/// in place: [`Untethered::try_recv`] copies the message out with atomic
-/// loads, then checks the slot's stamp again, and reports a message
-/// overwritten meanwhile as lag, never as data (`docs/layout.md#broadcast`,
-/// untethered read). Joining, leaving and liveness are the handles' own
-/// ([`crate::Handle`]'s kind-independent half); only reading differs.
+/// A slot it reads may be overwritten at any moment, so it reads in place
+/// only under validation: [`Untethered::try_read_with`] runs a closure over
+/// the message where it lies and keeps its result only if the slot was not
+/// overwritten meanwhile (as Agrona's broadcast receiver validates after its
+/// copy); [`Untethered::try_recv`] copies the message out the same way. A read
+/// that the producer overwrote is reported as lag, never as data
+/// (`docs/layout.md#broadcast`, untethered read). Joining, leaving and
+/// liveness are the handles' own ([`crate::Handle`]'s kind-independent
+/// half); only reading differs.
 ///
 /// # Examples
 /// ```
@@ -634,12 +758,16 @@ pub enum Received {
 /// let mut producer = broadcast::Producer::join(&ring)?;
 /// let mut dashboard = broadcast::Untethered::join(&ring, Start::Newest)?;
 /// for reading in 0..10u8 {
-///     assert!(producer.try_send(&[reading])?); // never held back
+///     assert!(producer.try_send(&[reading, 0, 0, 0])?); // never held back
 /// }
 /// let mut buffer = [0u8; 64];
 /// assert_eq!(dashboard.try_recv(&mut buffer)?, Some(Received::Lagged(7)));
-/// assert_eq!(dashboard.try_recv(&mut buffer)?, Some(Received::Message(1)));
+/// assert_eq!(dashboard.try_recv(&mut buffer)?, Some(Received::Message(4)));
 /// assert_eq!(buffer[0], 7);
+/// // In place: read one field, keep it only if the slot was not overwritten.
+/// let reading = dashboard.try_read_with(|peek| peek.array::<4>(0).map(u32::from_le_bytes))?;
+/// assert_eq!(reading, Some(Received::Message(Some(8))));
+/// assert_eq!(dashboard.lost(), 7);
 /// # shmlane::remove(&name)?;
 /// # Ok::<(), shmlane::Error>(())
 /// ```
@@ -648,12 +776,16 @@ pub struct Untethered {
     end: Endpoint,
     /// The next position to read.
     cursor: u64,
+    /// Messages lost to the producer lapping us, in all.
+    lost: u64,
     /// Our record's `cursor` word, kept for `stat` only.
     cursor_word: NonNull<AtomicU64>,
+    /// Our record's `lost` word, kept for `stat` only.
+    lost_word: NonNull<AtomicU64>,
     producer: PeerWatch,
 }
 
-// SAFETY: as for `Handle`: the raw pointer points into the region kept alive
+// SAFETY: as for `Handle`: the raw pointers point into the region kept alive
 // by the endpoint's `Arc<Shared>`, and all shared state is reached through
 // atomics, so the subscriber may move to another thread.
 #[cfg(not(loom))]
@@ -665,6 +797,7 @@ impl std::fmt::Debug for Untethered {
         f.debug_struct("Untethered")
             .field("record", &self.end.record())
             .field("cursor", &self.cursor)
+            .field("lost", &self.lost)
             .finish_non_exhaustive()
     }
 }
@@ -703,6 +836,9 @@ impl Untethered {
                         region
                             .u64_at(record + layout::RECORD_CURSOR)
                             .store(first, Ordering::Relaxed);
+                        region
+                            .u64_at(record + layout::RECORD_LOST)
+                            .store(0, Ordering::Relaxed);
                     },
                 )?;
                 count_join(shared, Role::Consumer);
@@ -710,11 +846,14 @@ impl Untethered {
             },
         )?;
         let region = &end.ring.shared.region;
-        let cursor_word =
-            region.u64_at(region.geometry().record_offset(end.record()) + layout::RECORD_CURSOR);
+        let record = region.geometry().record_offset(end.record());
+        let cursor_word = region.u64_at(record + layout::RECORD_CURSOR);
+        let lost_word = region.u64_at(record + layout::RECORD_LOST);
         Ok(Untethered {
             cursor: first,
+            lost: 0,
             cursor_word: NonNull::from(cursor_word),
+            lost_word: NonNull::from(lost_word),
             producer: PeerWatch::new(PRODUCER_RECORD),
             end,
         })
@@ -725,9 +864,21 @@ impl Untethered {
         self.end.ring.max_payload
     }
 
+    /// How many messages this subscriber lost to the producer lapping it, in
+    /// all: the sum of every [`Received::Lagged`] it was told (`stat` shows it).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// The position of the next message this subscriber reads.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
     /// Skips to the latest message, as [`Subscriber::skip_to_latest`]: the
     /// next read returns the newest published message (if the producer does
-    /// not overwrite it first). Returns how many were skipped.
+    /// not overwrite it first). Returns how many were skipped (not counted as
+    /// lost: this subscriber chose to skip them).
     ///
     /// # Errors
     /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) if the producer's
@@ -736,10 +887,7 @@ impl Untethered {
         // Ordering: Acquire, as in `try_recv`.
         let tail = self.end.ring.tail_word().load(Ordering::Acquire);
         if is_past(self.cursor, tail) {
-            return Err(Error::corrupt(format!(
-                "untethered cursor {} is past the producer's tail {tail}",
-                self.cursor
-            )));
+            return Err(corrupt_untethered(self.cursor, tail));
         }
         let newest = tail.wrapping_sub(1);
         if !is_past(newest, self.cursor) {
@@ -751,6 +899,43 @@ impl Untethered {
         Ok(skipped)
     }
 
+    /// Reads the next message in place: runs `read` over its bytes where they
+    /// lie and returns `Some(Received::Message(result))` if the producer did
+    /// not overwrite the slot meanwhile. If it did (or had, before the read),
+    /// the result is dropped and the outcome is `Some(Received::Lagged(lost))`:
+    /// the subscriber moves on to the oldest message still intact. `None` when
+    /// no message is published.
+    ///
+    /// `read` may see torn bytes (its result is then dropped): see [`Peek`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) when
+    /// everything published was read and the producer is gone;
+    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for an impossible
+    /// position, or an intact message whose length is above `max_payload`.
+    pub fn try_read_with<R>(
+        &mut self,
+        read: impl FnOnce(Peek<'_>) -> R,
+    ) -> Result<Option<Received<R>>, Error> {
+        self.attempt(|peek| Ok(read(peek)))
+    }
+
+    /// As [`Untethered::try_read_with`], waiting up to `timeout` for a message
+    /// (`None`: as long as it takes) as the subscriber's wait strategy says;
+    /// `None` when the time ran out.
+    ///
+    /// # Errors
+    /// As [`Untethered::try_read_with`].
+    pub fn read_with<R>(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+        mut read: impl FnMut(Peek<'_>) -> R,
+    ) -> Result<Option<Received<R>>, Error> {
+        block_on(self, timeout, |subscriber| {
+            subscriber.try_read_with(&mut read)
+        })
+    }
+
     /// Copies the next message into `buffer`: `Some(Received::Message(len))`,
     /// or `Some(Received::Lagged(lost))` when the producer overwrote messages
     /// this subscriber had not read (it then moves on to the oldest one still
@@ -758,50 +943,15 @@ impl Untethered {
     ///
     /// # Errors
     /// [`ErrorKind::BufferTooSmall`](crate::ErrorKind::BufferTooSmall) when
-    /// the message does not fit (it is not consumed);
-    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) when
-    /// everything published was read and the producer is gone;
-    /// [`ErrorKind::Corrupt`](crate::ErrorKind::Corrupt) for an impossible
-    /// position, or an intact message whose length is above `max_payload`.
+    /// the message does not fit (it is not consumed); otherwise as
+    /// [`Untethered::try_read_with`].
     pub fn try_recv(&mut self, buffer: &mut [u8]) -> Result<Option<Received>, Error> {
-        let ring = &self.end.ring;
-        let position = self.cursor;
-        // Ordering: Acquire, pairs with the Release store in
-        // `BroadcastWriter::publish`.
-        let tail = ring.tail_word().load(Ordering::Acquire);
-        if tail == position {
-            return self.found_empty().map(|()| None);
-        }
-        if is_past(position, tail) {
-            return Err(Error::corrupt(format!(
-                "untethered cursor {position} is past the producer's tail {tail}"
-            )));
-        }
-        if tail.wrapping_sub(position) > ring.capacity {
-            return Ok(Some(self.lagged(position)));
-        }
-        let published = position.wrapping_add(1);
-        // Ordering: Acquire, pairs with the Release stamp store of
-        // `BroadcastWriter::publish`: the message's bytes are visible.
-        if ring.slots.stamp(position).load(Ordering::Acquire) != published {
-            return Ok(Some(self.lagged(position)));
-        }
-        let copied = copy_words(ring, position, buffer);
-        // Ordering: Acquire fence, pairs with the Release fence of
-        // `BroadcastWriter::claim`: had we read a byte the producer wrote for a
-        // later lap, the stamp below would show `WRITING` or later.
-        fence(Ordering::Acquire);
-        // Ordering: Relaxed, ordered by the fence above.
-        if ring.slots.stamp(position).load(Ordering::Relaxed) != published {
-            return Ok(Some(self.lagged(position)));
-        }
-        let len = copied?;
-        self.cursor = published;
-        self.store_cursor();
-        // Acknowledges a new sleeper on the space line, if any: a tethered
-        // sibling's producer must not wait for us to be armed.
-        self.end.notify();
-        Ok(Some(Received::Message(len)))
+        self.attempt(|peek| {
+            if peek.len() > buffer.len() {
+                return Err(Error::buffer_too_small(peek.len(), buffer.len()));
+            }
+            Ok(peek.copy_to(buffer))
+        })
     }
 
     /// As [`Untethered::try_recv`], waiting up to `timeout` for a message
@@ -828,19 +978,159 @@ impl Untethered {
         self.end.set_wait_strategy(strategy);
     }
 
+    /// Untethered read 1–5 around `read`, whose result is kept only if the
+    /// slot held the same message all along; an error from `read` leaves the
+    /// message unread.
+    #[inline]
+    fn attempt<R>(
+        &mut self,
+        read: impl FnOnce(Peek<'_>) -> Result<R, Error>,
+    ) -> Result<Option<Received<R>>, Error> {
+        let started = match self.start_read()? {
+            None => return Ok(None),
+            Some(Received::Lagged(lost)) => return Ok(Some(Received::Lagged(lost))),
+            Some(Received::Message(started)) => started,
+        };
+        let ring = &self.end.ring;
+        let words = ring.slots.body_words(started.position, ring.len_field / 8);
+        let result = read(Peek {
+            words,
+            len: started.len,
+        });
+        match self.finish_read(started) {
+            Received::Lagged(lost) => Ok(Some(Received::Lagged(lost))),
+            Received::Message(started) => {
+                let value = result?;
+                self.consume(started);
+                Ok(Some(Received::Message(value)))
+            }
+        }
+    }
+
+    /// Untethered read 1–4: finds the next message and its length, for a read
+    /// in place that [`Untethered::finish_read`] then validates. `None` when
+    /// nothing is published.
+    ///
+    /// # Errors
+    /// As [`Untethered::try_read_with`].
+    #[doc(hidden)]
+    pub fn start_read(&mut self) -> Result<Option<Received<StartedRead>>, Error> {
+        let ring = &self.end.ring;
+        let position = self.cursor;
+        // Ordering: Acquire, pairs with the Release store in
+        // `BroadcastWriter::publish` (untethered read 1).
+        let tail = ring.tail_word().load(Ordering::Acquire);
+        if tail == position {
+            return self.found_empty().map(|()| None);
+        }
+        if is_past(position, tail) {
+            return Err(corrupt_untethered(position, tail));
+        }
+        if tail.wrapping_sub(position) > ring.capacity {
+            return Ok(Some(self.lagged(position)));
+        }
+        let published = position.wrapping_add(1);
+        // Ordering: Acquire, pairs with the Release stamp store of
+        // `BroadcastWriter::publish`: the message's bytes are visible.
+        if ring.slots.stamp(position).load(Ordering::Acquire) != published {
+            return Ok(Some(self.lagged(position)));
+        }
+        let len = if ring.fixed_size {
+            ring.max_payload
+        } else {
+            // Ordering: Relaxed, as every load of the read: validated by the
+            // stamp check after the Acquire fence of `finish_read`.
+            (ring.slots.body_word(position, 0).load(Ordering::Relaxed) as u32) as usize
+        };
+        let data = ring
+            .slots
+            .body_words(position, ring.len_field / 8)
+            .as_ptr()
+            .cast::<u8>();
+        let started = StartedRead {
+            position,
+            data,
+            len: len.min(ring.max_payload),
+        };
+        if len > ring.max_payload {
+            let max_payload = ring.max_payload;
+            // A length out of bounds in an intact message is corruption; in
+            // one being rewritten, it is a lap.
+            return match self.finish_read(started) {
+                Received::Lagged(lost) => Ok(Some(Received::Lagged(lost))),
+                Received::Message(_) => Err(Error::corrupt(format!(
+                    "message at position {position} claims a length of {len}, above the maximum of {max_payload}"
+                ))),
+            };
+        }
+        Ok(Some(Received::Message(started)))
+    }
+
+    /// As [`Untethered::start_read`], waiting up to `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`Untethered::try_read_with`].
+    #[doc(hidden)]
+    pub fn wait_start_read(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<Received<StartedRead>>, Error> {
+        block_on(self, timeout, Untethered::start_read)
+    }
+
+    /// Untethered read 5: whether the slot still holds the message `started`
+    /// found. If not, the subscriber moves on past what was overwritten
+    /// (`Lagged`); if so, the message stays unread until
+    /// [`Untethered::consume`].
+    #[doc(hidden)]
+    pub fn finish_read(&mut self, started: StartedRead) -> Received<StartedRead> {
+        // Ordering: Acquire fence, pairs with the Release fence of
+        // `BroadcastWriter::claim`: had we read a byte the producer wrote for a
+        // later lap, the stamp below would show `WRITING` or later.
+        fence(Ordering::Acquire);
+        // Ordering: Relaxed, ordered by the fence above.
+        let stamp = self
+            .end
+            .ring
+            .slots
+            .stamp(started.position)
+            .load(Ordering::Relaxed);
+        if stamp != started.position.wrapping_add(1) {
+            return self.lagged(started.position);
+        }
+        Received::Message(started)
+    }
+
+    /// Moves past a message `finish_read` validated.
+    #[doc(hidden)]
+    pub fn consume(&mut self, started: StartedRead) {
+        self.cursor = started.position.wrapping_add(1);
+        self.store_cursor();
+        // Acknowledges a new sleeper on the space line, if any: a tethered
+        // sibling's producer must not wait for us to be armed.
+        self.end.notify();
+    }
+
     /// Moves on past what was overwritten; returns how much that was.
     #[cold]
-    fn lagged(&mut self, position: u64) -> Received {
-        // Ordering: Acquire, as in `try_recv`.
+    fn lagged<T>(&mut self, position: u64) -> Received<T> {
+        // Ordering: Acquire, as in `start_read`.
         let tail = self.end.ring.tail_word().load(Ordering::Acquire);
         let mut oldest = oldest_intact(tail, self.end.ring.capacity);
         // The slot of `position` is being rewritten: it is lost at least.
         if !is_past(oldest, position) {
             oldest = position.wrapping_add(1);
         }
+        let lost = oldest.wrapping_sub(position);
         self.cursor = oldest;
+        self.lost = self.lost.wrapping_add(lost);
         self.store_cursor();
-        Received::Lagged(oldest.wrapping_sub(position))
+        // SAFETY: points into the region, which the endpoint's `Arc<Shared>`
+        // keeps alive as long as `self`.
+        let lost_word = unsafe { self.lost_word.as_ref() };
+        // Ordering: Relaxed; only `stat` reads it.
+        lost_word.store(self.lost, Ordering::Relaxed);
+        Received::Lagged(lost)
     }
 
     fn store_cursor(&self) {
@@ -856,13 +1146,21 @@ impl Untethered {
     fn found_empty(&mut self) -> Result<(), Error> {
         let ring = &self.end.ring;
         if self.producer.check(&ring.shared) == PeerState::Gone {
-            // Ordering: Acquire, as in `try_recv`: drain what it published.
+            // Ordering: Acquire, as in `start_read`: drain what it published.
             if ring.tail_word().load(Ordering::Acquire) == self.cursor {
                 return Err(Error::DISCONNECTED);
             }
         }
         Ok(())
     }
+}
+
+#[cold]
+#[cfg(not(loom))]
+fn corrupt_untethered(cursor: u64, tail: u64) -> Error {
+    Error::corrupt(format!(
+        "untethered cursor {cursor} is past the producer's tail {tail}"
+    ))
 }
 
 #[cfg(not(loom))]
@@ -904,37 +1202,4 @@ fn oldest_intact(tail: u64, capacity: u64) -> u64 {
     } else {
         0
     }
-}
-
-/// Copies the message at `position` into `buffer` with atomic word loads (a
-/// producer may be rewriting the slot); returns its length, bounded, once the
-/// caller has validated the stamp.
-#[cfg(not(loom))]
-fn copy_words(ring: &Attached, position: u64, buffer: &mut [u8]) -> Result<usize, Error> {
-    let len_words = ring.len_field / 8;
-    let len = if ring.fixed_size {
-        ring.max_payload
-    } else {
-        // Ordering: Relaxed, as every load of the copy: validated by the
-        // stamp check after the Acquire fence in `try_recv`.
-        (ring.slots.body_word(position, 0).load(Ordering::Relaxed) as u32) as usize
-    };
-    if len > ring.max_payload {
-        return Err(Error::corrupt(format!(
-            "message at position {position} claims a length above the maximum of {}",
-            ring.max_payload
-        )));
-    }
-    if len > buffer.len() {
-        return Err(Error::buffer_too_small(len, buffer.len()));
-    }
-    for (index, chunk) in buffer[..len].chunks_mut(8).enumerate() {
-        // Ordering: Relaxed, as above.
-        let word = ring
-            .slots
-            .body_word(position, len_words + index)
-            .load(Ordering::Relaxed);
-        chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
-    }
-    Ok(len)
 }

@@ -125,6 +125,9 @@ pub enum Remedy {
     AllowSharedMode,
     /// A name holds a `/`: a file outside `/dev/shm` is given by its path.
     UsePath,
+    /// A broadcast ring that overwrites admits only untethered subscribers:
+    /// [`broadcast::Untethered::join`](crate::broadcast::Untethered::join) joins it.
+    JoinUntethered,
 }
 
 impl Remedy {
@@ -138,6 +141,7 @@ impl Remedy {
                 "to accept that, open it with OpenOptions::allow_shared_mode(true)"
             }
             Remedy::UsePath => "to give a path, pass it as a &Path",
+            Remedy::JoinUntethered => "join it with broadcast::Untethered::join",
         }
     }
 }
@@ -323,6 +327,19 @@ impl Error {
         Error::new(ErrorKind::WrongKind, Detail::Kinds { expected, found })
     }
 
+    /// A tethered subscriber asked to join a broadcast ring that overwrites.
+    #[cold]
+    pub(crate) fn untethered_only() -> Error {
+        Error::new(
+            ErrorKind::WrongKind,
+            Detail::Reason(
+                "the broadcast ring overwrites when full, so it admits no tethered subscriber"
+                    .into(),
+            ),
+        )
+        .with_remedy(Remedy::JoinUntethered)
+    }
+
     #[cold]
     pub(crate) fn bad_geometry(reason: impl Into<String>) -> Error {
         Error::new(ErrorKind::BadGeometry, Detail::Reason(reason.into()))
@@ -499,6 +516,7 @@ impl fmt::Display for Message<'_> {
             (K::WrongKind, Detail::Kinds { expected, found }) => {
                 write!(f, "ring is {found}, expected {expected}")
             }
+            (K::WrongKind, Detail::Reason(reason)) => f.write_str(reason),
             (K::BadGeometry, Detail::Reason(reason)) => write!(f, "bad ring geometry: {reason}"),
             (K::FileTooSmall, Detail::Sizes(file_size, needed)) => write!(
                 f,

@@ -130,6 +130,9 @@ pub struct SubscriberInfo {
     /// The next position it reads; the ring's `tail` minus this is how far it
     /// is behind the producer.
     pub cursor: u64,
+    /// Messages it lost to the producer lapping it (untethered only; 0 for a
+    /// tethered one, which loses nothing).
+    pub lost: u64,
 }
 
 /// Reads the state of the ring at `at` (a name under `/dev/shm`, or a path)
@@ -319,6 +322,9 @@ fn participant(file: &File, region: &Region, index: u32) -> ParticipantInfo {
             tethered,
             cursor: region
                 .u64_at(record + layout::RECORD_CURSOR)
+                .load(Ordering::Relaxed),
+            lost: region
+                .u64_at(record + layout::RECORD_LOST)
                 .load(Ordering::Relaxed),
         })
     } else {

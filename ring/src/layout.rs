@@ -1,4 +1,4 @@
-//! Layout 2.1 of a ring file: the one Rust description of `docs/layout.md`.
+//! Layout 2.2 of a ring file: the one Rust description of `docs/layout.md`.
 //!
 //! `#[repr(C)]` structs with explicit padding and fixed widths on every target
 //! (little-endian, `u64` positions, `u32` futex words, a 128-byte line per
@@ -16,7 +16,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// Major version of the layout: readers refuse any other major version.
 pub const VERSION_MAJOR: u16 = 2;
 /// Minor version of the layout: readers accept any minor version of their major.
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 2;
 /// Value of the ready word once the creator has written the whole header.
 pub const READY: u32 = 0x5944_4552; // b"REDY" little-endian
 /// Width of every line that holds an independently written group of atomics.
@@ -45,8 +45,11 @@ pub const HASHED_HEADER_BYTES: usize = 112;
 /// Header flag: every message is exactly `max_payload` bytes, and slots carry no
 /// length field (`slot_header_size` is 8 bytes smaller).
 pub const FLAG_FIXED_SIZE: u32 = 1;
+/// Header flag, broadcast rings only (layout 2.2): the producer overwrites the
+/// oldest message and never waits; the ring admits no tethered subscriber.
+pub const FLAG_OVERWRITE: u32 = 2;
 /// Every flag this build understands.
-pub const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE;
+pub const KNOWN_FLAGS: u32 = FLAG_FIXED_SIZE | FLAG_OVERWRITE;
 
 /// Smallest capacity (slots) a ring may have.
 pub const MIN_CAPACITY: u64 = 2;
@@ -100,7 +103,7 @@ pub struct Header {
     pub slots_offset: u64,
     /// Size of the whole ring in bytes.
     pub total_size: u64,
-    /// Flag bits: [`FLAG_FIXED_SIZE`]; every other bit is zero in layout 2.0.
+    /// Flag bits: [`FLAG_FIXED_SIZE`], [`FLAG_OVERWRITE`]; every other bit is zero.
     pub flags: u32,
     /// Reserved, zero.
     pub reserved0: u32,
@@ -219,8 +222,9 @@ pub struct ParticipantRecord {
     pub messages: u64,
     /// Reserved for counters written by the owner: bytes.
     pub bytes: u64,
-    /// Reserved, zero.
-    pub reserved1: u64,
+    /// Broadcast subscribers: how many messages this subscriber lost to the
+    /// producer lapping it (untethered only). Written only by the owner.
+    pub lost: u64,
     /// The wait-line epoch this handle last acknowledged as a waker (producers:
     /// of the data line; consumers: of the space line). Reset to 0 by each claim.
     pub wake_ack: u64,
@@ -251,6 +255,8 @@ pub const RECORD_SUBSCRIPTION: usize = 12;
 pub const RECORD_JOINED_NS: usize = 16;
 /// Offset of [`ParticipantRecord::cursor`] inside a record.
 pub const RECORD_CURSOR: usize = 24;
+/// Offset of [`ParticipantRecord::lost`] inside a record.
+pub const RECORD_LOST: usize = 48;
 /// [`ParticipantRecord::subscription`]: a tethered subscriber, which the
 /// producer waits for (lossless).
 pub const SUBSCRIPTION_TETHERED: u32 = 1;
@@ -374,6 +380,36 @@ impl std::fmt::Display for Kind {
 /// Largest participant table an MPMC or broadcast ring may have.
 pub const MAX_PARTICIPANTS: u32 = 1024;
 
+/// What a ring's producer does when every slot holds a message someone still
+/// has to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// It waits (or reports the ring full) until a slot is released: nothing
+    /// is lost. Every SPSC and MPMC ring, and broadcast rings by default, whose
+    /// tethered subscribers hold the producer back.
+    #[default]
+    Block,
+    /// Broadcast only: it overwrites the oldest message and never waits.
+    /// Subscribers are untethered and learn how many messages they lost.
+    Overwrite,
+}
+
+impl Overflow {
+    /// `"block"` or `"overwrite"`, as the CLI's `--overflow` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Overflow::Block => "block",
+            Overflow::Overwrite => "overwrite",
+        }
+    }
+}
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The validated geometry of a ring: the local copy every handle keeps.
 ///
 /// Built either from create options ([`Geometry::new`]) or from a header read out
@@ -386,6 +422,9 @@ pub struct Geometry {
     pub kind: Kind,
     /// Whether every message is exactly `max_payload` bytes (no length field).
     pub fixed_size: bool,
+    /// What the producer does when the ring is full: always
+    /// [`Overflow::Block`] but for a broadcast ring made to overwrite.
+    pub overflow: Overflow,
     /// Number of slots (a power of two).
     pub capacity: u64,
     /// `capacity - 1`.
@@ -497,6 +536,7 @@ impl Geometry {
         Ok(Geometry {
             kind,
             fixed_size,
+            overflow: Overflow::Block,
             capacity,
             mask: capacity - 1,
             slot_size,
@@ -506,6 +546,34 @@ impl Geometry {
             slots_offset,
             total_size,
         })
+    }
+
+    /// This geometry with the producer's policy when the ring is full.
+    ///
+    /// # Errors
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry) for
+    /// [`Overflow::Overwrite`] on a ring other than broadcast: only a
+    /// broadcast producer can overwrite what its (untethered) readers may lose.
+    pub fn with_overflow(self, overflow: Overflow) -> Result<Geometry, Error> {
+        if overflow == Overflow::Overwrite && self.kind != Kind::Broadcast {
+            return Err(Error::bad_geometry(format!(
+                "a {} ring cannot overwrite: only a broadcast ring can",
+                self.kind
+            )));
+        }
+        Ok(Geometry { overflow, ..self })
+    }
+
+    /// The header's `flags` for this geometry.
+    fn flags(&self) -> u32 {
+        let mut flags = 0;
+        if self.fixed_size {
+            flags |= FLAG_FIXED_SIZE;
+        }
+        if self.overflow == Overflow::Overwrite {
+            flags |= FLAG_OVERWRITE;
+        }
+        flags
     }
 
     /// The header a creator writes for this geometry (ready word still zero).
@@ -528,7 +596,7 @@ impl Geometry {
             participant_record_size: PARTICIPANT_RECORD_SIZE as u32,
             slots_offset: self.slots_offset,
             total_size: self.total_size,
-            flags: if self.fixed_size { FLAG_FIXED_SIZE } else { 0 },
+            flags: self.flags(),
             reserved0: 0,
             layout_hash: 0,
             creator_pid,
@@ -592,6 +660,15 @@ impl Geometry {
             fixed_size,
         )
         .map_err(|(field, reason)| Error::corrupt(format!("header field {field}: {reason}")))?;
+        let geometry = if header.flags & FLAG_OVERWRITE != 0 {
+            geometry.with_overflow(Overflow::Overwrite).map_err(|_| {
+                Error::corrupt(format!(
+                    "header field flags has the overwrite bit on a {kind} ring"
+                ))
+            })?
+        } else {
+            geometry
+        };
         let expected = geometry.header(header.creator_pid, header.creation_time_ns);
         let mismatch = |field: &str, found: u64, want: u64| {
             Err(Error::corrupt(format!(
@@ -868,6 +945,7 @@ const _: () = {
     assert!(GATE_OFFSET == 264);
     assert!(offset_of!(ParticipantRecord, messages) == 32);
     assert!(offset_of!(ParticipantRecord, bytes) == 40);
+    assert!(offset_of!(ParticipantRecord, lost) == RECORD_LOST);
     assert!(offset_of!(ParticipantRecord, claim_start) == RECORD_CLAIM_START);
     assert!(offset_of!(ParticipantRecord, claim_end) == RECORD_CLAIM_END);
 

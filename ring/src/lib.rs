@@ -96,7 +96,7 @@ pub use wait::WaitStrategy;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExample;
-pub use layout::{Geometry, Kind};
+pub use layout::{Geometry, Kind, Overflow};
 pub use shm::Ring;
 
 #[cfg(not(loom))]

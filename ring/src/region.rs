@@ -204,6 +204,28 @@ mod mapped {
             unsafe { &*self.body_ptr(position).add(index * 8).cast::<AtomicU64>() }
         }
 
+        /// The words of the body of the slot for `position` (masked) from word
+        /// `skip` on, for a reader that does not own the slot and must load it
+        /// atomically (an untethered broadcast subscriber).
+        ///
+        /// # Panics
+        /// If `skip` is past the body's words.
+        #[inline]
+        pub(crate) fn body_words(&self, position: u64, skip: usize) -> &[AtomicU64] {
+            let words = self.body_size / 8;
+            assert!(skip <= words, "word {skip} is outside the body");
+            // SAFETY: as `body_word`: the words lie inside the body (`skip`
+            // checked above, body sizes are multiples of 8), 8-aligned, and
+            // shared memory is only ever touched through raw pointers or
+            // atomics, so an atomic view of it is sound.
+            unsafe {
+                std::slice::from_raw_parts(
+                    self.body_ptr(position).add(skip * 8).cast::<AtomicU64>(),
+                    words - skip,
+                )
+            }
+        }
+
         /// The body of the slot for `position` (masked), for its owner to write.
         #[inline(always)]
         pub(crate) fn body_mut(&self, position: u64) -> BodyMut {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Remedy};
-use crate::layout::{self, Geometry, Header, Kind, HEADER_SIZE, MAGIC, READY};
+use crate::layout::{self, Geometry, Header, Kind, Overflow, HEADER_SIZE, MAGIC, READY};
 use crate::memfd;
 use crate::region::Region;
 use crate::sync::{fence, Arc, AtomicU32, AtomicU64, Ordering};
@@ -124,6 +124,7 @@ pub fn path_for(name: &str) -> Result<PathBuf, Error> {
 pub struct RingOptions {
     kind: Kind,
     fixed_size: bool,
+    overflow: Overflow,
     capacity: u64,
     slot_size: u64,
     participants: u32,
@@ -137,6 +138,7 @@ impl RingOptions {
         RingOptions {
             kind: Kind::Spsc,
             fixed_size: false,
+            overflow: Overflow::Block,
             capacity,
             slot_size,
             participants: 2,
@@ -184,6 +186,7 @@ impl RingOptions {
         RingOptions {
             kind: Kind::Mpmc,
             fixed_size: false,
+            overflow: Overflow::Block,
             capacity,
             slot_size,
             participants: max_participants,
@@ -218,6 +221,7 @@ impl RingOptions {
         RingOptions {
             kind: Kind::Broadcast,
             fixed_size: false,
+            overflow: Overflow::Block,
             capacity,
             slot_size,
             participants: max_subscribers.saturating_add(1),
@@ -236,6 +240,29 @@ impl RingOptions {
                 max_subscribers,
             )
         }
+    }
+
+    /// What the producer does when the ring is full (default
+    /// [`Overflow::Block`]). [`Overflow::Overwrite`] is for broadcast rings
+    /// only (creating any other fails with
+    /// [`ErrorKind::BadGeometry`](crate::ErrorKind::BadGeometry)): the producer
+    /// never waits, and only untethered subscribers may join.
+    ///
+    /// # Examples
+    /// ```
+    /// use shmlane::{broadcast, ErrorKind, Overflow, Ring, RingOptions};
+    /// # let name = format!("doc-overwrite-{}", std::process::id());
+    /// let options = RingOptions::broadcast(64, 80, 4).overflow(Overflow::Overwrite);
+    /// let ring = Ring::create(&name, &options)?;
+    /// assert_eq!(ring.geometry().overflow, Overflow::Overwrite);
+    /// let refused = broadcast::Subscriber::join(&ring).unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::WrongKind);
+    /// # shmlane::remove(&name)?;
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn overflow(mut self, overflow: Overflow) -> RingOptions {
+        self.overflow = overflow;
+        self
     }
 
     /// File mode of the ring (default `0o600`). The mode is set exactly, not
@@ -261,7 +288,8 @@ impl RingOptions {
             self.slot_size,
             self.participants,
             self.fixed_size,
-        )
+        )?
+        .with_overflow(self.overflow)
     }
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{unique_name, RemoveRing};
 use shmlane::broadcast::{self, Received, Start, Untethered};
-use shmlane::{spsc, AnyConsumer, AnyProducer, ErrorKind, Kind, Ring, RingOptions};
+use shmlane::{
+    spsc, AnyConsumer, AnyProducer, ErrorKind, Kind, Overflow, Remedy, Ring, RingOptions,
+};
 
 /// A ring and the guard that removes it.
 fn new_ring(tag: &str, options: &RingOptions) -> (Ring, RemoveRing) {
@@ -282,21 +284,205 @@ fn a_subscriber_drains_then_sees_disconnected_after_the_producer_leaves() {
 }
 
 #[test]
-fn handles_of_other_kinds_refuse_a_broadcast_ring_as_the_wrong_kind() {
-    let (ring, remove) = new_ring("bc-any", &RingOptions::broadcast(8, 64, 2));
+fn kind_erased_handles_join_as_the_producer_and_a_tethered_subscriber() {
+    let (ring, remove) = new_ring("bc-any", &RingOptions::broadcast(4, 64, 2));
     let reopened = Ring::open(&remove.0).unwrap();
     assert_eq!(reopened.kind(), Kind::Broadcast);
-    for error in [
-        AnyProducer::join(&reopened).unwrap_err(),
-        AnyConsumer::join(&reopened).unwrap_err(),
-        spsc::Producer::join(&ring).unwrap_err(),
-    ] {
-        assert_eq!(error.kind(), ErrorKind::WrongKind);
-        assert!(error.to_string().contains("broadcast"), "{error}");
+    let mut producer = AnyProducer::join(&reopened).unwrap();
+    let mut first = AnyConsumer::join(&reopened).unwrap();
+    let mut second = broadcast::Subscriber::join(&ring).unwrap();
+    assert_eq!(producer.kind(), Kind::Broadcast);
+    // Tethered: four messages fill the ring until both have read them.
+    for seq in 0..4u64 {
+        assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
     }
+    assert!(
+        !producer.try_send(&4u64.to_le_bytes()).unwrap(),
+        "held back"
+    );
+    for seq in 0..4u64 {
+        let message = first.try_read().unwrap().expect("every message");
+        assert_eq!(message[..8], seq.to_le_bytes());
+        drop(message);
+        assert_eq!(try_read_seq(&mut second), Some(seq));
+    }
+    assert!(producer.try_send(&4u64.to_le_bytes()).unwrap());
+    let error = spsc::Producer::join(&ring).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::WrongKind);
+    assert!(error.to_string().contains("broadcast"), "{error}");
     let (spsc_ring, _remove) = new_ring("bc-spsc", &RingOptions::spsc(8, 64));
     let error = broadcast::Subscriber::join(&spsc_ring).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::WrongKind);
+}
+
+#[test]
+fn a_ring_that_overwrites_admits_only_untethered_subscribers() {
+    let options = RingOptions::broadcast(4, 64, 2).overflow(Overflow::Overwrite);
+    let (ring, remove) = new_ring("bc-overwrite", &options);
+    assert_eq!(ring.geometry().overflow, Overflow::Overwrite);
+    let reopened = Ring::open(&remove.0).unwrap();
+    assert_eq!(reopened.geometry().overflow, Overflow::Overwrite);
+    for refused in [
+        broadcast::Subscriber::join(&reopened).unwrap_err(),
+        broadcast::Subscriber::join_from(&ring, Start::Oldest).unwrap_err(),
+        AnyConsumer::join(&ring).unwrap_err(),
+    ] {
+        assert_eq!(refused.kind(), ErrorKind::WrongKind);
+        assert_eq!(refused.remedy(), Some(Remedy::JoinUntethered));
+        assert!(
+            refused.to_string().contains("Untethered::join"),
+            "{refused}"
+        );
+    }
+    // The refusals left no record held: both subscriber records are free.
+    let mut first = Untethered::join(&ring, Start::Newest).unwrap();
+    let _second = Untethered::join(&ring, Start::Newest).unwrap();
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut buffer = [0u8; 64];
+    for seq in 0..100u64 {
+        assert!(
+            producer.try_send(&seq.to_le_bytes()).unwrap(),
+            "never held back"
+        );
+    }
+    assert_eq!(
+        first.try_recv(&mut buffer).unwrap(),
+        Some(Received::Lagged(97))
+    );
+    let info = shmlane::info(&remove.0).unwrap();
+    assert_eq!(info.geometry.overflow, Overflow::Overwrite);
+    let lost: Vec<u64> = info
+        .participants
+        .iter()
+        .filter_map(|participant| participant.subscriber.map(|s| s.lost))
+        .collect();
+    assert_eq!(lost, [97, 0]);
+    // Only broadcast rings can overwrite.
+    let spsc_options = RingOptions::spsc(4, 64).overflow(Overflow::Overwrite);
+    let error = Ring::create(&unique_name("bc-no-overwrite"), &spsc_options).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadGeometry);
+}
+
+#[test]
+fn a_read_in_place_is_kept_only_if_the_slot_was_not_overwritten() {
+    let (ring, _remove) = new_ring("bc-peek", &RingOptions::broadcast(4, 64, 1));
+    let mut producer = broadcast::Producer::join(&ring).unwrap();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    assert_eq!(lossy.try_read_with(|peek| peek.len()).unwrap(), None);
+    let mut message = [0u8; 20];
+    message[..8].copy_from_slice(&7u64.to_le_bytes());
+    message[8..12].copy_from_slice(&0xfeed_u32.to_le_bytes());
+    assert!(producer.try_send(&message).unwrap());
+    // An intact read: the closure's result is kept, the message consumed.
+    let field = lossy
+        .try_read_with(|peek| {
+            assert_eq!(peek.len(), 20);
+            assert_eq!(peek.get(19), Some(0));
+            assert_eq!(peek.get(20), None);
+            assert_eq!(peek.array::<4>(17), None, "past the end");
+            (
+                peek.array::<8>(0).map(u64::from_le_bytes),
+                peek.array::<4>(8).map(u32::from_le_bytes),
+            )
+        })
+        .unwrap();
+    assert_eq!(field, Some(Received::Message((Some(7), Some(0xfeed)))));
+    assert_eq!(lossy.try_read_with(|peek| peek.len()).unwrap(), None);
+    // Overwritten while the closure runs: its result is dropped, as a lag.
+    assert!(producer.try_send(&8u64.to_le_bytes()).unwrap());
+    let overwritten = lossy
+        .try_read_with(|peek| {
+            let before = peek.to_vec();
+            for seq in 9..14u64 {
+                assert!(producer.try_send(&seq.to_le_bytes()).unwrap());
+            }
+            before
+        })
+        .unwrap();
+    // Positions 1 and 2 are lost: the oldest intact one is 14 − 4 + 1 = 11,
+    // in sequence numbers 10 (position 0 held 7).
+    assert_eq!(overwritten, Some(Received::Lagged(3)));
+    assert_eq!(lossy.lost(), 3);
+    let mut buffer = [0u8; 64];
+    assert_eq!(
+        lossy.try_recv(&mut buffer).unwrap(),
+        Some(Received::Message(8))
+    );
+    assert_eq!(buffer[..8], 11u64.to_le_bytes());
+    // Partial copies.
+    assert!(producer.try_send(b"0123456789abcdef-tail").unwrap());
+    assert_eq!(lossy.skip_to_latest().unwrap(), 2, "12 and 13 skipped");
+    assert_eq!(lossy.lost(), 3, "skipping is not losing");
+    let pieces = lossy
+        .try_read_with(|peek| {
+            let mut middle = [0u8; 6];
+            let copied = peek.copy_at(5, &mut middle);
+            let mut tail = [0u8; 10];
+            let tail_len = peek.copy_at(16, &mut tail);
+            (
+                copied,
+                middle,
+                tail_len,
+                tail[..tail_len].to_vec(),
+                peek.copy_at(99, &mut tail),
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        pieces,
+        Some(Received::Message((6, *b"56789a", 5, b"-tail".to_vec(), 0)))
+    );
+}
+
+#[test]
+fn reads_in_place_racing_the_producer_never_keep_a_torn_message() {
+    const MESSAGES: u64 = 200_000;
+    let (ring, _remove) = new_ring("bc-peek-race", &RingOptions::broadcast(8, 128, 1));
+    let max = ring.max_payload();
+    let mut lossy = Untethered::join(&ring, Start::Newest).unwrap();
+    let writer = std::thread::spawn({
+        let ring = ring.clone();
+        move || {
+            let mut producer = broadcast::Producer::join(&ring).unwrap();
+            let mut message = vec![0u8; max];
+            for seq in 0..MESSAGES {
+                let len = common::tagged_len(0, seq, max);
+                common::fill_tagged(0, seq, &mut message[..len]);
+                assert!(producer.try_send(&message[..len]).unwrap());
+            }
+        }
+    });
+    let mut scratch = vec![0u8; max];
+    let (mut next, mut read, mut lost, mut torn_seen) = (0u64, 0u64, 0u64, 0u64);
+    loop {
+        // The check runs inside the closure, on the bytes in place: a result
+        // from a torn read must never be kept.
+        let found = lossy.try_read_with(|peek| {
+            let bytes = peek.to_vec();
+            common::check_tagged(max, &bytes, &mut scratch).map(|(_, seq)| seq)
+        });
+        match found {
+            Ok(Some(Received::Message(checked))) => {
+                let seq =
+                    checked.unwrap_or_else(|problem| panic!("a torn read was kept: {problem}"));
+                assert_eq!(seq, next, "a read in place out of order");
+                next += 1;
+                read += 1;
+            }
+            Ok(Some(Received::Lagged(count))) => {
+                next += count;
+                lost += count;
+                torn_seen += 1;
+            }
+            Ok(None) => std::thread::yield_now(),
+            Err(error) if error.kind() == ErrorKind::Disconnected => break,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(read + lost, MESSAGES, "read {read} and lost {lost}");
+    assert_eq!(lossy.lost(), lost);
+    println!("read {read}, lost {lost} in {torn_seen} lags");
 }
 
 #[test]
@@ -503,11 +689,13 @@ fn info_reports_a_broadcast_ring_and_its_participants() {
         [
             shmlane::SubscriberInfo {
                 tethered: true,
-                cursor: 0
+                cursor: 0,
+                lost: 0
             },
             shmlane::SubscriberInfo {
                 tethered: false,
-                cursor: 0
+                cursor: 0,
+                lost: 0
             }
         ]
     );

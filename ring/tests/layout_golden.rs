@@ -120,6 +120,7 @@ fn fields() -> Vec<Field> {
             cursor,
             messages,
             bytes,
+            lost,
             claim_start,
             wake_ack,
             wait_state,
@@ -169,6 +170,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         ("FNV_OFFSET_BASIS", 0xcbf2_9ce4_8422_2325),
         ("FNV_PRIME", 0x0000_0100_0000_01b3),
         ("FLAG_FIXED_SIZE", layout::FLAG_FIXED_SIZE.into()),
+        ("FLAG_OVERWRITE", layout::FLAG_OVERWRITE.into()),
         ("KNOWN_FLAGS", layout::KNOWN_FLAGS.into()),
         ("KIND_SPSC", Kind::Spsc.code().into()),
         ("KIND_MPMC", Kind::Mpmc.code().into()),
@@ -226,7 +228,7 @@ fn constants() -> Vec<(&'static str, u64)> {
 
 fn render() -> String {
     let mut text = String::from(
-        "# shmlane layout v2.1: every field and constant, one per row, tab-separated.\n\
+        "# shmlane layout v2.2: every field and constant, one per row, tab-separated.\n\
          # Generated from the Rust layout by ring/tests/layout_golden.rs (SHMLANE_BLESS=1\n\
          # rewrites it) and checked against docs/layout.md there; the C and Go tests\n\
          # check their own numbers against this file.\n\
