@@ -109,6 +109,7 @@ Examples:
   shmlane create ticks --capacity 1024 --slot-size 64
   shmlane create frames --kind spsc --capacity 64 --slot-size 65544 --mode 0640
   shmlane create jobs --kind mpmc --capacity 4096 --slot-size 144 --participants 32
+  shmlane create readings --kind broadcast --capacity 1024 --slot-size 80 --participants 4 --overflow overwrite
   shmlane create records --capacity 4096 --slot-size 16 --fixed
   shmlane create --path /var/tmp/ticks.ring --capacity 1024 --slot-size 64";
 
@@ -134,6 +135,9 @@ pub struct CreateArgs {
     /// MPMC and broadcast: how many handles may be joined at once (2 to 1024; broadcast: the producer and P-1 subscribers)
     #[arg(long, value_name = "P")]
     pub participants: Option<u32>,
+    /// Broadcast: what the producer does when the ring is full
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub overflow: Option<OverflowArg>,
 }
 
 const STAT_EXAMPLES: &str = "\
@@ -262,6 +266,30 @@ pub struct RecvArgs {
     /// Accept a ring owned by another user or writable by group or others
     #[arg(long)]
     pub allow_shared: bool,
+    /// Broadcast: start at the next message published, or at the oldest one the ring still holds
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub from: Option<FromArg>,
+    /// Broadcast: never hold the producer back; lost messages are counted on stderr
+    #[arg(long)]
+    pub untethered: bool,
+}
+
+/// Where a broadcast subscriber starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromArg {
+    /// The next message the producer publishes
+    Newest,
+    /// The oldest message the ring still holds
+    Oldest,
+}
+
+/// What a broadcast ring's producer does when it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverflowArg {
+    /// Wait for the slowest tethered subscriber (lossless)
+    Block,
+    /// Overwrite the oldest message, never wait; subscribers are untethered
+    Overwrite,
 }
 
 const BENCH_EXAMPLES: &str = "\

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use shmlane::{Kind, RingOptions};
+use shmlane::{Kind, Overflow, RingOptions};
 
-use crate::args::{CreateArgs, KindArg, RmArgs};
+use crate::args::{CreateArgs, KindArg, OverflowArg, RmArgs};
 use crate::fail::Failure;
 use crate::target::Target;
 use crate::units;
@@ -60,7 +60,17 @@ fn options(args: &CreateArgs, what: &str) -> Result<RingOptions, Failure> {
             }
         }
     };
-    Ok(options.mode(args.mode))
+    let overflow = match (args.kind, args.overflow) {
+        (_, None | Some(OverflowArg::Block)) => Overflow::Block,
+        (KindArg::Broadcast, Some(OverflowArg::Overwrite)) => Overflow::Overwrite,
+        (_, Some(OverflowArg::Overwrite)) => {
+            return Err(Failure::usage(
+                what,
+                "--overflow overwrite applies only to --kind broadcast (an SPSC or MPMC producer never overwrites a message)",
+            ))
+        }
+    };
+    Ok(options.overflow(overflow).mode(args.mode))
 }
 
 /// `shmlane create`.
@@ -77,10 +87,15 @@ pub fn create(args: &CreateArgs) -> Outcome {
     } else {
         format!("messages of up to {} bytes", geometry.max_payload)
     };
+    let overflow = if geometry.overflow == Overflow::Overwrite {
+        ", overwriting when full"
+    } else {
+        ""
+    };
     // A closed stdout loses only this report; the ring is made.
     let _ = writeln!(
         std::io::stdout(),
-        "created {}: {}, {} slots of {} bytes ({messages}), {} participant records, {} in all, mode {:04o}",
+        "created {}: {}, {} slots of {} bytes ({messages}{overflow}), {} participant records, {} in all, mode {:04o}",
         ring.path().display(),
         geometry.kind,
         units::grouped(geometry.capacity),

@@ -48,12 +48,3 @@ pub fn read_with<R>(
 ) -> Result<Option<R>, Error> {
     Ok(reader.read(timeout)?.map(|message| use_message(&message)))
 }
-
-/// As [`read_with`], without waiting: `None` when no message is there.
-#[inline]
-pub fn try_read_with<R>(
-    reader: &mut AnyConsumer,
-    use_message: impl FnOnce(&[u8]) -> R,
-) -> Result<Option<R>, Error> {
-    Ok(reader.try_read()?.map(|message| use_message(&message)))
-}

@@ -79,6 +79,7 @@ fn hint(remedy: shmlane::Remedy) -> Option<&'static str> {
         // `send` and `recv`, the commands that join a ring, take the flag.
         R::AllowOtherOwner | R::AllowSharedMode => Some("to accept that, give --allow-shared"),
         R::UsePath => Some("to give a path, use --path"),
+        R::JoinUntethered => Some("to join it, give recv --untethered"),
         _ => None,
     }
 }

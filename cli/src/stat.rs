@@ -190,6 +190,7 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
                 };
                 fields.insert("subscription".into(), json!(policy));
                 fields.insert("cursor".into(), json!(subscriber.cursor));
+                fields.insert("lost".into(), json!(subscriber.lost));
                 fields.insert(
                     "behind".into(),
                     json!(info.tail.wrapping_sub(subscriber.cursor)),
@@ -212,6 +213,7 @@ fn to_json(info: &RingInfo, rates: Option<&Rates>) -> Value {
         "path": info.path.display().to_string(),
         "kind": geometry.kind.to_string(),
         "fixed_size": geometry.fixed_size,
+        "overflow": geometry.overflow.name(),
         "version": format!("{}.{}", info.version.0, info.version.1),
         "capacity": geometry.capacity,
         "slot_size": geometry.slot_size,
@@ -273,9 +275,15 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
         format!("messages of up to {} bytes", geometry.max_payload)
     };
     writeln!(out, "ring          {}", info.path.display())?;
+    // Only a broadcast ring has a choice of what its producer does when full.
+    let overflow = if geometry.kind == Kind::Broadcast {
+        format!(", overflow {}", geometry.overflow)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "kind          {}, {messages}, layout {}.{}",
+        "kind          {}, {messages}{overflow}, layout {}.{}",
         geometry.kind, info.version.0, info.version.1
     )?;
     writeln!(
@@ -350,14 +358,15 @@ fn write_report(out: &mut impl Write, info: &RingInfo, rates: Option<&Rates>) ->
             if let Some(subscriber) = p.subscriber {
                 writeln!(
                     out,
-                    "       {} subscriber at {} ({} behind the producer)",
+                    "       {} subscriber at {} ({} behind the producer, {} lost)",
                     if subscriber.tethered {
                         "tethered"
                     } else {
                         "untethered"
                     },
                     units::grouped(subscriber.cursor),
-                    units::grouped(info.tail.wrapping_sub(subscriber.cursor))
+                    units::grouped(info.tail.wrapping_sub(subscriber.cursor)),
+                    units::grouped(subscriber.lost)
                 )?;
             }
         }

@@ -3,10 +3,13 @@
 use std::io::{self, BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use shmlane::{AnyConsumer, AnyProducer, ErrorKind, OpenOptions, Ring, RingInfo, Role};
+use shmlane::broadcast::{Received, Start, Subscriber, Untethered};
+use shmlane::{
+    AnyProducer, Consumer, Error, ErrorKind, Kind, OpenOptions, Protocol, Ring, RingInfo, Role,
+};
 
-use crate::args::{Framing, RecvArgs, RingArg, SendArgs};
-use crate::ends::{join_reader, join_writer, read_with, try_read_with};
+use crate::args::{Framing, FromArg, RecvArgs, RingArg, SendArgs};
+use crate::ends::{join_reader, join_writer};
 use crate::fail::Failure;
 use crate::framing::{write_message, FrameReader};
 use crate::stat::alive;
@@ -169,14 +172,127 @@ fn send_all(
 /// `shmlane recv`: messages to stdout.
 pub fn recv(args: &RecvArgs) -> Outcome {
     let (ring, what) = open("recv", &args.ring, args.allow_shared)?;
-    let reader = join_reader(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
-    // Messages already in the ring count as the visit of a producer.
-    let producers = PeerPresence::new(&ring, Role::Producer, true);
-    recv_all(reader, producers, args, &what)
+    let broadcast = ring.geometry().kind == Kind::Broadcast;
+    if !broadcast && (args.from.is_some() || args.untethered) {
+        return Err(Failure::usage(
+            &what,
+            format!(
+                "--from and --untethered apply only to a broadcast ring; this one is {}",
+                ring.geometry().kind
+            ),
+        ));
+    }
+    let wait = args.wait.strategy();
+    let start = match args.from {
+        Some(FromArg::Oldest) => Start::Oldest,
+        Some(FromArg::Newest) | None => Start::Newest,
+    };
+    // Messages already in the ring count as the visit of a producer, but a
+    // subscriber that starts at the newest message has none to read.
+    let producers = PeerPresence::new(&ring, Role::Producer, !broadcast || start == Start::Oldest);
+    let joined = |e| Failure::ring(&what, e);
+    if args.untethered {
+        let mut subscriber = Untethered::join(&ring, start).map_err(joined)?;
+        subscriber.set_wait_strategy(wait);
+        let buffer = vec![0; subscriber.max_payload()];
+        let reader = Lossy {
+            subscriber,
+            buffer,
+            what: &what,
+        };
+        recv_all(reader, producers, args, &what)
+    } else if broadcast {
+        let mut subscriber = Subscriber::join_from(&ring, start).map_err(joined)?;
+        subscriber.set_wait_strategy(wait);
+        recv_all(subscriber, producers, args, &what)
+    } else {
+        let reader = join_reader(&ring, wait).map_err(joined)?;
+        recv_all(reader, producers, args, &what)
+    }
+}
+
+/// What `recv` reads from: a consumer or tethered subscriber lending each
+/// message in place, or an untethered subscriber copying it out.
+trait Source {
+    /// The next message, lent to `use_message`, without waiting.
+    fn try_take<R>(&mut self, use_message: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error>;
+    /// The next message, lent to `use_message`, waiting up to `timeout`.
+    fn take<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        use_message: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, Error>;
+}
+
+impl<K: Protocol> Source for Consumer<K> {
+    fn try_take<R>(&mut self, use_message: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
+        Ok(self.try_read()?.map(|message| use_message(&message)))
+    }
+    fn take<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        use_message: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, Error> {
+        Ok(self.read(timeout)?.map(|message| use_message(&message)))
+    }
+}
+
+/// An untethered subscriber, telling stderr what it lost.
+struct Lossy<'a> {
+    subscriber: Untethered,
+    buffer: Vec<u8>,
+    what: &'a str,
+}
+
+impl Lossy<'_> {
+    /// `Some(len)` for a message in the buffer; `None` after a lag, told.
+    fn message(&mut self, received: Received) -> Option<usize> {
+        match received {
+            Received::Message(len) => Some(len),
+            Received::Lagged(lost) => {
+                eprintln!(
+                    "shmlane: {}: lagged behind the producer, lost {lost} messages ({} in all)",
+                    self.what,
+                    self.subscriber.lost()
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Source for Lossy<'_> {
+    fn try_take<R>(&mut self, use_message: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Error> {
+        loop {
+            let Some(received) = self.subscriber.try_recv(&mut self.buffer)? else {
+                return Ok(None);
+            };
+            if let Some(len) = self.message(received) {
+                return Ok(Some(use_message(&self.buffer[..len])));
+            }
+        }
+    }
+    fn take<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        use_message: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, Error> {
+        // A lag is not a message: wait again, for what is left of the time.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let Some(received) = self.subscriber.recv(&mut self.buffer, left)? else {
+                return Ok(None);
+            };
+            if let Some(len) = self.message(received) {
+                return Ok(Some(use_message(&self.buffer[..len])));
+            }
+        }
+    }
 }
 
 fn recv_all(
-    mut reader: AnyConsumer,
+    mut reader: impl Source,
     mut producers: PeerPresence<'_>,
     args: &RecvArgs,
     what: &str,
@@ -188,14 +304,12 @@ fn recv_all(
     while received < wanted {
         // Take what is there without waiting; flush before a wait, so that a
         // reader of the pipe sees every message that has come so far.
-        let written = match try_read_with(&mut reader, |m| write_message(&mut out, framing, m)) {
+        let written = match reader.try_take(|m| write_message(&mut out, framing, m)) {
             Ok(None) => {
                 if let Err(error) = out.flush() {
                     return output_error(error, what);
                 }
-                read_with(&mut reader, args.timeout, |m| {
-                    write_message(&mut out, framing, m)
-                })
+                reader.take(args.timeout, |m| write_message(&mut out, framing, m))
             }
             other => other,
         };
