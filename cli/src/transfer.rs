@@ -3,9 +3,9 @@
 use std::io::{self, BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use shmlane::broadcast::{Received, Start, Subscriber, Untethered};
+use shmlane::broadcast::{self, Received, Start, Subscriber, Untethered};
 use shmlane::{
-    AnyProducer, Consumer, Error, ErrorKind, Kind, OpenOptions, Protocol, Ring, RingInfo, Role,
+    Consumer, Error, ErrorKind, Kind, OpenOptions, Producer, Protocol, Ring, RingInfo, Role,
 };
 
 use crate::args::{Framing, FromArg, RecvArgs, RingArg, SendArgs};
@@ -106,13 +106,21 @@ pub fn send(args: &SendArgs) -> Outcome {
         ));
     }
     let (ring, what) = open("send", &args.ring, args.allow_shared)?;
-    let writer = join_writer(&ring, args.wait.strategy()).map_err(|e| Failure::ring(&what, e))?;
     let consumers = PeerPresence::new(&ring, Role::Consumer, false);
-    send_all(writer, consumers, args, &what)
+    let joined = |e| Failure::ring(&what, e);
+    if ring.geometry().kind == Kind::Broadcast {
+        // The kind-erased handles are SPSC's and MPMC's only.
+        let mut writer = broadcast::Producer::join(&ring).map_err(joined)?;
+        writer.set_wait_strategy(args.wait.strategy());
+        send_all(writer, consumers, args, &what)
+    } else {
+        let writer = join_writer(&ring, args.wait.strategy()).map_err(joined)?;
+        send_all(writer, consumers, args, &what)
+    }
 }
 
-fn send_all(
-    mut writer: AnyProducer,
+fn send_all<K: Protocol>(
+    mut writer: Producer<K>,
     mut consumers: PeerPresence<'_>,
     args: &SendArgs,
     what: &str,

@@ -996,7 +996,7 @@ fn bench_refuses_impossible_plans() {
 }
 
 #[test]
-fn create_makes_a_broadcast_ring_that_send_and_recv_refuse_clearly() {
+fn create_makes_a_broadcast_ring_and_stat_shows_its_subscribers() {
     let ring = TestRing::new("broadcast");
     ring.create(&[
         "--kind",
@@ -1049,16 +1049,16 @@ fn create_makes_a_broadcast_ring_that_send_and_recv_refuse_clearly() {
     );
     let text = stdout(&shmlane(&["stat", &ring.0]));
     assert!(
-        text.contains("tethered subscriber at 0 (3 behind the producer)"),
+        text.contains("tethered subscriber at 0 (3 behind the producer, 0 lost)"),
         "{text}"
     );
     assert!(text.contains("untethered subscriber at 0"), "{text}");
-    // The copying commands speak SPSC and MPMC only, and say so.
-    assert_fails(&shmlane(&["recv", &ring.0]), 1, "ring is broadcast");
+    assert!(text.contains("overflow block"), "{text}");
+    // One producer: a second one is refused.
     assert_fails(
         &shmlane_with_input(&["send", &ring.0], b"a\n"),
         1,
-        "ring is broadcast",
+        "producer",
     );
 
     let fixed = TestRing::new("broadcast-fixed");
@@ -1079,5 +1079,126 @@ fn create_makes_a_broadcast_ring_that_send_and_recv_refuse_clearly() {
         &shmlane(&["bench", "--kind", "broadcast"]),
         2,
         "does not cover --kind broadcast",
+    );
+}
+
+#[test]
+fn a_broadcast_ring_gives_every_recv_every_line_and_counts_the_untethered_losses() {
+    let ring = TestRing::new("broadcast-pipeline");
+    ring.create(&[
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "64",
+        "--slot-size",
+        "32",
+        "--participants",
+        "4",
+    ]);
+    let input = lines(20_000);
+    let tethered = [
+        spawn_collecting(&["recv", &ring.0, "--wait", "sleep"]),
+        spawn_collecting(&["recv", &ring.0, "--from", "oldest"]),
+    ];
+    let lossy = spawn_collecting(&["recv", &ring.0, "--untethered", "--wait", "sleep"]);
+    // Every subscriber joins before the first line, or it would miss some.
+    wait_for_stat(&ring, |stat| {
+        stat["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["state"] == "alive" && p.get("subscription").is_some())
+            .count()
+            == 3
+    });
+    let sent = shmlane_with_input(&["send", &ring.0], &input);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    for recv in tethered {
+        let received = recv.join().unwrap();
+        assert!(received.status.success(), "{}", stderr(&received));
+        assert!(
+            received.stdout == input,
+            "a tethered recv lost or reordered lines"
+        );
+    }
+    let received = lossy.join().unwrap();
+    assert!(received.status.success(), "{}", stderr(&received));
+    // What the untethered one printed is in order, and with what it says it
+    // lost adds up to every line.
+    let got: Vec<u32> = stdout(&received)
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert!(got.windows(2).all(|pair| pair[0] < pair[1]), "out of order");
+    let lost: u64 = stderr(&received)
+        .lines()
+        .filter_map(|line| {
+            line.split("lost ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(got.len() as u64 + lost, 20_000, "{}", stderr(&received));
+}
+
+#[test]
+fn broadcast_options_are_refused_where_they_do_not_apply() {
+    let ring = TestRing::new("broadcast-refusals");
+    ring.create(&["--capacity", "8", "--slot-size", "32"]);
+    assert_fails(
+        &shmlane(&["recv", &ring.0, "--untethered"]),
+        2,
+        "apply only to a broadcast ring",
+    );
+    let overwriting = TestRing::new("broadcast-overwrite");
+    assert_fails(
+        &shmlane(&[
+            "create",
+            &overwriting.0,
+            "--capacity",
+            "8",
+            "--slot-size",
+            "32",
+            "--overflow",
+            "overwrite",
+        ]),
+        2,
+        "only to --kind broadcast",
+    );
+    overwriting.create(&[
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "8",
+        "--slot-size",
+        "32",
+        "--overflow",
+        "overwrite",
+    ]);
+    assert_eq!(stat_json(&overwriting)["overflow"], "overwrite");
+    assert_fails(
+        &shmlane(&["recv", &overwriting.0, "--timeout", "1"]),
+        1,
+        "give recv --untethered",
+    );
+    let sent = shmlane_with_input(&["send", &overwriting.0], &lines(100));
+    assert!(sent.status.success(), "never waits: {}", stderr(&sent));
+    let oldest = shmlane(&[
+        "recv",
+        &overwriting.0,
+        "--untethered",
+        "--from",
+        "oldest",
+        "--count",
+        "3",
+    ]);
+    assert!(oldest.status.success(), "{}", stderr(&oldest));
+    assert_eq!(
+        stdout(&oldest),
+        "94\n95\n96\n",
+        "the oldest still intact: 100 - 8 + 1 + 1"
     );
 }

@@ -58,6 +58,7 @@ pub unsafe extern "C" fn shmlane_consumer_open(
     entry(|| {
         // SAFETY: the caller's contract above.
         unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_consumer_t)) }
+            .map_err(Failure::broadcast_hint)
     })
 }
 

@@ -55,6 +55,7 @@ pub unsafe extern "C" fn shmlane_producer_open(
     entry(|| {
         // SAFETY: the caller's contract above.
         unsafe { shared::open(ring, out, |ring| Lender::join(ring).map(shmlane_producer_t)) }
+            .map_err(Failure::broadcast_hint)
     })
 }
 

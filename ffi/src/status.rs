@@ -150,6 +150,20 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// A refusal of a broadcast ring by the calls of the other kinds, with
+    /// the C calls that join it appended; other failures unchanged.
+    #[cold]
+    pub(crate) fn broadcast_hint(mut self) -> Failure {
+        if self.status == shmlane_status::WrongKind {
+            self.message.push_str(
+                "; a broadcast ring is joined with shmlane_broadcast_producer_open and shmlane_subscriber_open",
+            );
+        }
+        self
+    }
+}
+
 impl From<Error> for Failure {
     #[inline(always)]
     fn from(error: Error) -> Failure {

@@ -3,11 +3,8 @@
 //! A tool or a binding that opens a ring by name learns its kind from the
 //! header. `Producer<AnyKind>` and `Consumer<AnyKind>` join whatever kind the
 //! ring is and dispatch each step to that kind's implementation, so no layer
-//! above writes its own dispatch by kind. On a broadcast ring they are its
-//! producer and a tethered subscriber starting at the newest message (what
-//! [`crate::broadcast::Subscriber::join`] makes). Code that knows the kind at
-//! compile time uses [`crate::spsc`], [`crate::mpmc`] or [`crate::broadcast`]
-//! and pays no dispatch.
+//! above writes its own dispatch by kind. Code that knows the kind at compile
+//! time uses [`crate::spsc`] or [`crate::mpmc`] and pays no dispatch.
 
 // The kind's halves are public types of a private module, reached only
 // through the sealed `Protocol`; the crate types in their methods stay
@@ -15,7 +12,6 @@
 #![allow(private_interfaces, private_bounds)]
 
 use crate::attached::Attached;
-use crate::broadcast::{BroadcastReader, BroadcastWriter};
 use crate::error::Error;
 use crate::layout::Kind;
 use crate::mpmc::{MpmcReader, MpmcWriter};
@@ -64,8 +60,6 @@ pub type AnyConsumer = crate::Consumer<AnyKind>;
 pub enum AnyWriter {
     Spsc(SpscWriter),
     Mpmc(MpmcWriter),
-    /// Boxed: its subscriber watches would make every `AnyWriter` larger.
-    Broadcast(Box<BroadcastWriter>),
 }
 
 /// The consumer state of the ring's kind.
@@ -74,8 +68,6 @@ pub enum AnyWriter {
 pub enum AnyReader {
     Spsc(SpscReader),
     Mpmc(MpmcReader),
-    /// Boxed, as the writer is.
-    Broadcast(Box<BroadcastReader>),
 }
 
 /// Calls `$call` on the state of the ring's kind.
@@ -84,7 +76,6 @@ macro_rules! dispatch {
         match $side {
             $any::Spsc($state) => $call,
             $any::Mpmc($state) => $call,
-            $any::Broadcast($state) => $call,
         }
     };
 }
@@ -92,7 +83,7 @@ macro_rules! dispatch {
 /// The parts of both halves that only pass the call on: waiting, joining
 /// (by the ring's kind), leaving.
 macro_rules! dispatch_side {
-    ($any:ident, $spsc:ident, $mpmc:ident, $broadcast:ident) => {
+    ($any:ident, $spsc:ident, $mpmc:ident) => {
         impl WaitHooks for $any {
             fn watch_sees_leaving(&self) -> bool {
                 dispatch!(self, $any, |side| side.watch_sees_leaving())
@@ -117,7 +108,13 @@ macro_rules! dispatch_side {
                 match shared.region.geometry().kind {
                     Kind::Spsc => $spsc::claim_record(shared),
                     Kind::Mpmc => $mpmc::claim_record(shared),
-                    Kind::Broadcast => $broadcast::claim_record(shared),
+                    // A broadcast ring has subscribers, not consumers that
+                    // share messages: its handles are `broadcast::Producer`
+                    // and `broadcast::Subscriber`, not kind-erased ones yet.
+                    Kind::Broadcast => Err(Error::wrong_kind(
+                        "spsc or mpmc (kind-erased handles)",
+                        Kind::Broadcast.name(),
+                    )),
                 }
             }
 
@@ -125,7 +122,12 @@ macro_rules! dispatch_side {
                 Ok(match ring.shared.region.geometry().kind {
                     Kind::Spsc => $any::Spsc($spsc::new(ring, record)?),
                     Kind::Mpmc => $any::Mpmc($mpmc::new(ring, record)?),
-                    Kind::Broadcast => $any::Broadcast(Box::new($broadcast::new(ring, record)?)),
+                    kind => {
+                        return Err(Error::wrong_kind(
+                            "spsc or mpmc (kind-erased handles)",
+                            kind.name(),
+                        ))
+                    }
                 })
             }
 
@@ -136,8 +138,8 @@ macro_rules! dispatch_side {
     };
 }
 
-dispatch_side!(AnyWriter, SpscWriter, MpmcWriter, BroadcastWriter);
-dispatch_side!(AnyReader, SpscReader, MpmcReader, BroadcastReader);
+dispatch_side!(AnyWriter, SpscWriter, MpmcWriter);
+dispatch_side!(AnyReader, SpscReader, MpmcReader);
 
 impl WriteSide for AnyWriter {
     /// SPSC inline; MPMC's longer claim is a call of its own, so that the
@@ -147,18 +149,12 @@ impl WriteSide for AnyWriter {
         match self {
             AnyWriter::Spsc(side) => side.claim(ring, wanted),
             AnyWriter::Mpmc(side) => mpmc_writer_claim(side, ring, wanted),
-            AnyWriter::Broadcast(side) => broadcast_writer_claim(side, ring, wanted),
         }
     }
 
-    /// Broadcast's publish, which stamps each slot, is a call of its own too.
     #[inline(always)]
     fn publish(&mut self, ring: &Attached, claim: Claim, committed: u64) -> bool {
-        match self {
-            AnyWriter::Spsc(side) => side.publish(ring, claim, committed),
-            AnyWriter::Mpmc(side) => side.publish(ring, claim, committed),
-            AnyWriter::Broadcast(side) => broadcast_publish(side, ring, claim, committed),
-        }
+        dispatch!(self, AnyWriter, |side| side.publish(ring, claim, committed))
     }
 }
 
@@ -173,17 +169,12 @@ impl ReadSide for AnyReader {
         match self {
             AnyReader::Spsc(side) => side.claim(ring, waker, wanted),
             AnyReader::Mpmc(side) => mpmc_reader_claim(side, ring, waker, wanted),
-            AnyReader::Broadcast(side) => broadcast_reader_claim(side, ring, waker, wanted),
         }
     }
 
     #[inline(always)]
     fn release(&mut self, ring: &Attached, claim: Claim) {
-        match self {
-            AnyReader::Spsc(side) => side.release(ring, claim),
-            AnyReader::Mpmc(side) => side.release(ring, claim),
-            AnyReader::Broadcast(side) => broadcast_release(side, ring, claim),
-        }
+        dispatch!(self, AnyReader, |side| side.release(ring, claim))
     }
 
     fn hold(&mut self, claim: Claim) {
@@ -208,38 +199,4 @@ fn mpmc_reader_claim(
     wanted: u64,
 ) -> Result<Option<Claim>, Error> {
     side.claim(ring, waker, wanted)
-}
-
-#[inline(never)]
-fn broadcast_writer_claim(
-    side: &mut BroadcastWriter,
-    ring: &Attached,
-    wanted: u64,
-) -> Result<Option<Claim>, Error> {
-    side.claim(ring, wanted)
-}
-
-#[inline(never)]
-fn broadcast_reader_claim(
-    side: &mut BroadcastReader,
-    ring: &Attached,
-    waker: &mut Waker,
-    wanted: u64,
-) -> Result<Option<Claim>, Error> {
-    side.claim(ring, waker, wanted)
-}
-
-#[inline(never)]
-fn broadcast_publish(
-    side: &mut BroadcastWriter,
-    ring: &Attached,
-    claim: Claim,
-    committed: u64,
-) -> bool {
-    side.publish(ring, claim, committed)
-}
-
-#[inline(never)]
-fn broadcast_release(side: &mut BroadcastReader, ring: &Attached, claim: Claim) {
-    side.release(ring, claim)
 }
